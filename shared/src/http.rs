@@ -1,0 +1,304 @@
+//! The HTTP edge every service shares.
+//!
+//! - [`Problem`]: RFC 9457 `application/problem+json` errors that name the
+//!   offending field and leak nothing internal.
+//! - [`Json`]: a strict JSON body extractor whose errors say which field is
+//!   wrong and what was expected.
+//! - [`service`]: wraps a service's routes with `GET /health`, problem
+//!   fallbacks, and the per-invocation middleware (request and correlation
+//!   ids, the `invocation` log span, cold start, EMF metrics flushed once).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use lambda_http::request::RequestContext;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::ServiceInfo;
+use crate::metrics::{InvocationMetrics, MetricsConfig, Unit};
+use crate::telemetry::Stdout;
+
+/// Response header carrying the invocation's request id.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// Request and response header carrying the correlation id across services.
+pub const CORRELATION_ID_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+/// The problem+json media type.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's path in the request, e.g. `amount_minor` or `items[0].sku`.
+    pub field: String,
+    /// What was expected of it.
+    pub message: String,
+}
+
+/// An RFC 9457 problem: rendered as `application/problem+json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// A URI reference naming the problem type.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// A short summary that does not change between occurrences.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The fields at fault, when the request was invalid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    /// A problem with a status, a type slug (made into `urn:problem:{slug}`) and a title.
+    pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
+        Self {
+            type_uri: format!("urn:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds the detail of this occurrence.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Names a field at fault.
+    pub fn field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
+        self.errors.push(FieldError { field: field.into(), message: message.into() });
+        self
+    }
+
+    /// A 422: the request was well-formed but a field's value is not acceptable.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "A field is invalid")
+            .detail(format!("{field}: {message}"))
+            .field(field, message)
+    }
+
+    /// A 404 for a resource that does not exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(format!("{what} does not exist"))
+    }
+
+    /// A 500 that logs `error` inside the request's span and shows the client nothing of it.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+            .detail("the request could not be completed; quote the x-request-id header when reporting it")
+    }
+
+    /// A 503 for a dependency that is down or busy; the client may retry.
+    pub fn unavailable(error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %error, "dependency unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")
+            .detail("a dependency is unavailable; retry with the same request")
+    }
+
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        (self.status_code(), [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+    }
+}
+
+/// A JSON request body, parsed strictly: the content type must be JSON and a
+/// parse failure names the field and what was expected (use
+/// `#[serde(deny_unknown_fields)]` on `T` to reject unknown fields).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
+            });
+        if !is_json {
+            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+                .detail("send the body as application/json"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable body").detail(e.body_text()))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON body, turning errors into a problem that names the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = strip_position(&inner.to_string());
+                // serde reports missing and unknown fields at their parent's path.
+                let named = ["missing field `", "unknown field `"]
+                    .iter()
+                    .find_map(|prefix| message.strip_prefix(prefix))
+                    .and_then(|rest| rest.split('`').next());
+                let field = match (named, path.as_str()) {
+                    (Some(name), ".") => name.to_owned(),
+                    (Some(name), parent) => format!("{parent}.{name}"),
+                    (None, path) => path.to_owned(),
+                };
+                Problem::invalid_field(&field, message)
+            }
+            _ => Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON")
+                .detail(format!("the body is not valid JSON: {inner}")),
+        }
+    })
+}
+
+/// serde_json appends " at line L column C"; for a field error the field says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The request id of the current invocation, available to handlers as an extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The correlation id of the current request, to pass on to the services it calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationId(pub String);
+
+static COLD_START: AtomicBool = AtomicBool::new(true);
+
+/// The health report of `GET /health`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Health {
+    /// Always `ok` when the service answers.
+    pub status: String,
+    /// The service's name.
+    pub service: String,
+    /// The crate version it was built from.
+    pub version: String,
+    /// The Lambda function version serving (`$LATEST` or a number), when on Lambda.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_version: Option<String>,
+}
+
+/// Wraps a service's routes into the router it runs: adds `GET /health`,
+/// problem+json for unknown routes and methods, and the per-invocation
+/// middleware. Metrics go to stdout.
+pub fn service(info: &ServiceInfo, routes: Router) -> Router {
+    let metrics = MetricsConfig::from_env(info.name, Arc::new(Stdout));
+    service_with_metrics(info, routes, metrics)
+}
+
+/// As [`service`], with metrics written where `metrics` says.
+pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: MetricsConfig) -> Router {
+    let health = Health {
+        status: String::from("ok"),
+        service: info.name.to_owned(),
+        version: info.version.to_owned(),
+        function_version: crate::env::var(crate::env::AWS_LAMBDA_FUNCTION_VERSION),
+    };
+    let metrics = Arc::new(metrics);
+    routes
+        .route("/health", get(move || async move { axum::Json(health) }))
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no-route", "No such route").detail("no route matches this path") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+                .detail("this route does not accept this method")
+        })
+        .layer(axum::middleware::from_fn_with_state(metrics, invocation))
+}
+
+/// A correlation id a client may set: short and printable, else ignored.
+fn client_id(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?;
+    let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| value.to_owned())
+}
+
+async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let lambda = req.extensions().get::<lambda_http::Context>().cloned();
+    let gateway_request_id = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    let request_id = lambda.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.request_id.clone());
+    let correlation_id = client_id(req.headers(), &CORRELATION_ID_HEADER)
+        .or(gateway_request_id)
+        .unwrap_or_else(|| request_id.clone());
+    let cold_start = COLD_START.swap(false, Ordering::Relaxed);
+    let span = tracing::info_span!(
+        "invocation",
+        cold_start,
+        function_request_id = %request_id,
+        correlation_id = %correlation_id,
+        function_arn = tracing::field::Empty,
+        xray_trace_id = tracing::field::Empty,
+    );
+    if let Some(ctx) = &lambda {
+        span.record("function_arn", ctx.invoked_function_arn.as_str());
+        if let Some(trace) = &ctx.xray_trace_id {
+            span.record("xray_trace_id", trace.as_str());
+        }
+    }
+    let metrics = InvocationMetrics::default();
+    req.extensions_mut().insert(metrics.clone());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    req.extensions_mut().insert(CorrelationId(correlation_id.clone()));
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(method = %method, route = route.as_deref().unwrap_or("-"), status, latency_ms, "request completed")
+    });
+    if cold_start {
+        crate::metrics::emit_cold_start(&config);
+    }
+    if status >= 500 {
+        metrics.add("ServerErrors", Unit::Count, 1.0);
+    }
+    metrics.flush(&config);
+    let headers = response.headers_mut();
+    for (name, value) in [(REQUEST_ID_HEADER, request_id), (CORRELATION_ID_HEADER, correlation_id)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,63 @@
+//! The crate every service shares: the Powertools of Rust.
+//!
+//! - [`config`]: one typed struct loaded from SSM Parameter Store under
+//!   `/{app}/{stage}/{service}/`, with environment overrides and one error that
+//!   lists every missing or invalid key.
+//! - [`secrets`]: typed Secrets Manager values, cached with a TTL, stale on a
+//!   transient error, never printed.
+//! - [`telemetry`]: Powertools-style JSON log lines with the invocation's ids.
+//! - [`metrics`]: CloudWatch Embedded Metric Format, flushed once per invocation.
+//! - [`http`]: RFC 9457 problem responses, a strict JSON extractor, request ids,
+//!   `GET /health`, and the middleware that ties telemetry to each request.
+//! - [`runtime`]: one call that serves a router on Lambda or on a local port.
+//!
+//! A service's `main` is wiring only:
+//!
+//! ```no_run
+//! use shared::{ServiceInfo, naming::Deployment};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Config {
+//!     table_name: String,
+//! }
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let info = ServiceInfo::new("accounts", env!("CARGO_PKG_VERSION"));
+//! shared::telemetry::init(&info);
+//! let aws = shared::aws::sdk_config().await;
+//! let prefix = Deployment::from_env()?.config_prefix(info.name);
+//! let config: Config = shared::config::load(&aws_sdk_ssm::Client::new(&aws), &prefix).await?;
+//! let routes = axum::Router::new();
+//! shared::runtime::run(shared::http::service(&info, routes)).await?;
+//! # let _ = config.table_name;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod aws;
+mod cache;
+pub mod config;
+pub mod env;
+pub mod http;
+pub mod metrics;
+pub mod naming;
+pub mod runtime;
+pub mod secrets;
+pub mod telemetry;
+
+/// Who is running: the service's name (its package name, which is also its
+/// Lambda function name) and the version it was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// The service's package name, e.g. `accounts`.
+    pub name: &'static str,
+    /// The crate version the binary was built from (`CARGO_PKG_VERSION`).
+    pub version: &'static str,
+}
+
+impl ServiceInfo {
+    /// Describes a service; pass `env!("CARGO_PKG_NAME")` and `env!("CARGO_PKG_VERSION")`.
+    pub const fn new(name: &'static str, version: &'static str) -> Self {
+        Self { name, version }
+    }
+}

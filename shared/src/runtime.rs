@@ -1,0 +1,109 @@
+//! One entry point for both places a service runs: on Lambda, through the
+//! Runtime API (`lambda_http`), when `AWS_LAMBDA_RUNTIME_API` is set; else as
+//! a plain HTTP server on `BIND_ADDR` (default `127.0.0.1:0`, a port the OS
+//! picks and the log line `listening` reports).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::Uri;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tower::util::BoxCloneService;
+use lambda_http::request::RequestContext;
+
+use crate::env;
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The Lambda runtime loop failed.
+    #[error("lambda runtime: {0}")]
+    Lambda(lambda_http::Error),
+    /// `BIND_ADDR` is not a socket address.
+    #[error("{var}={value:?} is not an address like 127.0.0.1:8080")]
+    BadAddress {
+        /// The variable read.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The local listener failed.
+    #[error("local server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves `router` on Lambda or on a local port, until the runtime ends or Ctrl-C.
+pub async fn run(router: Router) -> Result<(), RunError> {
+    if env::var(env::AWS_LAMBDA_RUNTIME_API).is_some() {
+        return lambda_http::run_concurrent(on_lambda(router)).await.map_err(RunError::Lambda);
+    }
+    let value = env::var(env::BIND_ADDR).unwrap_or_else(|| String::from("127.0.0.1:0"));
+    let addr: SocketAddr =
+        value.parse().map_err(|_| RunError::BadAddress { var: env::BIND_ADDR, value: value.clone() })?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(address = %format!("http://{address}"), "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            // Without a signal handler there is nothing to wait for but the process's end.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+/// The router as Lambda runs it. API Gateway puts the stage in front of the
+/// path (`/prod/accounts/…`); it is taken off before routing, so one router
+/// answers the same on Lambda and on a local port. Bodies are collected into
+/// `lambda_http::Body` (text when UTF-8 and not content-encoded, else binary).
+pub fn on_lambda(
+    router: Router,
+) -> BoxCloneService<lambda_http::Request, http::Response<lambda_http::Body>, lambda_http::Error> {
+    let service = ServiceExt::<lambda_http::Request>::map_request(router, strip_stage::<lambda_http::Body>)
+        .map_future(|response| async move {
+            let response: http::Response<axum::body::Body> = match response.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            let encoded = parts.headers.contains_key(http::header::CONTENT_ENCODING);
+            let body = match std::str::from_utf8(&bytes) {
+                Ok(text) if !encoded => lambda_http::Body::Text(text.to_owned()),
+                _ => lambda_http::Body::Binary(bytes.to_vec()),
+            };
+            Ok::<_, lambda_http::Error>(http::Response::from_parts(parts, body))
+        });
+    BoxCloneService::new(service)
+}
+
+fn strip_stage<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let stage = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| s != "$default") else { return req };
+    let prefix = format!("/{stage}");
+    let path = req.uri().path();
+    let rest = match path.strip_prefix(&prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return req,
+    };
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
