@@ -1,1 +1,67 @@
-//! placeholder
+//! Everything that stands in for AWS on one machine, for tests, benches,
+//! `cargo xtask dev` and `cargo xtask demo` alike.
+//!
+//! - [`Moto`]: the `moto_server` process (SSM, Secrets Manager, DynamoDB) on
+//!   127.0.0.1, started on a free port and stopped on drop.
+//! - [`registry`]: the services and what they need, read from each service's
+//!   `[package.metadata.service]` table.
+//! - [`seed`]: creates every service's tables, parameters and secrets.
+//! - [`runtime_api`]: a minimal Lambda Runtime API that runs a real function
+//!   binary, for cold-start measurements.
+//!
+//! Processes reach the stack only through the SDK's own variables
+//! ([`Moto::env`]), so nothing in the services knows it is local.
+
+pub mod moto;
+pub mod registry;
+pub mod runtime_api;
+pub mod seed;
+
+pub use moto::Moto;
+
+use std::path::PathBuf;
+
+/// Why the local stack could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `moto_server` could not be started or never became ready.
+    #[error("moto: {0}")]
+    Moto(String),
+    /// `cargo metadata` failed or a service's registry entry is malformed.
+    #[error("service registry: {0}")]
+    Registry(String),
+    /// An AWS call to the local stack failed.
+    #[error("seeding {what}: {message}")]
+    Seed {
+        /// The resource being created.
+        what: String,
+        /// The SDK error.
+        message: String,
+    },
+    /// Local I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The workspace root (this crate lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("local-aws sits in the workspace").to_path_buf()
+}
+
+/// A name no other test run uses, for tables, parameter paths and secrets.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The SDK configuration of a test process started by `cargo xtask test`.
+///
+/// Panics with instructions when the stack's variables are missing or point
+/// anywhere but loopback, so a test can never reach real AWS.
+pub async fn test_sdk_config() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "AWS_ENDPOINT_URL={endpoint:?}: integration tests need the local stack; run them with `cargo xtask test`"
+    );
+    shared::aws::sdk_config().await
+}

@@ -164,12 +164,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let message = strip_position(&inner.to_string());
-                // serde reports missing and unknown fields at their parent's path.
-                let named = ["missing field `", "unknown field `"]
-                    .iter()
-                    .find_map(|prefix| message.strip_prefix(prefix))
-                    .and_then(|rest| rest.split('`').next());
-                let field = match (named, path.as_str()) {
+                // serde reports a missing field at its parent's path; an
+                // unknown field's path already ends with its name.
+                let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+                let field = match (missing, path.as_str()) {
                     (Some(name), ".") => name.to_owned(),
                     (Some(name), parent) => format!("{parent}.{name}"),
                     (None, path) => path.to_owned(),

@@ -1,1 +1,51 @@
-fn main(){}
+//! Project commands: `cargo xtask <command>`.
+
+mod bench;
+mod demo;
+mod dev;
+mod setup;
+mod stack;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+/// Project commands for the serverless fintech template.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what the other commands need (idempotent): a virtualenv with moto and cargo-lambda.
+    Setup(setup::Args),
+    /// Run every check: fmt, clippy, and all tests against a local AWS stack.
+    Test(test::Args),
+    /// Start the local stack and every service on a local port until Ctrl-C.
+    Dev(dev::Args),
+    /// Start everything, drive each service end to end, print a report, stop.
+    Demo(demo::Args),
+    /// Benchmarks.
+    Bench(bench::Args),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup(args) => setup::run(args).await,
+        Command::Test(args) => test::run(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,18 @@
-fn main(){}
+//! Wiring only: telemetry, config and secret at init, then serve.
+
+use shared::naming::Deployment;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init(&accounts::SERVICE);
+    let started = std::time::Instant::now();
+    let sdk = shared::aws::sdk_config().await;
+    let (state, timing) = accounts::init(&sdk, &Deployment::from_env()?).await?;
+    tracing::info!(
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        aws_wait_ms = timing.aws_wait.as_secs_f64() * 1000.0,
+        "initialized"
+    );
+    shared::runtime::run(accounts::app(state)).await?;
+    Ok(())
+}

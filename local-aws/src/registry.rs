@@ -1,0 +1,100 @@
+//! The service registry: each service's `[package.metadata.service]` table,
+//! read with `cargo metadata`. Nothing else lists the services.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// One service and what it needs from AWS.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The package name, which is also the Lambda function name.
+    pub name: String,
+    /// The folder holding its `Cargo.toml`.
+    pub dir: PathBuf,
+    /// Its registry entry.
+    pub spec: ServiceSpec,
+}
+
+/// A service's `[package.metadata.service]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// The API route prefix, e.g. `/accounts`.
+    pub route_prefix: String,
+    /// The logical name of the secret it reads (see `shared::naming`).
+    pub secret: Option<String>,
+    /// The value the local stack seeds that secret with.
+    #[serde(default)]
+    pub secret_value: Option<serde_json::Value>,
+    /// The services it calls.
+    #[serde(default)]
+    pub calls: Vec<String>,
+    /// Its DynamoDB tables by logical name.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableSpec>,
+    /// Its configuration keys and their local values.
+    #[serde(default)]
+    pub config: BTreeMap<String, ConfigValue>,
+    /// Its Postman collection and which folders run around traffic shifting.
+    pub postman: Option<PostmanSpec>,
+}
+
+/// A DynamoDB table's keys (strings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// The partition key attribute.
+    pub partition_key: String,
+    /// The sort key attribute, if any.
+    pub sort_key: Option<String>,
+}
+
+/// A config value: literal, or the physical name of one of the service's tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    /// A literal value.
+    Literal(String),
+    /// The physical name of a logical table.
+    Table {
+        /// The logical table name.
+        table: String,
+    },
+}
+
+/// Which Postman collection and folders a service's deployment runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostmanSpec {
+    /// Collection name: `postman/<collection>.postman_collection.json`.
+    pub collection: String,
+    /// Folders run before traffic shifts.
+    #[serde(default)]
+    pub before_traffic: Vec<String>,
+    /// Folders run after traffic shifts.
+    #[serde(default)]
+    pub after_traffic: Vec<String>,
+}
+
+/// Every service in the workspace (packages under `services/` with a registry entry).
+pub fn load() -> Result<Vec<Service>, Error> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(crate::workspace_root().join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .map_err(|e| Error::Registry(e.to_string()))?;
+    let mut services = Vec::new();
+    for package in metadata.workspace_packages() {
+        let Some(entry) = package.metadata.get("service") else { continue };
+        let spec: ServiceSpec = serde_json::from_value(entry.clone())
+            .map_err(|e| Error::Registry(format!("{}: [package.metadata.service]: {e}", package.name)))?;
+        let dir = package.manifest_path.parent().map(|p| p.as_std_path().to_path_buf()).unwrap_or_default();
+        services.push(Service { name: package.name.to_string(), dir, spec });
+    }
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(services)
+}

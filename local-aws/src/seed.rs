@@ -1,0 +1,118 @@
+//! Creating what the services need on the local stack: tables, parameters and
+//! secrets, named by `shared::naming`. Safe to run again.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use shared::naming::Deployment;
+
+use crate::Error;
+use crate::registry::{ConfigValue, Service, TableSpec};
+
+fn seed_error(what: impl Into<String>) -> impl FnOnce(String) -> Error {
+    let what = what.into();
+    move |message| Error::Seed { what, message }
+}
+
+fn sdk_message<E: std::error::Error + 'static>(err: E) -> String {
+    aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()
+}
+
+/// Creates a table with string keys, unless it exists.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &TableSpec) -> Result<(), Error> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&spec.partition_key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| seed_error(name)(e.to_string()))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(&spec.partition_key)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| seed_error(name)(e.to_string()))?,
+        );
+    if let Some(sort_key) = &spec.sort_key {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(sort_key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| seed_error(name)(e.to_string()))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(sort_key)
+                    .key_type(KeyType::Range)
+                    .build()
+                    .map_err(|e| seed_error(name)(e.to_string()))?,
+            );
+    }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+        Err(err) => Err(seed_error(name)(sdk_message(err))),
+    }
+}
+
+/// Writes a parameter (overwriting), as a `SecureString` when `secure`.
+pub async fn put_parameter(client: &aws_sdk_ssm::Client, name: &str, value: &str, secure: bool) -> Result<(), Error> {
+    let kind = if secure { aws_sdk_ssm::types::ParameterType::SecureString } else { aws_sdk_ssm::types::ParameterType::String };
+    client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| seed_error(name)(sdk_message(e)))
+}
+
+/// Creates a secret, or sets a new current value when it exists.
+pub async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> Result<(), Error> {
+    match client.create_secret().name(name).secret_string(value).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| seed_error(name)(sdk_message(e))),
+        Err(err) => Err(seed_error(name)(sdk_message(err))),
+    }
+}
+
+/// Creates every table, parameter and secret the services need in `deployment`.
+pub async fn seed(sdk: &aws_config::SdkConfig, deployment: &Deployment, services: &[Service]) -> Result<(), Error> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    for service in services {
+        for (table, spec) in &service.spec.tables {
+            create_table(&dynamodb, &deployment.table_name(table), spec).await?;
+        }
+        let prefix = deployment.config_prefix(&service.name);
+        for (key, value) in &service.spec.config {
+            let value = match value {
+                ConfigValue::Literal(value) => value.clone(),
+                ConfigValue::Table { table } => deployment.table_name(table),
+            };
+            put_parameter(&ssm, &format!("{prefix}{key}"), &value, false).await?;
+        }
+        if let (Some(secret), Some(value)) = (&service.spec.secret, &service.spec.secret_value) {
+            put_secret(&secrets, &deployment.secret_name(secret), &value.to_string()).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! The DynamoDB adapter: one table, keyed `pk`/`sk`.
+//!
+//! | item        | pk              | sk               |
+//! |-------------|-----------------|------------------|
+//! | account     | `ACCOUNT#<id>`  | `ACCOUNT`        |
+//! | transaction | `ACCOUNT#<id>`  | `TX#<uuid v7>`   |
+//! | reference   | `ACCOUNT#<id>`  | `REF#<reference>`|
+//!
+//! A posting is one `TransactWriteItems`: the balance changes by an atomic
+//! `ADD`-style update guarded by a condition (enough funds, same currency,
+//! within the limit), the transaction is written, and the reference is
+//! claimed. All three happen or none does, so money is never half-moved and a
+//! reference is never applied twice. No read-modify-write.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+use crate::domain::{
+    Account, AccountId, Currency, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, Posting, Transaction,
+};
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request broke a domain rule.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// DynamoDB failed or was unreachable.
+    #[error("dynamodb {operation}: {message}")]
+    Dynamo {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The SDK error with its causes.
+        message: String,
+        /// Whether retrying later may succeed.
+        transient: bool,
+    },
+    /// Concurrent postings kept conflicting on one account.
+    #[error("account {0} is busy: concurrent postings kept conflicting")]
+    Busy(AccountId),
+    /// An item does not have the shape this code writes.
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+fn dynamo<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: shared::aws::HasStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    move |err| StoreError::Dynamo {
+        operation,
+        transient: shared::aws::is_transient(&err),
+        message: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// How often a posting is retried when DynamoDB reports a transaction conflict.
+const CONFLICT_RETRIES: u32 = 12;
+
+/// The accounts table.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    page_size: u32,
+}
+
+/// One page of an account's transactions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Page {
+    /// The transactions.
+    pub items: Vec<Transaction>,
+    /// Pass as `cursor` to get the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn pk(id: AccountId) -> AttributeValue {
+    AttributeValue::S(format!("ACCOUNT#{id}"))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Reads attributes of a stored item, naming what is wrong when it is malformed.
+struct Item<'a>(&'a HashMap<String, AttributeValue>);
+
+impl Item<'_> {
+    fn string(&self, name: &str) -> Result<String, StoreError> {
+        match self.0.get(name) {
+            Some(AttributeValue::S(v)) => Ok(v.clone()),
+            _ => Err(StoreError::Corrupt(format!("attribute {name} is not a string"))),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<u64, StoreError> {
+        match self.0.get(name) {
+            Some(AttributeValue::N(v)) => v.parse().map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a u64"))),
+            _ => Err(StoreError::Corrupt(format!("attribute {name} is not a number"))),
+        }
+    }
+
+    fn currency(&self) -> Result<Currency, StoreError> {
+        Currency::parse("currency", &self.string("currency")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn account(&self, id: AccountId) -> Result<Account, StoreError> {
+        Ok(Account {
+            id,
+            owner: self.string("owner")?,
+            currency: self.currency()?,
+            balance_minor: self.number("balance")?,
+            created_at: self.string("created_at")?,
+        })
+    }
+
+    fn transaction(&self, account_id: AccountId) -> Result<Transaction, StoreError> {
+        let id = self.string("tx_id")?;
+        Ok(Transaction {
+            id: uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(format!("tx_id {id} is not a UUID")))?,
+            account_id,
+            direction: Direction::parse(&self.string("direction")?)
+                .ok_or_else(|| StoreError::Corrupt(String::from("direction is neither credit nor debit")))?,
+            amount_minor: self.number("amount")?,
+            currency: self.currency()?,
+            reference: self.string("reference")?,
+            created_at: self.string("created_at")?,
+        })
+    }
+}
+
+impl Store {
+    /// A store over `table`, listing `page_size` transactions per page.
+    pub fn new(client: Client, table: impl Into<String>, page_size: u32) -> Self {
+        Self { client, table: table.into(), page_size }
+    }
+
+    /// Opens an account with a zero balance.
+    pub async fn open(&self, new: NewAccount) -> Result<Account, StoreError> {
+        let account = Account {
+            id: AccountId::new(),
+            owner: new.owner,
+            currency: new.currency,
+            balance_minor: 0,
+            created_at: now(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk(account.id))
+            .item("sk", s("ACCOUNT"))
+            .item("owner", s(&account.owner))
+            .item("currency", s(account.currency.as_str()))
+            .item("balance", n(0))
+            .item("created_at", s(&account.created_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(dynamo("PutItem"))?;
+        Ok(account)
+    }
+
+    /// Reads an account (strongly consistent).
+    pub async fn get(&self, id: AccountId) -> Result<Account, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk(id))
+            .key("sk", s("ACCOUNT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        match output.item {
+            Some(item) => Item(&item).account(id),
+            None => Err(DomainError::NotFound(id).into()),
+        }
+    }
+
+    /// Posts a credit or debit atomically. Returns the transaction and whether
+    /// it is a replay of an earlier posting with the same reference.
+    pub async fn post(&self, id: AccountId, posting: &Posting) -> Result<(Transaction, bool), StoreError> {
+        let tx = Transaction {
+            id: uuid::Uuid::now_v7(),
+            account_id: id,
+            direction: posting.direction,
+            amount_minor: posting.amount_minor,
+            currency: posting.currency.clone(),
+            reference: posting.reference.clone(),
+            created_at: now(),
+        };
+        let request = self.posting_request(&tx)?;
+        for attempt in 0..CONFLICT_RETRIES {
+            let err = match request.clone().send().await {
+                Ok(_) => return Ok((tx, false)),
+                Err(err) => err,
+            };
+            let reasons: Vec<Option<String>> = match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                }
+                _ => return Err(dynamo("TransactWriteItems")(err)),
+            };
+            let failed = |i: usize| reasons.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
+            if failed(2) {
+                return self.replay(id, posting).await.map(|tx| (tx, true));
+            }
+            if failed(0) {
+                return Err(self.explain_refusal(id, posting).await);
+            }
+            if !reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")) {
+                return Err(dynamo("TransactWriteItems")(err));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        Err(StoreError::Busy(id))
+    }
+
+    fn posting_request(
+        &self,
+        tx: &Transaction,
+    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt(e.to_string());
+        let (expression, condition) = match tx.direction {
+            Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
+            Direction::Credit => ("SET balance = balance + :amount", "balance <= :limit"),
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", pk(tx.account_id))
+            .key("sk", s("ACCOUNT"))
+            .update_expression(expression)
+            .condition_expression(format!("attribute_exists(pk) AND currency = :currency AND {condition}"))
+            .expression_attribute_values(":amount", n(tx.amount_minor))
+            .expression_attribute_values(":currency", s(tx.currency.as_str()));
+        if tx.direction == Direction::Credit {
+            update = update.expression_attribute_values(":limit", n(MAX_BALANCE_MINOR - tx.amount_minor));
+        }
+        let update = update.build().map_err(build)?;
+        let common = |put: aws_sdk_dynamodb::types::builders::PutBuilder| {
+            put.table_name(&self.table)
+                .item("pk", pk(tx.account_id))
+                .item("tx_id", s(tx.id.to_string()))
+                .item("direction", s(tx.direction.as_str()))
+                .item("amount", n(tx.amount_minor))
+                .item("currency", s(tx.currency.as_str()))
+                .item("reference", s(&tx.reference))
+                .item("created_at", s(&tx.created_at))
+                .condition_expression("attribute_not_exists(pk)")
+        };
+        let transaction = common(Put::builder()).item("sk", s(format!("TX#{}", tx.id))).build().map_err(build)?;
+        let reference = common(Put::builder()).item("sk", s(format!("REF#{}", tx.reference))).build().map_err(build)?;
+        Ok(self.client.transact_write_items().set_transact_items(Some(vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(transaction).build(),
+            TransactWriteItem::builder().put(reference).build(),
+        ])))
+    }
+
+    /// The transaction an earlier posting with the same reference made, when
+    /// it asked for the same thing; else a conflict.
+    async fn replay(&self, id: AccountId, posting: &Posting) -> Result<Transaction, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk(id))
+            .key("sk", s(format!("REF#{}", posting.reference)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        let item = output.item.ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
+        let earlier = Item(&item).transaction(id)?;
+        let same = earlier.direction == posting.direction
+            && earlier.amount_minor == posting.amount_minor
+            && earlier.currency == posting.currency;
+        if same { Ok(earlier) } else { Err(DomainError::ReferenceConflict(posting.reference.clone()).into()) }
+    }
+
+    /// Why the balance condition failed, read after the fact.
+    async fn explain_refusal(&self, id: AccountId, posting: &Posting) -> StoreError {
+        match self.get(id).await {
+            Err(err) => err,
+            Ok(account) if account.currency != posting.currency => DomainError::CurrencyMismatch {
+                account: account.currency.as_str().to_owned(),
+                posting: posting.currency.as_str().to_owned(),
+            }
+            .into(),
+            Ok(account) => match posting.direction {
+                Direction::Debit => DomainError::InsufficientFunds {
+                    balance_minor: account.balance_minor,
+                    amount_minor: posting.amount_minor,
+                }
+                .into(),
+                Direction::Credit => DomainError::BalanceLimit.into(),
+            },
+        }
+    }
+
+    /// One page of an account's transactions, newest first.
+    pub async fn transactions(&self, id: AccountId, limit: Option<u32>, cursor: Option<&str>) -> Result<Page, StoreError> {
+        self.get(id).await?;
+        let limit = limit.unwrap_or(self.page_size).clamp(1, self.page_size);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :tx)")
+            .expression_attribute_values(":pk", pk(id))
+            .expression_attribute_values(":tx", s("TX#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        if let Some(cursor) = cursor {
+            let after = uuid::Uuid::parse_str(cursor)
+                .map_err(|_| DomainError::invalid("cursor", "expected the next_cursor of an earlier page"))?;
+            query = query
+                .exclusive_start_key("pk", pk(id))
+                .exclusive_start_key("sk", s(format!("TX#{after}")));
+        }
+        let output = query.send().await.map_err(dynamo("Query"))?;
+        let items = output.items().iter().map(|item| Item(item).transaction(id)).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = output
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| key.get("sk"))
+            .and_then(|sk| sk.as_s().ok())
+            .and_then(|sk| sk.strip_prefix("TX#"))
+            .map(str::to_owned);
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// Exponential backoff with jitter: 5 ms doubling to 320 ms, times 0.5 to 1.5.
+fn backoff(attempt: u32) -> Duration {
+    let base = 5u64 << attempt.min(6);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 255;
+    Duration::from_millis(base / 2 + jitter)
+}

@@ -1,0 +1,188 @@
+//! `cargo xtask bench cold-start`: each service's release binary under a
+//! minimal local Lambda Runtime API, beside a hello-world `lambda_http`
+//! binary, with config and secrets fetched from the local stack. Prints a
+//! Markdown report (the figures in docs/benchmarks.md come from it).
+
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use local_aws::Moto;
+use local_aws::runtime_api::{Outcome, RuntimeApi};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::stack::{binary, build, local_deployment, service_env};
+
+/// Benchmarks.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(clap::Subcommand)]
+enum Which {
+    /// Init and first-response time of each service's release binary under a local Runtime API.
+    ColdStart {
+        /// Runs per binary (the median is reported).
+        #[arg(long, default_value_t = 21)]
+        runs: usize,
+        /// Also build the arm64 zip with `cargo lambda` and report its size.
+        #[arg(long)]
+        zip: bool,
+    },
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.which {
+        Which::ColdStart { runs, zip } => cold_start(runs, zip).await,
+    }
+}
+
+/// One cold start.
+struct Sample {
+    init: Duration,
+    first_response: Duration,
+    aws_wait: Option<Duration>,
+}
+
+/// An API Gateway HTTP API (v2) event for `GET path`.
+fn event(path: &str, key: &str) -> String {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {key}"), "host": "bench.local"},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "bench", "domainName": "bench.local", "domainPrefix": "bench",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "26/Nov/2026:00:00:00 +0000", "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+async fn once(path: &std::path::Path, name: &str, env: &[(&'static str, String)], event: &str) -> anyhow::Result<Sample> {
+    let mut api = RuntimeApi::start().await?;
+    let started = Instant::now();
+    let mut child = Command::new(path)
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", path.display()))?;
+    let polled = api.next_poll(Duration::from_secs(30)).await?;
+    let outcome = api.invoke(event.as_bytes().to_vec().into(), Duration::from_secs(30)).await?;
+    let first_response = started.elapsed();
+    if let Outcome::Error(body) = outcome {
+        bail!("{name} answered with an error: {}", String::from_utf8_lossy(&body));
+    }
+    let _ = child.start_kill();
+    let mut aws_wait = None;
+    if let Some(stdout) = child.stdout.take() {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if json["message"] == "initialized" {
+                aws_wait = json["aws_wait_ms"].as_f64().map(|ms| Duration::from_secs_f64(ms / 1000.0));
+            }
+        }
+    }
+    let _ = child.wait().await;
+    Ok(Sample { init: polled - started, first_response, aws_wait })
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
+    crate::setup::ensure().await?;
+    let services = local_aws::registry::load()?;
+    let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    build(&names, true).await?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let status = Command::new(&cargo)
+        .args(["build", "--quiet", "--release", "-p", "local-aws", "--example", "hello_lambda"])
+        .current_dir(local_aws::workspace_root())
+        .status()
+        .await?;
+    if !status.success() {
+        bail!("building the hello_lambda example failed");
+    }
+    let moto = Moto::start().await?;
+    let deployment = local_deployment();
+    local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
+    let env = service_env(&moto, &deployment);
+    let hello = binary("release/examples", "hello_lambda");
+
+    println!("| binary | init (exec → first /next), median | first response, median | AWS wait at init, median | init minus AWS wait | stripped size |");
+    println!("|---|---|---|---|---|---|");
+    let mut rows = vec![(String::from("hello_lambda (baseline)"), hello.clone(), String::from("/health"), String::new())];
+    for service in &services {
+        let key = service.spec.secret_value.as_ref().and_then(|v| v["api_key"].as_str()).unwrap_or_default().to_owned();
+        let path = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
+        rows.push((service.name.clone(), binary("release", &service.name), path, key));
+    }
+    let mut baseline = None;
+    for (name, path, request, key) in rows {
+        let event = event(&request, &key);
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            samples.push(once(&path, &name, &env, &event).await?);
+        }
+        let init = median(samples.iter().map(|s| s.init).collect());
+        let first = median(samples.iter().map(|s| s.first_response).collect());
+        let waits: Vec<Duration> = samples.iter().filter_map(|s| s.aws_wait).collect();
+        let wait = (!waits.is_empty()).then(|| median(waits));
+        let own = median(samples.iter().map(|s| s.init.saturating_sub(s.aws_wait.unwrap_or_default())).collect());
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
+        let ratio = match baseline {
+            None => {
+                baseline = Some(init);
+                String::new()
+            }
+            Some(base) => format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.as_secs_f64()),
+        };
+        println!(
+            "| {name} (`{request}`) | {} | {} | {} | {}{ratio} | {:.2} MB |",
+            ms(init),
+            ms(first),
+            wait.map_or_else(|| String::from("-"), ms),
+            ms(own),
+            size as f64 / 1_048_576.0
+        );
+    }
+    moto.stop().await;
+    if zip {
+        for service in &names {
+            let lambda = local_aws::workspace_root().join(".venv/bin/cargo-lambda");
+            let status = Command::new(&lambda)
+                .args(["lambda", "build", "--release", "--arm64", "--output-format", "zip", "-p", service])
+                .current_dir(local_aws::workspace_root())
+                .status()
+                .await?;
+            if !status.success() {
+                bail!("cargo lambda build for {service} failed");
+            }
+            let zip = local_aws::workspace_root().join("target/lambda").join(service).join("bootstrap.zip");
+            let size = std::fs::metadata(&zip).with_context(|| format!("reading {}", zip.display()))?.len();
+            println!("\n{service}: arm64 zip {:.2} MB ({})", size as f64 / 1_048_576.0, zip.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

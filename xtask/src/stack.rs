@@ -1,0 +1,145 @@
+//! The local stack with every service running on it: used by `dev` and `demo`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use local_aws::Moto;
+use local_aws::registry::Service;
+use shared::naming::Deployment;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// The app and stage every local process runs as.
+pub fn local_deployment() -> Deployment {
+    Deployment::new("fintech", "local")
+}
+
+/// One service process and the URL it listens on.
+pub struct Running {
+    /// The registry entry.
+    pub service: Service,
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    _child: Child,
+}
+
+/// moto, seeded, with every service running against it.
+pub struct Stack {
+    /// The services, in registry order.
+    pub services: Vec<Running>,
+    moto: Moto,
+}
+
+/// Whether service log lines are echoed to the terminal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    /// Echo each line, prefixed with the service's name.
+    Echo,
+    /// Keep quiet.
+    Quiet,
+}
+
+/// Path of a built binary in the workspace's target directory.
+pub fn binary(profile: &str, name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| local_aws::workspace_root().join("target"));
+    target.join(profile).join(name)
+}
+
+/// Builds the given packages' binaries.
+pub async fn build(packages: &[&str], release: bool) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let mut command = Command::new(cargo);
+    command.arg("build").arg("--quiet").current_dir(local_aws::workspace_root());
+    if release {
+        command.arg("--release");
+    }
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let status = command.status().await.context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    Ok(())
+}
+
+impl Stack {
+    /// Starts moto, seeds it from the registry, builds and starts every service.
+    pub async fn up(logs: Logs) -> anyhow::Result<Self> {
+        crate::setup::ensure().await?;
+        let services = local_aws::registry::load()?;
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        build(&names, false).await?;
+        let moto = Moto::start().await?;
+        let deployment = local_deployment();
+        local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
+        let mut running = Vec::new();
+        for service in services {
+            let (child, url) = spawn(&binary("debug", &service.name), &service.name, &moto, &deployment, logs).await?;
+            running.push(Running { service, url, _child: child });
+        }
+        Ok(Self { services: running, moto })
+    }
+
+    /// The moto endpoint.
+    pub fn aws_endpoint(&self) -> &str {
+        self.moto.endpoint()
+    }
+
+    /// Stops the services and moto.
+    pub async fn down(self) {
+        drop(self.services);
+        self.moto.stop().await;
+    }
+}
+
+/// The environment every local service process gets.
+pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, String)> {
+    let mut env = moto.env();
+    env.extend([
+        (shared::env::APP_NAME, deployment.app.clone()),
+        (shared::env::STAGE, deployment.stage.clone()),
+        (shared::env::BIND_ADDR, String::from("127.0.0.1:0")),
+        (shared::env::POWERTOOLS_METRICS_DISABLED, String::from("true")),
+    ]);
+    env
+}
+
+/// Starts a service binary and waits for its `listening` log line.
+async fn spawn(binary: &std::path::Path, name: &str, moto: &Moto, deployment: &Deployment, logs: Logs) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(binary)
+        .envs(service_env(moto, deployment))
+        .env_remove(shared::env::AWS_LAMBDA_RUNTIME_API)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("service stdout")?;
+    let (tx, mut rx) = mpsc::channel::<String>(1);
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut tx = Some(tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
+            if let Some(json) = &json
+                && json["message"] == "listening"
+                && let (Some(tx), Some(address)) = (tx.take(), json["address"].as_str())
+            {
+                let _ = tx.send(address.to_owned()).await;
+            }
+            if logs == Logs::Echo {
+                println!("[{name}] {line}");
+            }
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+        Ok(Some(url)) => Ok((child, url)),
+        _ => bail!("{} did not report listening within 60 s (see its log above)", binary.display()),
+    }
+}

@@ -1,0 +1,48 @@
+//! `cargo xtask test`: the one command that checks everything, locally and in
+//! CI: setup, fmt, clippy, doc tests, then every test through nextest with a
+//! local AWS stack that is stopped even when tests fail. nextest's summary is
+//! the last line printed.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::process::Command;
+
+/// Run every check.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Extra arguments for `cargo nextest run` (e.g. a test filter).
+    #[arg(last = true)]
+    nextest: Vec<String>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::setup::ensure().await?;
+    let root = local_aws::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let steps: [(&str, &[&str]); 3] = [
+        ("fmt", &["fmt", "--all", "--", "--check"]),
+        ("clippy", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        ("doc tests", &["test", "--workspace", "--doc", "--locked", "--quiet"]),
+    ];
+    for (name, step) in steps {
+        eprintln!("test: {name}");
+        let status = Command::new(&cargo).args(step).current_dir(&root).status().await.with_context(|| format!("running cargo {name}"))?;
+        if !status.success() {
+            eprintln!("test: {name} failed");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let moto = local_aws::Moto::start().await?;
+    eprintln!("test: local AWS stack at {}", moto.endpoint());
+    let status = Command::new(&cargo)
+        .args(["nextest", "run", "--workspace", "--all-targets", "--locked", "--no-fail-fast"])
+        .args(&args.nextest)
+        .envs(moto.env())
+        .current_dir(&root)
+        .status()
+        .await;
+    moto.stop().await;
+    let status = status.context("running cargo nextest (is cargo-nextest installed?)")?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
