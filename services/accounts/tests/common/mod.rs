@@ -1,0 +1,86 @@
+//! Test support: a fresh deployment of accounts on the local stack (its own
+//! table, parameters and secret, seeded from the registry), initialised
+//! through the same `accounts::init` that `main` calls.
+
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::naming::Deployment;
+use tower::ServiceExt;
+
+/// A deployment of accounts that no other test shares.
+#[derive(Clone)]
+pub struct Fixture {
+    pub state: accounts::AppState,
+    pub router: axum::Router,
+    pub key: String,
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_with_key("test-service-key").await
+}
+
+pub async fn fixture_with_key(key: &str) -> Fixture {
+    let sdk = local_aws::test_sdk_config().await;
+    let deployment = Deployment::new(local_aws::unique("t"), "test");
+    let mut services = local_aws::registry::load().expect("registry");
+    services.retain(|s| s.name == "accounts");
+    services[0].spec.secret_value = Some(serde_json::json!({ "api_key": key }));
+    local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
+    let (state, _) = accounts::init(&sdk, &deployment).await.expect("init");
+    Fixture { router: accounts::app(state.clone()), state, key: key.to_owned() }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Fixture {
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", self.key));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap();
+        read(self.router.clone().oneshot(request).await.unwrap()).await
+    }
+
+    /// Opens an account and credits it with `balance` minor units.
+    pub async fn account_with(&self, currency: &str, balance: u64) -> String {
+        let opened = self.call("POST", "/accounts", Some(&format!(r#"{{"owner":"Test","currency":"{currency}"}}"#))).await;
+        assert_eq!(opened.status, 201, "{}", opened.raw);
+        let id = opened.body["id"].as_str().unwrap().to_owned();
+        if balance > 0 {
+            let body = format!(r#"{{"amount_minor":{balance},"currency":"{currency}","reference":"seed"}}"#);
+            let credited = self.call("POST", &format!("/accounts/{id}/credits"), Some(&body)).await;
+            assert_eq!(credited.status, 201, "{}", credited.raw);
+        }
+        id
+    }
+
+    /// The account's balance and transaction count, read from the store.
+    pub async fn snapshot(&self, id: &str) -> (u64, usize) {
+        let id = accounts::domain::AccountId::parse(id).unwrap();
+        let account = self.state.store.get(id).await.unwrap();
+        let page = self.state.store.transactions(id, Some(1000), None).await.unwrap();
+        (account.balance_minor, page.items.len())
+    }
+}
+
+pub async fn read(response: axum::response::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    Reply { status, headers, body, raw }
+}

@@ -1,0 +1,129 @@
+//! Bad input is refused with a problem+json naming the field, and nothing is written.
+
+mod common;
+
+/// `check(method, path, body, status, field)`: the request is refused with
+/// `status`, names `field`, and leaves the account's balance and
+/// transactions as they were.
+async fn check(f: &common::Fixture, id: &str, path: &str, body: &str, status: u16, field: Option<&str>) {
+    let before = f.snapshot(id).await;
+    let reply = f.call("POST", path, Some(body)).await;
+    assert_eq!(reply.status, status, "{path} {body}: {}", reply.raw);
+    assert_eq!(reply.headers["content-type"], "application/problem+json", "{body}");
+    if let Some(field) = field {
+        let named = reply.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field);
+        assert!(named, "{body}: problem does not name {field}: {}", reply.raw);
+    }
+    assert_eq!(f.snapshot(id).await, before, "{body} changed the store");
+}
+
+#[tokio::test]
+async fn bad_postings_name_the_field_and_write_nothing() {
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 1_000).await;
+    let debits = format!("/accounts/{id}/debits");
+    let credits = format!("/accounts/{id}/credits");
+    let cases: &[(&str, &str, u16, Option<&str>)] = &[
+        (&debits, r#"{"amount_minor": -5, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&debits, r#"{"amount_minor": 18446744073709551616, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&credits, r#"{"amount_minor": 1.5, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&credits, r#"{"amount_minor": "100", "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&credits, r#"{"amount_minor": 0, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&credits, r#"{"amount_minor": 100000000001, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&credits, r#"{"currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&credits, r#"{"amount_minor": 5, "currency": "USD", "reference": "r1"}"#, 422, Some("currency")),
+        (&credits, r#"{"amount_minor": 5, "currency": "usd", "reference": "r1"}"#, 422, Some("currency")),
+        (&credits, r#"{"amount_minor": 5, "currency": "EUR", "reference": "has space"}"#, 422, Some("reference")),
+        (&credits, r#"{"amount_minor": 5, "currency": "EUR", "reference": "r1", "fee": 1}"#, 422, Some("fee")),
+        (&debits, r#"{"amount_minor": 1001, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (&debits, r#"{"amount_minor": 5, "currency": "EUR""#, 400, None),
+        (&debits, "[]", 422, None),
+    ];
+    for (path, body, status, field) in cases {
+        check(&f, &id, path, body, *status, *field).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_accounts_are_refused() {
+    let f = common::fixture().await;
+    let id = f.account_with("GBP", 10).await;
+    let ghost = "00000000-0000-4000-8000-000000000000";
+    let body = r#"{"amount_minor": 5, "currency": "GBP", "reference": "r2"}"#;
+    check(&f, &id, &format!("/accounts/{ghost}/credits"), body, 404, Some("id")).await;
+    check(&f, &id, "/accounts/not-a-uuid/credits", body, 422, Some("id")).await;
+    let reply = f.call("GET", &format!("/accounts/{ghost}"), None).await;
+    assert_eq!(reply.status, 404);
+}
+
+#[tokio::test]
+async fn bad_open_requests_name_the_field() {
+    let f = common::fixture().await;
+    for (body, field) in [
+        (r#"{"owner": "Ada", "currency": "EURO"}"#, "currency"),
+        (r#"{"owner": "  ", "currency": "EUR"}"#, "owner"),
+        (r#"{"owner": "Ada"}"#, "currency"),
+        (r#"{"owner": "Ada", "currency": "EUR", "balance_minor": 1000000}"#, "balance_minor"),
+    ] {
+        let reply = f.call("POST", "/accounts", Some(body)).await;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.raw);
+        assert_eq!(reply.body["errors"][0]["field"], field, "{body}: {}", reply.raw);
+    }
+}
+
+#[tokio::test]
+async fn a_reference_moves_money_once_and_conflicts_when_reused_differently() {
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 1_000).await;
+    let debit = r#"{"amount_minor": 300, "currency": "EUR", "reference": "pay-1"}"#;
+    let first = f.call("POST", &format!("/accounts/{id}/debits"), Some(debit)).await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    let again = f.call("POST", &format!("/accounts/{id}/debits"), Some(debit)).await;
+    assert_eq!(again.status, 200, "{}", again.raw);
+    assert_eq!(again.body["replayed"], true);
+    assert_eq!(again.body["transaction"]["id"], first.body["transaction"]["id"]);
+    let different = r#"{"amount_minor": 301, "currency": "EUR", "reference": "pay-1"}"#;
+    let conflict = f.call("POST", &format!("/accounts/{id}/debits"), Some(different)).await;
+    assert_eq!(conflict.status, 409, "{}", conflict.raw);
+    assert_eq!(f.snapshot(&id).await, (700, 2));
+}
+
+#[tokio::test]
+async fn requests_without_the_service_key_are_refused() {
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 50).await;
+    let wrong = common::Fixture { key: String::from("wrong"), router: f.router.clone(), state: f.state.clone() };
+    let reply = wrong.call("POST", &format!("/accounts/{id}/debits"), Some(r#"{"amount_minor": 5, "currency": "EUR", "reference": "x"}"#)).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.headers["www-authenticate"], "Bearer");
+    assert_eq!(f.snapshot(&id).await, (50, 1));
+    let health = wrong.call("GET", "/health", None).await;
+    assert_eq!(health.status, 200, "health needs no key");
+}
+
+#[tokio::test]
+async fn transactions_page_newest_first() {
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 100).await;
+    for i in 0..4 {
+        let body = format!(r#"{{"amount_minor": 1, "currency": "EUR", "reference": "d{i}"}}"#);
+        assert_eq!(f.call("POST", &format!("/accounts/{id}/debits"), Some(&body)).await.status, 201);
+    }
+    let first = f.call("GET", &format!("/accounts/{id}/transactions?limit=3"), None).await;
+    let refs: Vec<&str> = first.body["items"].as_array().unwrap().iter().map(|t| t["reference"].as_str().unwrap()).collect();
+    assert_eq!(refs, ["d3", "d2", "d1"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = f.call("GET", &format!("/accounts/{id}/transactions?limit=3&cursor={cursor}"), None).await;
+    let refs: Vec<&str> = second.body["items"].as_array().unwrap().iter().map(|t| t["reference"].as_str().unwrap()).collect();
+    assert_eq!(refs, ["d0", "seed"]);
+    let bad = f.call("GET", &format!("/accounts/{id}/transactions?cursor=nope"), None).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["errors"][0]["field"], "cursor");
+}
+
+#[test]
+fn the_registry_names_the_secret_the_code_reads() {
+    let services = local_aws::registry::load().unwrap();
+    let accounts = services.iter().find(|s| s.name == "accounts").unwrap();
+    assert_eq!(accounts.spec.secret.as_deref(), Some(accounts::API_KEY_SECRET));
+}
