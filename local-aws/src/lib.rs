@@ -45,7 +45,10 @@ pub enum Error {
 
 /// The workspace root (this crate lives one level below it).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("local-aws sits in the workspace").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("local-aws sits in the workspace")
+        .to_path_buf()
 }
 
 /// A name no other test run uses, for tables, parameter paths and secrets.

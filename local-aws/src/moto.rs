@@ -28,7 +28,10 @@ impl Moto {
     pub async fn start() -> Result<Self, Error> {
         let binary = Self::binary();
         if !binary.exists() {
-            return Err(Error::Moto(format!("{} is missing: run `cargo xtask setup`", binary.display())));
+            return Err(Error::Moto(format!(
+                "{} is missing: run `cargo xtask setup`",
+                binary.display()
+            )));
         }
         let port = free_port()?;
         let child = Command::new(&binary)
@@ -39,7 +42,10 @@ impl Moto {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::Moto(format!("starting {}: {e}", binary.display())))?;
-        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         moto.wait_ready(Duration::from_secs(30)).await?;
         Ok(moto)
     }
@@ -78,7 +84,13 @@ impl Moto {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new("local", "local", None, None, "local-aws"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-aws",
+            ))
             .load()
             .await
     }

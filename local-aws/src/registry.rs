@@ -89,11 +89,21 @@ pub fn load() -> Result<Vec<Service>, Error> {
         .map_err(|e| Error::Registry(e.to_string()))?;
     let mut services = Vec::new();
     for package in metadata.workspace_packages() {
-        let Some(entry) = package.metadata.get("service") else { continue };
+        let Some(entry) = package.metadata.get("service") else {
+            continue;
+        };
         let spec: ServiceSpec = serde_json::from_value(entry.clone())
             .map_err(|e| Error::Registry(format!("{}: [package.metadata.service]: {e}", package.name)))?;
-        let dir = package.manifest_path.parent().map(|p| p.as_std_path().to_path_buf()).unwrap_or_default();
-        services.push(Service { name: package.name.to_string(), dir, spec });
+        let dir = package
+            .manifest_path
+            .parent()
+            .map(|p| p.as_std_path().to_path_buf())
+            .unwrap_or_default();
+        services.push(Service {
+            name: package.name.to_string(),
+            dir,
+            spec,
+        });
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(services)

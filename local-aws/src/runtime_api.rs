@@ -66,7 +66,14 @@ impl RuntimeApi {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, events, shared, polls, init_error: Some(init_rx), server })
+        Ok(Self {
+            addr,
+            events,
+            shared,
+            polls,
+            init_error: Some(init_rx),
+            server,
+        })
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API` (`127.0.0.1:port`).
@@ -91,7 +98,10 @@ impl RuntimeApi {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().await.insert(id.clone(), tx);
-        self.events.send((id, event)).await.map_err(|_| Error::Moto(String::from("runtime api stopped")))?;
+        self.events
+            .send((id, event))
+            .await
+            .map_err(|_| Error::Moto(String::from("runtime api stopped")))?;
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(_)) => Err(Error::Moto(String::from("invocation dropped"))),
@@ -116,8 +126,14 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let pairs = [
         ("lambda-runtime-aws-request-id", id),
         ("lambda-runtime-deadline-ms", deadline.as_millis().to_string()),
-        ("lambda-runtime-invoked-function-arn", String::from("arn:aws:lambda:us-east-1:000000000000:function:local")),
-        ("lambda-runtime-trace-id", String::from("Root=1-00000000-000000000000000000000000;Sampled=0")),
+        (
+            "lambda-runtime-invoked-function-arn",
+            String::from("arn:aws:lambda:us-east-1:000000000000:function:local"),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            String::from("Root=1-00000000-000000000000000000000000;Sampled=0"),
+        ),
     ];
     for (name, value) in pairs {
         if let Ok(value) = HeaderValue::from_str(&value) {

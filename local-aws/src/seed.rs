@@ -1,9 +1,7 @@
 //! Creating what the services need on the local stack: tables, parameters and
 //! secrets, named by `shared::naming`. Safe to run again.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use shared::naming::Deployment;
 
 use crate::Error;
@@ -64,7 +62,11 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &
 
 /// Writes a parameter (overwriting), as a `SecureString` when `secure`.
 pub async fn put_parameter(client: &aws_sdk_ssm::Client, name: &str, value: &str, secure: bool) -> Result<(), Error> {
-    let kind = if secure { aws_sdk_ssm::types::ParameterType::SecureString } else { aws_sdk_ssm::types::ParameterType::String };
+    let kind = if secure {
+        aws_sdk_ssm::types::ParameterType::SecureString
+    } else {
+        aws_sdk_ssm::types::ParameterType::String
+    };
     client
         .put_parameter()
         .name(name)

@@ -33,9 +33,7 @@ where
     R: HasStatus,
 {
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(service) => {
             service.raw().status_code() >= 500
                 || service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))

@@ -25,13 +25,24 @@ pub(crate) struct Cached<T> {
 impl<T> Cached<T> {
     /// An empty cache; `max_age: None` keeps the first value forever.
     pub(crate) fn new(max_age: Option<Duration>) -> Self {
-        Self { entry: RwLock::new(None), refreshing: Mutex::new(()), max_age }
+        Self {
+            entry: RwLock::new(None),
+            refreshing: Mutex::new(()),
+            max_age,
+        }
     }
 
     /// A cache that starts with a value fetched at init.
     pub(crate) fn with_value(value: T, max_age: Option<Duration>) -> Self {
-        let entry = Entry { value: Arc::new(value), fetched: Instant::now() };
-        Self { entry: RwLock::new(Some(entry)), refreshing: Mutex::new(()), max_age }
+        let entry = Entry {
+            value: Arc::new(value),
+            fetched: Instant::now(),
+        };
+        Self {
+            entry: RwLock::new(Some(entry)),
+            refreshing: Mutex::new(()),
+            max_age,
+        }
     }
 
     fn fresh(&self, entry: &Option<Entry<T>>) -> Option<Arc<T>> {
@@ -64,8 +75,10 @@ impl<T> Cached<T> {
         match fetch().await {
             Ok(value) => {
                 let value = Arc::new(value);
-                *self.entry.write().await =
-                    Some(Entry { value: value.clone(), fetched: Instant::now() });
+                *self.entry.write().await = Some(Entry {
+                    value: value.clone(),
+                    fetched: Instant::now(),
+                });
                 Ok(value)
             }
             Err(err) => match &*self.entry.read().await {
@@ -87,7 +100,9 @@ mod tests {
     #[tokio::test]
     async fn serves_fresh_value_without_fetching() {
         let cache = Cached::with_value(1, Some(Duration::from_secs(60)));
-        let got = cache.get(|| async { Err::<i32, &str>("not called") }, |_| false, |_| {}).await;
+        let got = cache
+            .get(|| async { Err::<i32, &str>("not called") }, |_| false, |_| {})
+            .await;
         assert_eq!(*got.unwrap(), 1);
     }
 
@@ -98,7 +113,9 @@ mod tests {
         assert_eq!(*got.unwrap(), 2);
         let stale = cache.get(|| async { Err::<i32, &str>("down") }, |_| true, |_| {}).await;
         assert_eq!(*stale.unwrap(), 2);
-        let refused = cache.get(|| async { Err::<i32, &str>("gone") }, |_| false, |_| {}).await;
+        let refused = cache
+            .get(|| async { Err::<i32, &str>("gone") }, |_| false, |_| {})
+            .await;
         assert_eq!(refused.unwrap_err(), "gone");
     }
 

@@ -89,7 +89,11 @@ impl fmt::Display for Problems<'_> {
 
 /// The environment variable that overrides `key`.
 pub fn override_var(key: &str) -> String {
-    format!("{}{}", env::CONFIG_OVERRIDE_PREFIX, key.replace('/', "__").to_uppercase())
+    format!(
+        "{}{}",
+        env::CONFIG_OVERRIDE_PREFIX,
+        key.replace('/', "__").to_uppercase()
+    )
 }
 
 /// One raw value and where it came from.
@@ -105,10 +109,7 @@ pub struct RawValue {
 
 /// Reads every parameter under `prefix` (every page, decrypted) and applies
 /// the `CONFIG_*` environment overrides.
-pub async fn fetch_raw(
-    ssm: &aws_sdk_ssm::Client,
-    prefix: &str,
-) -> Result<BTreeMap<String, RawValue>, ConfigError> {
+pub async fn fetch_raw(ssm: &aws_sdk_ssm::Client, prefix: &str) -> Result<BTreeMap<String, RawValue>, ConfigError> {
     let mut raw = BTreeMap::new();
     let mut pages = ssm
         .get_parameters_by_path()
@@ -123,16 +124,32 @@ pub async fn fetch_raw(
             message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
         })?;
         for parameter in page.parameters.unwrap_or_default() {
-            let (Some(name), Some(value)) = (parameter.name, parameter.value) else { continue };
+            let (Some(name), Some(value)) = (parameter.name, parameter.value) else {
+                continue;
+            };
             let Some(key) = name.strip_prefix(prefix) else { continue };
             let secure = parameter.r#type == Some(aws_sdk_ssm::types::ParameterType::SecureString);
-            raw.insert(normalize(key), RawValue { value, source: name.clone(), secure });
+            raw.insert(
+                normalize(key),
+                RawValue {
+                    value,
+                    source: name.clone(),
+                    secure,
+                },
+            );
         }
     }
     for (var, value) in std::env::vars() {
         if let Some(key) = var.strip_prefix(env::CONFIG_OVERRIDE_PREFIX) {
             let key = normalize(&key.to_lowercase().replace("__", "/"));
-            raw.insert(key, RawValue { value, source: var, secure: false });
+            raw.insert(
+                key,
+                RawValue {
+                    value,
+                    source: var,
+                    secure: false,
+                },
+            );
         }
     }
     Ok(raw)
@@ -143,19 +160,13 @@ fn normalize(key: &str) -> String {
 }
 
 /// Loads `T` from the parameters under `prefix` (see the module docs).
-pub async fn load<T: DeserializeOwned>(
-    ssm: &aws_sdk_ssm::Client,
-    prefix: &str,
-) -> Result<T, ConfigError> {
+pub async fn load<T: DeserializeOwned>(ssm: &aws_sdk_ssm::Client, prefix: &str) -> Result<T, ConfigError> {
     let raw = fetch_raw(ssm, prefix).await?;
     from_raw(prefix, &raw)
 }
 
 /// Builds `T` from raw key/value pairs, collecting every problem before failing.
-pub fn from_raw<T: DeserializeOwned>(
-    prefix: &str,
-    raw: &BTreeMap<String, RawValue>,
-) -> Result<T, ConfigError> {
+pub fn from_raw<T: DeserializeOwned>(prefix: &str, raw: &BTreeMap<String, RawValue>) -> Result<T, ConfigError> {
     let mut tree = Node::Branch(BTreeMap::new());
     let mut problems = Vec::new();
     for (key, value) in raw {
@@ -166,7 +177,10 @@ pub fn from_raw<T: DeserializeOwned>(
     // Each pass either succeeds or names one more bad key, which is then
     // replaced by a placeholder so the next pass can look past it.
     for _ in 0..=raw.len() + 64 {
-        match T::deserialize(NodeDe { node: &tree, path: String::new() }) {
+        match T::deserialize(NodeDe {
+            node: &tree,
+            path: String::new(),
+        }) {
             Ok(value) if problems.is_empty() => return Ok(value),
             Ok(_) => break,
             Err(err) => {
@@ -196,7 +210,10 @@ pub fn from_raw<T: DeserializeOwned>(
             }
         }
     }
-    Err(ConfigError::Invalid { prefix: prefix.to_owned(), problems })
+    Err(ConfigError::Invalid {
+        prefix: prefix.to_owned(),
+        problems,
+    })
 }
 
 /// Configuration that is reloaded after `max_age`, keeping the last good value
@@ -210,7 +227,11 @@ pub struct Refreshing<T> {
 impl<T: DeserializeOwned> Refreshing<T> {
     /// Wraps a value loaded at init so that [`Refreshing::get`] reloads it once it is older than `max_age`.
     pub fn new(ssm: aws_sdk_ssm::Client, prefix: String, initial: T, max_age: Duration) -> Self {
-        Self { ssm, prefix, cache: Cached::with_value(initial, Some(max_age)) }
+        Self {
+            ssm,
+            prefix,
+            cache: Cached::with_value(initial, Some(max_age)),
+        }
     }
 
     /// The current configuration; a failed reload logs a warning and keeps the old one.
@@ -249,7 +270,9 @@ impl Node {
         if let Node::Placeholder = self {
             *self = Node::Branch(BTreeMap::new());
         }
-        let Node::Branch(children) = self else { return Err(conflict()) };
+        let Node::Branch(children) = self else {
+            return Err(conflict());
+        };
         match rest {
             None => {
                 if matches!(children.get(head), Some(Node::Branch(_))) && !matches!(node, Node::Placeholder) {
@@ -306,18 +329,30 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<M: fmt::Display>(msg: M) -> Self {
-        Self { key: String::new(), kind: DeErrorKind::Invalid(msg.to_string()), located: false }
+        Self {
+            key: String::new(),
+            kind: DeErrorKind::Invalid(msg.to_string()),
+            located: false,
+        }
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Self { key: field.to_owned(), kind: DeErrorKind::Missing, located: false }
+        Self {
+            key: field.to_owned(),
+            kind: DeErrorKind::Missing,
+            located: false,
+        }
     }
 }
 
 const OBJECT: &str = "a JSON object or a folder of parameters";
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}/{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}/{key}")
+    }
 }
 
 /// Deserializes one node; `path` is its key.
@@ -416,7 +451,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             Node::Placeholder => visitor.visit_none(),
             _ => {
                 let path = self.path.clone();
-                visitor.visit_some(self).map_err(|e| NodeDe { node: &Node::Placeholder, path }.locate(e, false))
+                visitor.visit_some(self).map_err(|e| {
+                    NodeDe {
+                        node: &Node::Placeholder,
+                        path,
+                    }
+                    .locate(e, false)
+                })
             }
         }
     }
@@ -425,29 +466,37 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         visitor.visit_unit()
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_unit()
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         let path = self.path.clone();
-        visitor.visit_newtype_struct(self).map_err(|e| NodeDe { node: &Node::Placeholder, path }.locate(e, false))
+        visitor.visit_newtype_struct(self).map_err(|e| {
+            NodeDe {
+                node: &Node::Placeholder,
+                path,
+            }
+            .locate(e, false)
+        })
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.json(serde_json::json!([]), "a JSON list", |v, vis| v.deserialize_seq(vis), visitor)
+        self.json(
+            serde_json::json!([]),
+            "a JSON list",
+            |v, vis| v.deserialize_seq(vis),
+            visitor,
+        )
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, DeError> {
-        self.json(serde_json::json!([]), "a JSON list", |v, vis| v.deserialize_tuple(len, vis), visitor)
+        self.json(
+            serde_json::json!([]),
+            "a JSON list",
+            |v, vis| v.deserialize_tuple(len, vis),
+            visitor,
+        )
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -456,7 +505,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.json(serde_json::json!([]), "a JSON list", |v, vis| v.deserialize_tuple_struct(name, len, vis), visitor)
+        self.json(
+            serde_json::json!([]),
+            "a JSON list",
+            |v, vis| v.deserialize_tuple_struct(name, len, vis),
+            visitor,
+        )
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -480,7 +534,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                 let children = fields.iter().map(|f| ((*f).to_owned(), Node::Placeholder)).collect();
                 self.visit_branch(&children, visitor)
             }
-            Node::Leaf(_) => self.json(serde_json::json!({}), OBJECT, |v, vis| v.deserialize_struct(name, fields, vis), visitor),
+            Node::Leaf(_) => self.json(
+                serde_json::json!({}),
+                OBJECT,
+                |v, vis| v.deserialize_struct(name, fields, vis),
+                visitor,
+            ),
         }
     }
 
@@ -514,7 +573,11 @@ impl NodeDe<'_> {
         children: &BTreeMap<String, Node>,
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        let access = BranchAccess { iter: children.iter(), current: None, path: &self.path };
+        let access = BranchAccess {
+            iter: children.iter(),
+            current: None,
+            path: &self.path,
+        };
         visitor.visit_map(access).map_err(|e| self.locate(e, true))
     }
 
@@ -554,16 +617,31 @@ impl<'de> MapAccess<'de> for BranchAccess<'_, '_> {
             Some((key, _)) => seed
                 .deserialize(key.as_str().into_deserializer())
                 .map(Some)
-                .map_err(|e: DeError| NodeDe { node: &Node::Placeholder, path: join(self.path, key) }.locate(e, false)),
+                .map_err(|e: DeError| {
+                    NodeDe {
+                        node: &Node::Placeholder,
+                        path: join(self.path, key),
+                    }
+                    .locate(e, false)
+                }),
             None => Ok(None),
         }
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, DeError> {
         let (key, node) = self.current.take().expect("serde asks for a value after its key");
-        let de = NodeDe { node, path: join(self.path, key) };
+        let de = NodeDe {
+            node,
+            path: join(self.path, key),
+        };
         let path = de.path.clone();
-        seed.deserialize(de).map_err(|e| NodeDe { node: &Node::Placeholder, path }.locate(e, false))
+        seed.deserialize(de).map_err(|e| {
+            NodeDe {
+                node: &Node::Placeholder,
+                path,
+            }
+            .locate(e, false)
+        })
     }
 }
 
@@ -602,7 +680,11 @@ mod tests {
             .iter()
             .map(|(k, v)| {
                 let secure = k.starts_with("secure");
-                let value = RawValue { value: (*v).to_owned(), source: format!("/app/dev/svc/{k}"), secure };
+                let value = RawValue {
+                    value: (*v).to_owned(),
+                    source: format!("/app/dev/svc/{k}"),
+                    secure,
+                };
                 ((*k).to_owned(), value)
             })
             .collect()
@@ -610,7 +692,9 @@ mod tests {
 
     fn check(pairs: &[(&str, &str)], expected: &[(&str, Option<&str>)]) {
         let err = from_raw::<Config>("/app/dev/svc/", &raw(pairs)).unwrap_err();
-        let ConfigError::Invalid { problems, .. } = &err else { panic!("{err}") };
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("{err}")
+        };
         let got: Vec<(String, Option<String>)> = problems
             .iter()
             .map(|p| match &p.kind {
@@ -618,8 +702,10 @@ mod tests {
                 ProblemKind::Invalid { reason, .. } => (p.key.clone(), Some(reason.clone())),
             })
             .collect();
-        let want: Vec<(String, Option<String>)> =
-            expected.iter().map(|(k, r)| ((*k).to_owned(), r.map(str::to_owned))).collect();
+        let want: Vec<(String, Option<String>)> = expected
+            .iter()
+            .map(|(k, r)| ((*k).to_owned(), r.map(str::to_owned)))
+            .collect();
         assert_eq!(got, want, "{err}");
     }
 
@@ -639,7 +725,13 @@ mod tests {
         assert!(config.enabled);
         assert_eq!(config.mode, Mode::Strict);
         assert_eq!(config.currencies, vec!["EUR", "USD"]);
-        assert_eq!(config.limits, Limits { max_debit: 1000, daily: None });
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_debit: 1000,
+                daily: None
+            }
+        );
         assert_eq!(config.optional, None);
     }
 
@@ -663,9 +755,15 @@ mod tests {
                 ("limits/max_debit", "1.5"),
             ],
             &[
-                ("currencies", Some("expected a JSON list (expected value at line 1 column 1), got \"EUR\"")),
+                (
+                    "currencies",
+                    Some("expected a JSON list (expected value at line 1 column 1), got \"EUR\""),
+                ),
                 ("enabled", Some("expected true or false, got \"yes\"")),
-                ("limits/max_debit", Some("expected a non-negative integer (u64), got \"1.5\"")),
+                (
+                    "limits/max_debit",
+                    Some("expected a non-negative integer (u64), got \"1.5\""),
+                ),
                 ("mode", Some("unknown variant `wild`, expected `strict` or `lenient`")),
                 ("page_size", Some("expected a non-negative integer (u32), got \"-3\"")),
             ],
@@ -674,9 +772,23 @@ mod tests {
 
     #[test]
     fn mixes_missing_and_invalid_and_names_the_override_variable() {
-        let pairs = &[("page_size", "x"), ("enabled", "true"), ("mode", "lenient"), ("currencies", "[]"), ("limits/max_debit", "1")];
-        check(pairs, &[("page_size", Some("expected a non-negative integer (u32), got \"x\"")), ("table_name", None)]);
-        let err = from_raw::<Config>("/app/dev/svc/", &raw(pairs)).unwrap_err().to_string();
+        let pairs = &[
+            ("page_size", "x"),
+            ("enabled", "true"),
+            ("mode", "lenient"),
+            ("currencies", "[]"),
+            ("limits/max_debit", "1"),
+        ];
+        check(
+            pairs,
+            &[
+                ("page_size", Some("expected a non-negative integer (u32), got \"x\"")),
+                ("table_name", None),
+            ],
+        );
+        let err = from_raw::<Config>("/app/dev/svc/", &raw(pairs))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("CONFIG_TABLE_NAME"), "{err}");
         assert!(err.contains("/app/dev/svc/page_size"), "{err}");
     }
@@ -688,7 +800,9 @@ mod tests {
             #[allow(dead_code, reason = "only its parse error matters here")]
             secure_port: u16,
         }
-        let err = from_raw::<WithSecure>("/p/", &raw(&[("secure_port", "canary-s3cr3t")])).unwrap_err().to_string();
+        let err = from_raw::<WithSecure>("/p/", &raw(&[("secure_port", "canary-s3cr3t")]))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("canary-s3cr3t"), "{err}");
         assert!(err.contains("SecureString value hidden"), "{err}");
     }

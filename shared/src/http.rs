@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use lambda_http::request::RequestContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,7 +81,10 @@ impl Problem {
 
     /// Names a field at fault.
     pub fn field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldError { field: field.into(), message: message.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
         self
     }
 
@@ -145,12 +148,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
             });
         if !is_json {
-            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
-                .detail("send the body as application/json"));
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            )
+            .detail("send the body as application/json"));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable body").detail(e.body_text()))?;
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable body").detail(e.body_text())
+        })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -166,7 +173,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
                 let message = strip_position(&inner.to_string());
                 // serde reports a missing field at its parent's path; an
                 // unknown field's path already ends with its name.
-                let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
                 let field = match (missing, path.as_str()) {
                     (Some(name), ".") => name.to_owned(),
                     (Some(name), parent) => format!("{parent}.{name}"),
@@ -231,10 +240,16 @@ pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: Metrics
     let metrics = Arc::new(metrics);
     routes
         .route("/health", get(move || async move { axum::Json(health) }))
-        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no-route", "No such route").detail("no route matches this path") })
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "no-route", "No such route").detail("no route matches this path")
+        })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
-                .detail("this route does not accept this method")
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            )
+            .detail("this route does not accept this method")
         })
         .layer(axum::middleware::from_fn_with_state(metrics, invocation))
 }
@@ -254,7 +269,9 @@ async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, 
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
         _ => None,
     };
-    let request_id = lambda.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.request_id.clone());
+    let request_id = lambda
+        .as_ref()
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.request_id.clone());
     let correlation_id = client_id(req.headers(), &CORRELATION_ID_HEADER)
         .or(gateway_request_id)
         .unwrap_or_else(|| request_id.clone());

@@ -172,12 +172,17 @@ impl Metrics {
             .metrics
             .iter()
             .flat_map(|(name, unit, values)| {
-                values.chunks(MAX_VALUES_PER_METRIC).map(move |chunk| (name.as_str(), *unit, chunk))
+                values
+                    .chunks(MAX_VALUES_PER_METRIC)
+                    .map(move |chunk| (name.as_str(), *unit, chunk))
             })
             .collect();
         let mut objects: Vec<Vec<(&str, Unit, &[f64])>> = Vec::new();
         for entry in entries {
-            match objects.iter_mut().find(|o| o.len() < MAX_METRICS_PER_OBJECT && o.iter().all(|e| e.0 != entry.0)) {
+            match objects
+                .iter_mut()
+                .find(|o| o.len() < MAX_METRICS_PER_OBJECT && o.iter().all(|e| e.0 != entry.0))
+            {
                 Some(object) => object.push(entry),
                 None => objects.push(vec![entry]),
             }
@@ -185,8 +190,10 @@ impl Metrics {
         objects
             .into_iter()
             .map(|metrics| {
-                let definitions: Vec<Value> =
-                    metrics.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+                let definitions: Vec<Value> = metrics
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
+                    .collect();
                 let mut root = Map::new();
                 root.insert(
                     "_aws".into(),
@@ -261,7 +268,10 @@ pub fn emit_cold_start(config: &MetricsConfig) {
 }
 
 fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -269,7 +279,11 @@ mod tests {
     use super::*;
 
     fn emf(metrics: &Metrics) -> Vec<Value> {
-        metrics.to_emf("Fintech", "accounts", 1_700_000_000_000).iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+        metrics
+            .to_emf("Fintech", "accounts", 1_700_000_000_000)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     #[test]
@@ -302,11 +316,21 @@ mod tests {
             m.add(&format!("M{i}"), Unit::Count, 1.0).unwrap();
         }
         let out = emf(&m);
-        let sizes: Vec<usize> = out.iter().map(|o| o["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len()).collect();
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|o| o["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len())
+            .collect();
         assert_eq!(sizes, vec![100, 100, 50]);
         let names: std::collections::BTreeSet<String> = out
             .iter()
-            .flat_map(|o| o["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().map(|d| d["Name"].as_str().unwrap().to_owned()).collect::<Vec<_>>())
+            .flat_map(|o| {
+                o["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["Name"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(names.len(), 250);
     }
@@ -329,10 +353,19 @@ mod tests {
         for i in 0..29 {
             m.add_dimension(&format!("d{i}"), "v").unwrap();
         }
-        assert_eq!(m.add_dimension("d29", "v"), Err(MetricsError::TooManyDimensions { name: "d29".into() }));
+        assert_eq!(
+            m.add_dimension("d29", "v"),
+            Err(MetricsError::TooManyDimensions { name: "d29".into() })
+        );
         m.add_dimension("d0", "replaced").unwrap();
         m.add("X", Unit::Count, 1.0).unwrap();
-        assert!(matches!(m.add("X", Unit::Seconds, 1.0), Err(MetricsError::UnitConflict { .. })));
-        assert!(matches!(m.add("Y", Unit::Count, f64::NAN), Err(MetricsError::NotFinite { .. })));
+        assert!(matches!(
+            m.add("X", Unit::Seconds, 1.0),
+            Err(MetricsError::UnitConflict { .. })
+        ));
+        assert!(matches!(
+            m.add("Y", Unit::Count, f64::NAN),
+            Err(MetricsError::NotFinite { .. })
+        ));
     }
 }

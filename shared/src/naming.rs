@@ -22,7 +22,10 @@ pub struct MissingVar(pub &'static str);
 impl Deployment {
     /// Builds a deployment from its two parts.
     pub fn new(app: impl Into<String>, stage: impl Into<String>) -> Self {
-        Self { app: app.into(), stage: stage.into() }
+        Self {
+            app: app.into(),
+            stage: stage.into(),
+        }
     }
 
     /// Reads the deployment from the environment.

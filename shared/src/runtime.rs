@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::http::Uri;
 use http_body_util::BodyExt;
+use lambda_http::request::RequestContext;
 use tower::ServiceExt;
 use tower::util::BoxCloneService;
-use lambda_http::request::RequestContext;
 
 use crate::env;
 
@@ -36,11 +36,15 @@ pub enum RunError {
 /// Serves `router` on Lambda or on a local port, until the runtime ends or Ctrl-C.
 pub async fn run(router: Router) -> Result<(), RunError> {
     if env::var(env::AWS_LAMBDA_RUNTIME_API).is_some() {
-        return lambda_http::run_concurrent(on_lambda(router)).await.map_err(RunError::Lambda);
+        return lambda_http::run_concurrent(on_lambda(router))
+            .await
+            .map_err(RunError::Lambda);
     }
     let value = env::var(env::BIND_ADDR).unwrap_or_else(|| String::from("127.0.0.1:0"));
-    let addr: SocketAddr =
-        value.parse().map_err(|_| RunError::BadAddress { var: env::BIND_ADDR, value: value.clone() })?;
+    let addr: SocketAddr = value.parse().map_err(|_| RunError::BadAddress {
+        var: env::BIND_ADDR,
+        value: value.clone(),
+    })?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let address = listener.local_addr()?;
     tracing::info!(address = %format!("http://{address}"), "listening");
@@ -62,8 +66,8 @@ pub async fn run(router: Router) -> Result<(), RunError> {
 pub fn on_lambda(
     router: Router,
 ) -> BoxCloneService<lambda_http::Request, http::Response<lambda_http::Body>, lambda_http::Error> {
-    let service = ServiceExt::<lambda_http::Request>::map_request(router, strip_stage::<lambda_http::Body>)
-        .map_future(|response| async move {
+    let service = ServiceExt::<lambda_http::Request>::map_request(router, strip_stage::<lambda_http::Body>).map_future(
+        |response| async move {
             let response: http::Response<axum::body::Body> = match response.await {
                 Ok(response) => response,
                 Err(never) => match never {},
@@ -76,7 +80,8 @@ pub fn on_lambda(
                 _ => lambda_http::Body::Binary(bytes.to_vec()),
             };
             Ok::<_, lambda_http::Error>(http::Response::from_parts(parts, body))
-        });
+        },
+    );
     BoxCloneService::new(service)
 }
 
@@ -86,7 +91,9 @@ fn strip_stage<B>(mut req: http::Request<B>) -> http::Request<B> {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
         _ => None,
     };
-    let Some(stage) = stage.filter(|s| s != "$default") else { return req };
+    let Some(stage) = stage.filter(|s| s != "$default") else {
+        return req;
+    };
     let prefix = format!("/{stage}");
     let path = req.uri().path();
     let rest = match path.strip_prefix(&prefix) {

@@ -96,7 +96,11 @@ pub fn parse<T: DeserializeOwned>(id: &str, secret_string: &str) -> Result<Secre
             serde_json::error::Category::Data => "wrong type or missing field",
             serde_json::error::Category::Eof => "truncated JSON",
         };
-        SecretError::Shape { id: id.to_owned(), path: err.path().to_string(), category }
+        SecretError::Shape {
+            id: id.to_owned(),
+            path: err.path().to_string(),
+            category,
+        }
     })
 }
 
@@ -105,14 +109,19 @@ pub async fn fetch<T: DeserializeOwned>(
     client: &aws_sdk_secretsmanager::Client,
     id: &str,
 ) -> Result<Secret<T>, SecretError> {
-    let output = client.get_secret_value().secret_id(id).send().await.map_err(|err| {
-        SecretError::Fetch {
+    let output = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|err| SecretError::Fetch {
             id: id.to_owned(),
             transient: crate::aws::is_transient(&err),
             message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-        }
-    })?;
-    let string = output.secret_string.ok_or_else(|| SecretError::NotString { id: id.to_owned() })?;
+        })?;
+    let string = output
+        .secret_string
+        .ok_or_else(|| SecretError::NotString { id: id.to_owned() })?;
     parse(id, &string)
 }
 
@@ -126,7 +135,11 @@ pub struct SecretStore<T> {
 impl<T: DeserializeOwned> SecretStore<T> {
     /// A store that fetches on first use.
     pub fn new(client: aws_sdk_secretsmanager::Client, id: impl Into<String>, ttl: Duration) -> Self {
-        Self { client, id: id.into(), cache: Cached::new(Some(ttl)) }
+        Self {
+            client,
+            id: id.into(),
+            cache: Cached::new(Some(ttl)),
+        }
     }
 
     /// A store holding a value fetched at init (see [`fetch`]), so the first
@@ -137,7 +150,11 @@ impl<T: DeserializeOwned> SecretStore<T> {
         ttl: Duration,
         value: Secret<T>,
     ) -> Self {
-        Self { client, id: id.into(), cache: Cached::with_value(value, Some(ttl)) }
+        Self {
+            client,
+            id: id.into(),
+            cache: Cached::with_value(value, Some(ttl)),
+        }
     }
 
     /// The secret's name or ARN.
@@ -148,10 +165,10 @@ impl<T: DeserializeOwned> SecretStore<T> {
     /// The current value: cached while younger than the TTL, refetched after,
     /// and the stale value when the refetch fails transiently.
     pub async fn get(&self) -> Result<Arc<Secret<T>>, SecretError> {
-        let warn = |err: &SecretError| {
-            tracing::warn!(secret = %self.id, error = %err, "secret refresh failed, serving the cached value")
-        };
-        self.cache.get(|| fetch(&self.client, &self.id), SecretError::is_transient, warn).await
+        let warn = |err: &SecretError| tracing::warn!(secret = %self.id, error = %err, "secret refresh failed, serving the cached value");
+        self.cache
+            .get(|| fetch(&self.client, &self.id), SecretError::is_transient, warn)
+            .await
     }
 }
 

@@ -39,7 +39,10 @@ impl LineSink for Stdout {
     fn write_line(&self, line: &str) {
         let mut out = std::io::stdout().lock();
         // A closed stdout leaves nowhere to report to; dropping the line is all we can do.
-        let _ = out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+        let _ = out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
     }
 }
 
@@ -55,7 +58,10 @@ impl Capture {
 
     /// Every line parsed as JSON.
     pub fn json(&self) -> Vec<Value> {
-        self.lines().iter().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect()
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+            .collect()
     }
 }
 
@@ -67,7 +73,9 @@ impl LineSink for Capture {
 
 /// Installs the JSON logger on stdout as the global subscriber. Call once, first thing in `main`.
 pub fn init(service: &ServiceInfo) {
-    let subscriber = tracing_subscriber::registry().with(filter_from_env()).with(JsonLayer::new(service, Stdout));
+    let subscriber = tracing_subscriber::registry()
+        .with(filter_from_env())
+        .with(JsonLayer::new(service, Stdout));
     // A second call (tests that share a process) keeps the first subscriber.
     let _ = subscriber.try_init();
 }
@@ -128,7 +136,8 @@ struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
 impl Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+        self.0
+            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
@@ -204,7 +213,10 @@ where
 fn ordered_json(mut fields: Map<String, Value>) -> String {
     let mut out = String::with_capacity(512);
     out.push('{');
-    let first = ORDERED_KEYS.iter().filter_map(|k| fields.remove(*k).map(|v| ((*k).to_owned(), v))).collect::<Vec<_>>();
+    let first = ORDERED_KEYS
+        .iter()
+        .filter_map(|k| fields.remove(*k).map(|v| ((*k).to_owned(), v)))
+        .collect::<Vec<_>>();
     for (i, (key, value)) in first.into_iter().chain(fields).enumerate() {
         if i > 0 {
             out.push(',');
@@ -262,10 +274,20 @@ mod tests {
         let lines = capture.lines();
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
-        let order: Vec<usize> = ["\"level\"", "\"message\"", "\"timestamp\"", "\"service\"", "\"cold_start\"", "\"function_request_id\"", "\"correlation_id\"", "\"xray_trace_id\"", "\"account\""]
-            .iter()
-            .map(|k| line.find(k).unwrap_or_else(|| panic!("{k} missing in {line}")))
-            .collect();
+        let order: Vec<usize> = [
+            "\"level\"",
+            "\"message\"",
+            "\"timestamp\"",
+            "\"service\"",
+            "\"cold_start\"",
+            "\"function_request_id\"",
+            "\"correlation_id\"",
+            "\"xray_trace_id\"",
+            "\"account\"",
+        ]
+        .iter()
+        .map(|k| line.find(k).unwrap_or_else(|| panic!("{k} missing in {line}")))
+        .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "keys out of order: {line}");
         let json: Value = serde_json::from_str(line).unwrap();
         assert_eq!(json["level"], "INFO");

@@ -12,12 +12,19 @@ async fn an_environment_variable_overrides_one_key() {
     let sdk = local_aws::test_sdk_config().await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let prefix = format!("/{}/test/svc/", local_aws::unique("ovr"));
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}table_name"), "from-ssm", false).await.unwrap();
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}page_size"), "10", false).await.unwrap();
-    // SAFETY-free: edition 2024 marks set_var unsafe because other threads may
-    // read the environment; this test binary has one test and sets it first.
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}table_name"), "from-ssm", false)
+        .await
+        .unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}page_size"), "10", false)
+        .await
+        .unwrap();
+    // Edition 2024 marks set_var unsafe because another thread may read the
+    // environment at the same time; this binary's one test sets it first.
     let config: Config = {
-        #[allow(unsafe_code, reason = "single-test binary sets the variable before any thread reads it")]
+        #[allow(
+            unsafe_code,
+            reason = "single-test binary sets the variable before any thread reads it"
+        )]
         unsafe {
             std::env::set_var("CONFIG_PAGE_SIZE", "25")
         };

@@ -19,25 +19,41 @@ async fn caches_for_the_ttl_then_sees_a_rotation() {
     let sdk = local_aws::test_sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let id = local_aws::unique("secret");
-    local_aws::seed::put_secret(&client, &id, r#"{"api_key":"first"}"#).await.unwrap();
+    local_aws::seed::put_secret(&client, &id, r#"{"api_key":"first"}"#)
+        .await
+        .unwrap();
     let store = SecretStore::<ApiKey>::new(client.clone(), &id, Duration::from_millis(300));
     assert_eq!(store.get().await.unwrap().expose().api_key, "first");
-    local_aws::seed::put_secret(&client, &id, r#"{"api_key":"second"}"#).await.unwrap();
-    assert_eq!(store.get().await.unwrap().expose().api_key, "first", "cached within the TTL");
+    local_aws::seed::put_secret(&client, &id, r#"{"api_key":"second"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get().await.unwrap().expose().api_key,
+        "first",
+        "cached within the TTL"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(store.get().await.unwrap().expose().api_key, "second", "refetched after the TTL");
+    assert_eq!(
+        store.get().await.unwrap().expose().api_key,
+        "second",
+        "refetched after the TTL"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_secret_is_not_transient() {
     let sdk = local_aws::test_sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let err = shared::secrets::fetch::<ApiKey>(&client, &local_aws::unique("absent")).await.unwrap_err();
+    let err = shared::secrets::fetch::<ApiKey>(&client, &local_aws::unique("absent"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SecretError::Fetch { transient: false, .. }), "{err}");
 }
 
 fn value(key: &str) -> GetSecretValueOutput {
-    GetSecretValueOutput::builder().secret_string(format!(r#"{{"api_key":"{key}"}}"#)).build()
+    GetSecretValueOutput::builder()
+        .secret_string(format!(r#"{{"api_key":"{key}"}}"#))
+        .build()
 }
 
 fn server_error() -> aws_smithy_runtime_api::http::Response {
@@ -53,7 +69,9 @@ async fn serves_the_stale_value_on_a_transient_error_only() {
     let throttled = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_http_response(server_error);
     let gone = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_error(|| {
         GetSecretValueError::ResourceNotFoundException(
-            aws_sdk_secretsmanager::types::error::ResourceNotFoundException::builder().message("deleted").build(),
+            aws_sdk_secretsmanager::types::error::ResourceNotFoundException::builder()
+                .message("deleted")
+                .build(),
         )
     });
     let client = mock_client!(
@@ -64,21 +82,24 @@ async fn serves_the_stale_value_on_a_transient_error_only() {
     );
     let store = SecretStore::<ApiKey>::new(client, "svc", Duration::ZERO);
     assert_eq!(store.get().await.unwrap().expose().api_key, "cached");
-    assert_eq!(store.get().await.unwrap().expose().api_key, "cached", "5xx: stale value served");
+    assert_eq!(
+        store.get().await.unwrap().expose().api_key,
+        "cached",
+        "5xx: stale value served"
+    );
     let err = store.get().await.unwrap_err();
-    assert!(matches!(err, SecretError::Fetch { transient: false, .. }), "not found is not served stale: {err}");
+    assert!(
+        matches!(err, SecretError::Fetch { transient: false, .. }),
+        "not found is not served stale: {err}"
+    );
     assert_eq!(first.num_calls() + throttled.num_calls() + gone.num_calls(), 3);
 }
 
 #[tokio::test]
 async fn a_transient_error_with_nothing_cached_is_an_error() {
     let throttled = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_http_response(server_error);
-    let client = mock_client!(
-        aws_sdk_secretsmanager,
-        RuleMode::Sequential,
-        [&throttled],
-        |c| c.retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
-    );
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&throttled], |c| c
+        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled()));
     let store = SecretStore::<ApiKey>::new(client, "svc", Duration::from_secs(60));
     let err = store.get().await.unwrap_err();
     assert!(err.is_transient(), "{err}");

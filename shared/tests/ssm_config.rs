@@ -29,13 +29,23 @@ async fn clients() -> (aws_sdk_ssm::Client, String) {
 #[tokio::test]
 async fn reads_every_page_decrypts_and_nests() {
     let (ssm, prefix) = clients().await;
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}table_name"), "fintech-test-accounts", false).await.unwrap();
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}db_password"), "s3cret-value", true).await.unwrap();
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}limits/max_debit"), "5000", false).await.unwrap();
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}limits/daily-max"), "20000", false).await.unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}table_name"), "fintech-test-accounts", false)
+        .await
+        .unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}db_password"), "s3cret-value", true)
+        .await
+        .unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}limits/max_debit"), "5000", false)
+        .await
+        .unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}limits/daily-max"), "20000", false)
+        .await
+        .unwrap();
     // GetParametersByPath returns at most 10 per page: 25 more force three pages.
     for i in 0..25 {
-        local_aws::seed::put_parameter(&ssm, &format!("{prefix}extra_{i:02}"), &format!("v{i}"), false).await.unwrap();
+        local_aws::seed::put_parameter(&ssm, &format!("{prefix}extra_{i:02}"), &format!("v{i}"), false)
+            .await
+            .unwrap();
     }
     let config: Config = config::load(&ssm, &prefix).await.unwrap();
     assert_eq!(config.table_name, "fintech-test-accounts");
@@ -48,15 +58,35 @@ async fn reads_every_page_decrypts_and_nests() {
 #[tokio::test]
 async fn one_error_lists_every_bad_key_and_hides_secure_values() {
     let (ssm, prefix) = clients().await;
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}db_password"), "x", true).await.unwrap();
-    local_aws::seed::put_parameter(&ssm, &format!("{prefix}limits/max_debit"), "lots", true).await.unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}db_password"), "x", true)
+        .await
+        .unwrap();
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}limits/max_debit"), "lots", true)
+        .await
+        .unwrap();
     let err = config::load::<Config>(&ssm, &prefix).await.unwrap_err();
-    let ConfigError::Invalid { problems, .. } = &err else { panic!("{err}") };
-    let keys: Vec<(&str, bool)> = problems.iter().map(|p| (p.key.as_str(), p.kind == ProblemKind::Missing)).collect();
-    assert_eq!(keys, [("limits/max_debit", false), ("table_name", true), ("limits/daily_max", true)], "{err}");
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}")
+    };
+    let keys: Vec<(&str, bool)> = problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.kind == ProblemKind::Missing))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("limits/max_debit", false),
+            ("table_name", true),
+            ("limits/daily_max", true)
+        ],
+        "{err}"
+    );
     let text = err.to_string();
     assert!(!text.contains("lots"), "a SecureString value was quoted: {text}");
-    assert!(text.contains(&format!("{prefix}limits/max_debit")), "names the parameter: {text}");
+    assert!(
+        text.contains(&format!("{prefix}limits/max_debit")),
+        "names the parameter: {text}"
+    );
 }
 
 #[tokio::test]
@@ -67,6 +97,8 @@ async fn an_unreachable_store_is_an_ssm_error() {
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
-    let err = config::load::<Config>(&aws_sdk_ssm::Client::from_conf(dead), "/x/y/z/").await.unwrap_err();
+    let err = config::load::<Config>(&aws_sdk_ssm::Client::from_conf(dead), "/x/y/z/")
+        .await
+        .unwrap_err();
     assert!(matches!(err, ConfigError::Ssm { .. }), "{err}");
 }

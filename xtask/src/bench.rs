@@ -65,7 +65,12 @@ fn event(path: &str, key: &str) -> String {
     .to_string()
 }
 
-async fn once(path: &std::path::Path, name: &str, env: &[(&'static str, String)], event: &str) -> anyhow::Result<Sample> {
+async fn once(
+    path: &std::path::Path,
+    name: &str,
+    env: &[(&'static str, String)],
+    event: &str,
+) -> anyhow::Result<Sample> {
     let mut api = RuntimeApi::start().await?;
     let started = Instant::now();
     let mut child = Command::new(path)
@@ -81,7 +86,9 @@ async fn once(path: &std::path::Path, name: &str, env: &[(&'static str, String)]
         .spawn()
         .with_context(|| format!("starting {}", path.display()))?;
     let polled = api.next_poll(Duration::from_secs(30)).await?;
-    let outcome = api.invoke(event.as_bytes().to_vec().into(), Duration::from_secs(30)).await?;
+    let outcome = api
+        .invoke(event.as_bytes().to_vec().into(), Duration::from_secs(30))
+        .await?;
     let first_response = started.elapsed();
     if let Outcome::Error(body) = outcome {
         bail!("{name} answered with an error: {}", String::from_utf8_lossy(&body));
@@ -93,12 +100,18 @@ async fn once(path: &std::path::Path, name: &str, env: &[(&'static str, String)]
         while let Ok(Some(line)) = lines.next_line().await {
             let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if json["message"] == "initialized" {
-                aws_wait = json["aws_wait_ms"].as_f64().map(|ms| Duration::from_secs_f64(ms / 1000.0));
+                aws_wait = json["aws_wait_ms"]
+                    .as_f64()
+                    .map(|ms| Duration::from_secs_f64(ms / 1000.0));
             }
         }
     }
     let _ = child.wait().await;
-    Ok(Sample { init: polled - started, first_response, aws_wait })
+    Ok(Sample {
+        init: polled - started,
+        first_response,
+        aws_wait,
+    })
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -117,7 +130,15 @@ async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
     build(&names, true).await?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let status = Command::new(&cargo)
-        .args(["build", "--quiet", "--release", "-p", "local-aws", "--example", "hello_lambda"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "local-aws",
+            "--example",
+            "hello_lambda",
+        ])
         .current_dir(local_aws::workspace_root())
         .status()
         .await?;
@@ -130,11 +151,24 @@ async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
     let env = service_env(&moto, &deployment);
     let hello = binary("release/examples", "hello_lambda");
 
-    println!("| binary | init (exec → first /next), median | first response, median | AWS wait at init, median | init minus AWS wait | stripped size |");
+    println!(
+        "| binary | init (exec → first /next), median | first response, median | AWS wait at init, median | init minus AWS wait | stripped size |"
+    );
     println!("|---|---|---|---|---|---|");
-    let mut rows = vec![(String::from("hello_lambda (baseline)"), hello.clone(), String::from("/health"), String::new())];
+    let mut rows = vec![(
+        String::from("hello_lambda (baseline)"),
+        hello.clone(),
+        String::from("/health"),
+        String::new(),
+    )];
     for service in &services {
-        let key = service.spec.secret_value.as_ref().and_then(|v| v["api_key"].as_str()).unwrap_or_default().to_owned();
+        let key = service
+            .spec
+            .secret_value
+            .as_ref()
+            .and_then(|v| v["api_key"].as_str())
+            .unwrap_or_default()
+            .to_owned();
         let path = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
         rows.push((service.name.clone(), binary("release", &service.name), path, key));
     }
@@ -149,7 +183,12 @@ async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
         let first = median(samples.iter().map(|s| s.first_response).collect());
         let waits: Vec<Duration> = samples.iter().filter_map(|s| s.aws_wait).collect();
         let wait = (!waits.is_empty()).then(|| median(waits));
-        let own = median(samples.iter().map(|s| s.init.saturating_sub(s.aws_wait.unwrap_or_default())).collect());
+        let own = median(
+            samples
+                .iter()
+                .map(|s| s.init.saturating_sub(s.aws_wait.unwrap_or_default()))
+                .collect(),
+        );
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
         let ratio = match baseline {
             None => {
@@ -172,16 +211,34 @@ async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
         for service in &names {
             let lambda = local_aws::workspace_root().join(".venv/bin/cargo-lambda");
             let status = Command::new(&lambda)
-                .args(["lambda", "build", "--release", "--arm64", "--output-format", "zip", "-p", service])
+                .args([
+                    "lambda",
+                    "build",
+                    "--release",
+                    "--arm64",
+                    "--output-format",
+                    "zip",
+                    "-p",
+                    service,
+                ])
                 .current_dir(local_aws::workspace_root())
                 .status()
                 .await?;
             if !status.success() {
                 bail!("cargo lambda build for {service} failed");
             }
-            let zip = local_aws::workspace_root().join("target/lambda").join(service).join("bootstrap.zip");
-            let size = std::fs::metadata(&zip).with_context(|| format!("reading {}", zip.display()))?.len();
-            println!("\n{service}: arm64 zip {:.2} MB ({})", size as f64 / 1_048_576.0, zip.display());
+            let zip = local_aws::workspace_root()
+                .join("target/lambda")
+                .join(service)
+                .join("bootstrap.zip");
+            let size = std::fs::metadata(&zip)
+                .with_context(|| format!("reading {}", zip.display()))?
+                .len();
+            println!(
+                "\n{service}: arm64 zip {:.2} MB ({})",
+                size as f64 / 1_048_576.0,
+                zip.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -49,7 +49,13 @@ struct Client {
 }
 
 impl Client {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&str>, auth: bool) -> Result<Answer, String> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+        auth: bool,
+    ) -> Result<Answer, String> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if auth {
             request = request.bearer_auth(&self.key);
@@ -59,13 +65,28 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let text = response.text().await.map_err(|e| e.to_string())?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer { status, body, content_type })
+        Ok(Answer {
+            status,
+            body,
+            content_type,
+        })
     }
 
-    async fn expect(&self, method: reqwest::Method, path: &str, body: Option<Value>, status: StatusCode) -> Result<Answer, String> {
+    async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Result<Answer, String> {
         let text = body.map(|b| b.to_string());
         let answer = self.call(method, path, text.as_deref(), true).await?;
         if answer.status != status {
@@ -81,13 +102,22 @@ fn names_field(answer: &Answer, status: StatusCode, field: &str) -> Result<Strin
         return Err(format!("expected {status}, got {} {}", answer.status, answer.body));
     }
     if !answer.content_type.starts_with("application/problem+json") {
-        return Err(format!("expected application/problem+json, got {}", answer.content_type));
+        return Err(format!(
+            "expected application/problem+json, got {}",
+            answer.content_type
+        ));
     }
-    let named = answer.body["errors"].as_array().is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
+    let named = answer.body["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
     if !named {
         return Err(format!("problem does not name {field}: {}", answer.body));
     }
-    Ok(format!("{} naming `{field}`: {}", answer.status, answer.body["detail"].as_str().unwrap_or_default()))
+    Ok(format!(
+        "{} naming `{field}`: {}",
+        answer.status,
+        answer.body["detail"].as_str().unwrap_or_default()
+    ))
 }
 
 pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
@@ -98,7 +128,11 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     stack.down().await;
     result?;
     println!("\n{} passed, {} failed", report.passed, report.failed);
-    Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn euros(minor: &Value) -> String {
@@ -108,71 +142,198 @@ fn euros(minor: &Value) -> String {
 
 async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     use reqwest::Method;
-    let running = stack.services.iter().find(|r| r.service.name == "accounts").context("the accounts service is not registered")?;
-    let key = running.service.spec.secret_value.as_ref().and_then(|v| v["api_key"].as_str()).context("accounts' local secret has no api_key")?;
-    let client = Client { http: reqwest::Client::new(), base: running.url.clone(), key: key.to_owned() };
+    let running = stack
+        .services
+        .iter()
+        .find(|r| r.service.name == "accounts")
+        .context("the accounts service is not registered")?;
+    let key = running
+        .service
+        .spec
+        .secret_value
+        .as_ref()
+        .and_then(|v| v["api_key"].as_str())
+        .context("accounts' local secret has no api_key")?;
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: running.url.clone(),
+        key: key.to_owned(),
+    };
     println!("\naccounts at {}", running.url);
 
     let health = client.expect(Method::GET, "/health", None, StatusCode::OK).await;
-    report.step("health", health.map(|a| format!("{} {}", a.body["service"], a.body["version"])));
+    report.step(
+        "health",
+        health.map(|a| format!("{} {}", a.body["service"], a.body["version"])),
+    );
 
-    let opened = client.expect(Method::POST, "/accounts", Some(json!({"owner": "Ada Lovelace", "currency": "EUR"})), StatusCode::CREATED).await;
+    let opened = client
+        .expect(
+            Method::POST,
+            "/accounts",
+            Some(json!({"owner": "Ada Lovelace", "currency": "EUR"})),
+            StatusCode::CREATED,
+        )
+        .await;
     let id = match &opened {
         Ok(a) => a.body["id"].as_str().unwrap_or_default().to_owned(),
         Err(_) => String::new(),
     };
-    report.step("open an account", opened.map(|a| format!("{} for {}, balance {}", a.body["id"], a.body["owner"], euros(&a.body["balance_minor"]))));
+    report.step(
+        "open an account",
+        opened.map(|a| {
+            format!(
+                "{} for {}, balance {}",
+                a.body["id"],
+                a.body["owner"],
+                euros(&a.body["balance_minor"])
+            )
+        }),
+    );
     if id.is_empty() {
         return Ok(());
     }
     let path = format!("/accounts/{id}");
 
-    let credit = client.expect(Method::POST, &format!("{path}/credits"), Some(json!({"amount_minor": 10_000, "currency": "EUR", "reference": "demo-salary"})), StatusCode::CREATED).await;
+    let credit = client
+        .expect(
+            Method::POST,
+            &format!("{path}/credits"),
+            Some(json!({"amount_minor": 10_000, "currency": "EUR", "reference": "demo-salary"})),
+            StatusCode::CREATED,
+        )
+        .await;
     report.step("credit 100.00 EUR", credit.and_then(|a| balance_is(&a, 10_000)));
 
     let debit = json!({"amount_minor": 2_550, "currency": "EUR", "reference": "demo-rent"});
-    let first = client.expect(Method::POST, &format!("{path}/debits"), Some(debit.clone()), StatusCode::CREATED).await;
+    let first = client
+        .expect(
+            Method::POST,
+            &format!("{path}/debits"),
+            Some(debit.clone()),
+            StatusCode::CREATED,
+        )
+        .await;
     report.step("debit 25.50 EUR", first.and_then(|a| balance_is(&a, 7_450)));
 
-    let replay = client.expect(Method::POST, &format!("{path}/debits"), Some(debit), StatusCode::OK).await;
-    report.step("replay the same debit (same reference)", replay.and_then(|a| {
-        if a.body["replayed"] != true {
-            return Err(format!("not marked as a replay: {}", a.body));
-        }
-        balance_is(&a, 7_450).map(|d| format!("charged nothing, {d}"))
-    }));
+    let replay = client
+        .expect(Method::POST, &format!("{path}/debits"), Some(debit), StatusCode::OK)
+        .await;
+    report.step(
+        "replay the same debit (same reference)",
+        replay.and_then(|a| {
+            if a.body["replayed"] != true {
+                return Err(format!("not marked as a replay: {}", a.body));
+            }
+            balance_is(&a, 7_450).map(|d| format!("charged nothing, {d}"))
+        }),
+    );
 
-    let overdraft = client.call(Method::POST, &format!("{path}/debits"), Some(r#"{"amount_minor": 1000000, "currency": "EUR", "reference": "demo-overdraft"}"#), true).await;
-    report.step("overdraft refused", overdraft.map_err(|e| e).and_then(|a| names_field(&a, StatusCode::UNPROCESSABLE_ENTITY, "amount_minor")));
+    let overdraft = client
+        .call(
+            Method::POST,
+            &format!("{path}/debits"),
+            Some(r#"{"amount_minor": 1000000, "currency": "EUR", "reference": "demo-overdraft"}"#),
+            true,
+        )
+        .await;
+    report.step(
+        "overdraft refused",
+        overdraft.and_then(|a| names_field(&a, StatusCode::UNPROCESSABLE_ENTITY, "amount_minor")),
+    );
 
     let bad_inputs: [(&str, String, &str, StatusCode, &str); 6] = [
-        ("negative amount", format!("{path}/debits"), r#"{"amount_minor": -5, "currency": "EUR", "reference": "demo-neg"}"#, StatusCode::UNPROCESSABLE_ENTITY, "amount_minor"),
-        ("fractional amount", format!("{path}/credits"), r#"{"amount_minor": 10.5, "currency": "EUR", "reference": "demo-frac"}"#, StatusCode::UNPROCESSABLE_ENTITY, "amount_minor"),
-        ("wrong currency", format!("{path}/credits"), r#"{"amount_minor": 100, "currency": "USD", "reference": "demo-usd"}"#, StatusCode::UNPROCESSABLE_ENTITY, "currency"),
-        ("unknown field", String::from("/accounts"), r#"{"owner": "Eve", "currency": "EUR", "admin": true}"#, StatusCode::UNPROCESSABLE_ENTITY, "admin"),
-        ("not a currency", String::from("/accounts"), r#"{"owner": "Eve", "currency": "EURO"}"#, StatusCode::UNPROCESSABLE_ENTITY, "currency"),
-        ("unknown account", format!("/accounts/{}/debits", "00000000-0000-4000-8000-000000000000"), r#"{"amount_minor": 1, "currency": "EUR", "reference": "demo-ghost"}"#, StatusCode::NOT_FOUND, "id"),
+        (
+            "negative amount",
+            format!("{path}/debits"),
+            r#"{"amount_minor": -5, "currency": "EUR", "reference": "demo-neg"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_minor",
+        ),
+        (
+            "fractional amount",
+            format!("{path}/credits"),
+            r#"{"amount_minor": 10.5, "currency": "EUR", "reference": "demo-frac"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_minor",
+        ),
+        (
+            "wrong currency",
+            format!("{path}/credits"),
+            r#"{"amount_minor": 100, "currency": "USD", "reference": "demo-usd"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency",
+        ),
+        (
+            "unknown field",
+            String::from("/accounts"),
+            r#"{"owner": "Eve", "currency": "EUR", "admin": true}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "admin",
+        ),
+        (
+            "not a currency",
+            String::from("/accounts"),
+            r#"{"owner": "Eve", "currency": "EURO"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency",
+        ),
+        (
+            "unknown account",
+            format!("/accounts/{}/debits", "00000000-0000-4000-8000-000000000000"),
+            r#"{"amount_minor": 1, "currency": "EUR", "reference": "demo-ghost"}"#,
+            StatusCode::NOT_FOUND,
+            "id",
+        ),
     ];
     for (name, path, body, status, field) in bad_inputs {
         let answer = client.call(Method::POST, &path, Some(body), true).await;
-        report.step(&format!("bad input rejected: {name}"), answer.and_then(|a| names_field(&a, status, field)));
+        report.step(
+            &format!("bad input rejected: {name}"),
+            answer.and_then(|a| names_field(&a, status, field)),
+        );
     }
     let malformed = client.call(Method::POST, "/accounts", Some("{\"owner\": "), true).await;
-    report.step("bad input rejected: malformed JSON", malformed.and_then(|a| {
-        (a.status == StatusCode::BAD_REQUEST).then(|| format!("{} {}", a.status, a.body["title"])).ok_or_else(|| format!("expected 400, got {} {}", a.status, a.body))
-    }));
+    report.step(
+        "bad input rejected: malformed JSON",
+        malformed.and_then(|a| {
+            (a.status == StatusCode::BAD_REQUEST)
+                .then(|| format!("{} {}", a.status, a.body["title"]))
+                .ok_or_else(|| format!("expected 400, got {} {}", a.status, a.body))
+        }),
+    );
     let anonymous = client.call(Method::GET, &path, None, false).await;
-    report.step("no service key refused", anonymous.and_then(|a| {
-        (a.status == StatusCode::UNAUTHORIZED).then(|| String::from("401 Unauthorized")).ok_or_else(|| format!("expected 401, got {}", a.status))
-    }));
+    report.step(
+        "no service key refused",
+        anonymous.and_then(|a| {
+            (a.status == StatusCode::UNAUTHORIZED)
+                .then(|| String::from("401 Unauthorized"))
+                .ok_or_else(|| format!("expected 401, got {}", a.status))
+        }),
+    );
 
     let after = client.expect(Method::GET, &path, None, StatusCode::OK).await;
-    report.step("balance unchanged by refused requests", after.and_then(|a| balance_is(&a, 7_450)));
-    let listed = client.expect(Method::GET, &format!("{path}/transactions"), None, StatusCode::OK).await;
-    report.step("transactions listed newest first", listed.and_then(|a| {
-        let directions: Vec<&str> = a.body["items"].as_array().map(|items| items.iter().filter_map(|t| t["direction"].as_str()).collect()).unwrap_or_default();
-        if directions == ["debit", "credit"] { Ok(format!("{directions:?}")) } else { Err(format!("expected [debit, credit], got {directions:?}")) }
-    }));
+    report.step(
+        "balance unchanged by refused requests",
+        after.and_then(|a| balance_is(&a, 7_450)),
+    );
+    let listed = client
+        .expect(Method::GET, &format!("{path}/transactions"), None, StatusCode::OK)
+        .await;
+    report.step(
+        "transactions listed newest first",
+        listed.and_then(|a| {
+            let directions: Vec<&str> = a.body["items"]
+                .as_array()
+                .map(|items| items.iter().filter_map(|t| t["direction"].as_str()).collect())
+                .unwrap_or_default();
+            if directions == ["debit", "credit"] {
+                Ok(format!("{directions:?}"))
+            } else {
+                Err(format!("expected [debit, credit], got {directions:?}"))
+            }
+        }),
+    );
     Ok(())
 }
 

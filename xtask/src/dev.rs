@@ -12,7 +12,10 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     let stack = Stack::up(Logs::Echo).await?;
     println!("local AWS (moto): {}", stack.aws_endpoint());
     for running in &stack.services {
-        println!("{:<12} {}{}", running.service.name, running.url, running.service.spec.route_prefix);
+        println!(
+            "{:<12} {}{}",
+            running.service.name, running.url, running.service.spec.route_prefix
+        );
     }
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;

@@ -30,11 +30,19 @@ pub async fn ensure() -> anyhow::Result<()> {
     }
     if !venv.join("bin/python").exists() {
         eprintln!("setup: creating {}", venv.display());
-        status(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv").await?;
+        status(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )
+        .await?;
     }
     eprintln!("setup: installing {}", PACKAGES.join(", "));
     let pip = venv.join("bin/pip");
-    status(Command::new(&pip).args(["install", "--quiet"]).args(PACKAGES), "pip install").await?;
+    status(
+        Command::new(&pip).args(["install", "--quiet"]).args(PACKAGES),
+        "pip install",
+    )
+    .await?;
     for needed in [&moto, &cargo_lambda] {
         if !Path::new(needed).exists() {
             bail!("{} is still missing after pip install", needed.display());

@@ -44,7 +44,9 @@ pub enum Logs {
 
 /// Path of a built binary in the workspace's target directory.
 pub fn binary(profile: &str, name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| local_aws::workspace_root().join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| local_aws::workspace_root().join("target"));
     target.join(profile).join(name)
 }
 
@@ -52,7 +54,10 @@ pub fn binary(profile: &str, name: &str) -> PathBuf {
 pub async fn build(packages: &[&str], release: bool) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let mut command = Command::new(cargo);
-    command.arg("build").arg("--quiet").current_dir(local_aws::workspace_root());
+    command
+        .arg("build")
+        .arg("--quiet")
+        .current_dir(local_aws::workspace_root());
     if release {
         command.arg("--release");
     }
@@ -79,9 +84,16 @@ impl Stack {
         let mut running = Vec::new();
         for service in services {
             let (child, url) = spawn(&binary("debug", &service.name), &service.name, &moto, &deployment, logs).await?;
-            running.push(Running { service, url, _child: child });
+            running.push(Running {
+                service,
+                url,
+                _child: child,
+            });
         }
-        Ok(Self { services: running, moto })
+        Ok(Self {
+            services: running,
+            moto,
+        })
     }
 
     /// The moto endpoint.
@@ -109,7 +121,13 @@ pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, S
 }
 
 /// Starts a service binary and waits for its `listening` log line.
-async fn spawn(binary: &std::path::Path, name: &str, moto: &Moto, deployment: &Deployment, logs: Logs) -> anyhow::Result<(Child, String)> {
+async fn spawn(
+    binary: &std::path::Path,
+    name: &str,
+    moto: &Moto,
+    deployment: &Deployment,
+    logs: Logs,
+) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
         .envs(service_env(moto, deployment))
         .env_remove(shared::env::AWS_LAMBDA_RUNTIME_API)
@@ -140,6 +158,9 @@ async fn spawn(binary: &std::path::Path, name: &str, moto: &Moto, deployment: &D
     });
     match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
         Ok(Some(url)) => Ok((child, url)),
-        _ => bail!("{} did not report listening within 60 s (see its log above)", binary.display()),
+        _ => bail!(
+            "{} did not report listening within 60 s (see its log above)",
+            binary.display()
+        ),
     }
 }

@@ -22,12 +22,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let steps: [(&str, &[&str]); 3] = [
         ("fmt", &["fmt", "--all", "--", "--check"]),
-        ("clippy", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
         ("doc tests", &["test", "--workspace", "--doc", "--locked", "--quiet"]),
     ];
     for (name, step) in steps {
         eprintln!("test: {name}");
-        let status = Command::new(&cargo).args(step).current_dir(&root).status().await.with_context(|| format!("running cargo {name}"))?;
+        let status = Command::new(&cargo)
+            .args(step)
+            .current_dir(&root)
+            .status()
+            .await
+            .with_context(|| format!("running cargo {name}"))?;
         if !status.success() {
             eprintln!("test: {name} failed");
             return Ok(ExitCode::FAILURE);
@@ -36,7 +52,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let moto = local_aws::Moto::start().await?;
     eprintln!("test: local AWS stack at {}", moto.endpoint());
     let status = Command::new(&cargo)
-        .args(["nextest", "run", "--workspace", "--all-targets", "--locked", "--no-fail-fast"])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--no-fail-fast",
+        ])
         .args(&args.nextest)
         .envs(moto.env())
         .current_dir(&root)
@@ -44,5 +67,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await;
     moto.stop().await;
     let status = status.context("running cargo nextest (is cargo-nextest installed?)")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -16,7 +16,9 @@ impl AccountId {
 
     /// Parses the `{id}` path segment.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        uuid::Uuid::parse_str(raw).map(Self).map_err(|_| DomainError::invalid("id", "expected an account id (a UUID)"))
+        uuid::Uuid::parse_str(raw)
+            .map(Self)
+            .map_err(|_| DomainError::invalid("id", "expected an account id (a UUID)"))
     }
 }
 
@@ -42,7 +44,10 @@ impl Currency {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
         match iso_currency::Currency::from_code(raw) {
             Some(currency) if currency.code() == raw => Ok(Self(raw.to_owned())),
-            _ => Err(DomainError::invalid(field, format!("expected an ISO 4217 currency code such as EUR, got {raw:?}"))),
+            _ => Err(DomainError::invalid(
+                field,
+                format!("expected an ISO 4217 currency code such as EUR, got {raw:?}"),
+            )),
         }
     }
 
@@ -112,7 +117,10 @@ impl NewAccount {
         if owner.is_empty() || owner.chars().count() > 200 {
             return Err(DomainError::invalid("owner", "expected 1 to 200 characters"));
         }
-        Ok(Self { owner: owner.to_owned(), currency: Currency::parse("currency", currency)? })
+        Ok(Self {
+            owner: owner.to_owned(),
+            currency: Currency::parse("currency", currency)?,
+        })
     }
 }
 
@@ -148,11 +156,21 @@ impl Posting {
         let currency = Currency::parse("currency", currency)?;
         let reference_ok = !reference.is_empty()
             && reference.len() <= 64
-            && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
         if !reference_ok {
-            return Err(DomainError::invalid("reference", "expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.', ':'"));
+            return Err(DomainError::invalid(
+                "reference",
+                "expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.', ':'",
+            ));
         }
-        Ok(Self { direction, amount_minor, currency, reference: reference.to_owned() })
+        Ok(Self {
+            direction,
+            amount_minor,
+            currency,
+            reference: reference.to_owned(),
+        })
     }
 }
 
@@ -220,7 +238,10 @@ pub enum DomainError {
 impl DomainError {
     /// An invalid field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -232,7 +253,13 @@ mod tests {
     fn currencies_are_iso_codes_in_upper_case() {
         assert!(Currency::parse("currency", "EUR").is_ok());
         for bad in ["eur", "EURO", "XYZ", "", "€"] {
-            assert!(matches!(Currency::parse("currency", bad), Err(DomainError::Invalid { field: "currency", .. })), "{bad}");
+            assert!(
+                matches!(
+                    Currency::parse("currency", bad),
+                    Err(DomainError::Invalid { field: "currency", .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
@@ -240,9 +267,17 @@ mod tests {
     fn postings_check_amount_and_reference() {
         let ok = Posting::parse(Direction::Debit, 1, "EUR", "pay-1:a_b.c", 100).unwrap();
         assert_eq!(ok.amount_minor, 1);
-        for (amount, reference, field) in [(0, "r", "amount_minor"), (101, "r", "amount_minor"), (5, "", "reference"), (5, "has space", "reference")] {
+        for (amount, reference, field) in [
+            (0, "r", "amount_minor"),
+            (101, "r", "amount_minor"),
+            (5, "", "reference"),
+            (5, "has space", "reference"),
+        ] {
             let err = Posting::parse(Direction::Credit, amount, "EUR", reference, 100).unwrap_err();
-            assert!(matches!(err, DomainError::Invalid { field: f, .. } if f == field), "{err}");
+            assert!(
+                matches!(err, DomainError::Invalid { field: f, .. } if f == field),
+                "{err}"
+            );
         }
         let long = "r".repeat(65);
         assert!(Posting::parse(Direction::Credit, 5, "EUR", &long, 100).is_err());

@@ -11,12 +11,12 @@
 //!
 //! Every `/accounts` route needs `Authorization: Bearer <service key>`.
 
+use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use shared::http::{Json, Problem};
 use shared::metrics::{InvocationMetrics, Unit};
@@ -76,19 +76,25 @@ fn domain_problem(err: DomainError) -> Problem {
     let detail = err.to_string();
     match err {
         DomainError::Invalid { field, message } => Problem::invalid_field(field, message),
-        DomainError::NotFound(_) => Problem::not_found("the account").detail(detail).field("id", "no account has this id"),
-        DomainError::InsufficientFunds { .. } => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds")
-                .detail(detail)
-                .field("amount_minor", "exceeds the available balance")
-        }
+        DomainError::NotFound(_) => Problem::not_found("the account")
+            .detail(detail)
+            .field("id", "no account has this id"),
+        DomainError::InsufficientFunds { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "insufficient-funds",
+            "Insufficient funds",
+        )
+        .detail(detail)
+        .field("amount_minor", "exceeds the available balance"),
         DomainError::CurrencyMismatch { account, .. } => {
             Problem::invalid_field("currency", format!("expected the account's currency {account}")).detail(detail)
         }
         DomainError::BalanceLimit => Problem::invalid_field("amount_minor", "would take the balance past its maximum"),
-        DomainError::ReferenceConflict(_) => Problem::new(StatusCode::CONFLICT, "reference-conflict", "Reference already used")
-            .detail(detail)
-            .field("reference", "was already used for a different posting"),
+        DomainError::ReferenceConflict(_) => {
+            Problem::new(StatusCode::CONFLICT, "reference-conflict", "Reference already used")
+                .detail(detail)
+                .field("reference", "was already used for a different posting")
+        }
     }
 }
 
@@ -106,7 +112,11 @@ pub struct OpenRequest {
     pub currency: String,
 }
 
-async fn open(State(state): State<AppState>, metrics: axum::Extension<InvocationMetrics>, Json(body): Json<OpenRequest>) -> Result<Response, Problem> {
+async fn open(
+    State(state): State<AppState>,
+    metrics: axum::Extension<InvocationMetrics>,
+    Json(body): Json<OpenRequest>,
+) -> Result<Response, Problem> {
     let new = NewAccount::parse(&body.owner, &body.currency).map_err(domain_problem)?;
     let account = state.store.open(new).await.map_err(problem)?;
     metrics.add("AccountsOpened", Unit::Count, 1.0);
@@ -142,11 +152,21 @@ pub struct PostingResponse {
     pub balance_minor: u64,
 }
 
-async fn credit(state: State<AppState>, id: Path<String>, metrics: axum::Extension<InvocationMetrics>, body: Json<PostingRequest>) -> Result<Response, Problem> {
+async fn credit(
+    state: State<AppState>,
+    id: Path<String>,
+    metrics: axum::Extension<InvocationMetrics>,
+    body: Json<PostingRequest>,
+) -> Result<Response, Problem> {
     post_money(state, id, metrics, body, Direction::Credit).await
 }
 
-async fn debit(state: State<AppState>, id: Path<String>, metrics: axum::Extension<InvocationMetrics>, body: Json<PostingRequest>) -> Result<Response, Problem> {
+async fn debit(
+    state: State<AppState>,
+    id: Path<String>,
+    metrics: axum::Extension<InvocationMetrics>,
+    body: Json<PostingRequest>,
+) -> Result<Response, Problem> {
     post_money(state, id, metrics, body, Direction::Debit).await
 }
 
@@ -158,8 +178,14 @@ async fn post_money(
     direction: Direction,
 ) -> Result<Response, Problem> {
     let id = account_id(&id)?;
-    let posting = Posting::parse(direction, body.amount_minor, &body.currency, &body.reference, state.config.max_amount_minor)
-        .map_err(domain_problem)?;
+    let posting = Posting::parse(
+        direction,
+        body.amount_minor,
+        &body.currency,
+        &body.reference,
+        state.config.max_amount_minor,
+    )
+    .map_err(domain_problem)?;
     let (transaction, replayed) = state.store.post(id, &posting).await.map_err(problem)?;
     let balance_minor = state.store.get(id).await.map_err(problem)?.balance_minor;
     let name = match (direction, replayed) {
@@ -169,7 +195,15 @@ async fn post_money(
     };
     metrics.add(name, Unit::Count, 1.0);
     let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, axum::Json(PostingResponse { transaction, replayed, balance_minor })).into_response())
+    Ok((
+        status,
+        axum::Json(PostingResponse {
+            transaction,
+            replayed,
+            balance_minor,
+        }),
+    )
+        .into_response())
 }
 
 /// Query of `GET /accounts/{id}/transactions`.
@@ -188,7 +222,12 @@ async fn transactions(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let id = account_id(&id)?;
-    let Query(query) = query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query").detail(e.body_text()))?;
-    let page = state.store.transactions(id, query.limit, query.cursor.as_deref()).await.map_err(problem)?;
+    let Query(query) = query
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query").detail(e.body_text()))?;
+    let page = state
+        .store
+        .transactions(id, query.limit, query.cursor.as_deref())
+        .await
+        .map_err(problem)?;
     Ok(axum::Json(page).into_response())
 }

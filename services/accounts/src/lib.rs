@@ -80,12 +80,18 @@ pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyho
         shared::config::load::<Config>(&ssm, &prefix),
         shared::secrets::fetch::<ApiKey>(&secrets, &secret_id)
     );
-    let timing = InitTiming { aws_wait: started.elapsed() };
+    let timing = InitTiming {
+        aws_wait: started.elapsed(),
+    };
     let config = config.context("loading configuration")?;
     let key: Secret<ApiKey> = key.context("reading the API key secret")?;
     let ttl = Duration::from_secs(config.secret_ttl_seconds);
     let state = AppState {
-        store: store::Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.transactions_page_size),
+        store: store::Store::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.table_name,
+            config.transactions_page_size,
+        ),
         api_key: Arc::new(SecretStore::with_value(secrets, secret_id, ttl, key)),
         config: Arc::new(config),
     };

@@ -92,7 +92,9 @@ fn n(value: u64) -> AttributeValue {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Reads attributes of a stored item, naming what is wrong when it is malformed.
@@ -108,7 +110,9 @@ impl Item<'_> {
 
     fn number(&self, name: &str) -> Result<u64, StoreError> {
         match self.0.get(name) {
-            Some(AttributeValue::N(v)) => v.parse().map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a u64"))),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a u64"))),
             _ => Err(StoreError::Corrupt(format!("attribute {name} is not a number"))),
         }
     }
@@ -145,7 +149,11 @@ impl Item<'_> {
 impl Store {
     /// A store over `table`, listing `page_size` transactions per page.
     pub fn new(client: Client, table: impl Into<String>, page_size: u32) -> Self {
-        Self { client, table: table.into(), page_size }
+        Self {
+            client,
+            table: table.into(),
+            page_size,
+        }
     }
 
     /// Opens an account with a zero balance.
@@ -233,7 +241,8 @@ impl Store {
     fn posting_request(
         &self,
         tx: &Transaction,
-    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError> {
+    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>
+    {
         let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt(e.to_string());
         let (expression, condition) = match tx.direction {
             Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
@@ -262,8 +271,14 @@ impl Store {
                 .item("created_at", s(&tx.created_at))
                 .condition_expression("attribute_not_exists(pk)")
         };
-        let transaction = common(Put::builder()).item("sk", s(format!("TX#{}", tx.id))).build().map_err(build)?;
-        let reference = common(Put::builder()).item("sk", s(format!("REF#{}", tx.reference))).build().map_err(build)?;
+        let transaction = common(Put::builder())
+            .item("sk", s(format!("TX#{}", tx.id)))
+            .build()
+            .map_err(build)?;
+        let reference = common(Put::builder())
+            .item("sk", s(format!("REF#{}", tx.reference)))
+            .build()
+            .map_err(build)?;
         Ok(self.client.transact_write_items().set_transact_items(Some(vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().put(transaction).build(),
@@ -284,12 +299,18 @@ impl Store {
             .send()
             .await
             .map_err(dynamo("GetItem"))?;
-        let item = output.item.ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
+        let item = output
+            .item
+            .ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
         let earlier = Item(&item).transaction(id)?;
         let same = earlier.direction == posting.direction
             && earlier.amount_minor == posting.amount_minor
             && earlier.currency == posting.currency;
-        if same { Ok(earlier) } else { Err(DomainError::ReferenceConflict(posting.reference.clone()).into()) }
+        if same {
+            Ok(earlier)
+        } else {
+            Err(DomainError::ReferenceConflict(posting.reference.clone()).into())
+        }
     }
 
     /// Why the balance condition failed, read after the fact.
@@ -313,7 +334,12 @@ impl Store {
     }
 
     /// One page of an account's transactions, newest first.
-    pub async fn transactions(&self, id: AccountId, limit: Option<u32>, cursor: Option<&str>) -> Result<Page, StoreError> {
+    pub async fn transactions(
+        &self,
+        id: AccountId,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
         self.get(id).await?;
         let limit = limit.unwrap_or(self.page_size).clamp(1, self.page_size);
         let mut query = self
@@ -333,7 +359,11 @@ impl Store {
                 .exclusive_start_key("sk", s(format!("TX#{after}")));
         }
         let output = query.send().await.map_err(dynamo("Query"))?;
-        let items = output.items().iter().map(|item| Item(item).transaction(id)).collect::<Result<Vec<_>, _>>()?;
+        let items = output
+            .items()
+            .iter()
+            .map(|item| Item(item).transaction(id))
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = output
             .last_evaluated_key
             .as_ref()

@@ -13,7 +13,9 @@ async fn fifty_concurrent_debits_leave_the_exact_balance() {
             let id = id.clone();
             tokio::spawn(async move {
                 let body = format!(r#"{{"amount_minor": 25, "currency": "EUR", "reference": "c{i}"}}"#);
-                fixture.call("POST", &format!("/accounts/{id}/debits"), Some(&body)).await
+                fixture
+                    .call("POST", &format!("/accounts/{id}/debits"), Some(&body))
+                    .await
             })
         })
         .collect();

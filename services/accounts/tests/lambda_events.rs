@@ -21,7 +21,11 @@ fn normalise(status: u16, content_type: &str, body: &str) -> Seen {
         object.remove("id");
         object.remove("created_at");
     }
-    Seen { status, content_type: content_type.to_owned(), body }
+    Seen {
+        status,
+        content_type: content_type.to_owned(),
+        body,
+    }
 }
 
 async fn through_lambda(router: axum::Router, fixture: &str) -> (Seen, Method) {
@@ -42,7 +46,10 @@ async fn over_local_port(router: axum::Router, method: &Method, path: &str, body
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let mut request = reqwest::Client::new()
-        .request(reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(), format!("http://{address}{path}"))
+        .request(
+            reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+            format!("http://{address}{path}"),
+        )
         .bearer_auth(key);
     if let Some(body) = body {
         request = request.header("content-type", "application/json").body(body.to_owned());
@@ -70,12 +77,24 @@ async fn rest_api_with_stage_health() {
 
 #[tokio::test]
 async fn rest_api_with_stage_opens_an_account() {
-    check(include_str!("data/apigw-rest-open-account.json"), "/accounts", Some(r#"{"owner":"Ada Lovelace","currency":"EUR"}"#), 201).await;
+    check(
+        include_str!("data/apigw-rest-open-account.json"),
+        "/accounts",
+        Some(r#"{"owner":"Ada Lovelace","currency":"EUR"}"#),
+        201,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rest_api_with_stage_refuses_a_bad_currency() {
-    check(include_str!("data/apigw-rest-open-account-bad-currency.json"), "/accounts", Some(r#"{"owner":"Ada Lovelace","currency":"EURO"}"#), 422).await;
+    check(
+        include_str!("data/apigw-rest-open-account-bad-currency.json"),
+        "/accounts",
+        Some(r#"{"owner":"Ada Lovelace","currency":"EURO"}"#),
+        422,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -85,18 +104,37 @@ async fn http_api_default_stage_health() {
 
 #[tokio::test]
 async fn http_api_with_stage_opens_an_account() {
-    check(include_str!("data/apigw-http-open-account.json"), "/accounts", Some(r#"{"owner":"Ada Lovelace","currency":"EUR"}"#), 201).await;
+    check(
+        include_str!("data/apigw-http-open-account.json"),
+        "/accounts",
+        Some(r#"{"owner":"Ada Lovelace","currency":"EUR"}"#),
+        201,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn http_api_with_stage_refuses_a_bad_currency() {
-    check(include_str!("data/apigw-http-open-account-bad-currency.json"), "/accounts", Some(r#"{"owner":"Ada Lovelace","currency":"EURO"}"#), 422).await;
+    check(
+        include_str!("data/apigw-http-open-account-bad-currency.json"),
+        "/accounts",
+        Some(r#"{"owner":"Ada Lovelace","currency":"EURO"}"#),
+        422,
+    )
+    .await;
 }
 
 #[test]
 fn fixtures_round_trip_through_the_event_types() {
-    for fixture in [include_str!("data/apigw-rest-open-account.json"), include_str!("data/apigw-http-open-account.json")] {
+    for fixture in [
+        include_str!("data/apigw-rest-open-account.json"),
+        include_str!("data/apigw-http-open-account.json"),
+    ] {
         let request = lambda_http::request::from_str(fixture).unwrap();
-        assert_eq!(request.uri().path(), "/prod/accounts", "lambda_http keeps the stage in the path");
+        assert_eq!(
+            request.uri().path(),
+            "/prod/accounts",
+            "lambda_http keeps the stage in the path"
+        );
     }
 }

@@ -16,9 +16,17 @@ async fn the_service_key_never_reaches_the_logs() {
     let f = common::fixture_with_key(CANARY).await;
     let id = f.account_with("EUR", 100).await;
     let debit = format!("/accounts/{id}/debits");
-    f.call("POST", &debit, Some(r#"{"amount_minor": 5000, "currency": "EUR", "reference": "too-much"}"#)).await;
+    f.call(
+        "POST",
+        &debit,
+        Some(r#"{"amount_minor": 5000, "currency": "EUR", "reference": "too-much"}"#),
+    )
+    .await;
     f.call("POST", &debit, Some(r#"{"amount_minor": "#)).await;
-    let wrong = common::Fixture { key: format!("{CANARY}-wrong"), ..f.clone() };
+    let wrong = common::Fixture {
+        key: format!("{CANARY}-wrong"),
+        ..f.clone()
+    };
     wrong.call("GET", &format!("/accounts/{id}"), None).await;
     let key = f.state.api_key.get().await.unwrap();
     tracing::info!(secret = ?key, "the secret as a debug field");
@@ -27,7 +35,10 @@ async fn the_service_key_never_reaches_the_logs() {
 
     let lines = capture.lines();
     assert!(lines.len() >= 8, "expected request and test lines, got {lines:?}");
-    assert!(lines.iter().any(|l| l.contains("[REDACTED]")), "the secret fields were logged redacted");
+    assert!(
+        lines.iter().any(|l| l.contains("[REDACTED]")),
+        "the secret fields were logged redacted"
+    );
     for line in &lines {
         assert!(!line.contains(CANARY), "canary leaked: {line}");
     }

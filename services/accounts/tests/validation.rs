@@ -11,7 +11,11 @@ async fn check(f: &common::Fixture, id: &str, path: &str, body: &str, status: u1
     assert_eq!(reply.status, status, "{path} {body}: {}", reply.raw);
     assert_eq!(reply.headers["content-type"], "application/problem+json", "{body}");
     if let Some(field) = field {
-        let named = reply.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field);
+        let named = reply.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == field);
         assert!(named, "{body}: problem does not name {field}: {}", reply.raw);
     }
     assert_eq!(f.snapshot(id).await, before, "{body} changed the store");
@@ -24,18 +28,78 @@ async fn bad_postings_name_the_field_and_write_nothing() {
     let debits = format!("/accounts/{id}/debits");
     let credits = format!("/accounts/{id}/credits");
     let cases: &[(&str, &str, u16, Option<&str>)] = &[
-        (&debits, r#"{"amount_minor": -5, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&debits, r#"{"amount_minor": 18446744073709551616, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&credits, r#"{"amount_minor": 1.5, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&credits, r#"{"amount_minor": "100", "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&credits, r#"{"amount_minor": 0, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&credits, r#"{"amount_minor": 100000000001, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&credits, r#"{"currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
-        (&credits, r#"{"amount_minor": 5, "currency": "USD", "reference": "r1"}"#, 422, Some("currency")),
-        (&credits, r#"{"amount_minor": 5, "currency": "usd", "reference": "r1"}"#, 422, Some("currency")),
-        (&credits, r#"{"amount_minor": 5, "currency": "EUR", "reference": "has space"}"#, 422, Some("reference")),
-        (&credits, r#"{"amount_minor": 5, "currency": "EUR", "reference": "r1", "fee": 1}"#, 422, Some("fee")),
-        (&debits, r#"{"amount_minor": 1001, "currency": "EUR", "reference": "r1"}"#, 422, Some("amount_minor")),
+        (
+            &debits,
+            r#"{"amount_minor": -5, "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &debits,
+            r#"{"amount_minor": 18446744073709551616, "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 1.5, "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": "100", "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 0, "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 100000000001, "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &credits,
+            r#"{"currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 5, "currency": "USD", "reference": "r1"}"#,
+            422,
+            Some("currency"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 5, "currency": "usd", "reference": "r1"}"#,
+            422,
+            Some("currency"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 5, "currency": "EUR", "reference": "has space"}"#,
+            422,
+            Some("reference"),
+        ),
+        (
+            &credits,
+            r#"{"amount_minor": 5, "currency": "EUR", "reference": "r1", "fee": 1}"#,
+            422,
+            Some("fee"),
+        ),
+        (
+            &debits,
+            r#"{"amount_minor": 1001, "currency": "EUR", "reference": "r1"}"#,
+            422,
+            Some("amount_minor"),
+        ),
         (&debits, r#"{"amount_minor": 5, "currency": "EUR""#, 400, None),
         (&debits, "[]", 422, None),
     ];
@@ -63,7 +127,10 @@ async fn bad_open_requests_name_the_field() {
         (r#"{"owner": "Ada", "currency": "EURO"}"#, "currency"),
         (r#"{"owner": "  ", "currency": "EUR"}"#, "owner"),
         (r#"{"owner": "Ada"}"#, "currency"),
-        (r#"{"owner": "Ada", "currency": "EUR", "balance_minor": 1000000}"#, "balance_minor"),
+        (
+            r#"{"owner": "Ada", "currency": "EUR", "balance_minor": 1000000}"#,
+            "balance_minor",
+        ),
     ] {
         let reply = f.call("POST", "/accounts", Some(body)).await;
         assert_eq!(reply.status, 422, "{body}: {}", reply.raw);
@@ -92,8 +159,18 @@ async fn a_reference_moves_money_once_and_conflicts_when_reused_differently() {
 async fn requests_without_the_service_key_are_refused() {
     let f = common::fixture().await;
     let id = f.account_with("EUR", 50).await;
-    let wrong = common::Fixture { key: String::from("wrong"), router: f.router.clone(), state: f.state.clone() };
-    let reply = wrong.call("POST", &format!("/accounts/{id}/debits"), Some(r#"{"amount_minor": 5, "currency": "EUR", "reference": "x"}"#)).await;
+    let wrong = common::Fixture {
+        key: String::from("wrong"),
+        router: f.router.clone(),
+        state: f.state.clone(),
+    };
+    let reply = wrong
+        .call(
+            "POST",
+            &format!("/accounts/{id}/debits"),
+            Some(r#"{"amount_minor": 5, "currency": "EUR", "reference": "x"}"#),
+        )
+        .await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.headers["www-authenticate"], "Bearer");
     assert_eq!(f.snapshot(&id).await, (50, 1));
@@ -107,16 +184,41 @@ async fn transactions_page_newest_first() {
     let id = f.account_with("EUR", 100).await;
     for i in 0..4 {
         let body = format!(r#"{{"amount_minor": 1, "currency": "EUR", "reference": "d{i}"}}"#);
-        assert_eq!(f.call("POST", &format!("/accounts/{id}/debits"), Some(&body)).await.status, 201);
+        assert_eq!(
+            f.call("POST", &format!("/accounts/{id}/debits"), Some(&body))
+                .await
+                .status,
+            201
+        );
     }
-    let first = f.call("GET", &format!("/accounts/{id}/transactions?limit=3"), None).await;
-    let refs: Vec<&str> = first.body["items"].as_array().unwrap().iter().map(|t| t["reference"].as_str().unwrap()).collect();
+    let first = f
+        .call("GET", &format!("/accounts/{id}/transactions?limit=3"), None)
+        .await;
+    let refs: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reference"].as_str().unwrap())
+        .collect();
     assert_eq!(refs, ["d3", "d2", "d1"]);
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    let second = f.call("GET", &format!("/accounts/{id}/transactions?limit=3&cursor={cursor}"), None).await;
-    let refs: Vec<&str> = second.body["items"].as_array().unwrap().iter().map(|t| t["reference"].as_str().unwrap()).collect();
+    let second = f
+        .call(
+            "GET",
+            &format!("/accounts/{id}/transactions?limit=3&cursor={cursor}"),
+            None,
+        )
+        .await;
+    let refs: Vec<&str> = second.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reference"].as_str().unwrap())
+        .collect();
     assert_eq!(refs, ["d0", "seed"]);
-    let bad = f.call("GET", &format!("/accounts/{id}/transactions?cursor=nope"), None).await;
+    let bad = f
+        .call("GET", &format!("/accounts/{id}/transactions?cursor=nope"), None)
+        .await;
     assert_eq!(bad.status, 422);
     assert_eq!(bad.body["errors"][0]["field"], "cursor");
 }

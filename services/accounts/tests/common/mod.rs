@@ -30,7 +30,11 @@ pub async fn fixture_with_key(key: &str) -> Fixture {
     services[0].spec.secret_value = Some(serde_json::json!({ "api_key": key }));
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
     let (state, _) = accounts::init(&sdk, &deployment).await.expect("init");
-    Fixture { router: accounts::app(state.clone()), state, key: key.to_owned() }
+    Fixture {
+        router: accounts::app(state.clone()),
+        state,
+        key: key.to_owned(),
+    }
 }
 
 /// A response, read whole.
@@ -56,7 +60,13 @@ impl Fixture {
 
     /// Opens an account and credits it with `balance` minor units.
     pub async fn account_with(&self, currency: &str, balance: u64) -> String {
-        let opened = self.call("POST", "/accounts", Some(&format!(r#"{{"owner":"Test","currency":"{currency}"}}"#))).await;
+        let opened = self
+            .call(
+                "POST",
+                "/accounts",
+                Some(&format!(r#"{{"owner":"Test","currency":"{currency}"}}"#)),
+            )
+            .await;
         assert_eq!(opened.status, 201, "{}", opened.raw);
         let id = opened.body["id"].as_str().unwrap().to_owned();
         if balance > 0 {
@@ -82,5 +92,10 @@ pub async fn read(response: axum::response::Response) -> Reply {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let raw = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    Reply { status, headers, body, raw }
+    Reply {
+        status,
+        headers,
+        body,
+        raw,
+    }
 }
