@@ -39,6 +39,7 @@ mod cache;
 pub mod config;
 pub mod env;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod naming;
 pub mod runtime;

@@ -102,3 +102,24 @@ async fn an_unreachable_store_is_an_ssm_error() {
         .unwrap_err();
     assert!(matches!(err, ConfigError::Ssm { .. }), "{err}");
 }
+
+#[derive(Debug, Deserialize)]
+struct Small {
+    page_size: u32,
+}
+
+#[tokio::test]
+async fn refreshing_config_reloads_after_max_age_and_keeps_the_last_good_values() {
+    let (ssm, prefix) = clients().await;
+    let name = format!("{prefix}page_size");
+    local_aws::seed::put_parameter(&ssm, &name, "10", false).await.unwrap();
+    let initial: Small = config::load(&ssm, &prefix).await.unwrap();
+    let refreshing = config::Refreshing::new(ssm.clone(), prefix.clone(), initial, std::time::Duration::from_millis(200));
+    local_aws::seed::put_parameter(&ssm, &name, "20", false).await.unwrap();
+    assert_eq!(refreshing.get().await.page_size, 10, "young values are served without a call");
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(refreshing.get().await.page_size, 20, "reloaded after max age");
+    local_aws::seed::put_parameter(&ssm, &name, "not a number", false).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(refreshing.get().await.page_size, 20, "an invalid reload keeps the last good values");
+}

@@ -31,12 +31,15 @@ enum Which {
         /// Also build the arm64 zip with `cargo lambda` and report its size.
         #[arg(long)]
         zip: bool,
+        /// The cargo profile to build with (see `[profile.*]` in Cargo.toml).
+        #[arg(long, default_value = "release")]
+        profile: String,
     },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.which {
-        Which::ColdStart { runs, zip } => cold_start(runs, zip).await,
+        Which::ColdStart { runs, zip, profile } => cold_start(runs, zip, &profile).await,
     }
 }
 
@@ -123,11 +126,11 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
+async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<ExitCode> {
     crate::setup::ensure().await?;
     let services = local_aws::registry::load()?;
     let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-    build(&names, true).await?;
+    build(&names, profile).await?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let status = Command::new(&cargo)
         .args([
@@ -149,8 +152,9 @@ async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
     let deployment = local_deployment();
     local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
     let env = service_env(&moto, &deployment);
-    let hello = binary("release/examples", "hello_lambda");
+    let hello = binary(profile, "examples/hello_lambda");
 
+    println!("Profile `{profile}`, {runs} runs per binary.\n");
     println!(
         "| binary | init (exec → first /next), median | first response, median | AWS wait at init, median | init minus AWS wait | stripped size |"
     );
@@ -170,7 +174,7 @@ async fn cold_start(runs: usize, zip: bool) -> anyhow::Result<ExitCode> {
             .unwrap_or_default()
             .to_owned();
         let path = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
-        rows.push((service.name.clone(), binary("release", &service.name), path, key));
+        rows.push((service.name.clone(), binary(profile, &service.name), path, key));
     }
     let mut baseline = None;
     for (name, path, request, key) in rows {

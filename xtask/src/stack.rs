@@ -42,16 +42,16 @@ pub enum Logs {
     Quiet,
 }
 
-/// Path of a built binary in the workspace's target directory.
+/// Path of a binary built with cargo profile `profile` (`dev` builds into `debug/`).
 pub fn binary(profile: &str, name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| local_aws::workspace_root().join("target"));
-    target.join(profile).join(name)
+    target.join(if profile == "dev" { "debug" } else { profile }).join(name)
 }
 
-/// Builds the given packages' binaries.
-pub async fn build(packages: &[&str], release: bool) -> anyhow::Result<()> {
+/// Builds the given packages' binaries with cargo profile `profile`.
+pub async fn build(packages: &[&str], profile: &str) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let mut command = Command::new(cargo);
     command
@@ -77,13 +77,13 @@ impl Stack {
         crate::setup::ensure().await?;
         let services = local_aws::registry::load()?;
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-        build(&names, false).await?;
+        build(&names, "dev").await?;
         let moto = Moto::start().await?;
         let deployment = local_deployment();
         local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
         let mut running = Vec::new();
         for service in services {
-            let (child, url) = spawn(&binary("debug", &service.name), &service.name, &moto, &deployment, logs).await?;
+            let (child, url) = spawn(&binary("dev", &service.name), &service.name, &moto, &deployment, logs).await?;
             running.push(Running {
                 service,
                 url,

@@ -1,0 +1,389 @@
+//! Idempotent HTTP handlers, with AWS Lambda Powertools' semantics and
+//! DynamoDB persistence.
+//!
+//! Wrap a route with [`middleware`]; each request must carry an `Idempotency-Key`
+//! header. The first request with a key claims it with a conditional put
+//! (`INPROGRESS`), runs the handler and stores the response as `COMPLETED`
+//! with an expiry. A later request with the same key and the same body gets
+//! the stored response back byte for byte, marked `Idempotent-Replayed: true`.
+//! The same key with a different body is refused with 422; a request while
+//! the first is still running with 409. A 5xx from the handler deletes the
+//! claim so a retry can run again. A claim whose holder died expires with the
+//! invocation's deadline (or [`IdempotencyConfig::in_progress_timeout`]).
+//!
+//! The table has one string partition key, `id`, and `expiration` as its TTL
+//! attribute (epoch seconds), as in Powertools.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::http::Problem;
+
+/// The request header carrying the key.
+pub const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
+/// The response header marking a replayed response.
+pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Response headers stored with the body and replayed.
+const STORED_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION];
+/// The largest request body the layer reads.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// How records are kept.
+#[derive(Debug, Clone)]
+pub struct IdempotencyConfig {
+    /// The DynamoDB table (partition key `id`, TTL attribute `expiration`).
+    pub table: String,
+    /// Prefix of every record id, so services can share a table: the service name.
+    pub scope: String,
+    /// How long a completed response is replayed (Powertools' default: one hour).
+    pub ttl: Duration,
+    /// How long a claim holds when the invocation's deadline is unknown.
+    pub in_progress_timeout: Duration,
+}
+
+impl IdempotencyConfig {
+    /// Powertools' defaults: one hour of replay, one minute of claim.
+    pub fn new(table: impl Into<String>, scope: impl Into<String>) -> Self {
+        Self {
+            table: table.into(),
+            scope: scope.into(),
+            ttl: Duration::from_secs(3600),
+            in_progress_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The store behind the layer.
+pub struct Idempotency {
+    client: aws_sdk_dynamodb::Client,
+    config: IdempotencyConfig,
+}
+
+/// What the store says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is ours: run the handler.
+    Acquired {
+        /// Proves this claim is ours when completing or releasing it.
+        token: String,
+    },
+    /// A response is stored for this key and this request.
+    Completed(StoredResponse),
+    /// Another request with this key is running.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// A response as stored and replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// Its status.
+    pub status: u16,
+    /// The stored headers (content type, location).
+    pub headers: Vec<(String, String)>,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+}
+
+/// A DynamoDB call failed; the request is not run without its guarantee.
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency store {operation}: {message}")]
+pub struct IdempotencyError {
+    operation: &'static str,
+    message: String,
+}
+
+fn store_error<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> IdempotencyError {
+    move |err| IdempotencyError {
+        operation,
+        message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+    }
+}
+
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u128) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+impl Idempotency {
+    /// A store over `config.table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, config: IdempotencyConfig) -> Self {
+        Self { client, config }
+    }
+
+    fn record_id(&self, scope: &str, key: &str) -> String {
+        format!("{}#{scope}#{key}", self.config.scope)
+    }
+
+    /// Claims `key` for a request with `fingerprint`, or says why not.
+    /// `deadline` bounds the claim (the invocation's deadline when known).
+    pub async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        deadline: Option<Duration>,
+    ) -> Result<Claim, IdempotencyError> {
+        let id = self.record_id(scope, key);
+        let now = now();
+        let token = uuid::Uuid::new_v4().to_string();
+        let in_progress_until = deadline.unwrap_or(now + self.config.in_progress_timeout);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.config.table)
+            .item("id", s(&id))
+            .item("status", s("INPROGRESS"))
+            .item("validation", s(fingerprint))
+            .item("token", s(&token))
+            .item("expiration", n(u128::from((now + self.config.ttl).as_secs())))
+            .item("in_progress_expiration", n(in_progress_until.as_millis()))
+            .condition_expression(
+                "attribute_not_exists(id) OR expiration < :now OR (#status = :inprogress AND in_progress_expiration < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(u128::from(now.as_secs())))
+            .expression_attribute_values(":now_ms", n(now.as_millis()))
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(Claim::Acquired { token }),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err) => return Err(store_error("PutItem")(err)),
+        }
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.config.table)
+            .key("id", s(&id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error("GetItem"))?
+            .item;
+        // The record expired or was released between the put and the get:
+        // the caller may simply try again, which a 409 tells it to do.
+        let Some(item) = item else { return Ok(Claim::InProgress) };
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(v)) => v.clone(),
+            _ => String::new(),
+        };
+        if text("validation") != fingerprint {
+            return Ok(Claim::Mismatch);
+        }
+        if text("status") != "COMPLETED" {
+            return Ok(Claim::InProgress);
+        }
+        let status = text("response_status").parse().unwrap_or(500);
+        let headers = match item.get("response_headers") {
+            Some(AttributeValue::M(map)) => map
+                .iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let body = match item.get("response_body") {
+            Some(AttributeValue::B(blob)) => blob.clone().into_inner(),
+            _ => Vec::new(),
+        };
+        Ok(Claim::Completed(StoredResponse { status, headers, body }))
+    }
+
+    /// Stores the response of a claimed key.
+    pub async fn complete(
+        &self,
+        scope: &str,
+        key: &str,
+        token: &str,
+        response: &StoredResponse,
+    ) -> Result<(), IdempotencyError> {
+        let headers: HashMap<String, AttributeValue> =
+            response.headers.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        self.client
+            .update_item()
+            .table_name(&self.config.table)
+            .key("id", s(self.record_id(scope, key)))
+            .update_expression(
+                "SET #status = :completed, response_status = :code, response_headers = :headers, response_body = :body, expiration = :expiration REMOVE in_progress_expiration",
+            )
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":completed", s("COMPLETED"))
+            .expression_attribute_values(":code", s(response.status.to_string()))
+            .expression_attribute_values(":headers", AttributeValue::M(headers))
+            .expression_attribute_values(":body", AttributeValue::B(response.body.clone().into()))
+            .expression_attribute_values(":expiration", n(u128::from((now() + self.config.ttl).as_secs())))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error("UpdateItem"))
+    }
+
+    /// Releases a claimed key so a retry can run.
+    pub async fn release(&self, scope: &str, key: &str, token: &str) -> Result<(), IdempotencyError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.config.table)
+            .key("id", s(self.record_id(scope, key)))
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            // Someone took over an expired claim: it is theirs now.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(store_error("DeleteItem")(err)),
+        }
+    }
+}
+
+/// SHA-256 over method, path and the body (canonical JSON when it parses, so
+/// key order and whitespace do not matter; else the raw bytes).
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_bytes());
+    hash.update(b" ");
+    hash.update(path.as_bytes());
+    hash.update(b"\n");
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => hash.update(json.to_string().as_bytes()),
+        Err(_) => hash.update(body),
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn key_problem(message: &str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Idempotency-Key required")
+        .detail(format!("Idempotency-Key: {message}"))
+        .field("Idempotency-Key", message)
+        .into_response()
+}
+
+/// The middleware; wrap a route with
+/// `axum::middleware::from_fn_with_state(store, shared::idempotency::middleware)`.
+pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, next: Next) -> Response {
+    let key = match req.headers().get(&KEY_HEADER).map(|v| v.to_str()) {
+        None => return key_problem("expected a header with a unique key per operation (e.g. a UUID)"),
+        Some(Ok(key)) if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            key.to_owned()
+        }
+        Some(_) => return key_problem("expected 1 to 255 printable ASCII characters"),
+    };
+    let deadline = req
+        .extensions()
+        .get::<lambda_http::Context>()
+        .map(|ctx| Duration::from_millis(ctx.deadline));
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large")
+                .detail(format!("request bodies are limited to {MAX_BODY} bytes"))
+                .into_response();
+        }
+    };
+    let scope = format!("{} {}", parts.method, parts.uri.path());
+    let print = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
+    let token = match store.claim(&scope, &key, &print, deadline).await {
+        Ok(Claim::Acquired { token }) => token,
+        Ok(Claim::Completed(stored)) => return replay(stored),
+        Ok(Claim::InProgress) => {
+            return (
+                [(header::RETRY_AFTER, "1")],
+                Problem::new(StatusCode::CONFLICT, "idempotency-in-progress", "Request in progress")
+                    .detail("a request with this Idempotency-Key is still running; retry shortly"),
+            )
+                .into_response();
+        }
+        Ok(Claim::Mismatch) => {
+            return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused")
+                .detail("this Idempotency-Key was used with a different request")
+                .field("Idempotency-Key", "was already used with a different request body")
+                .into_response();
+        }
+        Err(err) => return Problem::unavailable(&err).into_response(),
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = response.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        Err(err) => {
+            let _ = store.release(&scope, &key, &token).await;
+            return Problem::internal(&err).into_response();
+        }
+    };
+    if parts.status.is_server_error() {
+        if let Err(err) = store.release(&scope, &key, &token).await {
+            tracing::error!(error = %err, "could not release the idempotency claim; it expires on its own");
+        }
+        return Response::from_parts(parts, Body::from(body));
+    }
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        headers: STORED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(name)?.to_str().ok()?;
+                Some((name.as_str().to_owned(), value.to_owned()))
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    if let Err(err) = store.complete(&scope, &key, &token, &stored).await {
+        // The operation ran; only its replay record is missing. Say so loudly
+        // and still answer: a retry will find the claim and get 409 until it
+        // expires, never a second run.
+        tracing::error!(error = %err, "could not store the idempotent response");
+    }
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprints_ignore_json_key_order_and_whitespace() {
+        let a = fingerprint("POST", "/payments", br#"{"a": 1, "b": [1, 2]}"#);
+        let b = fingerprint("POST", "/payments", br#"{"b":[1,2],"a":1}"#);
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("POST", "/payments", br#"{"a": 2, "b": [1, 2]}"#));
+        assert_ne!(a, fingerprint("POST", "/refunds", br#"{"a": 1, "b": [1, 2]}"#));
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,186 @@
+//! The shared HTTP edge, in process: problem+json, the strict JSON extractor,
+//! `/health`, request and correlation ids, the invocation log span taken from
+//! each request's own Lambda context (also when invocations overlap), and EMF
+//! flushed once per invocation.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::Value;
+use shared::ServiceInfo;
+use shared::http::{Json, Problem};
+use shared::metrics::{InvocationMetrics, MetricsConfig, Unit};
+use shared::telemetry::{Capture, JsonLayer};
+use tower::ServiceExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+const INFO: ServiceInfo = ServiceInfo::new("edge-test", "9.9.9");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    #[allow(dead_code, reason = "only parsing is under test")]
+    amount_minor: u64,
+    #[allow(dead_code, reason = "only parsing is under test")]
+    to: Party,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Party {
+    #[allow(dead_code, reason = "only parsing is under test")]
+    iban: String,
+}
+
+fn router(emf: Capture) -> Router {
+    let routes = Router::new()
+        .route(
+            "/transfers",
+            post(|axum::Extension(m): axum::Extension<InvocationMetrics>, Json(_): Json<Transfer>| async move {
+                m.add("Transfers", Unit::Count, 1.0);
+                m.add("Transfers", Unit::Count, 1.0);
+                tracing::info!("transfer accepted");
+                "ok"
+            }),
+        )
+        .route("/boom", get(|| async { Problem::internal(&"database password=hunter2 rejected") }));
+    let metrics = MetricsConfig {
+        namespace: String::from("Test"),
+        service: String::from("edge-test"),
+        function_name: String::from("edge-test-fn"),
+        enabled: true,
+        sink: Arc::new(emf),
+    };
+    shared::http::service_with_metrics(&INFO, routes, metrics)
+}
+
+async fn send(router: Router, request: axum::http::Request<Body>) -> (u16, axum::http::HeaderMap, Value) {
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn post_json(body: &str) -> axum::http::Request<Body> {
+    axum::http::Request::post("/transfers")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// `check(body, status, field)`: a JSON body is refused naming `field`.
+async fn check(body: &str, status: u16, field: Option<&str>) {
+    let (got, headers, problem) = send(router(Capture::default()), post_json(body)).await;
+    assert_eq!(got, status, "{body}: {problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["status"], status);
+    match field {
+        Some(field) => assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}"),
+        None => assert!(problem.get("errors").is_none(), "{problem}"),
+    }
+}
+
+#[tokio::test]
+async fn json_errors_name_the_field() {
+    check(r#"{"amount_minor": -1, "to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
+    check(r#"{"amount_minor": 1.25, "to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
+    check(r#"{"amount_minor": 99999999999999999999, "to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
+    check(r#"{"to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
+    check(r#"{"amount_minor": 1, "to": {}}"#, 422, Some("to.iban")).await;
+    check(r#"{"amount_minor": 1, "to": {"iban": 7}}"#, 422, Some("to.iban")).await;
+    check(r#"{"amount_minor": 1, "to": {"iban": "x", "bic": "y"}}"#, 422, Some("to.bic")).await;
+    check(r#"{"amount_minor": 1, "to": {"iban": "x"}"#, 400, None).await;
+    check("", 400, None).await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let request = axum::http::Request::post("/transfers").header("content-type", "text/plain").body(Body::from("{}")).unwrap();
+    let (status, _, problem) = send(router(Capture::default()), request).await;
+    assert_eq!(status, 415, "{problem}");
+}
+
+#[tokio::test]
+async fn internal_errors_leak_nothing() {
+    let (status, headers, problem) =
+        send(router(Capture::default()), axum::http::Request::get("/boom").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 500);
+    assert!(!problem.to_string().contains("hunter2"), "{problem}");
+    assert!(headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let (status, headers, _) = send(router(Capture::default()), axum::http::Request::get("/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (404, "application/problem+json"));
+    let (status, _, _) = send(router(Capture::default()), axum::http::Request::delete("/transfers").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn health_reports_name_and_version_and_ids_are_echoed() {
+    let request = axum::http::Request::get("/health").header("x-correlation-id", "corr-42").body(Body::empty()).unwrap();
+    let (status, headers, health) = send(router(Capture::default()), request).await;
+    assert_eq!(status, 200);
+    assert_eq!(health["service"], "edge-test");
+    assert_eq!(health["version"], "9.9.9");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(headers["x-correlation-id"], "corr-42");
+    assert_eq!(headers["x-request-id"].to_str().unwrap().len(), 36, "a generated UUID locally");
+}
+
+fn lambda_request(request_id: &str, trace: &str) -> lambda_http::Request {
+    let event = include_str!("data/apigw-http-post-transfers.json");
+    let mut request = lambda_http::request::from_str(event).unwrap();
+    let mut context = lambda_http::Context::default();
+    context.request_id = request_id.to_owned();
+    context.xray_trace_id = Some(trace.to_owned());
+    context.invoked_function_arn = String::from("arn:aws:lambda:eu-west-1:123456789012:function:edge-test:live");
+    request.extensions_mut().insert(context);
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_invocations_log_their_own_ids_and_flush_metrics_once_each() {
+    let logs = Capture::default();
+    let emf = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(&INFO, logs.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let service = shared::runtime::on_lambda(router(emf.clone()));
+    let calls = (0..8).map(|i| {
+        let service = service.clone();
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+            async move {
+                let response = service.oneshot(lambda_request(&format!("req-{i}"), &format!("Root=1-{i}"))).await.unwrap();
+                assert_eq!(response.status(), 200);
+                assert_eq!(response.headers()["x-request-id"], format!("req-{i}").as_str());
+            },
+            dispatch,
+        ))
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    let accepted: Vec<Value> = logs.json().into_iter().filter(|l| l["message"] == "transfer accepted").collect();
+    assert_eq!(accepted.len(), 8);
+    for line in &accepted {
+        let id = line["function_request_id"].as_str().unwrap();
+        let n = id.strip_prefix("req-").unwrap();
+        assert_eq!(line["xray_trace_id"], format!("Root=1-{n}"), "{line}");
+        assert_eq!(line["correlation_id"], "apigw-request-id", "API Gateway's request id: {line}");
+        assert_eq!(line["function_arn"], "arn:aws:lambda:eu-west-1:123456789012:function:edge-test:live");
+    }
+    let emf = emf.json();
+    let transfers: Vec<&Value> = emf.iter().filter(|o| o.get("Transfers").is_some()).collect();
+    assert_eq!(transfers.len(), 8, "one flush per invocation: {emf:?}");
+    assert!(transfers.iter().all(|o| o["Transfers"] == serde_json::json!([1.0, 1.0])));
+    let cold: Vec<&Value> = emf.iter().filter(|o| o.get("ColdStart").is_some()).collect();
+    assert_eq!(cold.len(), 1, "ColdStart once per process");
+    assert_eq!(cold[0]["function_name"], "edge-test-fn");
+}
