@@ -48,6 +48,7 @@ struct Sample {
     init: Duration,
     first_response: Duration,
     aws_wait: Option<Duration>,
+    sdk_config: Option<Duration>,
 }
 
 /// An API Gateway HTTP API (v2) event for `GET path`.
@@ -98,14 +99,15 @@ async fn once(
     }
     let _ = child.start_kill();
     let mut aws_wait = None;
+    let mut sdk_config = None;
     if let Some(stdout) = child.stdout.take() {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if json["message"] == "initialized" {
-                aws_wait = json["aws_wait_ms"]
-                    .as_f64()
-                    .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+                let field = |name: &str| json[name].as_f64().map(|ms| Duration::from_secs_f64(ms / 1000.0));
+                aws_wait = field("aws_wait_ms");
+                sdk_config = field("sdk_config_ms");
             }
         }
     }
@@ -114,6 +116,7 @@ async fn once(
         init: polled - started,
         first_response,
         aws_wait,
+        sdk_config,
     })
 }
 
@@ -130,24 +133,9 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     crate::setup::ensure().await?;
     let services = local_aws::registry::load()?;
     let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-    build(&names, profile).await?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "local-aws",
-            "--example",
-            "hello_lambda",
-        ])
-        .current_dir(local_aws::workspace_root())
-        .status()
-        .await?;
-    if !status.success() {
-        bail!("building the hello_lambda example failed");
-    }
+    let packages: Vec<&str> = names.iter().flat_map(|name| ["-p", name]).collect();
+    build(&packages, profile).await?;
+    build(&["-p", "local-aws", "--example", "hello_lambda"], profile).await?;
     let moto = Moto::start().await?;
     let deployment = local_deployment();
     local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
@@ -156,9 +144,9 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
 
     println!("Profile `{profile}`, {runs} runs per binary.\n");
     println!(
-        "| binary | init (exec → first /next), median | first response, median | AWS wait at init, median | init minus AWS wait | stripped size |"
+        "| binary | init (exec → first /next), median | first response, median | SDK config load, median | AWS wait at init, median | init minus AWS wait | stripped size |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let mut rows = vec![(
         String::from("hello_lambda (baseline)"),
         hello.clone(),
@@ -187,6 +175,8 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
         let first = median(samples.iter().map(|s| s.first_response).collect());
         let waits: Vec<Duration> = samples.iter().filter_map(|s| s.aws_wait).collect();
         let wait = (!waits.is_empty()).then(|| median(waits));
+        let loads: Vec<Duration> = samples.iter().filter_map(|s| s.sdk_config).collect();
+        let load = (!loads.is_empty()).then(|| median(loads));
         let own = median(
             samples
                 .iter()
@@ -202,9 +192,10 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
             Some(base) => format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.as_secs_f64()),
         };
         println!(
-            "| {name} (`{request}`) | {} | {} | {} | {}{ratio} | {:.2} MB |",
+            "| {name} (`{request}`) | {} | {} | {} | {} | {}{ratio} | {:.2} MB |",
             ms(init),
             ms(first),
+            load.map_or_else(|| String::from("-"), ms),
             wait.map_or_else(|| String::from("-"), ms),
             ms(own),
             size as f64 / 1_048_576.0

@@ -50,20 +50,14 @@ pub fn binary(profile: &str, name: &str) -> PathBuf {
     target.join(if profile == "dev" { "debug" } else { profile }).join(name)
 }
 
-/// Builds the given packages' binaries with cargo profile `profile`.
-pub async fn build(packages: &[&str], profile: &str) -> anyhow::Result<()> {
+/// Runs `cargo build` with cargo profile `profile` and `args` (e.g. `-p accounts`).
+pub async fn build(args: &[&str], profile: &str) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let mut command = Command::new(cargo);
     command
-        .arg("build")
-        .arg("--quiet")
+        .args(["build", "--quiet", "--profile", profile])
         .current_dir(local_aws::workspace_root());
-    if release {
-        command.arg("--release");
-    }
-    for package in packages {
-        command.args(["-p", package]);
-    }
+    command.args(args);
     let status = command.status().await.context("running cargo build")?;
     if !status.success() {
         bail!("cargo build failed");
@@ -76,8 +70,8 @@ impl Stack {
     pub async fn up(logs: Logs) -> anyhow::Result<Self> {
         crate::setup::ensure().await?;
         let services = local_aws::registry::load()?;
-        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-        build(&names, "dev").await?;
+        let packages: Vec<&str> = services.iter().flat_map(|s| ["-p", s.name.as_str()]).collect();
+        build(&packages, "dev").await?;
         let moto = Moto::start().await?;
         let deployment = local_deployment();
         local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
