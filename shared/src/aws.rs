@@ -19,7 +19,9 @@ pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("../certs/amazon-t
 /// `cargo xtask bench cold-start` (docs/benchmarks.md).
 pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS);
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS);
     let builder = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());

@@ -56,6 +56,9 @@ pub struct Problem {
     /// What went wrong this time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The resource this occurrence is about, e.g. `/payments/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The fields at fault, when the request was invalid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
@@ -69,6 +72,7 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: None,
+            instance: None,
             errors: Vec::new(),
         }
     }
@@ -76,6 +80,12 @@ impl Problem {
     /// Adds the detail of this occurrence.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Names the resource this occurrence is about.
+    pub fn instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = Some(instance.into());
         self
     }
 

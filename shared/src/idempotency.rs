@@ -166,7 +166,10 @@ impl Idempotency {
             .await;
         match put {
             Ok(_) => return Ok(Claim::Acquired { token }),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
             Err(err) => return Err(store_error("PutItem")(err)),
         }
         let item = self
@@ -254,7 +257,13 @@ impl Idempotency {
         match deleted {
             Ok(_) => Ok(()),
             // Someone took over an expired claim: it is theirs now.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(err) => Err(store_error("DeleteItem")(err)),
         }
     }
@@ -319,10 +328,14 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
                 .into_response();
         }
         Ok(Claim::Mismatch) => {
-            return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused")
-                .detail("this Idempotency-Key was used with a different request")
-                .field("Idempotency-Key", "was already used with a different request body")
-                .into_response();
+            return Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            )
+            .detail("this Idempotency-Key was used with a different request")
+            .field("Idempotency-Key", "was already used with a different request body")
+            .into_response();
         }
         Err(err) => return Problem::unavailable(&err).into_response(),
     };
@@ -369,7 +382,9 @@ fn replay(stored: StoredResponse) -> Response {
             response.headers_mut().insert(name, value);
         }
     }
-    response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     response
 }
 

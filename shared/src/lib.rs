@@ -41,6 +41,7 @@ pub mod env;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+pub mod money;
 pub mod naming;
 pub mod runtime;
 pub mod secrets;

@@ -40,14 +40,19 @@ fn router(emf: Capture) -> Router {
     let routes = Router::new()
         .route(
             "/transfers",
-            post(|axum::Extension(m): axum::Extension<InvocationMetrics>, Json(_): Json<Transfer>| async move {
-                m.add("Transfers", Unit::Count, 1.0);
-                m.add("Transfers", Unit::Count, 1.0);
-                tracing::info!("transfer accepted");
-                "ok"
-            }),
+            post(
+                |axum::Extension(m): axum::Extension<InvocationMetrics>, Json(_): Json<Transfer>| async move {
+                    m.add("Transfers", Unit::Count, 1.0);
+                    m.add("Transfers", Unit::Count, 1.0);
+                    tracing::info!("transfer accepted");
+                    "ok"
+                },
+            ),
         )
-        .route("/boom", get(|| async { Problem::internal(&"database password=hunter2 rejected") }));
+        .route(
+            "/boom",
+            get(|| async { Problem::internal(&"database password=hunter2 rejected") }),
+        );
     let metrics = MetricsConfig {
         namespace: String::from("Test"),
         service: String::from("edge-test"),
@@ -87,28 +92,54 @@ async fn check(body: &str, status: u16, field: Option<&str>) {
 
 #[tokio::test]
 async fn json_errors_name_the_field() {
-    check(r#"{"amount_minor": -1, "to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
-    check(r#"{"amount_minor": 1.25, "to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
-    check(r#"{"amount_minor": 99999999999999999999, "to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
+    check(
+        r#"{"amount_minor": -1, "to": {"iban": "x"}}"#,
+        422,
+        Some("amount_minor"),
+    )
+    .await;
+    check(
+        r#"{"amount_minor": 1.25, "to": {"iban": "x"}}"#,
+        422,
+        Some("amount_minor"),
+    )
+    .await;
+    check(
+        r#"{"amount_minor": 99999999999999999999, "to": {"iban": "x"}}"#,
+        422,
+        Some("amount_minor"),
+    )
+    .await;
     check(r#"{"to": {"iban": "x"}}"#, 422, Some("amount_minor")).await;
     check(r#"{"amount_minor": 1, "to": {}}"#, 422, Some("to.iban")).await;
     check(r#"{"amount_minor": 1, "to": {"iban": 7}}"#, 422, Some("to.iban")).await;
-    check(r#"{"amount_minor": 1, "to": {"iban": "x", "bic": "y"}}"#, 422, Some("to.bic")).await;
+    check(
+        r#"{"amount_minor": 1, "to": {"iban": "x", "bic": "y"}}"#,
+        422,
+        Some("to.bic"),
+    )
+    .await;
     check(r#"{"amount_minor": 1, "to": {"iban": "x"}"#, 400, None).await;
     check("", 400, None).await;
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_415() {
-    let request = axum::http::Request::post("/transfers").header("content-type", "text/plain").body(Body::from("{}")).unwrap();
+    let request = axum::http::Request::post("/transfers")
+        .header("content-type", "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
     let (status, _, problem) = send(router(Capture::default()), request).await;
     assert_eq!(status, 415, "{problem}");
 }
 
 #[tokio::test]
 async fn internal_errors_leak_nothing() {
-    let (status, headers, problem) =
-        send(router(Capture::default()), axum::http::Request::get("/boom").body(Body::empty()).unwrap()).await;
+    let (status, headers, problem) = send(
+        router(Capture::default()),
+        axum::http::Request::get("/boom").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, 500);
     assert!(!problem.to_string().contains("hunter2"), "{problem}");
     assert!(headers.contains_key("x-request-id"));
@@ -116,22 +147,40 @@ async fn internal_errors_leak_nothing() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
-    let (status, headers, _) = send(router(Capture::default()), axum::http::Request::get("/nope").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, headers["content-type"].to_str().unwrap()), (404, "application/problem+json"));
-    let (status, _, _) = send(router(Capture::default()), axum::http::Request::delete("/transfers").body(Body::empty()).unwrap()).await;
+    let (status, headers, _) = send(
+        router(Capture::default()),
+        axum::http::Request::get("/nope").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (404, "application/problem+json")
+    );
+    let (status, _, _) = send(
+        router(Capture::default()),
+        axum::http::Request::delete("/transfers").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, 405);
 }
 
 #[tokio::test]
 async fn health_reports_name_and_version_and_ids_are_echoed() {
-    let request = axum::http::Request::get("/health").header("x-correlation-id", "corr-42").body(Body::empty()).unwrap();
+    let request = axum::http::Request::get("/health")
+        .header("x-correlation-id", "corr-42")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, health) = send(router(Capture::default()), request).await;
     assert_eq!(status, 200);
     assert_eq!(health["service"], "edge-test");
     assert_eq!(health["version"], "9.9.9");
     assert_eq!(health["status"], "ok");
     assert_eq!(headers["x-correlation-id"], "corr-42");
-    assert_eq!(headers["x-request-id"].to_str().unwrap().len(), 36, "a generated UUID locally");
+    assert_eq!(
+        headers["x-request-id"].to_str().unwrap().len(),
+        36,
+        "a generated UUID locally"
+    );
 }
 
 fn lambda_request(request_id: &str, trace: &str) -> lambda_http::Request {
@@ -157,7 +206,10 @@ async fn overlapping_invocations_log_their_own_ids_and_flush_metrics_once_each()
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
         tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
             async move {
-                let response = service.oneshot(lambda_request(&format!("req-{i}"), &format!("Root=1-{i}"))).await.unwrap();
+                let response = service
+                    .oneshot(lambda_request(&format!("req-{i}"), &format!("Root=1-{i}")))
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), 200);
                 assert_eq!(response.headers()["x-request-id"], format!("req-{i}").as_str());
             },
@@ -167,19 +219,33 @@ async fn overlapping_invocations_log_their_own_ids_and_flush_metrics_once_each()
     for call in calls.collect::<Vec<_>>() {
         call.await.unwrap();
     }
-    let accepted: Vec<Value> = logs.json().into_iter().filter(|l| l["message"] == "transfer accepted").collect();
+    let accepted: Vec<Value> = logs
+        .json()
+        .into_iter()
+        .filter(|l| l["message"] == "transfer accepted")
+        .collect();
     assert_eq!(accepted.len(), 8);
     for line in &accepted {
         let id = line["function_request_id"].as_str().unwrap();
         let n = id.strip_prefix("req-").unwrap();
         assert_eq!(line["xray_trace_id"], format!("Root=1-{n}"), "{line}");
-        assert_eq!(line["correlation_id"], "apigw-request-id", "API Gateway's request id: {line}");
-        assert_eq!(line["function_arn"], "arn:aws:lambda:eu-west-1:123456789012:function:edge-test:live");
+        assert_eq!(
+            line["correlation_id"], "apigw-request-id",
+            "API Gateway's request id: {line}"
+        );
+        assert_eq!(
+            line["function_arn"],
+            "arn:aws:lambda:eu-west-1:123456789012:function:edge-test:live"
+        );
     }
     let emf = emf.json();
     let transfers: Vec<&Value> = emf.iter().filter(|o| o.get("Transfers").is_some()).collect();
     assert_eq!(transfers.len(), 8, "one flush per invocation: {emf:?}");
-    assert!(transfers.iter().all(|o| o["Transfers"] == serde_json::json!([1.0, 1.0])));
+    assert!(
+        transfers
+            .iter()
+            .all(|o| o["Transfers"] == serde_json::json!([1.0, 1.0]))
+    );
     let cold: Vec<&Value> = emf.iter().filter(|o| o.get("ColdStart").is_some()).collect();
     assert_eq!(cold.len(), 1, "ColdStart once per process");
     assert_eq!(cold[0]["function_name"], "edge-test-fn");

@@ -114,12 +114,27 @@ async fn refreshing_config_reloads_after_max_age_and_keeps_the_last_good_values(
     let name = format!("{prefix}page_size");
     local_aws::seed::put_parameter(&ssm, &name, "10", false).await.unwrap();
     let initial: Small = config::load(&ssm, &prefix).await.unwrap();
-    let refreshing = config::Refreshing::new(ssm.clone(), prefix.clone(), initial, std::time::Duration::from_millis(200));
+    let refreshing = config::Refreshing::new(
+        ssm.clone(),
+        prefix.clone(),
+        initial,
+        std::time::Duration::from_millis(200),
+    );
     local_aws::seed::put_parameter(&ssm, &name, "20", false).await.unwrap();
-    assert_eq!(refreshing.get().await.page_size, 10, "young values are served without a call");
+    assert_eq!(
+        refreshing.get().await.page_size,
+        10,
+        "young values are served without a call"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     assert_eq!(refreshing.get().await.page_size, 20, "reloaded after max age");
-    local_aws::seed::put_parameter(&ssm, &name, "not a number", false).await.unwrap();
+    local_aws::seed::put_parameter(&ssm, &name, "not a number", false)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    assert_eq!(refreshing.get().await.page_size, 20, "an invalid reload keeps the last good values");
+    assert_eq!(
+        refreshing.get().await.page_size,
+        20,
+        "an invalid reload keeps the last good values"
+    );
 }

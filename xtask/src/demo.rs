@@ -39,7 +39,9 @@ impl Report {
 struct Answer {
     status: StatusCode,
     body: Value,
+    raw: String,
     content_type: String,
+    replayed: bool,
 }
 
 struct Client {
@@ -56,7 +58,21 @@ impl Client {
         body: Option<&str>,
         auth: bool,
     ) -> Result<Answer, String> {
+        self.call_with(method, path, body, auth, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+        auth: bool,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, String> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
         if auth {
             request = request.bearer_auth(&self.key);
         }
@@ -71,12 +87,18 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let text = response.text().await.map_err(|e| e.to_string())?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let raw = response.text().await.map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&raw).unwrap_or_else(|_| Value::String(raw.clone()));
         Ok(Answer {
             status,
             body,
+            raw,
             content_type,
+            replayed,
         })
     }
 
@@ -124,7 +146,10 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     println!("Starting the local AWS stack and every service…");
     let stack = Stack::up(Logs::Quiet).await?;
     let mut report = Report { passed: 0, failed: 0 };
-    let result = accounts(&stack, &mut report).await;
+    let mut result = accounts(&stack, &mut report).await;
+    if result.is_ok() {
+        result = payments(&stack, &mut report).await;
+    }
     stack.down().await;
     result?;
     println!("\n{} passed, {} failed", report.passed, report.failed);
@@ -344,4 +369,135 @@ fn balance_is(answer: &Answer, expected: u64) -> Result<String, String> {
     } else {
         Err(format!("expected balance {expected}, got {}", answer.body))
     }
+}
+
+fn client_for(stack: &Stack, name: &str) -> anyhow::Result<Client> {
+    let running = stack
+        .services
+        .iter()
+        .find(|r| r.service.name == name)
+        .with_context(|| format!("the {name} service is not registered"))?;
+    let key = running
+        .service
+        .spec
+        .secret_value
+        .as_ref()
+        .and_then(|v| v["api_key"].as_str())
+        .with_context(|| format!("{name}'s local secret has no api_key"))?;
+    Ok(Client {
+        http: reqwest::Client::new(),
+        base: running.url.clone(),
+        key: key.to_owned(),
+    })
+}
+
+async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let accounts = client_for(stack, "accounts")?;
+    let payments = client_for(stack, "payments")?;
+    println!("\npayments at {}", payments.base);
+    let mut ids = Vec::new();
+    for owner in ["Grace Hopper", "Alan Turing"] {
+        let opened = accounts
+            .expect(
+                Method::POST,
+                "/accounts",
+                Some(json!({"owner": owner, "currency": "EUR"})),
+                StatusCode::CREATED,
+            )
+            .await;
+        match opened {
+            Ok(a) => ids.push(a.body["id"].as_str().unwrap_or_default().to_owned()),
+            Err(e) => {
+                report.step("open the payer and payee accounts", Err(e));
+                return Ok(());
+            }
+        }
+    }
+    let (payer, payee) = (ids[0].clone(), ids[1].clone());
+    let funded = accounts
+        .expect(
+            Method::POST,
+            &format!("/accounts/{payer}/credits"),
+            Some(json!({"amount_minor": 5_000, "currency": "EUR", "reference": "demo-topup"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    report.step(
+        "fund the payer with 50.00 EUR",
+        funded.and_then(|a| balance_is(&a, 5_000)),
+    );
+
+    let balances = || async {
+        let mut out = Vec::new();
+        for id in [&payer, &payee] {
+            let answer = accounts
+                .expect(Method::GET, &format!("/accounts/{id}"), None, StatusCode::OK)
+                .await?;
+            out.push(answer.body["balance_minor"].as_u64().unwrap_or_default());
+        }
+        Ok::<_, String>(out)
+    };
+    let body = json!({"from_account": payer, "to_account": payee, "amount_minor": 2_000, "currency": "EUR", "reference": "demo invoice 17"}).to_string();
+    let first = payments
+        .call_with(Method::POST, "/payments", Some(&body), true, Some("demo-key-1"))
+        .await;
+    let first_raw = first.as_ref().map(|a| a.raw.clone()).unwrap_or_default();
+    report.step(
+        "pay 20.00 EUR",
+        first.and_then(|a| {
+            if a.status != StatusCode::CREATED || a.body["status"] != "completed" {
+                return Err(format!("expected 201 completed, got {} {}", a.status, a.raw));
+            }
+            Ok(format!(
+                "payment {} completed in {} steps",
+                a.body["id"],
+                a.body["steps"].as_array().map_or(0, Vec::len)
+            ))
+        }),
+    );
+    let replay = payments
+        .call_with(Method::POST, "/payments", Some(&body), true, Some("demo-key-1"))
+        .await;
+    let after_replay = balances().await;
+    report.step(
+        "replay the payment (same Idempotency-Key)",
+        replay.and_then(|a| {
+            if !a.replayed || a.raw != first_raw {
+                return Err(format!(
+                    "expected the stored response replayed byte for byte, got {} {}",
+                    a.status, a.raw
+                ));
+            }
+            match after_replay {
+                Ok(b) if b == [3_000, 2_000] => Ok(String::from(
+                    "same response, marked Idempotent-Replayed; charged once: payer 30.00, payee 20.00",
+                )),
+                other => Err(format!("balances after replay: {other:?}")),
+            }
+        }),
+    );
+    let overdraft = json!({"from_account": payer, "to_account": payee, "amount_minor": 100_000, "currency": "EUR", "reference": "demo too much"}).to_string();
+    let refused = payments
+        .call_with(Method::POST, "/payments", Some(&overdraft), true, Some("demo-key-2"))
+        .await;
+    let after_refusal = balances().await;
+    report.step(
+        "overdraft payment refused",
+        refused.and_then(|a| {
+            if a.status != StatusCode::UNPROCESSABLE_ENTITY || !a.content_type.starts_with("application/problem+json") {
+                return Err(format!("expected a 422 problem, got {} {}", a.status, a.raw));
+            }
+            match after_refusal {
+                Ok(b) if b == [3_000, 2_000] => Ok(format!("422: {}", a.body["detail"].as_str().unwrap_or_default())),
+                other => Err(format!("balances changed: {other:?}")),
+            }
+        }),
+    );
+    let missing_key = payments.call(Method::POST, "/payments", Some(&body), true).await;
+    report.step(
+        "payment without Idempotency-Key refused",
+        missing_key.and_then(|a| names_field(&a, StatusCode::BAD_REQUEST, "Idempotency-Key")),
+    );
+    Ok(())
 }

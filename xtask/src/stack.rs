@@ -75,9 +75,46 @@ impl Stack {
         let moto = Moto::start().await?;
         let deployment = local_deployment();
         local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
-        let mut running = Vec::new();
-        for service in services {
-            let (child, url) = spawn(&binary("dev", &service.name), &service.name, &moto, &deployment, logs).await?;
+        let mut running: Vec<Running> = Vec::new();
+        let mut waiting = services;
+        // Callees first, so each caller is told where they listen.
+        while !waiting.is_empty() {
+            let ready = waiting
+                .iter()
+                .position(|s| {
+                    s.spec
+                        .calls
+                        .iter()
+                        .all(|c| running.iter().any(|r| &r.service.name == c))
+                })
+                .with_context(|| {
+                    format!(
+                        "services call each other in a cycle or call unknown services: {:?}",
+                        waiting.iter().map(|s| &s.name).collect::<Vec<_>>()
+                    )
+                })?;
+            let service = waiting.remove(ready);
+            let callees: Vec<(String, String)> = service
+                .spec
+                .calls
+                .iter()
+                .filter_map(|c| running.iter().find(|r| &r.service.name == c))
+                .map(|r| {
+                    (
+                        shared::config::override_var(&format!("{}_url", r.service.name)),
+                        r.url.clone(),
+                    )
+                })
+                .collect();
+            let (child, url) = spawn(
+                &binary("dev", &service.name),
+                &service.name,
+                &moto,
+                &deployment,
+                &callees,
+                logs,
+            )
+            .await?;
             running.push(Running {
                 service,
                 url,
@@ -120,10 +157,12 @@ async fn spawn(
     name: &str,
     moto: &Moto,
     deployment: &Deployment,
+    callees: &[(String, String)],
     logs: Logs,
 ) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
         .envs(service_env(moto, deployment))
+        .envs(callees.iter().cloned())
         .env_remove(shared::env::AWS_LAMBDA_RUNTIME_API)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -7,6 +7,7 @@
 //! | `GET /accounts/{id}` | the account |
 //! | `POST /accounts/{id}/credits` | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
 //! | `POST /accounts/{id}/debits` | as credits; 422 `insufficient-funds` when the balance is short |
+//! | `POST /accounts/{id}/voids` | `{reference}` → 200: the posting with that reference reversed, or the reference blocked if nothing was posted |
 //! | `GET /accounts/{id}/transactions?limit=&cursor=` | newest first, paged |
 //!
 //! Every `/accounts` route needs `Authorization: Bearer <service key>`.
@@ -33,6 +34,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/accounts/{id}", get(account))
         .route("/accounts/{id}/credits", post(credit))
         .route("/accounts/{id}/debits", post(debit))
+        .route("/accounts/{id}/voids", post(void))
         .route("/accounts/{id}/transactions", get(transactions))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -204,6 +206,51 @@ async fn post_money(
         }),
     )
         .into_response())
+}
+
+/// `POST /accounts/{id}/voids` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// The reference of the posting to void.
+    pub reference: String,
+}
+
+/// The answer to a void.
+#[derive(Debug, Serialize)]
+pub struct VoidResponse {
+    /// The voided reference.
+    pub reference: String,
+    /// `reversed` (a posting existed and was reversed) or `blocked` (none existed; none ever will).
+    pub outcome: &'static str,
+    /// The reversing transaction, when there was a posting.
+    pub reversal: Option<Transaction>,
+    /// The account's balance as read right after.
+    pub balance_minor: u64,
+}
+
+async fn void(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::Extension(metrics): axum::Extension<InvocationMetrics>,
+    Json(body): Json<VoidRequest>,
+) -> Result<Response, Problem> {
+    let id = account_id(&id)?;
+    let reference = crate::domain::reference(&body.reference).map_err(domain_problem)?;
+    let voided = state.store.void(id, &reference).await.map_err(problem)?;
+    let balance_minor = state.store.get(id).await.map_err(problem)?.balance_minor;
+    metrics.add("Voids", Unit::Count, 1.0);
+    let (outcome, reversal) = match voided {
+        crate::store::Voided::Blocked => ("blocked", None),
+        crate::store::Voided::Reversed(tx) => ("reversed", Some(tx)),
+    };
+    Ok(axum::Json(VoidResponse {
+        reference: body.reference,
+        outcome,
+        reversal,
+        balance_minor,
+    })
+    .into_response())
 }
 
 /// Query of `GET /accounts/{id}/transactions`.

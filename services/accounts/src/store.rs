@@ -59,6 +59,9 @@ where
     }
 }
 
+/// The `direction` of a reference claimed by a void, not by a posting.
+const VOID: &str = "void";
+
 /// How often a posting is retried when DynamoDB reports a transaction conflict.
 const CONFLICT_RETRIES: u32 = 12;
 
@@ -68,6 +71,20 @@ pub struct Store {
     client: Client,
     table: String,
     page_size: u32,
+}
+
+/// What voiding a reference did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voided {
+    /// Nothing had been posted with the reference; now nothing ever will be.
+    Blocked,
+    /// A posting existed and was reversed by this transaction (reference `void-<reference>`).
+    Reversed(Transaction),
+}
+
+/// The reference under which a voided posting is reversed.
+pub fn reversal_reference(reference: &str) -> String {
+    format!("void-{reference}")
 }
 
 /// One page of an account's transactions, newest first.
@@ -118,7 +135,7 @@ impl Item<'_> {
     }
 
     fn currency(&self) -> Result<Currency, StoreError> {
-        Currency::parse("currency", &self.string("currency")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+        Currency::parse(&self.string("currency")?).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     fn account(&self, id: AccountId) -> Result<Account, StoreError> {
@@ -311,6 +328,61 @@ impl Store {
         } else {
             Err(DomainError::ReferenceConflict(posting.reference.clone()).into())
         }
+    }
+
+    /// Voids `reference` on an account: reverses the posting made with it,
+    /// or, when there is none, claims the reference so that a posting still
+    /// on its way (a request that timed out at the caller) can never apply.
+    /// Safe to repeat: the reversal has its own reference.
+    pub async fn void(&self, id: AccountId, reference: &str) -> Result<Voided, StoreError> {
+        let account = self.get(id).await?;
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk(id))
+            .item("sk", s(format!("REF#{reference}")))
+            .item("direction", s(VOID))
+            .item("reference", s(reference))
+            .item("created_at", s(now()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => return Ok(Voided::Blocked),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err) => return Err(dynamo("PutItem")(err)),
+        }
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk(id))
+            .key("sk", s(format!("REF#{reference}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        let item = output
+            .item
+            .ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
+        if Item(&item).string("direction")? == VOID {
+            return Ok(Voided::Blocked);
+        }
+        let original = Item(&item).transaction(id)?;
+        let reversal = Posting {
+            direction: match original.direction {
+                Direction::Credit => Direction::Debit,
+                Direction::Debit => Direction::Credit,
+            },
+            amount_minor: original.amount_minor,
+            currency: account.currency,
+            reference: reversal_reference(reference),
+        };
+        self.post(id, &reversal).await.map(|(tx, _)| Voided::Reversed(tx))
     }
 
     /// Why the balance condition failed, read after the fact.

@@ -229,3 +229,42 @@ fn the_registry_names_the_secret_the_code_reads() {
     let accounts = services.iter().find(|s| s.name == "accounts").unwrap();
     assert_eq!(accounts.spec.secret.as_deref(), Some(accounts::API_KEY_SECRET));
 }
+
+#[tokio::test]
+async fn voiding_reverses_a_posting_once_and_blocks_an_unposted_reference() {
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 1_000).await;
+    let debit = r#"{"amount_minor": 400, "currency": "EUR", "reference": "pay-9-debit"}"#;
+    assert_eq!(
+        f.call("POST", &format!("/accounts/{id}/debits"), Some(debit))
+            .await
+            .status,
+        201
+    );
+    let voids = format!("/accounts/{id}/voids");
+    for _ in 0..2 {
+        let reply = f.call("POST", &voids, Some(r#"{"reference": "pay-9-debit"}"#)).await;
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        assert_eq!(reply.body["outcome"], "reversed");
+        assert_eq!(reply.body["reversal"]["direction"], "credit");
+        assert_eq!(
+            reply.body["balance_minor"], 1_000,
+            "reversed once, however often voided"
+        );
+    }
+    let blocked = f.call("POST", &voids, Some(r#"{"reference": "pay-9-credit"}"#)).await;
+    assert_eq!(blocked.body["outcome"], "blocked", "{}", blocked.raw);
+    let late = f
+        .call(
+            "POST",
+            &format!("/accounts/{id}/credits"),
+            Some(r#"{"amount_minor": 400, "currency": "EUR", "reference": "pay-9-credit"}"#),
+        )
+        .await;
+    assert_eq!(
+        late.status, 409,
+        "a posting arriving after its void never applies: {}",
+        late.raw
+    );
+    assert_eq!(f.snapshot(&id).await, (1_000, 3), "seed credit, debit, reversal");
+}

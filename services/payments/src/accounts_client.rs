@@ -1,0 +1,159 @@
+//! The only way payments touches money: the accounts service's HTTP API.
+//!
+//! Every posting carries a reference derived from the payment, so a retry
+//! can never move money twice; a call with no definitive answer is retried
+//! with the same reference, and reported as [`Outcome::Unknown`] if none
+//! comes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::secrets::SecretStore;
+
+use crate::domain::Outcome;
+
+/// The service-to-service key, from Secrets Manager.
+#[derive(Deserialize)]
+pub struct ApiKey {
+    /// The bearer token accounts expects.
+    pub api_key: String,
+}
+
+/// A client for the accounts API.
+#[derive(Clone)]
+pub struct AccountsClient {
+    http: reqwest::Client,
+    base: String,
+    key: Arc<SecretStore<ApiKey>>,
+    attempts: u32,
+}
+
+/// The answer to one call, after retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// Succeeded, refused, or unknown.
+    pub outcome: Outcome,
+    /// What accounts said (a problem's detail or the status), or the transport error.
+    pub detail: String,
+    /// The response body when it succeeded.
+    pub body: Value,
+}
+
+impl AccountsClient {
+    /// A client for `base` (e.g. `https://api.example.com/prod`) with a per-call timeout.
+    pub fn new(
+        base: &str,
+        timeout: Duration,
+        attempts: u32,
+        key: Arc<SecretStore<ApiKey>>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            attempts: attempts.max(1),
+        })
+    }
+
+    /// Debits `account` with `reference`.
+    pub async fn debit(
+        &self,
+        account: uuid::Uuid,
+        amount_minor: u64,
+        currency: &str,
+        reference: &str,
+        correlation: &str,
+    ) -> Answer {
+        let body = json!({"amount_minor": amount_minor, "currency": currency, "reference": reference});
+        self.post(&format!("/accounts/{account}/debits"), &body, correlation)
+            .await
+    }
+
+    /// Credits `account` with `reference`.
+    pub async fn credit(
+        &self,
+        account: uuid::Uuid,
+        amount_minor: u64,
+        currency: &str,
+        reference: &str,
+        correlation: &str,
+    ) -> Answer {
+        let body = json!({"amount_minor": amount_minor, "currency": currency, "reference": reference});
+        self.post(&format!("/accounts/{account}/credits"), &body, correlation)
+            .await
+    }
+
+    /// Voids `reference` on `account`: reverses its posting, or blocks it if none arrived.
+    pub async fn void(&self, account: uuid::Uuid, reference: &str, correlation: &str) -> Answer {
+        self.post(
+            &format!("/accounts/{account}/voids"),
+            &json!({"reference": reference}),
+            correlation,
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, body: &Value, correlation: &str) -> Answer {
+        let mut last = Answer {
+            outcome: Outcome::Unknown,
+            detail: String::from("not attempted"),
+            body: Value::Null,
+        };
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await;
+            }
+            last = self.once(path, body, correlation).await;
+            if last.outcome != Outcome::Unknown {
+                return last;
+            }
+            tracing::warn!(path, attempt, detail = %last.detail, "accounts call without a definitive answer");
+        }
+        last
+    }
+
+    async fn once(&self, path: &str, body: &Value, correlation: &str) -> Answer {
+        let key = match self.key.get().await {
+            Ok(key) => key,
+            Err(err) => return unknown(format!("service key unavailable: {err}")),
+        };
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&key.expose().api_key)
+            .header(shared::http::CORRELATION_ID_HEADER, correlation)
+            .json(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) if err.is_timeout() => return unknown(String::from("accounts did not answer in time")),
+            Err(err) => return unknown(format!("accounts unreachable: {err}")),
+        };
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let detail = body["detail"]
+            .as_str()
+            .map_or_else(|| status.to_string(), str::to_owned);
+        // A busy account (409 `busy`) and throttling are worth another try; any
+        // other 4xx is accounts' final word.
+        let retryable = status.is_server_error() || status.as_u16() == 429 || body["type"] == "urn:problem:busy";
+        let outcome = match () {
+            () if status.is_success() => Outcome::Succeeded,
+            () if retryable => Outcome::Unknown,
+            () => Outcome::Refused,
+        };
+        Answer { outcome, detail, body }
+    }
+}
+
+fn unknown(detail: String) -> Answer {
+    Answer {
+        outcome: Outcome::Unknown,
+        detail,
+        body: Value::Null,
+    }
+}
