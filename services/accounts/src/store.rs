@@ -319,6 +319,9 @@ impl Store {
         let item = output
             .item
             .ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
+        if Item(&item).string("direction")? == VOID {
+            return Err(DomainError::ReferenceConflict(posting.reference.clone()).into());
+        }
         let earlier = Item(&item).transaction(id)?;
         let same = earlier.direction == posting.direction
             && earlier.amount_minor == posting.amount_minor

@@ -23,6 +23,8 @@ pub async fn fixture() -> Fixture {
 }
 
 pub async fn fixture_with_key(key: &str) -> Fixture {
+    // Logs go to stdout, which nextest shows for a failing test.
+    shared::telemetry::init(&accounts::SERVICE);
     let sdk = local_aws::test_sdk_config().await;
     let deployment = Deployment::new(local_aws::unique("t"), "test");
     let mut services = local_aws::registry::load().expect("registry");

@@ -1,0 +1,198 @@
+//! Test support: accounts and payments deployed together on the local stack
+//! (their own tables, parameters and secret), accounts served on loopback
+//! behind a fault switch, payments calling it over real HTTP.
+
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::naming::Deployment;
+use tower::ServiceExt;
+
+pub const KEY: &str = "test-service-key";
+
+/// What the accounts service does with one kind of call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fault {
+    /// Serve it.
+    #[default]
+    None,
+    /// Answer 503 without touching anything.
+    Unavailable,
+    /// Serve it after this long (longer than payments waits).
+    Slow(Duration),
+}
+
+/// Faults per accounts route, switched by tests.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    pub debits: Fault,
+    pub credits: Fault,
+    pub voids: Fault,
+}
+
+#[derive(Clone)]
+pub struct Stack {
+    pub accounts: accounts::AppState,
+    pub payments: axum::Router,
+    pub payments_state: payments::AppState,
+    pub faults: Arc<Mutex<Faults>>,
+}
+
+async fn inject(faults: Arc<Mutex<Faults>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let current = faults.lock().unwrap().clone();
+    let fault = if path.ends_with("/debits") {
+        current.debits
+    } else if path.ends_with("/credits") {
+        current.credits
+    } else if path.ends_with("/voids") {
+        current.voids
+    } else {
+        Fault::None
+    };
+    match fault {
+        Fault::None => next.run(req).await,
+        Fault::Unavailable => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response(),
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            next.run(req).await
+        }
+    }
+}
+
+pub async fn stack() -> Stack {
+    // Logs go to stdout, which nextest shows for a failing test.
+    shared::telemetry::init(&payments::SERVICE);
+    let sdk = local_aws::test_sdk_config().await;
+    let deployment = Deployment::new(local_aws::unique("p"), "test");
+    let mut services = local_aws::registry::load().expect("registry");
+    services.retain(|s| s.name == "accounts" || s.name == "payments");
+    for service in &mut services {
+        service.spec.secret_value = Some(serde_json::json!({ "api_key": KEY }));
+    }
+    local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
+    let (accounts_state, _) = accounts::init(&sdk, &deployment).await.expect("accounts init");
+    let faults = Arc::new(Mutex::new(Faults::default()));
+    let switch = faults.clone();
+    let accounts_app = accounts::app(accounts_state.clone()).layer(axum::middleware::from_fn(move |req, next| {
+        inject(switch.clone(), req, next)
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, accounts_app).await.unwrap() });
+
+    let (config, key, secret_id, _) = payments::load(&sdk, &deployment).await.unwrap();
+    let mut config = config.expect("payments config");
+    config.accounts_url = format!("http://{address}");
+    config.accounts_timeout_ms = 300;
+    config.accounts_attempts = 2;
+    let payments_state = payments::AppState::new(&sdk, config, secret_id, key.expect("key")).unwrap();
+    Stack {
+        accounts: accounts_state,
+        payments: payments::app(payments_state.clone()),
+        payments_state,
+        faults,
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Stack {
+    pub fn set(&self, faults: Faults) {
+        *self.faults.lock().unwrap() = faults;
+    }
+
+    pub async fn pay(&self, key: Option<&str>, body: &str) -> Reply {
+        let mut request = axum::http::Request::post("/payments").header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        self.send(request.body(Body::from(body.to_owned())).unwrap()).await
+    }
+
+    pub async fn send(&self, request: axum::http::Request<Body>) -> Reply {
+        let response = self.payments.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            raw,
+        }
+    }
+
+    /// Opens an account holding `balance` EUR minor units, straight through accounts' store.
+    pub async fn account(&self, balance: u64) -> String {
+        self.account_in("EUR", balance).await
+    }
+
+    pub async fn account_in(&self, currency: &str, balance: u64) -> String {
+        use accounts::domain::{Direction, NewAccount, Posting};
+        let store = &self.accounts.store;
+        let account = store.open(NewAccount::parse("Test", currency).unwrap()).await.unwrap();
+        if balance > 0 {
+            let posting = Posting::parse(Direction::Credit, balance, currency, "seed", u64::MAX).unwrap();
+            store.post(account.id, &posting).await.unwrap();
+        }
+        account.id.to_string()
+    }
+
+    pub async fn balance(&self, id: &str) -> u64 {
+        let id = accounts::domain::AccountId::parse(id).unwrap();
+        self.accounts.store.get(id).await.unwrap().balance_minor
+    }
+
+    /// The account's postings: (direction, amount, reference), oldest first.
+    pub async fn postings(&self, id: &str) -> Vec<(String, u64, String)> {
+        let id = accounts::domain::AccountId::parse(id).unwrap();
+        let page = self.accounts.store.transactions(id, Some(1000), None).await.unwrap();
+        let mut out: Vec<_> = page
+            .items
+            .into_iter()
+            .map(|t| (t.direction.as_str().to_owned(), t.amount_minor, t.reference))
+            .collect();
+        out.reverse();
+        out
+    }
+
+    pub async fn payment(&self, id: &str) -> Value {
+        let reply = self
+            .send(
+                axum::http::Request::get(format!("/payments/{id}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        reply.body
+    }
+}
+
+pub fn body(from: &str, to: &str, amount: u64) -> String {
+    serde_json::json!({"from_account": from, "to_account": to, "amount_minor": amount, "currency": "EUR", "reference": "test payment"}).to_string()
+}
+
+/// The payment id of a problem response (`instance: /payments/{id}`).
+pub fn instance_id(reply: &Reply) -> String {
+    reply.body["instance"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/payments/")
+        .to_owned()
+}
