@@ -278,10 +278,46 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hash.update(path.as_bytes());
     hash.update(b"\n");
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => hash.update(json.to_string().as_bytes()),
+        Ok(json) => {
+            let mut canonical = String::with_capacity(body.len());
+            write_canonical(&json, &mut canonical);
+            hash.update(canonical.as_bytes());
+        }
         Err(_) => hash.update(body),
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// JSON with object keys sorted at every level, whatever map type
+/// `serde_json` was built with.
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 fn key_problem(message: &str) -> Response {

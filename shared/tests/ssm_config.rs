@@ -76,8 +76,8 @@ async fn one_error_lists_every_bad_key_and_hides_secure_values() {
         keys,
         [
             ("limits/max_debit", false),
-            ("table_name", true),
-            ("limits/daily_max", true)
+            ("limits/daily_max", true),
+            ("table_name", true)
         ],
         "{err}"
     );

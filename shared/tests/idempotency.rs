@@ -1,0 +1,126 @@
+//! The idempotency layer against DynamoDB (moto), on a small router whose
+//! handler can be slowed down or made to fail.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::routing::post;
+use http_body_util::BodyExt;
+use shared::idempotency::{Idempotency, IdempotencyConfig};
+use tower::ServiceExt;
+
+#[derive(Clone)]
+struct Handler {
+    runs: Arc<AtomicU32>,
+    fail_first: bool,
+    delay: Duration,
+}
+
+async fn app(handler: Handler) -> Router {
+    let sdk = local_aws::test_sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = local_aws::unique("idem");
+    let spec = local_aws::registry::TableSpec {
+        partition_key: String::from("id"),
+        sort_key: None,
+    };
+    local_aws::seed::create_table(&dynamodb, &table, &spec).await.unwrap();
+    let store = Arc::new(Idempotency::new(dynamodb, IdempotencyConfig::new(table, "test")));
+    let route = post(move |body: String| {
+        let handler = handler.clone();
+        async move {
+            let run = handler.runs.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(handler.delay).await;
+            if handler.fail_first && run == 1 {
+                return (StatusCode::BAD_GATEWAY, String::from("upstream down"));
+            }
+            (StatusCode::CREATED, format!("{{\"run\":{run},\"echo\":{body}}}"))
+        }
+    })
+    .layer(axum::middleware::from_fn_with_state(
+        store,
+        shared::idempotency::middleware,
+    ));
+    Router::new().route("/things", route)
+}
+
+async fn call(app: &Router, key: Option<&str>, body: &str) -> (u16, Option<String>, String) {
+    let mut request = axum::http::Request::post("/things").header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, replayed, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn handler(fail_first: bool, delay: Duration) -> Handler {
+    Handler {
+        runs: Arc::new(AtomicU32::new(0)),
+        fail_first,
+        delay,
+    }
+}
+
+#[tokio::test]
+async fn replays_the_stored_response_byte_for_byte() {
+    let h = handler(false, Duration::ZERO);
+    let app = app(h.clone()).await;
+    let first = call(&app, Some("k"), r#"{"a": 1, "b": 2}"#).await;
+    assert_eq!((first.0, first.1.as_deref()), (201, None));
+    let again = call(&app, Some("k"), r#"{"b":2,"a":1}"#).await;
+    assert_eq!(again.0, 201);
+    assert_eq!(again.1.as_deref(), Some("true"));
+    assert_eq!(again.2, first.2, "byte-identical");
+    assert_eq!(h.runs.load(Ordering::SeqCst), 1, "the handler ran once");
+}
+
+#[tokio::test]
+async fn same_key_different_body_is_422_and_missing_key_is_400() {
+    let app = app(handler(false, Duration::ZERO)).await;
+    assert_eq!(call(&app, Some("k"), r#"{"a": 1}"#).await.0, 201);
+    let (status, _, body) = call(&app, Some("k"), r#"{"a": 2}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("Idempotency-Key"), "{body}");
+    assert_eq!(call(&app, None, r#"{"a": 1}"#).await.0, 400);
+    assert_eq!(call(&app, Some(&"x".repeat(256)), r#"{"a": 1}"#).await.0, 400);
+}
+
+#[tokio::test]
+async fn a_request_while_the_first_runs_is_409() {
+    let h = handler(false, Duration::from_millis(400));
+    let app = app(h.clone()).await;
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, Some("slow"), "{}").await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, _, body) = call(&app, Some("slow"), "{}").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(first.await.unwrap().0, 201);
+    assert_eq!(call(&app, Some("slow"), "{}").await.1.as_deref(), Some("true"));
+    assert_eq!(h.runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failure_releases_the_key_so_a_retry_runs() {
+    let h = handler(true, Duration::ZERO);
+    let app = app(h.clone()).await;
+    assert_eq!(call(&app, Some("retry"), "{}").await.0, 502);
+    let (status, replayed, body) = call(&app, Some("retry"), "{}").await;
+    assert_eq!((status, replayed), (201, None), "{body}");
+    assert!(body.contains("\"run\":2"), "{body}");
+}
