@@ -46,11 +46,11 @@ pub struct FieldError {
 /// An RFC 9457 problem: rendered as `application/problem+json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// A URI reference naming the problem type.
-    #[serde(rename = "type")]
-    pub type_uri: String,
+    /// The problem type's slug; serialized as `type: "urn:problem:{slug}"`.
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    pub slug: &'static str,
     /// A short summary that does not change between occurrences.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
     /// What went wrong this time.
@@ -64,12 +64,16 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+fn problem_type<S: serde::Serializer>(slug: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("urn:problem:{slug}"))
+}
+
 impl Problem {
     /// A problem with a status, a type slug (made into `urn:problem:{slug}`) and a title.
-    pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
         Self {
-            type_uri: format!("urn:problem:{slug}"),
-            title: title.to_owned(),
+            slug,
+            title,
             status: status.as_u16(),
             detail: None,
             instance: None,
