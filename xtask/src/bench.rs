@@ -216,6 +216,7 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
                     "-p",
                     service,
                 ])
+                .env("PATH", venv_path())
                 .current_dir(local_aws::workspace_root())
                 .status()
                 .await?;
@@ -237,4 +238,12 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `PATH` with the project's virtualenv first, so cargo-lambda finds the zig
+/// that `pip install cargo-lambda` brought (`python3 -m ziglang`).
+fn venv_path() -> std::ffi::OsString {
+    let venv = local_aws::workspace_root().join(".venv/bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest))).unwrap_or(rest)
 }

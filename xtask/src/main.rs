@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod dev;
+mod postman;
 mod setup;
 mod stack;
 mod test;
@@ -27,6 +28,8 @@ enum Command {
     Dev(dev::Args),
     /// Start everything, drive each service end to end, print a report, stop.
     Demo(demo::Args),
+    /// Run every service's Postman collection with newman against the local stack.
+    Postman(postman::Args),
     /// Benchmarks.
     Bench(bench::Args),
 }
@@ -39,6 +42,7 @@ async fn main() -> std::process::ExitCode {
         Command::Test(args) => test::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Postman(args) => postman::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     };
     match result {

@@ -1,0 +1,87 @@
+//! `cargo xtask postman`: every service's Postman collection under real
+//! newman against the local stack (`cargo xtask dev`'s processes).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use tokio::process::Command;
+
+use crate::stack::{Logs, Stack};
+
+/// Run every service's Postman collection with newman against the local stack.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only these folders of each collection (default: all).
+    #[arg(long)]
+    folder: Vec<String>,
+}
+
+/// Installs newman from `postman/package-lock.json` unless it is there.
+pub async fn ensure_newman() -> anyhow::Result<std::path::PathBuf> {
+    let dir = local_aws::workspace_root().join("postman");
+    let newman = dir.join("node_modules/.bin/newman");
+    if !newman.exists() {
+        eprintln!("setup: installing newman (npm ci in postman/)");
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .await
+            .context("running npm ci (is Node.js installed?)")?;
+        if !status.success() {
+            bail!("npm ci in postman/ failed");
+        }
+    }
+    Ok(newman)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let newman = ensure_newman().await?;
+    let stack = Stack::up(Logs::Quiet).await?;
+    let result = run_collections(&stack, &newman, &args.folder).await;
+    stack.down().await;
+    Ok(if result? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Runs each registered collection; true when all passed.
+pub async fn run_collections(stack: &Stack, newman: &std::path::Path, folders: &[String]) -> anyhow::Result<bool> {
+    let root = local_aws::workspace_root().join("postman");
+    let mut vars: Vec<String> = stack
+        .services
+        .iter()
+        .map(|r| format!("{}_url={}", r.service.name, r.url))
+        .collect();
+    if let Some(key) = stack.services.iter().find_map(|r| {
+        r.service.spec.secret_value.as_ref()?["api_key"]
+            .as_str()
+            .map(str::to_owned)
+    }) {
+        vars.push(format!("service_key={key}"));
+    }
+    let mut all_passed = true;
+    for running in &stack.services {
+        let Some(postman) = &running.service.spec.postman else {
+            continue;
+        };
+        let collection = root.join(format!("{}.postman_collection.json", postman.collection));
+        let mut command = Command::new(newman);
+        command
+            .arg("run")
+            .arg(&collection)
+            .arg("-e")
+            .arg(root.join("local.postman_environment.json"));
+        for var in &vars {
+            command.args(["--env-var", var]);
+        }
+        for folder in folders {
+            command.args(["--folder", folder]);
+        }
+        command.args(["--reporters", "cli", "--color", "off", "--disable-unicode"]);
+        let status = command
+            .status()
+            .await
+            .with_context(|| format!("running newman on {}", collection.display()))?;
+        all_passed &= status.success();
+    }
+    Ok(all_passed)
+}
