@@ -38,13 +38,19 @@ pub async fn ensure_newman() -> anyhow::Result<std::path::PathBuf> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let newman = ensure_newman().await?;
     let stack = Stack::up(Logs::Quiet).await?;
-    let result = run_collections(&stack, &newman, &args.folder).await;
+    let result = run_collections(&stack, &newman, &args.folder, false).await;
     stack.down().await;
     Ok(if result? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Runs each registered collection; true when all passed.
-pub async fn run_collections(stack: &Stack, newman: &std::path::Path, folders: &[String]) -> anyhow::Result<bool> {
+/// Runs each registered collection; true when all passed. `quiet` leaves
+/// passing assertions out of the report.
+pub async fn run_collections(
+    stack: &Stack,
+    newman: &std::path::Path,
+    folders: &[String],
+    quiet: bool,
+) -> anyhow::Result<bool> {
     let root = local_aws::workspace_root().join("postman");
     let mut vars: Vec<String> = stack
         .services
@@ -77,6 +83,9 @@ pub async fn run_collections(stack: &Stack, newman: &std::path::Path, folders: &
             command.args(["--folder", folder]);
         }
         command.args(["--reporters", "cli", "--color", "off", "--disable-unicode"]);
+        if quiet {
+            command.arg("--reporter-cli-no-success-assertions");
+        }
         let status = command
             .status()
             .await

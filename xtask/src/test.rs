@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the one command that checks everything, locally and in
-//! CI: setup, fmt, clippy, doc tests, then every test through nextest with a
+//! CI: setup, fmt, clippy, doc tests, the Postman collections under newman
+//! against the running services, then every test through nextest with a
 //! local AWS stack that is stopped even when tests fail. nextest's summary is
 //! the last line printed.
 
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio::process::Command;
+
+use crate::stack::{Logs, Stack};
 
 /// Run every check.
 #[derive(clap::Args)]
@@ -48,6 +51,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("test: {name} failed");
             return Ok(ExitCode::FAILURE);
         }
+    }
+    eprintln!("test: postman collections under newman");
+    let newman = crate::postman::ensure_newman().await?;
+    let stack = Stack::up(Logs::Quiet).await?;
+    let collections = crate::postman::run_collections(&stack, &newman, &[], true).await;
+    stack.down().await;
+    if !collections? {
+        eprintln!("test: postman collections failed");
+        return Ok(ExitCode::FAILURE);
     }
     let moto = local_aws::Moto::start().await?;
     eprintln!("test: local AWS stack at {}", moto.endpoint());
