@@ -35,6 +35,7 @@
 //! ```
 
 pub mod aws;
+pub mod bootstrap;
 mod cache;
 pub mod config;
 pub mod env;

@@ -167,24 +167,8 @@ fn euros(minor: &Value) -> String {
 
 async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     use reqwest::Method;
-    let running = stack
-        .services
-        .iter()
-        .find(|r| r.service.name == "accounts")
-        .context("the accounts service is not registered")?;
-    let key = running
-        .service
-        .spec
-        .secret_value
-        .as_ref()
-        .and_then(|v| v["api_key"].as_str())
-        .context("accounts' local secret has no api_key")?;
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: running.url.clone(),
-        key: key.to_owned(),
-    };
-    println!("\naccounts at {}", running.url);
+    let client = client_for(stack, "accounts")?;
+    println!("\naccounts at {}", client.base);
 
     let health = client.expect(Method::GET, "/health", None, StatusCode::OK).await;
     report.step(

@@ -10,19 +10,16 @@ pub mod http;
 pub mod store;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
+use shared::bootstrap::InitError;
 use shared::naming::Deployment;
-use shared::secrets::{Secret, SecretStore};
+use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
 
 /// This service.
 pub const SERVICE: ServiceInfo = ServiceInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-
-/// The logical name of the secret holding the service-to-service key (see
-/// `shared::naming::Deployment::secret_name`); the registry names the same.
-pub const API_KEY_SECRET: &str = "service-api-key";
 
 /// Configuration, from SSM under `/{app}/{stage}/accounts/`.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,13 +34,6 @@ pub struct Config {
     pub secret_ttl_seconds: u64,
 }
 
-/// The service-to-service key, from Secrets Manager.
-#[derive(Deserialize)]
-pub struct ApiKey {
-    /// The bearer token callers present.
-    pub api_key: String,
-}
-
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -52,7 +42,7 @@ pub struct AppState {
     /// The configuration loaded at init.
     pub config: Arc<Config>,
     /// The service-to-service key.
-    pub api_key: Arc<SecretStore<ApiKey>>,
+    pub api_key: Arc<SecretStore<ServiceKey>>,
 }
 
 /// The router of this service, wrapped with the shared edge (health, problem
@@ -61,39 +51,21 @@ pub fn app(state: AppState) -> axum::Router {
     shared::http::service(&SERVICE, http::routes(state))
 }
 
-/// How long init spent waiting on AWS (config and secret, fetched together).
-#[derive(Debug, Clone, Copy)]
-pub struct InitTiming {
-    /// Wall time of the concurrent config and secret fetch.
-    pub aws_wait: Duration,
-}
-
-/// Loads config and the API key concurrently and builds the state.
-pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyhow::Result<(AppState, InitTiming)> {
-    use anyhow::Context as _;
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+/// Loads config and the service key concurrently and builds the state;
+/// also returns how long that waited on AWS.
+pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
+    let loaded =
+        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET).await?;
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let prefix = deployment.config_prefix(SERVICE.name);
-    let secret_id = deployment.secret_name(API_KEY_SECRET);
-    let started = Instant::now();
-    let (config, key) = tokio::join!(
-        shared::config::load::<Config>(&ssm, &prefix),
-        shared::secrets::fetch::<ApiKey>(&secrets, &secret_id)
-    );
-    let timing = InitTiming {
-        aws_wait: started.elapsed(),
-    };
-    let config = config.context("loading configuration")?;
-    let key: Secret<ApiKey> = key.context("reading the API key secret")?;
-    let ttl = Duration::from_secs(config.secret_ttl_seconds);
+    let ttl = Duration::from_secs(loaded.config.secret_ttl_seconds);
     let state = AppState {
         store: store::Store::new(
             aws_sdk_dynamodb::Client::new(sdk),
-            &config.table_name,
-            config.transactions_page_size,
+            &loaded.config.table_name,
+            loaded.config.transactions_page_size,
         ),
-        api_key: Arc::new(SecretStore::with_value(secrets, secret_id, ttl, key)),
-        config: Arc::new(config),
+        api_key: Arc::new(SecretStore::with_value(secrets, loaded.secret_id, ttl, loaded.secret)),
+        config: Arc::new(loaded.config),
     };
-    Ok((state, timing))
+    Ok((state, loaded.aws_wait))
 }

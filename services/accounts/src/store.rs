@@ -303,15 +303,15 @@ impl Store {
         ])))
     }
 
-    /// The transaction an earlier posting with the same reference made, when
-    /// it asked for the same thing; else a conflict.
-    async fn replay(&self, id: AccountId, posting: &Posting) -> Result<Transaction, StoreError> {
+    /// What claimed `reference` on an account: the posting's transaction, or
+    /// `None` when a void claimed it.
+    async fn claimed(&self, id: AccountId, reference: &str) -> Result<Option<Transaction>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", pk(id))
-            .key("sk", s(format!("REF#{}", posting.reference)))
+            .key("sk", s(format!("REF#{reference}")))
             .consistent_read(true)
             .send()
             .await
@@ -320,9 +320,17 @@ impl Store {
             .item
             .ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
         if Item(&item).string("direction")? == VOID {
-            return Err(DomainError::ReferenceConflict(posting.reference.clone()).into());
+            return Ok(None);
         }
-        let earlier = Item(&item).transaction(id)?;
+        Item(&item).transaction(id).map(Some)
+    }
+
+    /// The transaction an earlier posting with the same reference made, when
+    /// it asked for the same thing; else a conflict.
+    async fn replay(&self, id: AccountId, posting: &Posting) -> Result<Transaction, StoreError> {
+        let Some(earlier) = self.claimed(id, &posting.reference).await? else {
+            return Err(DomainError::ReferenceConflict(posting.reference.clone()).into());
+        };
         let same = earlier.direction == posting.direction
             && earlier.amount_minor == posting.amount_minor
             && earlier.currency == posting.currency;
@@ -359,23 +367,9 @@ impl Store {
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
             Err(err) => return Err(dynamo("PutItem")(err)),
         }
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", pk(id))
-            .key("sk", s(format!("REF#{reference}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo("GetItem"))?;
-        let item = output
-            .item
-            .ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
-        if Item(&item).string("direction")? == VOID {
+        let Some(original) = self.claimed(id, reference).await? else {
             return Ok(Voided::Blocked);
-        }
-        let original = Item(&item).transaction(id)?;
+        };
         let reversal = Posting {
             direction: match original.direction {
                 Direction::Credit => Direction::Debit,

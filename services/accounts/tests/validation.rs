@@ -227,7 +227,10 @@ async fn transactions_page_newest_first() {
 fn the_registry_names_the_secret_the_code_reads() {
     let services = local_aws::registry::load().unwrap();
     let accounts = services.iter().find(|s| s.name == "accounts").unwrap();
-    assert_eq!(accounts.spec.secret.as_deref(), Some(accounts::API_KEY_SECRET));
+    assert_eq!(
+        accounts.spec.secret.as_deref(),
+        Some(shared::secrets::SERVICE_KEY_SECRET)
+    );
 }
 
 #[tokio::test]

@@ -8,17 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::secrets::SecretStore;
+use shared::secrets::{SecretStore, ServiceKey};
 
-use crate::domain::Outcome;
+use crate::domain::{Outcome, Payment};
 
-/// The service-to-service key, from Secrets Manager.
-#[derive(Deserialize)]
-pub struct ApiKey {
-    /// The bearer token accounts expects.
-    pub api_key: String,
+/// Which way a posting moves money on an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posting {
+    /// Take money out.
+    Debit,
+    /// Put money in.
+    Credit,
 }
 
 /// A client for the accounts API.
@@ -26,7 +27,7 @@ pub struct ApiKey {
 pub struct AccountsClient {
     http: reqwest::Client,
     base: String,
-    key: Arc<SecretStore<ApiKey>>,
+    key: Arc<SecretStore<ServiceKey>>,
     attempts: u32,
 }
 
@@ -47,7 +48,7 @@ impl AccountsClient {
         base: &str,
         timeout: Duration,
         attempts: u32,
-        key: Arc<SecretStore<ApiKey>>,
+        key: Arc<SecretStore<ServiceKey>>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(Self {
@@ -58,37 +59,27 @@ impl AccountsClient {
         })
     }
 
-    /// Debits `account` with `reference`.
-    pub async fn debit(
+    /// Posts a debit or credit of the payment's amount on `account` with `reference`.
+    pub async fn post(
         &self,
+        kind: Posting,
         account: uuid::Uuid,
-        amount_minor: u64,
-        currency: &str,
+        payment: &Payment,
         reference: &str,
         correlation: &str,
     ) -> Answer {
-        let body = json!({"amount_minor": amount_minor, "currency": currency, "reference": reference});
-        self.post(&format!("/accounts/{account}/debits"), &body, correlation)
-            .await
-    }
-
-    /// Credits `account` with `reference`.
-    pub async fn credit(
-        &self,
-        account: uuid::Uuid,
-        amount_minor: u64,
-        currency: &str,
-        reference: &str,
-        correlation: &str,
-    ) -> Answer {
-        let body = json!({"amount_minor": amount_minor, "currency": currency, "reference": reference});
-        self.post(&format!("/accounts/{account}/credits"), &body, correlation)
+        let body = json!({"amount_minor": payment.amount_minor, "currency": payment.currency, "reference": reference});
+        let route = match kind {
+            Posting::Debit => "debits",
+            Posting::Credit => "credits",
+        };
+        self.call(&format!("/accounts/{account}/{route}"), &body, correlation)
             .await
     }
 
     /// Voids `reference` on `account`: reverses its posting, or blocks it if none arrived.
     pub async fn void(&self, account: uuid::Uuid, reference: &str, correlation: &str) -> Answer {
-        self.post(
+        self.call(
             &format!("/accounts/{account}/voids"),
             &json!({"reference": reference}),
             correlation,
@@ -96,7 +87,7 @@ impl AccountsClient {
         .await
     }
 
-    async fn post(&self, path: &str, body: &Value, correlation: &str) -> Answer {
+    async fn call(&self, path: &str, body: &Value, correlation: &str) -> Answer {
         let mut last = Answer {
             outcome: Outcome::Unknown,
             detail: String::from("not attempted"),

@@ -13,21 +13,18 @@ pub mod saga;
 pub mod store;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
 use shared::idempotency::{Idempotency, IdempotencyConfig};
 use shared::naming::Deployment;
-use shared::secrets::{Secret, SecretStore};
+use shared::secrets::{SERVICE_KEY_SECRET, Secret, SecretStore, ServiceKey};
 
-use crate::accounts_client::{AccountsClient, ApiKey};
+use crate::accounts_client::AccountsClient;
 
 /// This service.
 pub const SERVICE: ServiceInfo = ServiceInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-
-/// The logical name of the service-to-service key it presents to accounts.
-pub const API_KEY_SECRET: &str = "service-api-key";
 
 /// Configuration, from SSM under `/{app}/{stage}/payments/`.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +66,7 @@ impl AppState {
         sdk: &aws_config::SdkConfig,
         config: Config,
         secret_id: String,
-        key: Secret<ApiKey>,
+        key: Secret<ServiceKey>,
     ) -> anyhow::Result<Self> {
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let key = Arc::new(SecretStore::with_value(
@@ -101,46 +98,14 @@ pub fn app(state: AppState) -> axum::Router {
     shared::http::service(&SERVICE, http::routes(state))
 }
 
-/// How long init spent waiting on AWS (config and secret, fetched together).
-#[derive(Debug, Clone, Copy)]
-pub struct InitTiming {
-    /// Wall time of the concurrent config and secret fetch.
-    pub aws_wait: Duration,
-}
-
-/// Loads config and the service key concurrently and builds the state.
-pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyhow::Result<(AppState, InitTiming)> {
-    use anyhow::Context as _;
-    let (config, key, secret_id, timing) = load(sdk, deployment).await?;
-    let config = config.context("loading configuration")?;
-    let key = key.context("reading the service key secret")?;
-    Ok((AppState::new(sdk, config, secret_id, key)?, timing))
-}
-
-type Loaded = (
-    Result<Config, shared::config::ConfigError>,
-    Result<Secret<ApiKey>, shared::secrets::SecretError>,
-    String,
-    InitTiming,
-);
-
-/// Fetches config and the key at once; tests use it to adjust config before building state.
-pub async fn load(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyhow::Result<Loaded> {
-    let ssm = aws_sdk_ssm::Client::new(sdk);
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let prefix = deployment.config_prefix(SERVICE.name);
-    let secret_id = deployment.secret_name(API_KEY_SECRET);
-    let started = Instant::now();
-    let (config, key) = tokio::join!(
-        shared::config::load::<Config>(&ssm, &prefix),
-        shared::secrets::fetch::<ApiKey>(&secrets, &secret_id)
-    );
+/// Loads config and the service key concurrently and builds the state;
+/// also returns how long that waited on AWS.
+pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyhow::Result<(AppState, Duration)> {
+    let loaded =
+        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET).await?;
+    let aws_wait = loaded.aws_wait;
     Ok((
-        config,
-        key,
-        secret_id,
-        InitTiming {
-            aws_wait: started.elapsed(),
-        },
+        AppState::new(sdk, loaded.config, loaded.secret_id, loaded.secret)?,
+        aws_wait,
     ))
 }

@@ -8,11 +8,11 @@ async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let sdk = shared::aws::sdk_config().await;
     let sdk_config_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (state, timing) = payments::init(&sdk, &Deployment::from_env()?).await?;
+    let (state, aws_wait) = payments::init(&sdk, &Deployment::from_env()?).await?;
     tracing::info!(
         sdk_config_ms,
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
-        aws_wait_ms = timing.aws_wait.as_secs_f64() * 1000.0,
+        aws_wait_ms = aws_wait.as_secs_f64() * 1000.0,
         "initialized"
     );
     shared::runtime::run(payments::app(state)).await?;

@@ -7,6 +7,7 @@
 //! posting references make harmless.
 
 use crate::AppState;
+use crate::accounts_client::Posting;
 use crate::domain::{Action, Outcome, Payment, Status};
 use crate::store::{StoreError, Versioned};
 
@@ -21,10 +22,10 @@ pub async fn run(state: &AppState, mut current: Versioned, correlation: &str) ->
             Status::Pending => {
                 let answer = state
                     .accounts
-                    .debit(
+                    .post(
+                        Posting::Debit,
                         payment.from_account,
-                        payment.amount_minor,
-                        &payment.currency,
+                        payment,
                         &payment.debit_reference(),
                         correlation,
                     )
@@ -39,10 +40,10 @@ pub async fn run(state: &AppState, mut current: Versioned, correlation: &str) ->
             Status::Debited => {
                 let answer = state
                     .accounts
-                    .credit(
+                    .post(
+                        Posting::Credit,
                         payment.to_account,
-                        payment.amount_minor,
-                        &payment.currency,
+                        payment,
                         &payment.credit_reference(),
                         correlation,
                     )

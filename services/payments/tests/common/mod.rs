@@ -89,12 +89,19 @@ pub async fn stack() -> Stack {
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, accounts_app).await.unwrap() });
 
-    let (config, key, secret_id, _) = payments::load(&sdk, &deployment).await.unwrap();
-    let mut config = config.expect("payments config");
+    let loaded = shared::bootstrap::load::<payments::Config, shared::secrets::ServiceKey>(
+        &sdk,
+        &deployment,
+        payments::SERVICE.name,
+        shared::secrets::SERVICE_KEY_SECRET,
+    )
+    .await
+    .expect("payments config and key");
+    let mut config = loaded.config;
     config.accounts_url = format!("http://{address}");
     config.accounts_timeout_ms = 300;
     config.accounts_attempts = 2;
-    let payments_state = payments::AppState::new(&sdk, config, secret_id, key.expect("key")).unwrap();
+    let payments_state = payments::AppState::new(&sdk, config, loaded.secret_id, loaded.secret).unwrap();
     Stack {
         accounts: accounts_state,
         payments: payments::app(payments_state.clone()),

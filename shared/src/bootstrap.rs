@@ -1,0 +1,59 @@
+//! What every service does at init: fetch its configuration (SSM) and its
+//! secret (Secrets Manager) at the same time, so a cold start waits for the
+//! slower of the two, not their sum.
+
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use crate::config::ConfigError;
+use crate::naming::Deployment;
+use crate::secrets::{Secret, SecretError};
+
+/// A service's configuration and secret, as loaded at init.
+pub struct Loaded<C, S> {
+    /// The typed configuration from `/{app}/{stage}/{service}/`.
+    pub config: C,
+    /// The secret's value.
+    pub secret: Secret<S>,
+    /// The secret's full name, for refreshing it later.
+    pub secret_id: String,
+    /// Wall time of the two concurrent fetches.
+    pub aws_wait: Duration,
+}
+
+/// Why init could not load what the service needs.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The configuration is unreadable, missing keys or invalid.
+    #[error("loading configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The secret is unreadable or has the wrong shape.
+    #[error("reading the secret: {0}")]
+    Secret(#[from] SecretError),
+}
+
+/// Loads `service`'s configuration and the logical secret `secret` concurrently.
+pub async fn load<C: DeserializeOwned, S: DeserializeOwned>(
+    sdk: &aws_config::SdkConfig,
+    deployment: &Deployment,
+    service: &str,
+    secret: &str,
+) -> Result<Loaded<C, S>, InitError> {
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let prefix = deployment.config_prefix(service);
+    let secret_id = deployment.secret_name(secret);
+    let started = Instant::now();
+    let (config, secret) = tokio::join!(
+        crate::config::load::<C>(&ssm, &prefix),
+        crate::secrets::fetch::<S>(&secrets, &secret_id)
+    );
+    let aws_wait = started.elapsed();
+    Ok(Loaded {
+        config: config?,
+        secret: secret?,
+        secret_id,
+        aws_wait,
+    })
+}
