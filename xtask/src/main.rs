@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod dev;
+mod pact;
 mod postman;
 mod setup;
 mod stack;
@@ -28,6 +29,8 @@ enum Command {
     Dev(dev::Args),
     /// Start everything, drive each service end to end, print a report, stop.
     Demo(demo::Args),
+    /// Regenerate the pacts in pacts/ from the consumer tests and verify every provider.
+    Pact(pact::Args),
     /// Run every service's Postman collection with newman against the local stack.
     Postman(postman::Args),
     /// Benchmarks.
@@ -42,6 +45,7 @@ async fn main() -> std::process::ExitCode {
         Command::Test(args) => test::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Pact(args) => pact::run(args).await,
         Command::Postman(args) => postman::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     };

@@ -126,9 +126,6 @@ impl AccountsClient {
         };
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let detail = body["detail"]
-            .as_str()
-            .map_or_else(|| status.to_string(), str::to_owned);
         // A busy account (409 `busy`) and throttling are worth another try; any
         // other 4xx is accounts' final word.
         let retryable = status.is_server_error() || status.as_u16() == 429 || body["type"] == "urn:problem:busy";
@@ -137,7 +134,30 @@ impl AccountsClient {
             () if retryable => Outcome::Unknown,
             () => Outcome::Refused,
         };
-        Answer { outcome, detail, body }
+        Answer {
+            outcome,
+            detail: describe(status, &body),
+            body,
+        }
+    }
+}
+
+/// What a step records of accounts' answer: the transaction a posting made,
+/// what a void did, or the problem's type and detail.
+fn describe(status: reqwest::StatusCode, body: &Value) -> String {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    if status.is_success() {
+        let transaction = text(&body["transaction"]["id"]).map(|id| format!("transaction {id}"));
+        let void = text(&body["outcome"]).map(|outcome| match text(&body["reversal"]["id"]) {
+            Some(id) => format!("{outcome} by transaction {id}"),
+            None => outcome,
+        });
+        return transaction.or(void).unwrap_or_else(|| status.to_string());
+    }
+    match (text(&body["type"]), text(&body["detail"])) {
+        (Some(kind), Some(detail)) => format!("{detail} ({kind})"),
+        (None, Some(detail)) => detail,
+        _ => status.to_string(),
     }
 }
 
