@@ -20,6 +20,8 @@ pub struct Loaded<C, S> {
     pub secret_id: String,
     /// Wall time of the two concurrent fetches.
     pub aws_wait: Duration,
+    /// The Secrets Manager client that read the secret, for refreshing it.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 /// Why init could not load what the service needs.
@@ -55,5 +57,6 @@ pub async fn load<C: DeserializeOwned, S: DeserializeOwned>(
         secret: secret?,
         secret_id,
         aws_wait,
+        secrets,
     })
 }

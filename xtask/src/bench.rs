@@ -49,6 +49,7 @@ struct Sample {
     first_response: Duration,
     aws_wait: Option<Duration>,
     sdk_config: Option<Duration>,
+    in_main: Option<Duration>,
 }
 
 /// An API Gateway HTTP API (v2) event for `GET path`.
@@ -100,6 +101,7 @@ async fn once(
     let _ = child.start_kill();
     let mut aws_wait = None;
     let mut sdk_config = None;
+    let mut in_main = None;
     if let Some(stdout) = child.stdout.take() {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -108,6 +110,7 @@ async fn once(
                 let field = |name: &str| json[name].as_f64().map(|ms| Duration::from_secs_f64(ms / 1000.0));
                 aws_wait = field("aws_wait_ms");
                 sdk_config = field("sdk_config_ms");
+                in_main = field("init_ms");
             }
         }
     }
@@ -117,6 +120,7 @@ async fn once(
         first_response,
         aws_wait,
         sdk_config,
+        in_main,
     })
 }
 
@@ -173,10 +177,13 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
         }
         let init = median(samples.iter().map(|s| s.init).collect());
         let first = median(samples.iter().map(|s| s.first_response).collect());
-        let waits: Vec<Duration> = samples.iter().filter_map(|s| s.aws_wait).collect();
-        let wait = (!waits.is_empty()).then(|| median(waits));
-        let loads: Vec<Duration> = samples.iter().filter_map(|s| s.sdk_config).collect();
-        let load = (!loads.is_empty()).then(|| median(loads));
+        let optional = |pick: fn(&Sample) -> Option<Duration>| {
+            let values: Vec<Duration> = samples.iter().filter_map(pick).collect();
+            (!values.is_empty()).then(|| median(values))
+        };
+        let load = optional(|s| s.sdk_config);
+        let main = optional(|s| s.in_main);
+        let wait = optional(|s| s.aws_wait);
         let own = median(
             samples
                 .iter()
@@ -192,9 +199,10 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
             Some(base) => format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.as_secs_f64()),
         };
         println!(
-            "| {name} (`{request}`) | {} | {} | {} | {} | {}{ratio} | {:.2} MB |",
+            "| {name} (`{request}`) | {} | {} | {} | {} | {} | {}{ratio} | {:.2} MB |",
             ms(init),
             ms(first),
+            main.map_or_else(|| String::from("-"), ms),
             load.map_or_else(|| String::from("-"), ms),
             wait.map_or_else(|| String::from("-"), ms),
             ms(own),

@@ -56,7 +56,6 @@ pub fn app(state: AppState) -> axum::Router {
 pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
     let loaded =
         shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET).await?;
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     let ttl = Duration::from_secs(loaded.config.secret_ttl_seconds);
     let state = AppState {
         store: store::Store::new(
@@ -64,7 +63,12 @@ pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Resul
             &loaded.config.table_name,
             loaded.config.transactions_page_size,
         ),
-        api_key: Arc::new(SecretStore::with_value(secrets, loaded.secret_id, ttl, loaded.secret)),
+        api_key: Arc::new(SecretStore::with_value(
+            loaded.secrets,
+            loaded.secret_id,
+            ttl,
+            loaded.secret,
+        )),
         config: Arc::new(loaded.config),
     };
     Ok((state, loaded.aws_wait))

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
+use shared::bootstrap::Loaded;
 use shared::idempotency::{Idempotency, IdempotencyConfig};
 use shared::naming::Deployment;
-use shared::secrets::{SERVICE_KEY_SECRET, Secret, SecretStore, ServiceKey};
+use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
 
 use crate::accounts_client::AccountsClient;
 
@@ -61,20 +62,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state from loaded configuration and the service key.
-    pub fn new(
-        sdk: &aws_config::SdkConfig,
-        config: Config,
-        secret_id: String,
-        key: Secret<ServiceKey>,
-    ) -> anyhow::Result<Self> {
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let key = Arc::new(SecretStore::with_value(
-            secrets,
+    /// Builds the state from what init loaded (configuration and the service key).
+    pub fn new(sdk: &aws_config::SdkConfig, loaded: Loaded<Config, ServiceKey>) -> anyhow::Result<Self> {
+        let Loaded {
+            config,
+            secret,
             secret_id,
-            Duration::from_secs(config.secret_ttl_seconds),
-            key,
-        ));
+            secrets,
+            ..
+        } = loaded;
+        let ttl = Duration::from_secs(config.secret_ttl_seconds);
+        let key = Arc::new(SecretStore::with_value(secrets, secret_id, ttl, secret));
         let accounts = AccountsClient::new(
             &config.accounts_url,
             Duration::from_millis(config.accounts_timeout_ms),
@@ -104,8 +102,5 @@ pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyho
     let loaded =
         shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET).await?;
     let aws_wait = loaded.aws_wait;
-    Ok((
-        AppState::new(sdk, loaded.config, loaded.secret_id, loaded.secret)?,
-        aws_wait,
-    ))
+    Ok((AppState::new(sdk, loaded)?, aws_wait))
 }

@@ -97,11 +97,12 @@ pub async fn stack() -> Stack {
     )
     .await
     .expect("payments config and key");
-    let mut config = loaded.config;
+    let mut loaded = loaded;
+    let config = &mut loaded.config;
     config.accounts_url = format!("http://{address}");
     config.accounts_timeout_ms = 300;
     config.accounts_attempts = 2;
-    let payments_state = payments::AppState::new(&sdk, config, loaded.secret_id, loaded.secret).unwrap();
+    let payments_state = payments::AppState::new(&sdk, loaded).unwrap();
     Stack {
         accounts: accounts_state,
         payments: payments::app(payments_state.clone()),
