@@ -148,9 +148,9 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
 
     println!("Profile `{profile}`, {runs} runs per binary.\n");
     println!(
-        "| binary | init (exec → first /next), median | first response, median | SDK config load, median | AWS wait at init, median | init minus AWS wait | stripped size |"
+        "| binary | init (exec → first /next), median | first response, median | in main until initialized, median | SDK config load, median | AWS wait at init, median | init minus AWS wait | stripped size |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut rows = vec![(
         String::from("hello_lambda (baseline)"),
         hello.clone(),
