@@ -14,23 +14,28 @@
 //! A service's `main` is wiring only:
 //!
 //! ```no_run
-//! use shared::{ServiceInfo, naming::Deployment};
-//!
 //! #[derive(serde::Deserialize)]
 //! struct Config {
 //!     table_name: String,
 //! }
 //!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let info = ServiceInfo::new("accounts", env!("CARGO_PKG_VERSION"));
-//! shared::telemetry::init(&info);
-//! let aws = shared::aws::sdk_config().await;
-//! let prefix = Deployment::from_env()?.config_prefix(info.name);
-//! let config: Config = shared::config::load(&aws_sdk_ssm::Client::new(&aws), &prefix).await?;
-//! let routes = axum::Router::new();
-//! shared::runtime::run(shared::http::service(&info, routes)).await?;
-//! # let _ = config.table_name;
-//! # Ok(())
+//! const SERVICE: shared::ServiceInfo = shared::ServiceInfo::new("accounts", env!("CARGO_PKG_VERSION"));
+//!
+//! # async fn example() -> Result<(), shared::runtime::StartError> {
+//! shared::runtime::start(&SERVICE, |sdk, deployment| async move {
+//!     let loaded = shared::bootstrap::load::<Config, shared::secrets::ServiceKey>(
+//!         &sdk,
+//!         &deployment,
+//!         SERVICE.name,
+//!         shared::secrets::SERVICE_KEY_SECRET,
+//!     )
+//!     .await?;
+//!     // The service's routes, built with loaded.config.
+//!     let routes = axum::Router::new();
+//!     # let _ = &loaded.config.table_name;
+//!     Ok::<_, shared::bootstrap::InitError>((shared::http::service(&SERVICE, routes), loaded.aws_wait))
+//! })
+//! .await
 //! # }
 //! ```
 

@@ -33,6 +33,46 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
+/// Why a service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `APP_NAME` or `STAGE` is missing.
+    #[error(transparent)]
+    Deployment(#[from] crate::naming::MissingVar),
+    /// The service's own init failed.
+    #[error("init: {0}")]
+    Init(Box<dyn std::error::Error + Send + Sync>),
+    /// Serving failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// A service's whole `main`: telemetry, the SDK configuration, the service's
+/// own `init` (which returns its router and how long it waited on AWS), one
+/// `initialized` log line with `sdk_config_ms`, `aws_wait_ms` and `init_ms`
+/// (what `cargo xtask bench cold-start` reads), then [`run`].
+pub async fn start<F, Fut, E>(service: &crate::ServiceInfo, init: F) -> Result<(), StartError>
+where
+    F: FnOnce(aws_config::SdkConfig, crate::naming::Deployment) -> Fut,
+    Fut: Future<Output = Result<(Router, std::time::Duration), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    crate::telemetry::init(service);
+    let started = std::time::Instant::now();
+    let sdk = crate::aws::sdk_config().await;
+    let sdk_config_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let deployment = crate::naming::Deployment::from_env()?;
+    let (router, aws_wait) = init(sdk, deployment).await.map_err(|e| StartError::Init(e.into()))?;
+    tracing::info!(
+        sdk_config_ms,
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        aws_wait_ms = aws_wait.as_secs_f64() * 1000.0,
+        "initialized"
+    );
+    run(router).await?;
+    Ok(())
+}
+
 /// Serves `router` on Lambda or on a local port, until the runtime ends or Ctrl-C.
 pub async fn run(router: Router) -> Result<(), RunError> {
     if env::var(env::AWS_LAMBDA_RUNTIME_API).is_some() {

@@ -1,20 +1,10 @@
-//! Wiring only: telemetry, config and secret at init, then serve.
-
-use shared::naming::Deployment;
+//! Wiring only: the shared start sequence around this service's init and router.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init(&payments::SERVICE);
-    let started = std::time::Instant::now();
-    let sdk = shared::aws::sdk_config().await;
-    let sdk_config_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (state, aws_wait) = payments::init(&sdk, &Deployment::from_env()?).await?;
-    tracing::info!(
-        sdk_config_ms,
-        init_ms = started.elapsed().as_secs_f64() * 1000.0,
-        aws_wait_ms = aws_wait.as_secs_f64() * 1000.0,
-        "initialized"
-    );
-    shared::runtime::run(payments::app(state)).await?;
-    Ok(())
+async fn main() -> Result<(), shared::runtime::StartError> {
+    shared::runtime::start(&payments::SERVICE, |sdk, deployment| async move {
+        let (state, aws_wait) = payments::init(&sdk, &deployment).await?;
+        Ok::<_, anyhow::Error>((payments::app(state), aws_wait))
+    })
+    .await
 }
