@@ -43,14 +43,15 @@ pub async fn load<C: DeserializeOwned, S: DeserializeOwned>(
     secret: &str,
 ) -> Result<Loaded<C, S>, InitError> {
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     let prefix = deployment.config_prefix(service);
     let secret_id = deployment.secret_name(secret);
     let started = Instant::now();
-    let (config, secret) = tokio::join!(
-        crate::config::load::<C>(&ssm, &prefix),
-        crate::secrets::fetch::<S>(&secrets, &secret_id)
-    );
+    // `join!` polls the SSM fetch first, which sends its request; the
+    // Secrets Manager client is then built while that request is in flight.
+    let (config, (secret, secrets)) = tokio::join!(crate::config::load::<C>(&ssm, &prefix), async {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        (crate::secrets::fetch::<S>(&secrets, &secret_id).await, secrets)
+    });
     let aws_wait = started.elapsed();
     Ok(Loaded {
         config: config?,

@@ -54,12 +54,17 @@ pub fn app(state: AppState) -> axum::Router {
 /// Loads config and the service key concurrently and builds the state;
 /// also returns how long that waited on AWS.
 pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
-    let loaded =
-        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET).await?;
+    // The DynamoDB client is built while the config and secret requests are
+    // in flight: `join!` polls the fetch first, which sends both requests.
+    let (loaded, dynamodb) = tokio::join!(
+        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
+        async { aws_sdk_dynamodb::Client::new(sdk) }
+    );
+    let loaded = loaded?;
     let ttl = Duration::from_secs(loaded.config.secret_ttl_seconds);
     let state = AppState {
         store: store::Store::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            dynamodb,
             &loaded.config.table_name,
             loaded.config.transactions_page_size,
         ),

@@ -28,6 +28,7 @@ pub struct AccountsClient {
     http: reqwest::Client,
     base: String,
     key: Arc<SecretStore<ServiceKey>>,
+    timeout: Duration,
     attempts: u32,
 }
 
@@ -43,20 +44,21 @@ pub struct Answer {
 }
 
 impl AccountsClient {
-    /// A client for `base` (e.g. `https://api.example.com/prod`) with a per-call timeout.
+    /// A client for `base` (e.g. `https://api.example.com/prod`) over `http`, with a per-call timeout.
     pub fn new(
+        http: reqwest::Client,
         base: &str,
         timeout: Duration,
         attempts: u32,
         key: Arc<SecretStore<ServiceKey>>,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            timeout,
             key,
             attempts: attempts.max(1),
-        })
+        }
     }
 
     /// Posts a debit or credit of the payment's amount on `account` with `reference`.
@@ -114,6 +116,7 @@ impl AccountsClient {
         let sent = self
             .http
             .post(format!("{}{path}", self.base))
+            .timeout(self.timeout)
             .bearer_auth(&key.expose().api_key)
             .header(shared::http::CORRELATION_ID_HEADER, correlation)
             .json(body)

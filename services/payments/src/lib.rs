@@ -62,8 +62,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state from what init loaded (configuration and the service key).
-    pub fn new(sdk: &aws_config::SdkConfig, loaded: Loaded<Config, ServiceKey>) -> anyhow::Result<Self> {
+    /// Builds the state from what init loaded (configuration and the service
+    /// key) and the clients it uses.
+    pub fn new(loaded: Loaded<Config, ServiceKey>, dynamodb: aws_sdk_dynamodb::Client, http: reqwest::Client) -> Self {
         let Loaded {
             config,
             secret,
@@ -74,20 +75,20 @@ impl AppState {
         let ttl = Duration::from_secs(config.secret_ttl_seconds);
         let key = Arc::new(SecretStore::with_value(secrets, secret_id, ttl, secret));
         let accounts = AccountsClient::new(
+            http,
             &config.accounts_url,
             Duration::from_millis(config.accounts_timeout_ms),
             config.accounts_attempts,
             key,
-        )?;
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        );
         let mut idempotency = IdempotencyConfig::new(&config.idempotency_table, SERVICE.name);
         idempotency.ttl = Duration::from_secs(config.idempotency_ttl_seconds);
-        Ok(Self {
+        Self {
             store: store::Store::new(dynamodb.clone(), &config.table_name),
             accounts,
             idempotency: Arc::new(Idempotency::new(dynamodb, idempotency)),
             config: Arc::new(config),
-        })
+        }
     }
 }
 
@@ -99,8 +100,14 @@ pub fn app(state: AppState) -> axum::Router {
 /// Loads config and the service key concurrently and builds the state;
 /// also returns how long that waited on AWS.
 pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyhow::Result<(AppState, Duration)> {
-    let loaded =
-        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET).await?;
+    // The clients are built while the config and secret requests are in
+    // flight: `join!` polls the fetch first, which sends both requests.
+    let (loaded, dynamodb, http) = tokio::join!(
+        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
+        async { aws_sdk_dynamodb::Client::new(sdk) },
+        async { reqwest::Client::builder().build() }
+    );
+    let loaded = loaded?;
     let aws_wait = loaded.aws_wait;
-    Ok((AppState::new(sdk, loaded)?, aws_wait))
+    Ok((AppState::new(loaded, dynamodb, http?), aws_wait))
 }

@@ -143,7 +143,7 @@ fn client(base: &str) -> AccountsClient {
         Duration::from_secs(3600),
         key,
     );
-    AccountsClient::new(base, Duration::from_secs(5), 1, Arc::new(store)).unwrap()
+    AccountsClient::new(reqwest::Client::new(), base, Duration::from_secs(5), 1, Arc::new(store))
 }
 
 fn payment(amount: u64) -> Payment {

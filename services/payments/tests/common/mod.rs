@@ -102,7 +102,7 @@ pub async fn stack() -> Stack {
     config.accounts_url = format!("http://{address}");
     config.accounts_timeout_ms = 300;
     config.accounts_attempts = 2;
-    let payments_state = payments::AppState::new(&sdk, loaded).unwrap();
+    let payments_state = payments::AppState::new(loaded, aws_sdk_dynamodb::Client::new(&sdk), reqwest::Client::new());
     Stack {
         accounts: accounts_state,
         payments: payments::app(payments_state.clone()),
