@@ -1,6 +1,9 @@
 //! Building SDK clients and classifying their errors.
 
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// The roots AWS endpoints chain to: Amazon Root CA 1–4 and Starfield
@@ -17,6 +20,15 @@ pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("../certs/amazon-t
 /// operating system's store: every AWS endpoint chains to them, and reading
 /// and parsing the system store was the largest part of init measured in
 /// `cargo xtask bench cold-start` (docs/benchmarks.md).
+///
+/// Two more things the default loader does at init are skipped because they
+/// only cost time (measured with `cargo xtask bench cold-start`):
+/// - building a throw-away TLS connector for every client created
+///   ([`LazyConnector`]): the one connector is built on the first request and
+///   shared by every client;
+/// - building the whole default credentials chain (with its own STS client
+///   for web identity) when the credentials are in the environment, as they
+///   always are on Lambda: the chain would pick them first anyway.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls;
     let trust = tls::TrustStore::empty()
@@ -24,15 +36,42 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS);
     let builder = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    let loader = match tls::TlsContext::builder().with_trust_store(trust).build() {
-        Ok(context) => loader.http_client(builder.tls_context(context).build_https()),
-        Err(err) => {
-            tracing::warn!(error = %err, "compiled-in TLS roots rejected; using the system store");
-            loader
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match tls::TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => {
+            let client = LazyConnector(builder.tls_context(context).build_https());
+            loader = loader.http_client(SharedHttpClient::new(client));
         }
-    };
+        Err(err) => tracing::warn!(error = %err, "compiled-in TLS roots rejected; using the system store"),
+    }
+    if crate::env::var(crate::env::AWS_ACCESS_KEY_ID).is_some()
+        && crate::env::var(crate::env::AWS_SECRET_ACCESS_KEY).is_some()
+    {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
     loader.load().await
+}
+
+/// The SDK's HTTPS client without its eager connector build.
+///
+/// The SDK's client builds a complete TLS connector (crypto provider, root
+/// store parsed from PEM) in `validate_base_client_config`, once per SDK
+/// client constructed, and drops it: it is there to load the operating
+/// system's roots at init. With compiled-in roots there is nothing to load
+/// early, so this wrapper forwards everything else and leaves validation to
+/// the trait's default; the connector is built once, on the first request,
+/// and cached by the inner client per timeout settings as before.
+#[derive(Debug)]
+pub struct LazyConnector(pub SharedHttpClient);
+
+impl HttpClient for LazyConnector {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Error codes AWS services use for throttling and internal faults.

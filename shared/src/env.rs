@@ -18,6 +18,10 @@ pub const BIND_ADDR: &str = "BIND_ADDR";
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// `tracing-subscriber` filter directives, used when [`AWS_LAMBDA_LOG_LEVEL`] is unset (`telemetry`).
 pub const RUST_LOG: &str = "RUST_LOG";
+/// Set by Lambda (and by `cargo xtask` for the local stack): the access key the SDK signs with (`aws`).
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// Set by Lambda (and by `cargo xtask` for the local stack): the secret key the SDK signs with (`aws`).
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 /// Set by Lambda: the function's name, logged as `function_name` (`telemetry`, `metrics`).
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// Set by Lambda: memory in MB, logged as `function_memory_size` (`telemetry`).
