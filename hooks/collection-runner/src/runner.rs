@@ -1,0 +1,429 @@
+//! The run loop, with newman's semantics: iterations, folder selection,
+//! scripts collection → folders → request (prerequest, then test),
+//! `setNextRequest`, `--bail`, delays and timeouts.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::collection::{Auth, Collection, Event, Item, ProtocolProfileBehavior, RequestSpec, scope_of};
+use crate::report::{Execution, Summary};
+use crate::request::{prepare, script_request};
+use crate::sandbox::{
+    Delivery, Limits, Sandbox, SandboxError, Scopes, ScriptError, ScriptInfo, ScriptInput, ScriptOutput, ScriptRequest,
+};
+use crate::transport::Transport;
+use crate::variables::Scope;
+
+/// Run settings (the `newman run` options).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Iterations (`-n`); default: the number of data rows, or 1.
+    pub iterations: Option<usize>,
+    /// Iteration data rows (`-d`).
+    pub data: Vec<Scope>,
+    /// Only these folders or requests, by name or id (`--folder`).
+    pub folders: Vec<String>,
+    /// Stop at the first failure (`--bail`).
+    pub bail: bool,
+    /// Pause between requests (`--delay-request`).
+    pub delay: Duration,
+    /// Time for the whole run (`--timeout`).
+    pub timeout: Option<Duration>,
+    /// Time per request (`--timeout-request`).
+    pub timeout_request: Option<Duration>,
+    /// Script limits (`--timeout-script`).
+    pub limits: Limits,
+    /// Environment (`-e`).
+    pub environment: Scope,
+    /// Its name.
+    pub environment_name: Option<String>,
+    /// Globals (`-g`).
+    pub globals: Scope,
+    /// Where body files are found (`--working-dir`).
+    pub working_dir: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            iterations: None,
+            data: Vec::new(),
+            folders: Vec::new(),
+            bail: false,
+            delay: Duration::ZERO,
+            timeout: None,
+            timeout_request: None,
+            limits: Limits::default(),
+            environment: Scope::default(),
+            environment_name: None,
+            globals: Scope::default(),
+            working_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// A request item with the folders above it.
+struct Flat<'a> {
+    item: &'a Item,
+    spec: &'a RequestSpec,
+    ancestors: Vec<&'a Item>,
+}
+
+fn flatten<'a>(items: &'a [Item], ancestors: &mut Vec<&'a Item>, out: &mut Vec<Flat<'a>>) {
+    for item in items {
+        if let Some(children) = &item.item {
+            ancestors.push(item);
+            flatten(children, ancestors, out);
+            ancestors.pop();
+        } else if let Some(spec) = &item.request {
+            out.push(Flat {
+                item,
+                spec,
+                ancestors: ancestors.clone(),
+            });
+        }
+    }
+}
+
+fn select<'a>(items: &'a [Item], folders: &[String]) -> Vec<Flat<'a>> {
+    let mut all = Vec::new();
+    flatten(items, &mut Vec::new(), &mut all);
+    if folders.is_empty() {
+        return all;
+    }
+    let matches = |item: &Item| {
+        folders
+            .iter()
+            .any(|f| *f == item.name || item.id.as_deref() == Some(f.as_str()))
+    };
+    all.into_iter()
+        .filter(|flat| matches(flat.item) || flat.ancestors.iter().any(|a| matches(a)))
+        .collect()
+}
+
+fn scripts<'a>(events: &'a [Event], listen: &str) -> impl Iterator<Item = String> + 'a {
+    let listen = listen.to_owned();
+    events
+        .iter()
+        .filter(move |e| e.listen == listen && !e.disabled)
+        .filter_map(|e| e.script.as_ref().map(|s| s.source()))
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// State carried through a run.
+struct State {
+    scopes: Scopes,
+}
+
+impl State {
+    fn layers(&self) -> [Scope; 5] {
+        let s = &self.scopes;
+        [
+            Scope::from_pairs(s.local.clone()),
+            Scope::from_pairs(s.data.clone()),
+            Scope::from_pairs(s.environment.clone()),
+            Scope::from_pairs(s.collection.clone()),
+            Scope::from_pairs(s.globals.clone()),
+        ]
+    }
+}
+
+/// Runs `collection` and returns what happened. Only a script engine that
+/// cannot start is an error; failing requests, assertions and scripts are in the summary.
+pub async fn run(
+    collection: &Collection,
+    options: &Options,
+    transport: &dyn Transport,
+) -> Result<Summary, SandboxError> {
+    let sandbox = Sandbox::new(options.limits)?;
+    let items = select(&collection.item, &options.folders);
+    let iterations = options.iterations.unwrap_or(options.data.len().max(1));
+    let mut summary = Summary::new(&collection.info.name, iterations);
+    let mut state = State {
+        scopes: Scopes {
+            local: Vec::new(),
+            data: Vec::new(),
+            environment: options.environment.entries().to_vec(),
+            collection: scope_of(&collection.variable).entries().to_vec(),
+            globals: options.globals.entries().to_vec(),
+        },
+    };
+    let started = Instant::now();
+    let collection_behavior = collection.protocol_profile_behavior.clone().unwrap_or_default();
+    'iterations: for iteration in 0..iterations {
+        state.scopes.data = options
+            .data
+            .get(iteration.min(options.data.len().saturating_sub(1)))
+            .map(|row| row.entries().to_vec())
+            .unwrap_or_default();
+        let mut index = 0;
+        let mut first = true;
+        while index < items.len() {
+            if options.timeout.is_some_and(|t| started.elapsed() > t) {
+                summary.fail_run(format!(
+                    "callback timed out after {} ms",
+                    options.timeout.unwrap_or_default().as_millis()
+                ));
+                break 'iterations;
+            }
+            if !first && !options.delay.is_zero() {
+                tokio::time::sleep(options.delay).await;
+            }
+            first = false;
+            let flat = &items[index];
+            let outcome = run_item(
+                collection,
+                flat,
+                &sandbox,
+                &mut state,
+                options,
+                transport,
+                iteration,
+                iterations,
+                &collection_behavior,
+            )
+            .await;
+            let failed = !outcome.execution.failures.is_empty();
+            summary.record(outcome.execution);
+            if failed && options.bail {
+                summary.bailed = true;
+                break 'iterations;
+            }
+            index = match outcome.next {
+                None => index + 1,
+                Some(None) => break,
+                Some(Some(target)) => match items
+                    .iter()
+                    .position(|f| f.item.name == target || f.item.id.as_deref() == Some(target.as_str()))
+                {
+                    Some(position) => position,
+                    None => break,
+                },
+            };
+        }
+    }
+    summary.finish(started.elapsed());
+    Ok(summary)
+}
+
+struct ItemOutcome {
+    execution: Execution,
+    /// `None`: go on; `Some(None)`: stop this iteration; `Some(Some(name))`: jump.
+    next: Option<Option<String>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_item(
+    collection: &Collection,
+    flat: &Flat<'_>,
+    sandbox: &Sandbox,
+    state: &mut State,
+    options: &Options,
+    transport: &dyn Transport,
+    iteration: usize,
+    iterations: usize,
+    collection_behavior: &ProtocolProfileBehavior,
+) -> ItemOutcome {
+    let id = flat.item.id.clone().unwrap_or_else(|| flat.item.name.clone());
+    let name = flat.item.name.clone();
+    let mut execution = Execution::new(&id, &name, iteration);
+    let mut next = None;
+    let info = |event: &str| ScriptInfo {
+        event_name: event.to_owned(),
+        iteration,
+        iteration_count: iterations,
+        request_name: name.clone(),
+        request_id: id.clone(),
+    };
+    let chain = |listen: &str| -> Vec<String> {
+        let mut all: Vec<String> = scripts(&collection.event, listen).collect();
+        for folder in &flat.ancestors {
+            all.extend(scripts(&folder.event, listen));
+        }
+        all.extend(scripts(&flat.item.event, listen));
+        all
+    };
+
+    let mut request = script_request(flat.spec, &id, &name);
+    let mut skip = false;
+    for code in chain("prerequest") {
+        let out = run_script(
+            sandbox,
+            transport,
+            state,
+            options,
+            code,
+            request.clone(),
+            None,
+            info("prerequest"),
+        )
+        .await;
+        request = out.request.clone();
+        skip |= out.skip_request;
+        if let Some(n) = &out.next_request {
+            next = Some(n.value.clone());
+        }
+        execution.script("prerequest", out);
+    }
+    if skip {
+        return ItemOutcome { execution, next };
+    }
+
+    let original = match flat.spec {
+        RequestSpec::Full(r) => Some(r.as_ref()),
+        RequestSpec::Url(_) => None,
+    };
+    let auth = effective_auth(collection, flat);
+    let behavior = flat
+        .ancestors
+        .iter()
+        .rev()
+        .filter_map(|a| a.protocol_profile_behavior.as_ref())
+        .fold(
+            flat.item.protocol_profile_behavior.clone().unwrap_or_default(),
+            |acc, outer| acc.over(outer),
+        )
+        .over(collection_behavior);
+    let layers = state.layers();
+    let refs: Vec<&Scope> = layers.iter().collect();
+    let prepared = match prepare(&request, original, auth, &refs, &options.working_dir) {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            execution.request_error(err.to_string());
+            return ItemOutcome { execution, next };
+        }
+    };
+    execution.request(&prepared);
+    let response = match transport.send(&prepared, &behavior, options.timeout_request).await {
+        Ok(response) => response,
+        Err(err) => {
+            execution.request_error(err.to_string());
+            return ItemOutcome { execution, next };
+        }
+    };
+    execution.response(&response);
+    let sent = ScriptRequest {
+        id: Some(id.clone()),
+        name: Some(name.clone()),
+        method: prepared.method.clone(),
+        url: prepared.url.clone(),
+        headers: prepared
+            .headers
+            .iter()
+            .map(|(key, value)| crate::sandbox::Header {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        body: request.body.clone(),
+    };
+    for code in chain("test") {
+        let out = run_script(
+            sandbox,
+            transport,
+            state,
+            options,
+            code,
+            sent.clone(),
+            Some(response.clone()),
+            info("test"),
+        )
+        .await;
+        if let Some(n) = &out.next_request {
+            next = Some(n.value.clone());
+        }
+        execution.script("test", out);
+    }
+    ItemOutcome { execution, next }
+}
+
+/// Auth for a request: its own, else the nearest folder's, else the collection's.
+fn effective_auth<'a>(collection: &'a Collection, flat: &Flat<'a>) -> Option<&'a Auth> {
+    let own = match flat.spec {
+        RequestSpec::Full(r) => r.auth.as_ref(),
+        RequestSpec::Url(_) => None,
+    };
+    own.or_else(|| flat.ancestors.iter().rev().find_map(|a| a.auth.as_ref()))
+        .or(collection.auth.as_ref())
+        .filter(|a| a.kind != "noauth" && a.kind != "inherit")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_script(
+    sandbox: &Sandbox,
+    transport: &dyn Transport,
+    state: &mut State,
+    options: &Options,
+    code: String,
+    request: ScriptRequest,
+    response: Option<crate::sandbox::ScriptResponse>,
+    info: ScriptInfo,
+) -> ScriptOutput {
+    let input = ScriptInput {
+        code,
+        scopes: state.scopes.clone(),
+        environment_name: options.environment_name.clone(),
+        request,
+        response,
+        info,
+    };
+    let mut failure: Option<ScriptError> = None;
+    let mut pending = match sandbox.start(&input) {
+        Ok(pending) => pending,
+        Err(err) => {
+            failure = Some(err);
+            Vec::new()
+        }
+    };
+    while !pending.is_empty() {
+        let mut deliveries = Vec::new();
+        for call in pending {
+            let delivery = match send_from_script(&call.request, transport, options).await {
+                Ok(response) => Delivery {
+                    id: call.id,
+                    response: Some(response),
+                    error: None,
+                },
+                Err(error) => Delivery {
+                    id: call.id,
+                    response: None,
+                    error: Some(error),
+                },
+            };
+            deliveries.push(delivery);
+        }
+        pending = match sandbox.deliver(&deliveries) {
+            Ok(more) => more,
+            Err(err) => {
+                failure = Some(err);
+                Vec::new()
+            }
+        };
+    }
+    let out = sandbox.finish(&input, failure);
+    state.scopes = out.scopes.clone();
+    out
+}
+
+/// A `pm.sendRequest` request, sent through the same transport.
+async fn send_from_script(
+    spec: &serde_json::Value,
+    transport: &dyn Transport,
+    options: &Options,
+) -> Result<crate::sandbox::ScriptResponse, String> {
+    let mut item: crate::collection::Request = serde_json::from_value(spec.clone()).map_err(|e| e.to_string())?;
+    if item.method.is_none() {
+        item.method = Some(String::from("GET"));
+    }
+    let request = script_request(&RequestSpec::Full(Box::new(item.clone())), "", "");
+    let prepared = prepare(&request, Some(&item), None, &[], &options.working_dir).map_err(|e| e.to_string())?;
+    transport
+        .send(&prepared, &ProtocolProfileBehavior::default(), options.timeout_request)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// How many requests `folders` selects in `collection` (0: the names match nothing).
+pub fn count(collection: &Collection, folders: &[String]) -> usize {
+    select(&collection.item, folders).len()
+}
