@@ -348,8 +348,11 @@ pub fn form_encode(text: &str) -> String {
     out
 }
 
-fn has_header(headers: &[(String, String)], name: &str) -> bool {
-    headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+/// Sets header `name`, replacing any of that name: auth wins over a header
+/// written in the request, as in newman.
+fn upsert(headers: &mut Vec<(String, String)>, name: &str, value: String) {
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    headers.push((name.to_owned(), value));
 }
 
 fn apply_auth(
@@ -361,17 +364,11 @@ fn apply_auth(
     let param = |key: &str| r(&auth.param(key).unwrap_or_default());
     match auth.kind.as_str() {
         "noauth" => {}
-        "bearer" => {
-            if !has_header(headers, "authorization") {
-                headers.push((String::from("Authorization"), format!("Bearer {}", param("token"))));
-            }
-        }
+        "bearer" => upsert(headers, "Authorization", format!("Bearer {}", param("token"))),
         "basic" => {
-            if !has_header(headers, "authorization") {
-                let credentials = format!("{}:{}", param("username"), param("password"));
-                let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-                headers.push((String::from("Authorization"), format!("Basic {encoded}")));
-            }
+            let credentials = format!("{}:{}", param("username"), param("password"));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            upsert(headers, "Authorization", format!("Basic {encoded}"));
         }
         "apikey" => {
             let key = param("key");
@@ -380,8 +377,8 @@ fn apply_auth(
                 let separator = if url.contains('?') { '&' } else { '?' };
                 url.push(separator);
                 url.push_str(&format!("{}={}", form_encode(&key), form_encode(&value)));
-            } else if !has_header(headers, &key) {
-                headers.push((key, value));
+            } else {
+                upsert(headers, &key, value);
             }
         }
         other => return Err(BuildError::UnsupportedAuth(other.to_owned())),

@@ -183,8 +183,10 @@ pub async fn run(
                 &collection_behavior,
             )
             .await;
-            let failed = !outcome.execution.failures.is_empty();
-            summary.record(outcome.execution);
+            let failed = outcome.execution.as_ref().is_some_and(|e| !e.failures.is_empty());
+            if let Some(execution) = outcome.execution {
+                summary.record(execution);
+            }
             if failed && options.bail {
                 summary.bailed = true;
                 break 'iterations;
@@ -207,7 +209,8 @@ pub async fn run(
 }
 
 struct ItemOutcome {
-    execution: Execution,
+    /// `None` when the request was skipped.
+    execution: Option<Execution>,
     /// `None`: go on; `Some(None)`: stop this iteration; `Some(Some(name))`: jump.
     next: Option<Option<String>>,
 }
@@ -266,7 +269,8 @@ async fn run_item(
         execution.script("prerequest", out);
     }
     if skip {
-        return ItemOutcome { execution, next };
+        // newman lists no execution for a skipped request.
+        return ItemOutcome { execution: None, next };
     }
 
     let original = match flat.spec {
@@ -290,18 +294,24 @@ async fn run_item(
         Ok(prepared) => prepared,
         Err(err) => {
             execution.request_error(err.to_string());
-            return ItemOutcome { execution, next };
+            return ItemOutcome {
+                execution: Some(execution),
+                next,
+            };
         }
     };
     execution.request(&prepared);
+    // As in newman, test scripts run after a request error too, without `pm.response`.
     let response = match transport.send(&prepared, &behavior, options.timeout_request).await {
-        Ok(response) => response,
+        Ok(response) => {
+            execution.response(&response);
+            Some(response)
+        }
         Err(err) => {
             execution.request_error(err.to_string());
-            return ItemOutcome { execution, next };
+            None
         }
     };
-    execution.response(&response);
     let sent = ScriptRequest {
         id: Some(id.clone()),
         name: Some(name.clone()),
@@ -325,7 +335,7 @@ async fn run_item(
             options,
             code,
             sent.clone(),
-            Some(response.clone()),
+            response.clone(),
             info("test"),
         )
         .await;
@@ -334,7 +344,10 @@ async fn run_item(
         }
         execution.script("test", out);
     }
-    ItemOutcome { execution, next }
+    ItemOutcome {
+        execution: Some(execution),
+        next,
+    }
 }
 
 /// Auth for a request: its own, else the nearest folder's, else the collection's.

@@ -15,7 +15,11 @@ use serde_json::{Value, json};
 fn echo(method: &Method, uri: &Uri, headers: &HeaderMap, query: &BTreeMap<String, String>, body: &Bytes) -> Value {
     let text = String::from_utf8_lossy(body).into_owned();
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let json_body: Value = if content_type.contains("json") { serde_json::from_str(&text).unwrap_or(Value::Null) } else { Value::Null };
+    let json_body: Value = if content_type.contains("json") {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     let form: BTreeMap<String, String> = if content_type.starts_with("application/x-www-form-urlencoded") {
         text.split('&')
             .filter(|p| !p.is_empty())
@@ -27,8 +31,10 @@ fn echo(method: &Method, uri: &Uri, headers: &HeaderMap, query: &BTreeMap<String
     } else {
         BTreeMap::new()
     };
-    let headers: BTreeMap<String, String> =
-        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+    let headers: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
     json!({"method": method.as_str(), "url": uri.to_string(), "args": query, "headers": headers, "data": text, "json": json_body, "form": form})
 }
 
@@ -56,7 +62,13 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn anything(method: Method, uri: Uri, headers: HeaderMap, Query(query): Query<BTreeMap<String, String>>, body: Bytes) -> Response {
+async fn anything(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
     axum::Json(echo(&method, &uri, &headers, &query, &body)).into_response()
 }
 
@@ -66,14 +78,21 @@ async fn status(Path(code): Path<u16>) -> Response {
 }
 
 async fn redirect(Path(n): Path<u32>) -> Response {
-    let location = if n <= 1 { String::from("/get") } else { format!("/redirect/{}", n - 1) };
+    let location = if n <= 1 {
+        String::from("/get")
+    } else {
+        format!("/redirect/{}", n - 1)
+    };
     (StatusCode::FOUND, [("location", location)]).into_response()
 }
 
 async fn response_headers(Query(query): Query<BTreeMap<String, String>>) -> Response {
     let mut response = axum::Json(json!(query)).into_response();
     for (k, v) in &query {
-        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(k.as_str()), axum::http::HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            axum::http::HeaderValue::from_str(v),
+        ) {
             response.headers_mut().insert(name, value);
         }
     }
@@ -82,7 +101,10 @@ async fn response_headers(Query(query): Query<BTreeMap<String, String>>) -> Resp
 
 async fn basic_auth(Path((user, pass)): Path<(String, String)>, headers: HeaderMap) -> Response {
     use base64::Engine;
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    );
     let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
     let code = if ok { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
     (code, axum::Json(json!({"authenticated": ok}))).into_response()
@@ -94,7 +116,11 @@ async fn delay(Path(ms): Path<u64>) -> Response {
 }
 
 async fn xml() -> Response {
-    ([("content-type", "application/xml")], r#"<?xml version="1.0"?><order id="7"><item>a</item><item>b</item><total currency="EUR">12</total></order>"#).into_response()
+    (
+        [("content-type", "application/xml")],
+        r#"<?xml version="1.0"?><order id="7"><item>a</item><item>b</item><total currency="EUR">12</total></order>"#,
+    )
+        .into_response()
 }
 
 async fn text() -> Response {
@@ -118,7 +144,9 @@ pub async fn start() -> String {
         .route("/delay/{ms}", get(delay))
         .route("/xml", get(xml))
         .route("/text", get(text));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind 127.0.0.1");
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind 127.0.0.1");
     let address = listener.local_addr().expect("local address");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("echo server") });
     format!("http://{address}")
