@@ -516,7 +516,7 @@ pub fn load_data(path: &Path) -> Result<Vec<Scope>, LoadError> {
         path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) || text.trim_start().starts_with('[');
     if is_json {
         let rows: Vec<serde_json::Map<String, Value>> = parse_json(path, &text)?;
-        return Ok(rows.into_iter().map(|row| Scope::from_pairs(row)).collect());
+        return Ok(rows.into_iter().map(Scope::from_pairs).collect());
     }
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
     let invalid = |err: csv::Error| {
