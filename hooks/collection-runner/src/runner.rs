@@ -247,27 +247,16 @@ async fn run_item(
         all
     };
 
-    let mut request = script_request(flat.spec, &id, &name);
-    let mut skip = false;
-    for code in chain("prerequest") {
-        let out = run_script(
-            sandbox,
-            transport,
-            state,
-            options,
-            code,
-            request.clone(),
-            None,
-            info("prerequest"),
-        )
-        .await;
-        request = out.request.clone();
-        skip |= out.skip_request;
-        if let Some(n) = &out.next_request {
-            next = Some(n.value.clone());
-        }
-        execution.script("prerequest", out);
-    }
+    let (request, skip) = run_event(
+        (sandbox, transport, options),
+        state,
+        (&mut execution, &mut next),
+        chain("prerequest"),
+        script_request(flat.spec, &id, &name),
+        None,
+        info("prerequest"),
+    )
+    .await;
     if skip {
         // newman lists no execution for a skipped request.
         return ItemOutcome { execution: None, next };
@@ -327,23 +316,16 @@ async fn run_item(
             .collect(),
         body: request.body.clone(),
     };
-    for code in chain("test") {
-        let out = run_script(
-            sandbox,
-            transport,
-            state,
-            options,
-            code,
-            sent.clone(),
-            response.clone(),
-            info("test"),
-        )
-        .await;
-        if let Some(n) = &out.next_request {
-            next = Some(n.value.clone());
-        }
-        execution.script("test", out);
-    }
+    run_event(
+        (sandbox, transport, options),
+        state,
+        (&mut execution, &mut next),
+        chain("test"),
+        sent,
+        response,
+        info("test"),
+    )
+    .await;
     ItemOutcome {
         execution: Some(execution),
         next,
@@ -359,6 +341,42 @@ fn effective_auth<'a>(collection: &'a Collection, flat: &Flat<'a>) -> Option<&'a
     own.or_else(|| flat.ancestors.iter().rev().find_map(|a| a.auth.as_ref()))
         .or(collection.auth.as_ref())
         .filter(|a| a.kind != "noauth" && a.kind != "inherit")
+}
+
+/// Runs one event's scripts (collection → folders → request) in order, each
+/// seeing the request as the previous one left it; records them in the
+/// execution and any `setNextRequest` in `next`. Returns the request as the
+/// last script left it and whether one asked to skip it.
+async fn run_event(
+    (sandbox, transport, options): (&Sandbox, &dyn Transport, &Options),
+    state: &mut State,
+    (execution, next): (&mut Execution, &mut Option<Option<String>>),
+    codes: Vec<String>,
+    mut request: ScriptRequest,
+    response: Option<crate::sandbox::ScriptResponse>,
+    info: ScriptInfo,
+) -> (ScriptRequest, bool) {
+    let mut skip = false;
+    for code in codes {
+        let out = run_script(
+            sandbox,
+            transport,
+            state,
+            options,
+            code,
+            request.clone(),
+            response.clone(),
+            info.clone(),
+        )
+        .await;
+        request = out.request.clone();
+        skip |= out.skip_request;
+        if let Some(n) = &out.next_request {
+            *next = Some(n.value.clone());
+        }
+        execution.script(&info.event_name, out);
+    }
+    (request, skip)
 }
 
 #[allow(clippy::too_many_arguments)]
