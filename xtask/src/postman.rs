@@ -1,5 +1,6 @@
 //! `cargo xtask postman`: every service's Postman collection under real
-//! newman against the local stack (`cargo xtask dev`'s processes).
+//! newman against the local stack (`cargo xtask dev`'s processes), then
+//! under our runner (`hooks/collection-runner`), which must agree with newman.
 
 use std::process::ExitCode;
 
@@ -82,7 +83,16 @@ pub async fn run_collections(
         for folder in folders {
             command.args(["--folder", folder]);
         }
-        command.args(["--reporters", "cli", "--color", "off", "--disable-unicode"]);
+        let report = std::env::temp_dir().join(format!("newman-{}-{}.json", postman.collection, std::process::id()));
+        command.args([
+            "--reporters",
+            "cli,json",
+            "--color",
+            "off",
+            "--disable-unicode",
+            "--reporter-json-export",
+        ]);
+        command.arg(&report);
         if quiet {
             command.arg("--reporter-cli-no-success-assertions");
         }
@@ -91,6 +101,61 @@ pub async fn run_collections(
             .await
             .with_context(|| format!("running newman on {}", collection.display()))?;
         all_passed &= status.success();
+        let theirs: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&report).with_context(|| format!("reading {}", report.display()))?,
+        )?;
+        let _ = std::fs::remove_file(&report);
+        all_passed &= same_as_newman(&collection, &root, &vars, folders, &theirs, status.success()).await?;
     }
     Ok(all_passed)
+}
+
+/// Runs `collection` again under our runner (`hooks/collection-runner`) with
+/// the same environment, variables and folders, and compares it with
+/// newman's report: per request the same assertions and outcomes, and the
+/// same verdict. Prints the difference and returns false when they differ.
+async fn same_as_newman(
+    collection: &std::path::Path,
+    root: &std::path::Path,
+    vars: &[String],
+    folders: &[String],
+    newman_report: &serde_json::Value,
+    newman_passed: bool,
+) -> anyhow::Result<bool> {
+    use collection_runner::{collection as files, report, runner, transport::Http};
+    let parsed = files::load_collection(collection)?;
+    let environment = files::load_variables(&root.join("local.postman_environment.json"))?;
+    let mut options = runner::Options {
+        environment: files::scope_of(&environment.values),
+        environment_name: environment.name,
+        folders: folders.to_vec(),
+        working_dir: root.to_owned(),
+        ..runner::Options::default()
+    };
+    for var in vars {
+        if let Some((key, value)) = var.split_once('=') {
+            options
+                .environment
+                .set(key.to_owned(), serde_json::Value::String(value.to_owned()));
+        }
+    }
+    let summary = runner::run(&parsed, &options, &Http::new(false)).await?;
+    let (theirs, ours) = (report::newman_outcome(newman_report), summary.outcome());
+    if theirs == ours && newman_passed == summary.passed() {
+        eprintln!(
+            "postman: collection-runner agrees with newman on {} ({} requests, {} assertions)",
+            collection.display(),
+            ours.len(),
+            ours.iter().map(|(_, a)| a.len()).sum::<usize>()
+        );
+        return Ok(true);
+    }
+    eprintln!(
+        "postman: collection-runner differs from newman on {}:",
+        collection.display()
+    );
+    eprintln!("  newman (passed: {newman_passed}): {theirs:?}");
+    eprintln!("  ours   (passed: {}): {ours:?}", summary.passed());
+    eprint!("{}", summary.to_cli());
+    Ok(false)
 }

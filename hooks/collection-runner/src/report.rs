@@ -436,6 +436,59 @@ impl Summary {
     }
 }
 
+/// Per request: the item's name and its assertions as (name, passed, skipped)
+/// — what a differential comparison with newman looks at.
+pub type Outcome = Vec<(String, Vec<(String, bool, bool)>)>;
+
+impl Summary {
+    /// This run's [`Outcome`].
+    pub fn outcome(&self) -> Outcome {
+        self.executions
+            .iter()
+            .map(|e| {
+                let assertions = e
+                    .assertions
+                    .iter()
+                    .map(|a| (a.assertion.clone(), a.error.is_none(), a.skipped))
+                    .collect();
+                (e.name.clone(), assertions)
+            })
+            .collect()
+    }
+}
+
+/// The [`Outcome`] of a newman JSON report (`-r json`). newman's reporter adds
+/// an execution for each `pm.sendRequest` an item's scripts make, with the
+/// item's cursor: the first per cursor is the item's own.
+pub fn newman_outcome(report: &Value) -> Outcome {
+    let mut seen = std::collections::HashSet::new();
+    let executions = report["run"]["executions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    executions
+        .iter()
+        .filter(|e| seen.insert((e["item"]["id"].to_string(), e["cursor"]["ref"].to_string())))
+        .map(|e| {
+            let assertions = e["assertions"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| {
+                    let passed = a.get("error").is_none_or(Value::is_null);
+                    (
+                        a["assertion"].as_str().unwrap_or_default().to_owned(),
+                        passed,
+                        a["skipped"].as_bool().unwrap_or(false),
+                    )
+                })
+                .collect();
+            (e["item"]["name"].as_str().unwrap_or_default().to_owned(), assertions)
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct Counts {
     requests: usize,

@@ -43,11 +43,6 @@ impl Scope {
     pub fn entries(&self) -> &[(String, Value)] {
         &self.entries
     }
-
-    /// Whether the scope is empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// A variable's value as text in a request: strings as they are, numbers as

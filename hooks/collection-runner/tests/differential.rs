@@ -1,6 +1,7 @@
-//! Differential tests: every collection in `tests/corpus/` (and the services'
-//! collections' structure) runs under real newman and under this runner
-//! against the same local echo server; per request the same assertion names
+//! Differential tests: every collection in `tests/corpus/` runs under real
+//! newman and under this runner against the same local echo server (the
+//! services' collections are compared the same way by `cargo xtask test`,
+//! against the local stack); per request the same assertion names
 //! with the same outcome, the same request count and the same exit code.
 
 #[path = "support/echo.rs"]
@@ -9,12 +10,10 @@ mod echo;
 use std::path::{Path, PathBuf};
 
 use collection_runner::collection;
+use collection_runner::report::{Outcome, newman_outcome};
 use collection_runner::runner::{self, Options};
 use collection_runner::transport::Http;
 use serde_json::Value;
-
-/// (item name, [(assertion, passed, skipped)]) per execution.
-type Outcome = Vec<(String, Vec<(String, bool, bool)>)>;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -56,33 +55,7 @@ fn newman(collection: &Path, base: &str, out: &Path) -> (Outcome, bool) {
     let status = command.output().expect("newman runs").status;
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out).expect("newman report")).expect("newman JSON");
-    // newman's reporter adds an execution for each `pm.sendRequest` made by
-    // an item's scripts, with the item's cursor: one per cursor is the item's own.
-    let mut seen = std::collections::HashSet::new();
-    let outcome = report["run"]["executions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| seen.insert((e["item"]["id"].to_string(), e["cursor"]["ref"].to_string())))
-        .map(|e| {
-            let assertions = e["assertions"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .map(|a| {
-                            (
-                                a["assertion"].as_str().unwrap_or_default().to_owned(),
-                                a.get("error").is_none_or(Value::is_null),
-                                a["skipped"].as_bool().unwrap_or(false),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            (e["item"]["name"].as_str().unwrap_or_default().to_owned(), assertions)
-        })
-        .collect();
-    (outcome, status.success())
+    (newman_outcome(&report), status.success())
 }
 
 async fn ours(collection: &Path, base: &str) -> (Outcome, bool) {
@@ -96,19 +69,7 @@ async fn ours(collection: &Path, base: &str) -> (Outcome, bool) {
     let summary = runner::run(&parsed, &options, &Http::new(false))
         .await
         .expect("engine starts");
-    let outcome = summary
-        .executions
-        .iter()
-        .map(|e| {
-            let assertions = e
-                .assertions
-                .iter()
-                .map(|a| (a.assertion.clone(), a.error.is_none(), a.skipped))
-                .collect();
-            (e.name.clone(), assertions)
-        })
-        .collect();
-    (outcome, summary.passed())
+    (summary.outcome(), summary.passed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
