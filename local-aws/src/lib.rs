@@ -12,6 +12,7 @@
 //! Processes reach the stack only through the SDK's own variables
 //! ([`Moto::env`]), so nothing in the services knows it is local.
 
+pub mod echo;
 pub mod moto;
 pub mod registry;
 pub mod runtime_api;

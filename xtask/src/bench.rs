@@ -1,3 +1,5 @@
+//! `cargo xtask bench runner` is in `bench_runner`.
+//!
 //! `cargo xtask bench cold-start`: each service's release binary under a
 //! minimal local Lambda Runtime API, beside a hello-world `lambda_http`
 //! binary, with config and secrets fetched from the local stack. Prints a
@@ -35,11 +37,26 @@ enum Which {
         #[arg(long, default_value = "release")]
         profile: String,
     },
+    /// Our collection runner against real newman: wall time and peak RSS on a 20-request collection.
+    Runner {
+        /// Runs per runner (the median is reported).
+        #[arg(long, default_value_t = 11)]
+        runs: usize,
+    },
+    /// Runs a command as the only child and prints its wall time and peak RSS (used by `bench runner`).
+    #[command(hide = true)]
+    Measure {
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.which {
         Which::ColdStart { runs, zip, profile } => cold_start(runs, zip, &profile).await,
+        Which::Runner { runs } => crate::bench_runner::run(runs).await,
+        Which::Measure { command } => crate::bench_runner::measure(&command),
     }
 }
 

@@ -1,11 +1,8 @@
 //! Differential tests: every collection in `tests/corpus/` runs under real
-//! newman and under this runner against the same local echo server (the
+//! newman and under this runner against the same local echo server (`local_aws::echo`) (the
 //! services' collections are compared the same way by `cargo xtask test`,
 //! against the local stack); per request the same assertion names
 //! with the same outcome, the same request count and the same exit code.
-
-#[path = "support/echo.rs"]
-mod echo;
 
 use std::path::{Path, PathBuf};
 
@@ -74,7 +71,7 @@ async fn ours(collection: &Path, base: &str) -> (Outcome, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_runs_like_newman() {
-    let base = echo::start().await;
+    let base = local_aws::echo::start().await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()

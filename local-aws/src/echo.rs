@@ -1,5 +1,8 @@
-//! A postman-echo-like server on 127.0.0.1 for the runner's tests: it echoes
-//! what it received so collections can assert on it.
+//! A postman-echo-like HTTP server on 127.0.0.1: it echoes what it received
+//! (`/get`, `/post`, `/anything`…), answers any status (`/status/{code}`),
+//! redirects, sets headers, checks basic auth, waits and serves XML and text,
+//! so collections can assert on it. Used by the collection runner's
+//! differential tests and by `cargo xtask bench runner`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
