@@ -424,16 +424,10 @@ pub struct Variable {
     /// Value.
     #[serde(default)]
     pub value: Value,
-    /// Disabled variables are not defined.
+    /// Disabled variables are not defined. (Environment files' `enabled:
+    /// false` is not read: newman 6 defines those variables anyway.)
     #[serde(default)]
     pub disabled: bool,
-    /// `enabled: false` in environment files.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Variables as a scope, skipping disabled ones.
@@ -441,7 +435,7 @@ pub fn scope_of(variables: &[Variable]) -> Scope {
     Scope::from_pairs(
         variables
             .iter()
-            .filter(|v| !v.disabled && v.enabled)
+            .filter(|v| !v.disabled)
             .map(|v| (v.key.clone(), v.value.clone())),
     )
 }

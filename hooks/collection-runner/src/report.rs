@@ -44,6 +44,8 @@ pub struct Execution {
     pub name: String,
     /// Zero-based iteration.
     pub iteration: usize,
+    /// A unique id for this execution (`cursor.ref` in the JSON report).
+    pub cursor_ref: String,
     /// Method and URL sent, if it got that far.
     pub request: Option<(String, String)>,
     /// Status code, reason and timing, if a response came.
@@ -78,6 +80,7 @@ impl Execution {
             id: id.to_owned(),
             name: name.to_owned(),
             iteration,
+            cursor_ref: uuid::Uuid::new_v4().to_string(),
             request: None,
             response: None,
             assertions: Vec::new(),
@@ -236,7 +239,7 @@ impl Summary {
             .iter()
             .map(|e| {
                 json!({
-                    "cursor": {"iteration": e.iteration},
+                    "cursor": {"iteration": e.iteration, "ref": e.cursor_ref},
                     "item": {"id": e.id, "name": e.name},
                     "request": e.request.as_ref().map(|(m, u)| json!({"method": m, "url": u})),
                     "response": e.response.as_ref().map(|r| json!({"code": r.code, "status": r.status, "responseTime": r.response_time, "responseSize": r.response_size})),
@@ -258,7 +261,7 @@ impl Summary {
                     "error": {"name": f.name, "message": f.message, "test": f.test},
                     "at": f.at,
                     "source": {"id": e.id, "name": e.name},
-                    "cursor": {"iteration": e.iteration},
+                    "cursor": {"iteration": e.iteration, "ref": e.cursor_ref},
                 })
             })
             .chain(

@@ -1,77 +1,82 @@
 //! Differential tests: every collection in `tests/corpus/` runs under real
-//! newman and under this runner against the same local echo server (`local_aws::echo`) (the
-//! services' collections are compared the same way by `cargo xtask test`,
-//! against the local stack); per request the same assertion names
-//! with the same outcome, the same request count and the same exit code.
+//! newman and under our `collection-runner` binary, with the same command
+//! line, against the same local echo server (`local_aws::echo`); per request
+//! the same assertion names with the same outcome, the same request count and
+//! the same exit code. Both JSON reports are read by the same
+//! `report::newman_outcome`, so our `json` reporter's shape is checked too.
+//! A `<name>.args` file beside a collection adds command-line options (one per
+//! line) to both runs. The services' collections are compared the same way by
+//! `cargo xtask test`, against the local stack.
 
 use std::path::{Path, PathBuf};
 
-use collection_runner::collection;
 use collection_runner::report::{Outcome, newman_outcome};
-use collection_runner::runner::{self, Options};
-use collection_runner::transport::Http;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sidecar(collection: &Path, suffix: &str) -> Option<PathBuf> {
-    let name = collection
-        .file_name()?
-        .to_str()?
-        .strip_suffix(".postman_collection.json")?;
-    let path = collection.with_file_name(format!("{name}{suffix}"));
-    path.exists().then_some(path)
-}
-
-fn newman(collection: &Path, base: &str, out: &Path) -> (Outcome, bool) {
-    let newman = root().join("postman/node_modules/.bin/newman");
+fn newman() -> PathBuf {
+    let newman = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../postman/node_modules/.bin/newman");
     assert!(
         newman.exists(),
         "{} missing: `cargo xtask test` installs it (npm ci in postman/)",
         newman.display()
     );
-    let mut command = std::process::Command::new(newman);
-    command
-        .arg("run")
-        .arg(collection)
-        .args([
-            "--env-var",
-            &format!("base={base}"),
-            "-r",
-            "json",
-            "--reporter-json-export",
-        ])
-        .arg(out)
-        .arg("--working-dir")
-        .arg(collection.parent().unwrap());
-    if let Some(data) = sidecar(collection, ".data.json").or_else(|| sidecar(collection, ".data.csv")) {
-        command.arg("-d").arg(data);
-    }
-    let status = command.output().expect("newman runs").status;
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out).expect("newman report")).expect("newman JSON");
-    (newman_outcome(&report), status.success())
+    newman
 }
 
-async fn ours(collection: &Path, base: &str) -> (Outcome, bool) {
-    let parsed = collection::load_collection(collection).expect("collection loads");
-    let mut options = Options::default();
-    options.environment.set("base".into(), Value::String(base.to_owned()));
-    options.working_dir = collection.parent().unwrap().to_owned();
-    if let Some(data) = sidecar(collection, ".data.json").or_else(|| sidecar(collection, ".data.csv")) {
-        options.data = collection::load_data(&data).expect("data loads");
-    }
-    let summary = runner::run(&parsed, &options, &Http::new(false))
-        .await
-        .expect("engine starts");
-    (summary.outcome(), summary.passed())
+fn extra_args(collection: &Path) -> Vec<String> {
+    let name = collection
+        .to_string_lossy()
+        .replace(".postman_collection.json", ".args");
+    std::fs::read_to_string(name)
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `program run <collection> …` in the corpus directory; its outcome and whether it exited 0.
+async fn run(program: PathBuf, collection: PathBuf, base: String, report: PathBuf) -> (Outcome, bool) {
+    tokio::task::spawn_blocking(move || {
+        let dir = collection.parent().unwrap().to_owned();
+        let output = std::process::Command::new(&program)
+            .current_dir(&dir)
+            .arg("run")
+            .arg(&collection)
+            .args([
+                "--env-var",
+                &format!("base={base}"),
+                "-r",
+                "cli,json",
+                "--reporter-json-export",
+            ])
+            .arg(&report)
+            .arg("--working-dir")
+            .arg(&dir)
+            .args(extra_args(&collection))
+            .output()
+            .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
+        let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
+            panic!(
+                "{} wrote no report ({e}): {}",
+                program.display(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        let json: Value = serde_json::from_str(&text).expect("JSON report");
+        (newman_outcome(&json), output.status.success())
+    })
+    .await
+    .expect("runner thread")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_runs_like_newman() {
     let base = local_aws::echo::start().await;
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_collection-runner"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -79,19 +84,38 @@ async fn corpus_runs_like_newman() {
         .filter(|p| p.to_string_lossy().ends_with(".postman_collection.json"))
         .collect();
     files.sort();
-    assert!(!files.is_empty());
+    assert!(
+        files.len() >= 25,
+        "the corpus should hold at least 25 collections, has {}",
+        files.len()
+    );
     let temp = tempfile::tempdir().unwrap();
     let mut mismatches = Vec::new();
     let mut assertions = 0;
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let (theirs, their_exit) = newman(file, &base, &temp.path().join(format!("{name}.report.json")));
-        let (mine, my_exit) = ours(file, &base).await;
+        let (theirs, their_exit) = run(
+            newman(),
+            file.clone(),
+            base.clone(),
+            temp.path().join(format!("{name}.newman.json")),
+        )
+        .await;
+        let (mine, my_exit) = run(
+            ours.clone(),
+            file.clone(),
+            base.clone(),
+            temp.path().join(format!("{name}.ours.json")),
+        )
+        .await;
         assertions += theirs.iter().map(|(_, a)| a.len()).sum::<usize>();
-        assert!(!theirs.is_empty(), "{name}: newman ran nothing");
+        assert!(
+            !theirs.is_empty() || name.contains("empty"),
+            "{name}: newman ran nothing"
+        );
         if theirs != mine || their_exit != my_exit {
             mismatches.push(format!(
-                "{name}:\n  newman (exit ok: {their_exit}): {theirs:?}\n  ours   (exit ok: {my_exit}): {mine:?}"
+                "{name}:\n  newman (exit 0: {their_exit}): {theirs:?}\n  ours   (exit 0: {my_exit}): {mine:?}"
             ));
         }
     }
@@ -103,7 +127,7 @@ async fn corpus_runs_like_newman() {
         mismatches.join("\n")
     );
     assert!(
-        assertions > 100,
+        assertions > 200,
         "the corpus should exercise many assertions, got {assertions}"
     );
 }

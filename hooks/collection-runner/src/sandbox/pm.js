@@ -657,7 +657,11 @@
     };
     const request = makeRequest(input.request);
     state.request = request;
-    const response = input.response ? makeResponse(input.response) : undefined;
+    // Prerequest scripts have no `pm.response`; after a request error newman
+    // still gives test scripts one, with no code.
+    const empty = { headers: [], body: "", responseSize: 0 };
+    const response = input.response || input.info.eventName === "test" ? makeResponse(input.response || empty) : undefined;
+    const received = !!input.response;
     scopes.environment.name = input.environmentName;
 
     const setNextRequest = (name) => {
@@ -701,7 +705,7 @@
       getGlobalVariable: (key) => scopes.globals.get(key),
       clearGlobalVariable: (key) => scopes.globals.unset(key),
       clearGlobalVariables: () => scopes.globals.clear(),
-      getResponseHeader: (name) => (response ? response.headers.get(name) : undefined),
+      getResponseHeader: (name) => (received ? response.headers.get(name) : undefined),
       getResponseCookie: () => undefined,
       setNextRequest,
     };
@@ -723,7 +727,7 @@
         state.console.push({ level, message: format(arguments) });
       };
     });
-    const legacyHeaders = response ? response.headers.toObject() : {};
+    const legacyHeaders = received ? response.headers.toObject() : {};
     return {
       pm,
       postman,
@@ -747,10 +751,10 @@
         headers: request.headers.toObject(),
         data: input.request.body && input.request.body.raw !== undefined ? input.request.body.raw : {},
       },
-      responseBody: response ? response.text() : undefined,
-      responseCode: response ? { code: response.code, name: response.status, detail: response.status } : undefined,
+      responseBody: received ? response.text() : undefined,
+      responseCode: received ? { code: response.code, name: response.status, detail: response.status } : undefined,
       responseHeaders: legacyHeaders,
-      responseTime: response ? response.responseTime : undefined,
+      responseTime: received ? response.responseTime : undefined,
     };
   }
 
