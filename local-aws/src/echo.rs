@@ -24,13 +24,7 @@ fn echo(method: &Method, uri: &Uri, headers: &HeaderMap, query: &BTreeMap<String
         Value::Null
     };
     let form: BTreeMap<String, String> = if content_type.starts_with("application/x-www-form-urlencoded") {
-        text.split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
-            })
-            .collect()
+        form_urlencoded::parse(text.as_bytes()).into_owned().collect()
     } else {
         BTreeMap::new()
     };
@@ -39,30 +33,6 @@ fn echo(method: &Method, uri: &Uri, headers: &HeaderMap, query: &BTreeMap<String
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     json!({"method": method.as_str(), "url": uri.to_string(), "args": query, "headers": headers, "data": text, "json": json_body, "form": form})
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn anything(
@@ -130,6 +100,156 @@ async fn text() -> Response {
     ([("content-type", "text/plain")], "plain text body").into_response()
 }
 
+/// The realm, nonce and opaque of the digest challenge.
+const DIGEST_REALM: &str = "echo@127.0.0.1";
+const DIGEST_NONCE: &str = "dcd98b7102dd2f0e8b11d0f600bfb0c093";
+const DIGEST_OPAQUE: &str = "5ccc069c403ebaf9f0171e9517f40e41";
+
+fn md5_hex(text: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `key="value", key=value` pairs of an `Authorization: Digest …` header.
+fn digest_fields(header: &str) -> BTreeMap<String, String> {
+    header
+        .trim_start_matches("Digest")
+        .split(',')
+        .filter_map(|part| part.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect()
+}
+
+/// HTTP digest auth (RFC 7616, MD5, qop=auth): a 401 challenge, then 200
+/// when the answer is right for `user`/`pass`.
+async fn digest_auth(
+    Path((user, pass)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let answer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("Digest"));
+    if let Some(answer) = answer {
+        let f = digest_fields(answer);
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let ha1 = md5_hex(&format!("{user}:{DIGEST_REALM}:{pass}"));
+        let ha2 = md5_hex(&format!(
+            "{}:{}",
+            method.as_str(),
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        ));
+        let expected = md5_hex(&format!(
+            "{ha1}:{DIGEST_NONCE}:{}:{}:{}:{ha2}",
+            get("nc"),
+            get("cnonce"),
+            get("qop")
+        ));
+        let ok = get("username") == user && get("nonce") == DIGEST_NONCE && get("response") == expected;
+        let code = if ok { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+        return (code, axum::Json(json!({"authenticated": ok}))).into_response();
+    }
+    let challenge =
+        format!(r#"Digest realm="{DIGEST_REALM}", qop="auth", nonce="{DIGEST_NONCE}", opaque="{DIGEST_OPAQUE}""#);
+    (
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", challenge)],
+        axum::Json(json!({"authenticated": false})),
+    )
+        .into_response()
+}
+
+/// The secret key `/aws-sigv4` verifies signatures with (access key `AKIDECHO`).
+pub const SIGV4_SECRET: &str = "echo-secret";
+
+/// AWS Signature Version 4 verification, as API Gateway's IAM auth does it:
+/// the request is signed again with the known secret, the same date and the
+/// same signed headers (by `aws-sigv4`), and the signatures must match.
+async fn aws_sigv4(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let verdict = verify_sigv4(&method, &uri, &headers, &body);
+    let code = if verdict.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    (
+        code,
+        axum::Json(json!({"authenticated": verdict.is_ok(), "error": verdict.err()})),
+    )
+        .into_response()
+}
+
+fn verify_sigv4(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let authorization = header("authorization").ok_or("no Authorization header")?;
+    let rest = authorization
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or("not AWS4-HMAC-SHA256")?;
+    let field = |name: &str| {
+        rest.split(", ")
+            .find_map(|part| part.strip_prefix(name).and_then(|p| p.strip_prefix('=')))
+            .map(str::to_owned)
+            .ok_or(format!("no {name} in Authorization"))
+    };
+    let credential = field("Credential")?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key, _date, region, service, _terminator] = scope[..] else {
+        return Err(format!("credential scope {credential:?}"));
+    };
+    if access_key != "AKIDECHO" {
+        return Err(format!("unknown access key {access_key}"));
+    }
+    let signed_headers = field("SignedHeaders")?;
+    let signature = field("Signature")?;
+    let amz_date = header("x-amz-date").ok_or("no X-Amz-Date")?;
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let at = time::PrimitiveDateTime::parse(&amz_date, &format)
+        .map_err(|e| format!("X-Amz-Date {amz_date:?}: {e}"))?
+        .assume_utc();
+    let token = header("x-amz-security-token");
+    let identity = aws_credential_types::Credentials::new(access_key, SIGV4_SECRET, token, None, "echo").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(at.into())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let host = header("host").unwrap_or_default();
+    let url = format!(
+        "http://{host}{}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let signed: Vec<String> = signed_headers.split(';').map(str::to_owned).collect();
+    let values: Vec<(String, String)> = signed
+        .iter()
+        .filter(|name| !matches!(name.as_str(), "x-amz-date" | "x-amz-security-token"))
+        .map(|name| (name.clone(), header(name).unwrap_or_default()))
+        .collect();
+    let signable = SignableRequest::new(
+        method.as_str(),
+        url,
+        values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, expected) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    drop(instructions);
+    if expected == signature {
+        Ok(())
+    } else {
+        Err(String::from("signature does not match"))
+    }
+}
+
 /// Starts the server on a free loopback port; returns its base URL.
 pub async fn start() -> String {
     let app = Router::new()
@@ -146,7 +266,10 @@ pub async fn start() -> String {
         .route("/basic-auth/{user}/{pass}", get(basic_auth))
         .route("/delay/{ms}", get(delay))
         .route("/xml", get(xml))
-        .route("/text", get(text));
+        .route("/text", get(text))
+        .route("/digest-auth/{user}/{pass}", get(digest_auth))
+        .route("/aws-sigv4", any(aws_sigv4))
+        .route("/aws-sigv4/{*rest}", any(aws_sigv4));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind 127.0.0.1");

@@ -4,9 +4,10 @@
 //!
 //! Flow: [`collection`] loads files → [`runner::run`] walks the items →
 //! [`sandbox`] runs prerequest and test scripts in QuickJS →
-//! [`request`] resolves variables ([`variables`], [`dynamic`]) and auth →
+//! [`request`] resolves variables ([`variables`], [`dynamic`]) and applies [`auth`] →
 //! a [`transport::Transport`] sends → [`report`] renders the results.
 
+pub mod auth;
 pub mod collection;
 pub mod dynamic;
 pub mod report;

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::collection::{Auth, Body, Request, RequestSpec, Url};
@@ -66,6 +65,9 @@ pub enum BuildError {
     /// The auth type is not one this runner implements.
     #[error("auth type {0:?} is not supported")]
     UnsupportedAuth(String),
+    /// The auth's parameters cannot be applied.
+    #[error("{0}")]
+    Auth(String),
 }
 
 /// The item's request in the shape scripts see, unresolved (`{{…}}` intact).
@@ -216,21 +218,22 @@ pub fn prepare(
     if !url.contains("://") {
         url = format!("http://{url}");
     }
-    let mut headers: Vec<(String, String)> = request.headers.iter().map(|h| (r(&h.key), r(&h.value))).collect();
+    let headers: Vec<(String, String)> = request.headers.iter().map(|h| (r(&h.key), r(&h.value))).collect();
     let body = original.and_then(|o| o.body.as_ref()).filter(|b| !b.disabled);
     let payload = match body {
         Some(body) => payload(body, request.body.as_ref(), &r, working_dir)?,
         None => Payload::None,
     };
-    if let Some(auth) = auth {
-        apply_auth(auth, &r, &mut headers, &mut url)?;
-    }
-    Ok(Prepared {
+    let mut prepared = Prepared {
         method: request.method.clone(),
         url,
         headers,
         payload,
-    })
+    };
+    if let Some(auth) = auth {
+        crate::auth::apply(&crate::auth::Params::new(auth, &r), &mut prepared)?;
+    }
+    Ok(prepared)
 }
 
 fn read_file(working_dir: &Path, src: &str) -> Result<Vec<u8>, BuildError> {
@@ -346,44 +349,6 @@ pub fn form_encode(text: &str) -> String {
         }
     }
     out
-}
-
-/// Sets header `name`, replacing any of that name: auth wins over a header
-/// written in the request, as in newman.
-fn upsert(headers: &mut Vec<(String, String)>, name: &str, value: String) {
-    headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-    headers.push((name.to_owned(), value));
-}
-
-fn apply_auth(
-    auth: &Auth,
-    r: &dyn Fn(&str) -> String,
-    headers: &mut Vec<(String, String)>,
-    url: &mut String,
-) -> Result<(), BuildError> {
-    let param = |key: &str| r(&auth.param(key).unwrap_or_default());
-    match auth.kind.as_str() {
-        "noauth" => {}
-        "bearer" => upsert(headers, "Authorization", format!("Bearer {}", param("token"))),
-        "basic" => {
-            let credentials = format!("{}:{}", param("username"), param("password"));
-            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-            upsert(headers, "Authorization", format!("Basic {encoded}"));
-        }
-        "apikey" => {
-            let key = param("key");
-            let value = param("value");
-            if param("in") == "query" {
-                let separator = if url.contains('?') { '&' } else { '?' };
-                url.push(separator);
-                url.push_str(&format!("{}={}", form_encode(&key), form_encode(&value)));
-            } else {
-                upsert(headers, &key, value);
-            }
-        }
-        other => return Err(BuildError::UnsupportedAuth(other.to_owned())),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -290,8 +290,15 @@ async fn run_item(
         }
     };
     execution.request(&prepared);
-    // As in newman, test scripts run after a request error too, without `pm.response`.
-    let response = match transport.send(&prepared, &behavior, options.timeout_request).await {
+    let mut result = transport.send(&prepared, &behavior, options.timeout_request).await;
+    if let (Ok(first), Some(auth)) = (&result, auth) {
+        let resolve = |s: &str| crate::variables::resolve(s, &refs);
+        if let Some(retry) = crate::auth::digest_retry(&crate::auth::Params::new(auth, &resolve), &prepared, first) {
+            result = transport.send(&retry, &behavior, options.timeout_request).await;
+        }
+    }
+    // As in newman, test scripts run after a request error too, with an empty `pm.response`.
+    let response = match result {
         Ok(response) => {
             execution.response(&response);
             Some(response)
