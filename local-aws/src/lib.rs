@@ -13,7 +13,9 @@
 //! ([`Moto::env`]), so nothing in the services knows it is local.
 
 pub mod echo;
+pub mod lambda;
 pub mod moto;
+pub mod process;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;
@@ -39,6 +41,9 @@ pub enum Error {
         /// The SDK error.
         message: String,
     },
+    /// A function process could not be built, started or reached.
+    #[error("process: {0}")]
+    Process(String),
     /// Local I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -1,16 +1,12 @@
 //! The local stack with every service running on it: used by `dev` and `demo`.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use local_aws::Moto;
 use local_aws::registry::Service;
 use shared::naming::Deployment;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 
 /// The app and stage every local process runs as.
 pub fn local_deployment() -> Deployment {
@@ -160,40 +156,13 @@ async fn spawn(
     callees: &[(String, String)],
     logs: Logs,
 ) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(binary)
-        .envs(service_env(moto, deployment))
-        .envs(callees.iter().cloned())
-        .env_remove(shared::env::AWS_LAMBDA_RUNTIME_API)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("service stdout")?;
-    let (tx, mut rx) = mpsc::channel::<String>(1);
-    let name = name.to_owned();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut tx = Some(tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
-            if let Some(json) = &json
-                && json["message"] == "listening"
-                && let (Some(tx), Some(address)) = (tx.take(), json["address"].as_str())
-            {
-                let _ = tx.send(address.to_owned()).await;
-            }
-            if logs == Logs::Echo {
-                println!("[{name}] {line}");
-            }
-        }
-    });
-    match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-        Ok(Some(url)) => Ok((child, url)),
-        _ => bail!(
-            "{} did not report listening within 60 s (see its log above)",
-            binary.display()
-        ),
-    }
+    let env: Vec<(String, String)> = service_env(moto, deployment)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(callees.iter().cloned())
+        .collect();
+    let echo = (logs == Logs::Echo).then(|| name.to_owned());
+    local_aws::process::serve(binary, &env, echo)
+        .await
+        .with_context(|| format!("starting {} (see its log above)", binary.display()))
 }

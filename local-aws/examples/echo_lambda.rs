@@ -1,0 +1,79 @@
+//! A function that answers with what it received, served by the product's own
+//! `shared::runtime::run`: through the Lambda Runtime API when
+//! `AWS_LAMBDA_RUNTIME_API` is set, on a local port otherwise. The collection
+//! runner's tests send the same collection to it both ways (HTTP, and Lambda
+//! Invoke with API Gateway v1 and v2 payloads) and expect the same results.
+//!
+//! Routes: `/echo/…` (method, path, query, headers and body as JSON),
+//! `/status/{code}`, `/binary` (bytes that are not UTF-8), `/cookies` (two
+//! `set-cookie` headers), `/panic` (the handler panics).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+async fn echo(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let headers: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    axum::Json(json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "args": query,
+        "headers": headers,
+        "data": String::from_utf8_lossy(&body),
+    }))
+    .into_response()
+}
+
+async fn status(Path(code): Path<u16>) -> Response {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (code, axum::Json(json!({"status": code.as_u16()}))).into_response()
+}
+
+async fn binary() -> Response {
+    (
+        [("content-type", "application/octet-stream")],
+        vec![0u8, 159, 146, 150, 255],
+    )
+        .into_response()
+}
+
+async fn cookies() -> Response {
+    let mut response = axum::Json(json!({"cookies": 2})).into_response();
+    let headers = response.headers_mut();
+    headers.append("set-cookie", "a=1; Path=/".parse().expect("header value"));
+    headers.append("set-cookie", "b=2; Path=/".parse().expect("header value"));
+    response
+}
+
+async fn panics() -> Response {
+    panic!("echo_lambda: /panic was requested");
+}
+
+const FUNCTION: shared::ServiceInfo = shared::ServiceInfo::new("echo_lambda", env!("CARGO_PKG_VERSION"));
+
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::RunError> {
+    shared::telemetry::init(&FUNCTION);
+    let app = Router::new()
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo))
+        .route("/status/{code}", any(status))
+        .route("/binary", get(binary))
+        .route("/cookies", get(cookies))
+        .route("/panic", get(panics));
+    shared::runtime::run(app).await
+}
