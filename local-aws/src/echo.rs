@@ -100,6 +100,40 @@ async fn text() -> Response {
     ([("content-type", "text/plain")], "plain text body").into_response()
 }
 
+/// `?url=…&status_code=…`: redirects any method there (302 by default).
+async fn redirect_to(Query(query): Query<BTreeMap<String, String>>) -> Response {
+    let code = query
+        .get("status_code")
+        .and_then(|c| c.parse().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    let location = query.get("url").cloned().unwrap_or_else(|| String::from("/get"));
+    (code.unwrap_or(StatusCode::FOUND), [("location", location)]).into_response()
+}
+
+/// The cookies the request carried.
+async fn cookies(headers: HeaderMap) -> Response {
+    let cookies: BTreeMap<String, String> = headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split("; "))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    axum::Json(json!({"cookies": cookies})).into_response()
+}
+
+/// `?name=value…`: sets each as a cookie (path `/`).
+async fn set_cookies(Query(query): Query<BTreeMap<String, String>>) -> Response {
+    let mut response = axum::Json(json!({"set": query})).into_response();
+    for (name, value) in &query {
+        if let Ok(header) = axum::http::HeaderValue::from_str(&format!("{name}={value}; Path=/")) {
+            response.headers_mut().append("set-cookie", header);
+        }
+    }
+    response
+}
+
 /// The realm, nonce and opaque of the digest challenge.
 const DIGEST_REALM: &str = "echo@127.0.0.1";
 const DIGEST_NONCE: &str = "dcd98b7102dd2f0e8b11d0f600bfb0c093";
@@ -268,6 +302,9 @@ pub async fn start() -> String {
         .route("/xml", get(xml))
         .route("/text", get(text))
         .route("/digest-auth/{user}/{pass}", get(digest_auth))
+        .route("/redirect-to", any(redirect_to))
+        .route("/cookies", get(cookies))
+        .route("/cookies/set", get(set_cookies))
         .route("/aws-sigv4", any(aws_sigv4))
         .route("/aws-sigv4/{*rest}", any(aws_sigv4));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -397,7 +397,17 @@ async fn run_script(
     response: Option<crate::sandbox::ScriptResponse>,
     info: ScriptInfo,
 ) -> ScriptOutput {
+    let cookies = if response.is_some() {
+        transport
+            .cookies(&request.url)
+            .into_iter()
+            .map(|(key, value)| crate::sandbox::Header { key, value })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let input = ScriptInput {
+        cookies,
         code,
         scopes: state.scopes.clone(),
         environment_name: options.environment_name.clone(),

@@ -121,6 +121,8 @@ pub struct ScriptInput {
     pub response: Option<ScriptResponse>,
     /// `pm.info`.
     pub info: ScriptInfo,
+    /// `pm.cookies`: the cookies held for the request's URL after its response.
+    pub cookies: Vec<Header>,
 }
 
 /// A `pm.sendRequest` waiting for its response.

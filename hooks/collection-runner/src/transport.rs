@@ -1,7 +1,5 @@
 //! Sending a prepared request and getting the response scripts see.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::collection::ProtocolProfileBehavior;
@@ -29,46 +27,94 @@ pub trait Transport: Send + Sync {
         behavior: &ProtocolProfileBehavior,
         timeout: Option<Duration>,
     ) -> Result<ScriptResponse, TransportError>;
+
+    /// The cookies held for `url` (`pm.cookies` in test scripts); none by default.
+    fn cookies(&self, _url: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
-/// HTTP(S) with rustls; one client per redirect/TLS setting, reused.
-#[derive(Debug, Default)]
+/// HTTP(S) with rustls. Redirects are followed here, not by the client, to
+/// apply Postman's rules (`followRedirects`, `maxRedirects`,
+/// `followOriginalHttpMethod`, `followAuthorizationHeader`); one cookie jar
+/// serves the whole run, as newman's does.
+#[derive(Debug)]
 pub struct Http {
-    insecure: bool,
-    clients: Mutex<HashMap<(bool, usize, bool), reqwest::Client>>,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    verifying: reqwest::Client,
+    insecure: reqwest::Client,
+    insecure_always: bool,
 }
 
 impl Http {
     /// A transport; `insecure` turns off certificate checks for every request (`--insecure`).
     pub fn new(insecure: bool) -> Self {
-        Self {
-            insecure,
-            clients: Mutex::default(),
-        }
-    }
-
-    fn client(&self, behavior: &ProtocolProfileBehavior) -> Result<reqwest::Client, TransportError> {
-        let follow = behavior.follow_redirects.unwrap_or(true);
-        let max = behavior.max_redirects.unwrap_or(10);
-        let insecure = self.insecure || behavior.strict_ssl == Some(false);
-        let key = (follow, max, insecure);
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
-        }
-        let policy = if follow {
-            reqwest::redirect::Policy::limited(max)
-        } else {
-            reqwest::redirect::Policy::none()
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = |accept_invalid: bool| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_provider(jar.clone())
+                .danger_accept_invalid_certs(accept_invalid)
+                .build()
+                .unwrap_or_default()
         };
-        let client = reqwest::Client::builder()
-            .redirect(policy)
-            .danger_accept_invalid_certs(insecure)
-            .build()
-            .map_err(|e| TransportError::Failed(e.to_string()))?;
-        clients.insert(key, client.clone());
-        Ok(client)
+        Self {
+            verifying: client(false),
+            insecure: client(true),
+            jar,
+            insecure_always: insecure,
+        }
     }
+}
+
+fn build(
+    client: &reqwest::Client,
+    method: &reqwest::Method,
+    url: reqwest::Url,
+    headers: &[(String, String)],
+    payload: &Payload,
+    behavior: &ProtocolProfileBehavior,
+    timeout: Option<Duration>,
+) -> Result<reqwest::RequestBuilder, TransportError> {
+    let mut builder = client.request(method.clone(), url);
+    let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    for (key, value) in headers {
+        builder = builder.header(key.as_str(), value.as_str());
+    }
+    builder = builder.header("user-agent", concat!("collection-runner/", env!("CARGO_PKG_VERSION")));
+    let prune = *method == reqwest::Method::GET && !behavior.disable_body_pruning.unwrap_or(false);
+    match payload {
+        Payload::None => {}
+        _ if prune => {}
+        Payload::Bytes { data, content_type } => {
+            if let (false, Some(ct)) = (has_content_type, content_type) {
+                builder = builder.header("content-type", ct.as_str());
+            }
+            builder = builder.body(data.clone());
+        }
+        Payload::Form(parts) => {
+            let mut form = reqwest::multipart::Form::new();
+            for part in parts {
+                let mut p = match &part.value {
+                    FormValue::Text(text) => reqwest::multipart::Part::text(text.clone()),
+                    FormValue::File { name, data } => {
+                        reqwest::multipart::Part::bytes(data.clone()).file_name(name.clone())
+                    }
+                };
+                if let Some(ct) = &part.content_type {
+                    p = p
+                        .mime_str(ct)
+                        .map_err(|e| TransportError::Invalid(format!("content type {ct:?}: {e}")))?;
+                }
+                form = form.part(part.name.clone(), p);
+            }
+            builder = builder.multipart(form);
+        }
+    }
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    Ok(builder)
 }
 
 #[async_trait::async_trait]
@@ -79,54 +125,58 @@ impl Transport for Http {
         behavior: &ProtocolProfileBehavior,
         timeout: Option<Duration>,
     ) -> Result<ScriptResponse, TransportError> {
-        let client = self.client(behavior)?;
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        let client = if self.insecure_always || behavior.strict_ssl == Some(false) {
+            &self.insecure
+        } else {
+            &self.verifying
+        };
+        let mut method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| TransportError::Invalid(format!("method {:?}", request.method)))?;
-        let url = reqwest::Url::parse(&request.url)
+        let mut url = reqwest::Url::parse(&request.url)
             .map_err(|e| TransportError::Invalid(format!("url {:?}: {e}", request.url)))?;
-        let mut builder = client.request(method.clone(), url);
-        let has_content_type = request
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
-        for (key, value) in &request.headers {
-            builder = builder.header(key.as_str(), value.as_str());
-        }
-        builder = builder.header("user-agent", concat!("collection-runner/", env!("CARGO_PKG_VERSION")));
-        let prune = method == reqwest::Method::GET && !behavior.disable_body_pruning.unwrap_or(false);
-        match &request.payload {
-            Payload::None => {}
-            _ if prune => {}
-            Payload::Bytes { data, content_type } => {
-                if let (false, Some(ct)) = (has_content_type, content_type) {
-                    builder = builder.header("content-type", ct.as_str());
-                }
-                builder = builder.body(data.clone());
-            }
-            Payload::Form(parts) => {
-                let mut form = reqwest::multipart::Form::new();
-                for part in parts {
-                    let mut p = match &part.value {
-                        FormValue::Text(text) => reqwest::multipart::Part::text(text.clone()),
-                        FormValue::File { name, data } => {
-                            reqwest::multipart::Part::bytes(data.clone()).file_name(name.clone())
-                        }
-                    };
-                    if let Some(ct) = &part.content_type {
-                        p = p
-                            .mime_str(ct)
-                            .map_err(|e| TransportError::Invalid(format!("content type {ct:?}: {e}")))?;
-                    }
-                    form = form.part(part.name.clone(), p);
-                }
-                builder = builder.multipart(form);
-            }
-        }
-        if let Some(timeout) = timeout {
-            builder = builder.timeout(timeout);
-        }
+        let mut headers = request.headers.clone();
+        let mut payload = request.payload.clone();
+        let follow = behavior.follow_redirects.unwrap_or(true);
+        let max = behavior.max_redirects.unwrap_or(10);
         let started = Instant::now();
-        let response = builder.send().await.map_err(|e| TransportError::Failed(describe(&e)))?;
+        let mut redirects = 0;
+        let response = loop {
+            let builder = build(client, &method, url.clone(), &headers, &payload, behavior, timeout)?;
+            let response = builder.send().await.map_err(|e| TransportError::Failed(describe(&e)))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let Some(location) = location.filter(|_| follow && status.is_redirection()) else {
+                break response;
+            };
+            if redirects == max {
+                return Err(TransportError::Failed(format!(
+                    "Exceeded maxRedirects ({max}). Probably stuck in a redirect loop {url}"
+                )));
+            }
+            redirects += 1;
+            let next = url
+                .join(&location)
+                .map_err(|e| TransportError::Failed(format!("redirect to {location:?}: {e}")))?;
+            // As newman: 307/308 keep the method; 301/302/303 switch to GET
+            // unless `followOriginalHttpMethod` (which newman applies to 303 too).
+            let keep_method =
+                matches!(status.as_u16(), 307 | 308) || behavior.follow_original_http_method.unwrap_or(false);
+            if !keep_method && method != reqwest::Method::HEAD {
+                method = reqwest::Method::GET;
+                payload = Payload::None;
+                headers.retain(|(k, _)| {
+                    !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("content-length")
+                });
+            }
+            if next.host_str() != url.host_str() && !behavior.follow_authorization_header.unwrap_or(false) {
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+            }
+            url = next;
+        };
         let status = response.status();
         let headers = response
             .headers()
@@ -148,6 +198,23 @@ impl Transport for Http {
             body: String::from_utf8_lossy(&body).into_owned(),
             response_time: started.elapsed().as_millis() as u64,
         })
+    }
+
+    fn cookies(&self, url: &str) -> Vec<(String, String)> {
+        use reqwest::cookie::CookieStore;
+        let Ok(url) = reqwest::Url::parse(url) else {
+            return Vec::new();
+        };
+        self.jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .map(|text| {
+                text.split("; ")
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

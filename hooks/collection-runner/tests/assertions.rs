@@ -105,6 +105,7 @@ fn input(code: &str) -> ScriptInput {
             response_time: 12,
             response_size: 48,
         }),
+        cookies: Vec::new(),
         info: ScriptInfo {
             event_name: String::from("test"),
             iteration: 0,

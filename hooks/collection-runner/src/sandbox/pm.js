@@ -685,7 +685,7 @@
         },
         location: Object.freeze([input.info.requestName]),
       },
-      cookies: new PropertyList([]),
+      cookies: new PropertyList(input.cookies),
       test(name, fn) {
         runTest(name, fn, false);
         return pm;
