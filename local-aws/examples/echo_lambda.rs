@@ -4,9 +4,14 @@
 //! runner's tests send the same collection to it both ways (HTTP, and Lambda
 //! Invoke with API Gateway v1 and v2 payloads) and expect the same results.
 //!
-//! Routes: `/echo/…` (method, path, query, headers and body as JSON),
+//! Routes: `/health` (like the services': name, version, function version),
+//! `/echo/…` (method, path, query, headers and body as JSON),
 //! `/status/{code}`, `/binary` (bytes that are not UTF-8), `/cookies` (two
 //! `set-cookie` headers), `/panic` (the handler panics).
+//!
+//! Faults for the traffic hooks' tests, from the environment: `ECHO_HEALTH_STATUS`
+//! (the status `/health` answers), `ECHO_HEALTH_DELAY_MS` (how long it waits
+//! first), `ECHO_HEALTH_PANIC=1` (it panics: a function error on Lambda).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -36,6 +41,25 @@ async fn echo(
         "data": String::from_utf8_lossy(&body),
     }))
     .into_response()
+}
+
+async fn health() -> Response {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(ms) = var("ECHO_HEALTH_DELAY_MS").and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    if var("ECHO_HEALTH_PANIC").is_some() {
+        panic!("echo_lambda: ECHO_HEALTH_PANIC is set");
+    }
+    let code = var("ECHO_HEALTH_STATUS")
+        .and_then(|v| v.parse().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    let body = json!({
+        "service": FUNCTION.name,
+        "version": FUNCTION.version,
+        "function_version": var("AWS_LAMBDA_FUNCTION_VERSION"),
+    });
+    (code.unwrap_or(StatusCode::OK), axum::Json(body)).into_response()
 }
 
 async fn status(Path(code): Path<u16>) -> Response {
@@ -69,6 +93,7 @@ const FUNCTION: shared::ServiceInfo = shared::ServiceInfo::new("echo_lambda", en
 async fn main() -> Result<(), shared::runtime::RunError> {
     shared::telemetry::init(&FUNCTION);
     let app = Router::new()
+        .route("/health", get(health))
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
         .route("/status/{code}", any(status))

@@ -72,8 +72,9 @@ impl LambdaInvoke {
         &self.endpoint
     }
 
-    /// Runs `binary` as version `version` of `function` (with `env` and
-    /// Lambda's own variables) and waits until it polls for its first event.
+    /// Runs `binary` as version `version` of `function` with Lambda's own
+    /// variables and `env` (which may override them, e.g. to make a version
+    /// misreport itself) and waits until it polls for its first event.
     pub async fn publish(
         &self,
         function: &str,
@@ -83,11 +84,11 @@ impl LambdaInvoke {
     ) -> Result<(), Error> {
         let mut api = RuntimeApi::start().await?;
         let process = Command::new(binary)
-            .envs(env.iter().cloned())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", function)
             .env("AWS_LAMBDA_FUNCTION_VERSION", version)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .envs(env.iter().cloned())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)

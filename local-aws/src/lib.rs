@@ -12,6 +12,7 @@
 //! Processes reach the stack only through the SDK's own variables
 //! ([`Moto::env`]), so nothing in the services knows it is local.
 
+pub mod codedeploy;
 pub mod echo;
 pub mod lambda;
 pub mod moto;

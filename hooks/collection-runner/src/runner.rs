@@ -291,11 +291,15 @@ async fn run_item(
     };
     execution.request(&prepared);
     let mut result = transport.send(&prepared, &behavior, options.timeout_request).await;
-    if let (Ok(first), Some(auth)) = (&result, auth) {
-        let resolve = |s: &str| crate::variables::resolve(s, &refs);
-        if let Some(retry) = crate::auth::digest_retry(&crate::auth::Params::new(auth, &resolve), &prepared, first) {
-            result = transport.send(&retry, &behavior, options.timeout_request).await;
+    let retry = match (&result, auth) {
+        (Ok(first), Some(auth)) => {
+            let resolve = |s: &str| crate::variables::resolve(s, &refs);
+            crate::auth::digest_retry(&crate::auth::Params::new(auth, &resolve), &prepared, first)
         }
+        _ => None,
+    };
+    if let Some(retry) = retry {
+        result = transport.send(&retry, &behavior, options.timeout_request).await;
     }
     // As in newman, test scripts run after a request error too, with an empty `pm.response`.
     let response = match result {

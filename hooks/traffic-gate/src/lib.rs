@@ -1,0 +1,161 @@
+//! The deployment gate behind the CodeDeploy `BeforeAllowTraffic` and
+//! `AfterAllowTraffic` hooks, one library for both and for every service.
+//!
+//! [`Gate::handle`] takes CodeDeploy's event and the invocation's deadline:
+//! it finds the function and versions being deployed ([`target`]), runs the
+//! service's checks ([`checks`]: `/health` smoke, then the Postman folders of
+//! the phase through `collection-runner`) against the target version (before
+//! traffic, by Lambda Invoke with the version as qualifier) or the live path
+//! (after traffic), and reports `Succeeded` only when all passed ([`verdict`]).
+//! It always answers: checks still running near the deadline, a panic in the
+//! checks, a missing plan all become `Failed`; CodeDeploy's throttling and
+//! 5xx are retried inside the deadline; an already-completed hook is left as
+//! it is. The [`report`] goes to the JSON log and EMF metrics.
+
+pub mod checks;
+pub mod plan;
+pub mod report;
+pub mod target;
+pub mod verdict;
+
+use std::time::{Duration, Instant};
+
+pub use plan::{Phase, Plan, Plans, Settings};
+pub use report::Report;
+
+/// The event CodeDeploy sends a lifecycle hook.
+pub type HookEvent = aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
+
+/// Why an event could not be handled at all (nothing could be reported).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The payload is not a CodeDeploy lifecycle event.
+    #[error("not a CodeDeploy lifecycle event ({reason}): {raw}")]
+    Unparseable {
+        /// What is wrong with it.
+        reason: String,
+        /// The payload as received.
+        raw: String,
+    },
+}
+
+/// Parses a hook's payload; an unusable one is an error carrying the raw text.
+pub fn parse_event(payload: &serde_json::Value) -> Result<HookEvent, GateError> {
+    let unparseable = |reason: String| GateError::Unparseable {
+        reason,
+        raw: payload.to_string(),
+    };
+    let event: HookEvent = serde_json::from_value(payload.clone()).map_err(|e| unparseable(e.to_string()))?;
+    if event.deployment_id.is_empty() || event.lifecycle_event_hook_execution_id.is_empty() {
+        return Err(unparseable(String::from(
+            "DeploymentId and LifecycleEventHookExecutionId must not be empty",
+        )));
+    }
+    Ok(event)
+}
+
+/// The AWS clients the gate uses.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// CodeDeploy: target lookup and the verdict.
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    /// Lambda: invoking the target version.
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Clients {
+    /// Clients from the shared SDK configuration. The gate retries CodeDeploy
+    /// itself, bounded by the invocation's deadline, so the SDK's own retries are off there.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let codedeploy = aws_sdk_codedeploy::config::Builder::from(sdk)
+            .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
+            .build();
+        Self {
+            codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy),
+            lambda: aws_sdk_lambda::Client::new(sdk),
+        }
+    }
+}
+
+/// One hook: its phase, the services' plans, the settings and the clients.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// Before or after traffic.
+    pub phase: Phase,
+    /// What to check per function.
+    pub plans: Plans,
+    /// Budgets and margins.
+    pub settings: Settings,
+    /// AWS clients.
+    pub clients: Clients,
+}
+
+impl Gate {
+    /// Handles one event: checks, then exactly one verdict reported (or the
+    /// already-completed path), before `deadline`.
+    pub async fn handle(&self, event: &HookEvent, deadline: Instant) -> Report {
+        let gate = self.clone();
+        let for_checks = event.clone();
+        let checks_until = self.checks_until(deadline);
+        self.conclude(event, deadline, async move {
+            checks::run(&gate, &for_checks, checks_until).await
+        })
+        .await
+    }
+
+    fn checks_until(&self, deadline: Instant) -> Instant {
+        deadline
+            .checked_sub(self.settings.deadline_margin)
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Runs `checks` under the guard and reports the verdict: checks still
+    /// running at the deadline minus the margin, or panicking, become `Failed`.
+    pub async fn conclude<F>(&self, event: &HookEvent, deadline: Instant, checks: F) -> Report
+    where
+        F: Future<Output = checks::Outcome> + Send + 'static,
+    {
+        let started = Instant::now();
+        let checks_until = self.checks_until(deadline);
+        let mut report = Report::new(self.phase, event);
+        // The checks run in their own task: a panic there is a JoinError here, never a lost verdict.
+        let task = tokio::spawn(checks);
+        let abort = task.abort_handle();
+        match tokio::time::timeout(checks_until.saturating_duration_since(Instant::now()), task).await {
+            Ok(Ok(outcome)) => report.absorb(outcome),
+            Ok(Err(join)) if join.is_panic() => report.fail(format!("the checks panicked: {}", panic_message(join))),
+            Ok(Err(join)) => report.fail(format!("the checks stopped: {join}")),
+            Err(_) => {
+                abort.abort();
+                report.fail(format!(
+                    "checks still running {} ms before the function's deadline",
+                    self.settings.deadline_margin.as_millis()
+                ));
+            }
+        }
+        report.reported = Some(verdict::report(&self.clients.codedeploy, event, report.verdict, deadline).await);
+        report.duration = started.elapsed();
+        report.emit(&self.settings);
+        report
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    let payload = join.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| String::from("(no message)"))
+}
+
+/// Exponential backoff from 100 ms, doubling to at most 2 s, never past `until`.
+pub(crate) async fn backoff(attempt: u32, until: Instant) -> bool {
+    let wait = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(2));
+    let now = Instant::now();
+    if now + wait >= until {
+        return false;
+    }
+    tokio::time::sleep(wait).await;
+    true
+}

@@ -1,0 +1,116 @@
+//! The hook's report: every check, the assertions, the versions, the verdict
+//! and how it reached CodeDeploy — one JSON log line, plus EMF metrics
+//! (`HookChecksFailed`, `HookDurationMs`) with the service as dimension.
+
+use std::time::Duration;
+
+use shared::metrics::{InvocationMetrics, Unit};
+
+use crate::checks::{Check, Outcome};
+use crate::target::Target;
+use crate::verdict::Reported;
+use crate::{HookEvent, Phase, Settings};
+
+/// What one hook invocation did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// The hook.
+    pub phase: Phase,
+    /// CodeDeploy's ids.
+    pub deployment_id: String,
+    /// The hook execution answered.
+    pub hook_execution_id: String,
+    /// The target, when found.
+    pub target: Option<Target>,
+    /// The service, when known.
+    pub service: Option<String>,
+    /// Each check.
+    pub checks: Vec<Check>,
+    /// Every assertion of the collection run: (request, assertion, passed).
+    pub assertions: Vec<(String, String, bool)>,
+    /// Why the verdict is `Failed`, when it is.
+    pub reason: Option<String>,
+    /// `true` = `Succeeded`.
+    pub verdict: bool,
+    /// How the verdict reached CodeDeploy.
+    pub reported: Option<Reported>,
+    /// Wall time of the invocation.
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+impl Report {
+    /// An empty report for `event`, not yet passed.
+    pub fn new(phase: Phase, event: &HookEvent) -> Self {
+        Self {
+            phase,
+            deployment_id: event.deployment_id.clone(),
+            hook_execution_id: event.lifecycle_event_hook_execution_id.clone(),
+            target: None,
+            service: None,
+            checks: Vec::new(),
+            assertions: Vec::new(),
+            reason: None,
+            verdict: false,
+            reported: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Takes in the checks' outcome: passed only when there were checks and all passed.
+    pub fn absorb(&mut self, outcome: Outcome) {
+        self.target = outcome.target;
+        self.service = outcome.service;
+        if let Some(summary) = &outcome.summary {
+            self.assertions = summary
+                .executions
+                .iter()
+                .flat_map(|e| {
+                    e.assertions
+                        .iter()
+                        .map(move |a| (e.name.clone(), a.assertion.clone(), a.error.is_none()))
+                })
+                .collect();
+        }
+        self.verdict = !outcome.checks.is_empty() && outcome.checks.iter().all(|c| c.passed);
+        if !self.verdict {
+            self.reason = outcome
+                .checks
+                .iter()
+                .find(|c| !c.passed)
+                .map(|c| format!("{}: {}", c.name, c.detail));
+        }
+        self.checks = outcome.checks;
+    }
+
+    /// Marks the verdict `Failed` for `reason`.
+    pub fn fail(&mut self, reason: String) {
+        self.verdict = false;
+        self.reason = Some(reason);
+    }
+
+    /// Writes the JSON log line and the EMF metrics.
+    pub fn emit(&self, settings: &Settings) {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        if self.verdict {
+            tracing::info!(report = %json, "verdict Succeeded");
+        } else {
+            tracing::error!(report = %json, reason = self.reason.as_deref().unwrap_or(""), "verdict Failed");
+        }
+        if let Some(sink) = &settings.metrics {
+            let mut config = sink.0.clone();
+            config.service = self.service.clone().unwrap_or_else(|| String::from("unknown"));
+            let metrics = InvocationMetrics::default();
+            let failed = self.checks.iter().filter(|c| !c.passed).count()
+                + usize::from(!self.verdict && self.checks.iter().all(|c| c.passed));
+            metrics.add("HookChecksFailed", Unit::Count, failed as f64);
+            metrics.add("HookDurationMs", Unit::Milliseconds, self.duration.as_millis() as f64);
+            metrics.with(|m| m.add_metadata("phase", self.phase.as_str()));
+            metrics.flush(&config);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Finding what a deployment deploys: `ListDeploymentTargets`, then
+//! `GetDeploymentTarget` → `lambdaTarget.lambdaFunctionInfo`.
+
+use std::time::Instant;
+
+/// The function and versions of a Lambda deployment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Target {
+    /// Function name.
+    pub function_name: String,
+    /// The alias being shifted.
+    pub alias: String,
+    /// The version the alias pointed at.
+    pub current_version: String,
+    /// The version being deployed.
+    pub target_version: String,
+}
+
+/// Looks the target up, retrying throttling and 5xx until `until`.
+pub async fn lookup(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    until: Instant,
+) -> Result<Target, String> {
+    let mut attempt = 0;
+    loop {
+        match once(client, deployment_id).await {
+            Ok(target) => return Ok(target),
+            Err((message, true)) if crate::backoff(attempt, until).await => {
+                tracing::warn!(error = %message, attempt, "target lookup failed; retrying");
+                attempt += 1;
+            }
+            Err((message, _)) => return Err(message),
+        }
+    }
+}
+
+/// One attempt; the error says whether it is worth retrying.
+async fn once(client: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Result<Target, (String, bool)> {
+    let classify = |e: &dyn std::fmt::Display, transient: bool| (e.to_string(), transient);
+    let listed = client
+        .list_deployment_targets()
+        .deployment_id(deployment_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let transient = shared::aws::is_transient(&e);
+            classify(&aws_sdk_codedeploy::error::DisplayErrorContext(&e), transient)
+        })?;
+    let target_id = listed
+        .target_ids()
+        .first()
+        .cloned()
+        .ok_or_else(|| (format!("deployment {deployment_id} has no targets"), false))?;
+    let got = client
+        .get_deployment_target()
+        .deployment_id(deployment_id)
+        .target_id(&target_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let transient = shared::aws::is_transient(&e);
+            classify(&aws_sdk_codedeploy::error::DisplayErrorContext(&e), transient)
+        })?;
+    let info = got
+        .deployment_target()
+        .and_then(|t| t.lambda_target())
+        .and_then(|l| l.lambda_function_info())
+        .ok_or_else(|| {
+            (
+                format!("target {target_id} of {deployment_id} is not a Lambda target"),
+                false,
+            )
+        })?;
+    let field = |value: Option<&str>, name: &str| {
+        value.map(str::to_owned).ok_or_else(|| {
+            (
+                format!("target {target_id}: lambdaFunctionInfo.{name} is missing"),
+                false,
+            )
+        })
+    };
+    Ok(Target {
+        function_name: field(info.function_name(), "functionName")?,
+        alias: field(info.function_alias(), "functionAlias")?,
+        current_version: field(info.current_version(), "currentVersion")?,
+        target_version: field(info.target_version(), "targetVersion")?,
+    })
+}

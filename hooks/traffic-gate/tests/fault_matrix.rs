@@ -1,0 +1,335 @@
+//! The hooks' fault matrix, through the real SDK clients and the local
+//! stand-ins (`local_aws::codedeploy`, `local_aws::lambda` running the
+//! `echo_lambda` function binary): each case ends with exactly one status
+//! recorded by CodeDeploy (or the already-completed path), the right one,
+//! before the deadline.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use collection_runner::collection::load_collection;
+use collection_runner::variables::Scope;
+use local_aws::codedeploy::{CodeDeploy, Fault, LambdaTarget};
+use local_aws::lambda::LambdaInvoke;
+use serde_json::json;
+use traffic_gate::verdict::Reported;
+use traffic_gate::{Clients, Gate, HookEvent, Phase, Plan, Plans, Settings};
+
+const DEPLOYMENT: &str = "d-ABCDEF123";
+const HOOK: &str = "hook-execution-1";
+
+struct Stage {
+    codedeploy: CodeDeploy,
+    _lambda: LambdaInvoke,
+    gate: Gate,
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+fn event() -> HookEvent {
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("codedeploy-lifecycle-event.json")).unwrap()).unwrap();
+    let mut event = traffic_gate::parse_event(&raw).unwrap();
+    event.deployment_id = DEPLOYMENT.into();
+    event.lifecycle_event_hook_execution_id = HOOK.into();
+    event
+}
+
+fn plan(before: &[&str]) -> Plan {
+    let collection = load_collection(&data("echo-checks.postman_collection.json")).unwrap();
+    Plan {
+        service: String::from("echo"),
+        collection: Arc::new(collection),
+        environment: Scope::from_pairs([(String::from("stage"), json!("test"))]),
+        environment_name: Some(String::from("test")),
+        before_folders: before.iter().map(|f| (*f).to_owned()).collect(),
+        after_folders: vec![String::from("post-traffic")],
+        url_variable: String::from("echo_url"),
+        live_url: None,
+        variables: Vec::new(),
+    }
+}
+
+/// CodeDeploy deploying `echo` 1 → 2, version 2 running with `env`, checked with `plan`.
+async fn stage(phase: Phase, env: &[(&str, &str)], plan: Plan, settings: Settings) -> Stage {
+    let binary = local_aws::process::build_example("echo_lambda").await.unwrap();
+    let codedeploy = CodeDeploy::start().await.unwrap();
+    let target = LambdaTarget {
+        function_name: String::from("echo"),
+        alias: String::from("live"),
+        current_version: String::from("1"),
+        target_version: String::from("2"),
+    };
+    codedeploy.add_deployment(DEPLOYMENT, target, &[HOOK]).await;
+    let lambda = LambdaInvoke::start().await.unwrap();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    lambda.publish("echo", "2", &binary, &env).await.unwrap();
+    lambda.alias("echo", "live", "2").await;
+    let credentials = aws_sdk_codedeploy::config::Credentials::new("local", "local", None, None, "test");
+    let region = aws_sdk_codedeploy::config::Region::new("us-east-1");
+    let codedeploy_client = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::Config::builder()
+            .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
+            .region(region.clone())
+            .credentials_provider(credentials.clone())
+            .endpoint_url(codedeploy.endpoint())
+            .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let lambda_client = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(credentials)
+            .endpoint_url(lambda.endpoint())
+            .build(),
+    );
+    let mut plans = Plans::default();
+    plans.insert("echo", plan);
+    let gate = Gate {
+        phase,
+        plans,
+        settings,
+        clients: Clients {
+            codedeploy: codedeploy_client,
+            lambda: lambda_client,
+        },
+    };
+    Stage {
+        codedeploy,
+        _lambda: lambda,
+        gate,
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        smoke_budget: Duration::from_millis(1500),
+        deadline_margin: Duration::from_millis(1000),
+        request_timeout: Duration::from_millis(1500),
+        ..Settings::default()
+    }
+}
+
+/// Runs the hook with `limit` until its deadline; checks it returned in time
+/// and what CodeDeploy recorded.
+async fn run(stage: &Stage, limit: Duration) -> (traffic_gate::Report, Vec<String>) {
+    let deadline = Instant::now() + limit;
+    let report = stage.gate.handle(&event(), deadline).await;
+    assert!(Instant::now() <= deadline, "the hook answered after its deadline");
+    let statuses = stage.codedeploy.statuses(DEPLOYMENT, HOOK).await;
+    (report, statuses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_target_succeeds() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(report.verdict, "{report:?}");
+    assert_eq!(statuses, ["Succeeded"]);
+    assert_eq!(report.reported, Some(Reported::Accepted { attempts: 1 }));
+    assert_eq!(report.target.as_ref().map(|t| t.target_version.as_str()), Some("2"));
+    assert_eq!(report.assertions.len(), 3, "{:?}", report.assertions);
+    assert!(report.checks.iter().any(|c| c.name == "smoke" && c.passed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_traffic_checks_the_live_alias() {
+    let stage = stage(Phase::AfterAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(report.verdict, "{report:?}");
+    assert_eq!(statuses, ["Succeeded"]);
+    assert_eq!(
+        report.assertions.len(),
+        1,
+        "the post-traffic folder ran: {:?}",
+        report.assertions
+    );
+}
+
+async fn fails_with(env: &[(&str, &str)], before: &[&str], expected_reason: &str) {
+    let stage = stage(Phase::BeforeAllowTraffic, env, plan(before), settings()).await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(!report.verdict);
+    assert_eq!(statuses, ["Failed"], "{report:?}");
+    let reason = report.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(expected_reason),
+        "reason {reason:?} should mention {expected_reason:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_answering_5xx_fails() {
+    fails_with(
+        &[("ECHO_HEALTH_STATUS", "503")],
+        &["pre-traffic"],
+        "/health answered 503",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_hanging_past_its_timeout_fails() {
+    fails_with(&[("ECHO_HEALTH_DELAY_MS", "5000")], &["pre-traffic"], "ETIMEDOUT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_error_fails() {
+    fails_with(
+        &[("ECHO_HEALTH_PANIC", "1")],
+        &["pre-traffic"],
+        "function error (Unhandled)",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_assertion_fails() {
+    fails_with(&[], &["broken"], "1 failures").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_folder_fails() {
+    fails_with(&[], &["no-such-folder"], "no folder named").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_without_a_plan_fails() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let mut gate = stage.gate.clone();
+    gate.plans = Plans::default();
+    let report = gate.handle(&event(), Instant::now() + Duration::from_secs(20)).await;
+    assert!(!report.verdict);
+    assert!(
+        report
+            .reason
+            .unwrap_or_default()
+            .contains("no checks are configured for function echo")
+    );
+    assert_eq!(stage.codedeploy.statuses(DEPLOYMENT, HOOK).await, ["Failed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_reporting_another_version_fails() {
+    fails_with(
+        &[("AWS_LAMBDA_FUNCTION_VERSION", "1")],
+        &["pre-traffic"],
+        "expected the target version \"2\"",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codedeploy_throttling_twice_then_accepting() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    stage
+        .codedeploy
+        .fail_next("PutLifecycleEventHookExecutionStatus", 2, Fault::Throttle)
+        .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert_eq!(statuses, ["Succeeded"]);
+    assert_eq!(report.reported, Some(Reported::Accepted { attempts: 3 }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codedeploy_5xx_on_the_target_lookup_is_retried() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    stage
+        .codedeploy
+        .fail_next("ListDeploymentTargets", 2, Fault::ServerError)
+        .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(report.verdict, "{report:?}");
+    assert_eq!(statuses, ["Succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codedeploy_failing_past_the_deadline_is_given_up_in_time() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    stage
+        .codedeploy
+        .fail_for(
+            "PutLifecycleEventHookExecutionStatus",
+            Duration::from_secs(60),
+            Fault::ServerError,
+        )
+        .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(6)).await;
+    assert!(statuses.is_empty());
+    assert!(
+        matches!(report.reported, Some(Reported::NotReported { .. })),
+        "{:?}",
+        report.reported
+    );
+    let attempts = stage
+        .codedeploy
+        .calls()
+        .await
+        .iter()
+        .filter(|(op, _)| op == "PutLifecycleEventHookExecutionStatus")
+        .count();
+    assert!(attempts >= 3, "retried with backoff: {attempts} attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinvoked_after_reporting_is_already_completed() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let (first, _) = run(&stage, Duration::from_secs(20)).await;
+    assert_eq!(first.reported, Some(Reported::Accepted { attempts: 1 }));
+    let (second, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert_eq!(second.reported, Some(Reported::AlreadyCompleted));
+    assert_eq!(statuses, ["Succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_checks_fail() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = stage
+        .gate
+        .conclude(&event(), deadline, async { panic!("a check blew up") })
+        .await;
+    assert!(!report.verdict);
+    assert!(report.reason.unwrap_or_default().contains("a check blew up"));
+    assert_eq!(stage.codedeploy.statuses(DEPLOYMENT, HOOK).await, ["Failed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_still_running_at_the_deadline_fail_before_it() {
+    let slow = Settings {
+        request_timeout: Duration::from_secs(30),
+        smoke_budget: Duration::from_secs(30),
+        ..settings()
+    };
+    let stage = stage(
+        Phase::BeforeAllowTraffic,
+        &[("ECHO_HEALTH_DELAY_MS", "20000")],
+        plan(&["pre-traffic"]),
+        slow,
+    )
+    .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(4)).await;
+    assert_eq!(statuses, ["Failed"]);
+    assert!(
+        report
+            .reason
+            .unwrap_or_default()
+            .contains("before the function's deadline")
+    );
+}
+
+#[test]
+fn an_unparseable_event_is_an_error_with_its_payload() {
+    for raw in [
+        json!({"hello": "world"}),
+        json!({"DeploymentId": "", "LifecycleEventHookExecutionId": "x"}),
+        json!([1, 2]),
+    ] {
+        let err = traffic_gate::parse_event(&raw).unwrap_err().to_string();
+        assert!(err.contains(&raw.to_string()), "{err}");
+    }
+}
