@@ -4,6 +4,7 @@ mod bench;
 mod bench_runner;
 mod demo;
 mod dev;
+mod hook;
 mod pact;
 mod postman;
 mod setup;
@@ -36,6 +37,8 @@ enum Command {
     Postman(postman::Args),
     /// Benchmarks.
     Bench(bench::Args),
+    /// Run a CodeDeploy traffic hook locally against the local stack and the stand-ins.
+    Hook(hook::Args),
 }
 
 #[tokio::main]
@@ -49,6 +52,7 @@ async fn main() -> std::process::ExitCode {
         Command::Pact(args) => pact::run(args).await,
         Command::Postman(args) => postman::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Hook(args) => hook::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -61,7 +61,36 @@ pub async fn build(args: &[&str], profile: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `CONFIG_<CALLEE>_URL` for each service `service` calls, from those running.
+fn callee_env(service: &Service, running: &[Running]) -> Vec<(String, String)> {
+    service
+        .spec
+        .calls
+        .iter()
+        .filter_map(|c| running.iter().find(|r| &r.service.name == c))
+        .map(|r| {
+            (
+                shared::config::override_var(&format!("{}_url", r.service.name)),
+                r.url.clone(),
+            )
+        })
+        .collect()
+}
+
 impl Stack {
+    /// The environment service `name` runs with on this stack (local AWS,
+    /// deployment, the URLs of the services it calls), e.g. to run it again
+    /// as a Lambda function version.
+    pub fn function_env(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let service = &self.services.iter().find(|r| r.service.name == name)?.service;
+        let mut env: Vec<(String, String)> = service_env(&self.moto, &local_deployment())
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        env.extend(callee_env(service, &self.services));
+        Some(env)
+    }
+
     /// Starts moto, seeds it from the registry, builds and starts every service.
     pub async fn up(logs: Logs) -> anyhow::Result<Self> {
         crate::setup::ensure().await?;
@@ -90,18 +119,7 @@ impl Stack {
                     )
                 })?;
             let service = waiting.remove(ready);
-            let callees: Vec<(String, String)> = service
-                .spec
-                .calls
-                .iter()
-                .filter_map(|c| running.iter().find(|r| &r.service.name == c))
-                .map(|r| {
-                    (
-                        shared::config::override_var(&format!("{}_url", r.service.name)),
-                        r.url.clone(),
-                    )
-                })
-                .collect();
+            let callees = callee_env(&service, &running);
             let (child, url) = spawn(
                 &binary("dev", &service.name),
                 &service.name,
@@ -121,6 +139,11 @@ impl Stack {
             services: running,
             moto,
         })
+    }
+
+    /// An SDK configuration for the local AWS stand-in.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.moto.sdk_config().await
     }
 
     /// The moto endpoint.

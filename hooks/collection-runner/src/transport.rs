@@ -532,3 +532,50 @@ impl Transport for LambdaInvoke {
         proxy_response(&payload, started.elapsed().as_millis() as u64)
     }
 }
+
+/// Sends requests under one base URL through one transport and all others
+/// through another: a collection checking a function through Lambda Invoke
+/// may still call other services (or set up data) over HTTP.
+pub struct Split {
+    base: String,
+    matching: Box<dyn Transport>,
+    other: Box<dyn Transport>,
+}
+
+impl Split {
+    /// Requests whose URL starts with `base` go to `matching`, the rest to `other`.
+    pub fn new(base: &str, matching: Box<dyn Transport>, other: Box<dyn Transport>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            matching,
+            other,
+        }
+    }
+
+    fn pick(&self, url: &str) -> &dyn Transport {
+        let under = url
+            .strip_prefix(&self.base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']));
+        if under {
+            self.matching.as_ref()
+        } else {
+            self.other.as_ref()
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Split {
+    async fn send(
+        &self,
+        request: &Prepared,
+        behavior: &ProtocolProfileBehavior,
+        timeout: Option<Duration>,
+    ) -> Result<ScriptResponse, TransportError> {
+        self.pick(&request.url).send(request, behavior, timeout).await
+    }
+
+    fn cookies(&self, url: &str) -> Vec<(String, String)> {
+        self.pick(url).cookies(url)
+    }
+}

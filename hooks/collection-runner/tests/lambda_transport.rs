@@ -94,3 +94,52 @@ async fn function_errors_and_unknown_functions_are_request_errors() {
         .to_string();
     assert!(err.contains("ResourceNotFoundException"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_invokes_the_function_and_sends_other_urls_over_http() {
+    use collection_runner::transport::Split;
+    let binary = local_aws::process::build_example("echo_lambda").await.unwrap();
+    let (_server, url) = local_aws::process::serve(&binary, &[], None).await.unwrap();
+    let invoke = InvokeEndpoint::start().await.unwrap();
+    invoke.publish("echo", "4", &binary, &[]).await.unwrap();
+    let function = LambdaInvoke::new(client(invoke.endpoint()), "echo", Some("4"), PayloadFormat::HttpV2);
+    let split = Split::new(
+        "https://echo.lambda.invoke",
+        Box::new(function),
+        Box::new(Http::new(false)),
+    );
+    let get = |url: String| collection_runner::request::Prepared {
+        method: String::from("GET"),
+        url,
+        headers: Vec::new(),
+        payload: collection_runner::request::Payload::None,
+    };
+    let behavior = Default::default();
+    let host = |body: &str| {
+        serde_json::from_str::<Value>(body).unwrap()["headers"]["host"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let invoked = split
+        .send(&get(String::from("https://echo.lambda.invoke/echo/x")), &behavior, None)
+        .await
+        .unwrap();
+    assert_eq!(host(&invoked.body), "echo.lambda.invoke");
+    let over_http = split
+        .send(&get(format!("{url}/echo/y")), &behavior, None)
+        .await
+        .unwrap();
+    assert!(host(&over_http.body).starts_with("127.0.0.1:"), "{}", over_http.body);
+    let lookalike = split
+        .send(
+            &get(String::from("https://echo.lambda.invoke.example/echo")),
+            &behavior,
+            None,
+        )
+        .await;
+    assert!(
+        lookalike.is_err(),
+        "a URL that only shares the prefix is not the function"
+    );
+}

@@ -9,7 +9,7 @@ use collection_runner::report::Summary;
 use collection_runner::request::{Payload, Prepared};
 use collection_runner::runner::{self, Options};
 use collection_runner::sandbox::Limits;
-use collection_runner::transport::{Http, LambdaInvoke, Transport};
+use collection_runner::transport::{Http, LambdaInvoke, Split, Transport};
 use serde_json::Value;
 
 use crate::target::{self, Target};
@@ -98,9 +98,11 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
                 Some(qualifier),
                 settings.payload.clone(),
             );
+            // The function's own URLs are invoked; any other URL the checks use goes over HTTP.
+            let base = format!("https://{}.lambda.invoke", target.function_name);
             (
-                Box::new(invoke),
-                format!("https://{}.lambda.invoke", target.function_name),
+                Box::new(Split::new(&base, Box::new(invoke), Box::new(Http::new(false)))),
+                base,
             )
         }
     };

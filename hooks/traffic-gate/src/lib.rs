@@ -12,7 +12,9 @@
 //! 5xx are retried inside the deadline; an already-completed hook is left as
 //! it is. The [`report`] goes to the JSON log and EMF metrics.
 
+pub mod bundle;
 pub mod checks;
+pub mod lambda;
 pub mod plan;
 pub mod report;
 pub mod target;

@@ -71,6 +71,13 @@ impl Plans {
         self.0.insert(function.to_owned(), plan);
     }
 
+    /// Adds `key` = `value` to the environment of `function`'s checks.
+    pub fn add_variable(&mut self, function: &str, key: &str, value: serde_json::Value) {
+        if let Some(plan) = self.0.get_mut(function) {
+            plan.variables.push((key.to_owned(), value));
+        }
+    }
+
     /// The plan for `function`.
     pub fn get(&self, function: &str) -> Option<&Plan> {
         self.0.get(function)

@@ -1,0 +1,147 @@
+//! The checks bundled into the hook binaries at build time (`build.rs`): each
+//! registered service's Postman collection and folders per phase, and each
+//! stage's environment, so a hook needs no file at run time.
+
+use std::sync::Arc;
+
+use collection_runner::collection::{VariableFile, parse_json, scope_of};
+
+use crate::plan::{Plan, Plans};
+
+/// One service as bundled.
+#[derive(Debug)]
+pub struct BundledService {
+    /// The function name (the service's package name).
+    pub function: &'static str,
+    /// The collection's file name, for error messages.
+    pub collection_file: &'static str,
+    /// The collection's JSON.
+    pub collection: &'static str,
+    /// Folders before traffic.
+    pub before: &'static [&'static str],
+    /// Folders after traffic.
+    pub after: &'static [&'static str],
+    /// The service-key secret the collection's `service_key` comes from.
+    pub secret: Option<&'static str>,
+}
+
+include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
+
+/// Why the bundled checks could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// No environment file for the stage.
+    #[error("no postman/{0}.postman_environment.json was bundled (stages: {1})")]
+    UnknownStage(String, String),
+    /// A bundled file does not parse.
+    #[error(transparent)]
+    Invalid(#[from] collection_runner::collection::LoadError),
+}
+
+/// (function, secret name) for each service whose checks need its service key.
+pub type Secrets = Vec<(&'static str, &'static str)>;
+
+/// The plans for `stage` (every bundled service with the stage's
+/// environment and, after traffic, its live URL when given), and the secrets
+/// their `service_key` variables come from.
+pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Secrets), BundleError> {
+    let (_, text) = ENVIRONMENTS.iter().find(|(s, _)| *s == stage).ok_or_else(|| {
+        BundleError::UnknownStage(
+            stage.to_owned(),
+            ENVIRONMENTS.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", "),
+        )
+    })?;
+    let environment: VariableFile = parse_json(
+        std::path::Path::new(&format!("postman/{stage}.postman_environment.json")),
+        text,
+    )?;
+    let mut plans = Plans::default();
+    let mut secrets = Vec::new();
+    for service in SERVICES {
+        let collection = parse_json(
+            std::path::Path::new(&format!("postman/{}", service.collection_file)),
+            service.collection,
+        )?;
+        let strings = |list: &[&str]| list.iter().map(|f| (*f).to_owned()).collect();
+        plans.insert(
+            service.function,
+            Plan {
+                service: service.function.to_owned(),
+                collection: Arc::new(collection),
+                environment: scope_of(&environment.values),
+                environment_name: environment.name.clone(),
+                before_folders: strings(service.before),
+                after_folders: strings(service.after),
+                url_variable: format!("{}_url", service.function),
+                live_url: live_urls
+                    .iter()
+                    .find(|(f, _)| f == service.function)
+                    .map(|(_, url)| url.clone()),
+                variables: Vec::new(),
+            },
+        );
+        if let Some(secret) = service.secret {
+            secrets.push((service.function, secret));
+        }
+    }
+    Ok((plans, secrets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_service_is_bundled_with_its_folders() {
+        let (plans, secrets) = plans("local", &[]).unwrap();
+        for function in ["accounts", "payments"] {
+            let plan = plans.get(function).unwrap_or_else(|| panic!("{function} bundled"));
+            assert_eq!(plan.url_variable, format!("{function}_url"));
+            assert!(
+                plan.before_folders.contains(&String::from("pre-traffic")),
+                "{:?}",
+                plan.before_folders
+            );
+            assert!(
+                plan.after_folders.contains(&String::from("post-traffic")),
+                "{:?}",
+                plan.after_folders
+            );
+            for folder in plan.before_folders.iter().chain(&plan.after_folders) {
+                assert!(
+                    collection_runner::runner::count(&plan.collection, std::slice::from_ref(folder)) > 0,
+                    "{function}: folder {folder} is in the collection"
+                );
+            }
+            assert!(secrets.contains(&(function, "service-api-key")));
+        }
+        assert_eq!(
+            plans.get("accounts").unwrap().environment_name.as_deref(),
+            Some("local")
+        );
+    }
+
+    #[test]
+    fn live_urls_apply_and_unknown_stages_are_refused() {
+        let (prod, _) = plans(
+            "prod",
+            &[(String::from("accounts"), String::from("https://api.example.com/prod"))],
+        )
+        .unwrap();
+        assert_eq!(
+            prod.get("accounts").unwrap().live_url.as_deref(),
+            Some("https://api.example.com/prod")
+        );
+        assert_eq!(prod.get("payments").unwrap().live_url, None);
+        let err = plans("qa", &[]).unwrap_err().to_string();
+        assert!(err.contains("qa") && err.contains("prod"), "{err}");
+    }
+
+    #[test]
+    fn the_hook_configuration_has_defaults_for_every_key() {
+        let config: crate::lambda::HookConfig =
+            shared::config::from_raw("/fintech/dev/traffic-gate/", &Default::default()).unwrap();
+        assert_eq!(config.smoke_budget_ms, 1500);
+        assert!(config.live_urls.is_empty());
+    }
+}

@@ -1,0 +1,133 @@
+//! The hook functions' `main`: telemetry, configuration, the bundled plans
+//! with their service keys, then `lambda_runtime` with the invocation's
+//! deadline. Init never fails hard — a hook that does not start leaves the
+//! deployment waiting for an hour — so bad configuration or a missing secret
+//! is logged and the checks then fail, which CodeDeploy hears as `Failed`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use collection_runner::transport::PayloadFormat;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::plan::{MetricsSink, Plans};
+use crate::{Clients, Gate, Phase, Settings};
+
+/// The hooks' configuration, under `/{app}/{stage}/traffic-gate/` in SSM
+/// (each key overridable with `CONFIG_<KEY>`); every key has a default.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct HookConfig {
+    /// `/health` must answer within this.
+    pub smoke_budget_ms: u64,
+    /// Checks still running this close to the deadline are cut off.
+    pub deadline_margin_ms: u64,
+    /// Per request of the checks.
+    pub request_timeout_ms: u64,
+    /// `rest` (API Gateway REST, payload 1.0) or `http` (HTTP API, payload 2.0).
+    pub payload_format: String,
+    /// The REST API stage name put in the events.
+    pub api_stage: String,
+    /// After traffic: the live base URL per function (`live_urls/accounts`);
+    /// functions without one are checked by invoking their alias.
+    pub live_urls: BTreeMap<String, String>,
+}
+
+impl Default for HookConfig {
+    fn default() -> Self {
+        Self {
+            smoke_budget_ms: 1500,
+            deadline_margin_ms: 3000,
+            request_timeout_ms: 10_000,
+            payload_format: String::from("rest"),
+            api_stage: String::from("live"),
+            live_urls: BTreeMap::new(),
+        }
+    }
+}
+
+impl HookConfig {
+    /// The gate's settings from this configuration.
+    pub fn settings(&self, metrics: Option<MetricsSink>) -> Settings {
+        Settings {
+            smoke_budget: Duration::from_millis(self.smoke_budget_ms),
+            deadline_margin: Duration::from_millis(self.deadline_margin_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            payload: match self.payload_format.as_str() {
+                "http" => PayloadFormat::HttpV2,
+                _ => PayloadFormat::RestV1 {
+                    stage: self.api_stage.clone(),
+                },
+            },
+            metrics,
+        }
+    }
+}
+
+/// Where the hook's configuration lives.
+pub const CONFIG_NAME: &str = "traffic-gate";
+
+/// Builds the gate for `phase`: configuration from SSM, plans from the
+/// bundle for the deployment's stage, service keys from Secrets Manager.
+pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared::naming::Deployment) -> Gate {
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let config: HookConfig = shared::config::load(&ssm, &deployment.config_prefix(CONFIG_NAME))
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!(error = %err, "hook configuration unusable; using the defaults");
+            HookConfig::default()
+        });
+    let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
+    let (mut plans, secrets) = crate::bundle::plans(&deployment.stage, &live_urls).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "bundled checks unusable; every verdict will be Failed");
+        (Plans::default(), Vec::new())
+    });
+    let secrets_client = aws_sdk_secretsmanager::Client::new(sdk);
+    for (function, secret) in secrets {
+        let id = deployment.secret_name(secret);
+        match shared::secrets::fetch::<shared::secrets::ServiceKey>(&secrets_client, &id).await {
+            Ok(key) => plans.add_variable(function, "service_key", Value::String(key.expose().api_key.clone())),
+            Err(err) => tracing::error!(error = %err, function, "service key unavailable; its checks will fail"),
+        }
+    }
+    let metrics = MetricsSink(shared::metrics::MetricsConfig::from_env(
+        phase.as_str(),
+        Arc::new(shared::telemetry::Stdout),
+    ));
+    Gate {
+        phase,
+        plans,
+        settings: config.settings(Some(metrics)),
+        clients: Clients::new(sdk),
+    }
+}
+
+/// A hook function's whole `main`.
+pub async fn run(phase: Phase, info: &'static shared::ServiceInfo) -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init(info);
+    let sdk = shared::aws::sdk_config().await;
+    let deployment = shared::naming::Deployment::from_env()?;
+    let gate = Arc::new(gate(phase, &sdk, &deployment).await);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let gate = gate.clone();
+        async move { invoke(&gate, event).await }
+    }))
+    .await
+}
+
+async fn invoke(gate: &Gate, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    let deadline = Instant::now() + remaining;
+    let parsed = crate::parse_event(&event.payload).inspect_err(|err| {
+        tracing::error!(payload = %event.payload, error = %err, "not a CodeDeploy lifecycle event; nothing can be reported");
+    })?;
+    let report = gate.handle(&parsed, deadline).await;
+    Ok(json!({"verdict": if report.verdict { "Succeeded" } else { "Failed" }, "reason": report.reason}))
+}
