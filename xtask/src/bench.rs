@@ -43,6 +43,12 @@ enum Which {
         #[arg(long, default_value_t = 11)]
         runs: usize,
     },
+    /// A traffic hook's verdict for a 20-request collection through the Lambda-invoke transport.
+    Hook {
+        /// Verdicts timed (the median is reported).
+        #[arg(long, default_value_t = 11)]
+        runs: usize,
+    },
     /// Runs a command as the only child and prints its wall time and peak RSS (used by `bench runner`).
     #[command(hide = true)]
     Measure {
@@ -56,6 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.which {
         Which::ColdStart { runs, zip, profile } => cold_start(runs, zip, &profile).await,
         Which::Runner { runs } => crate::bench_runner::run(runs).await,
+        Which::Hook { runs } => crate::bench_hook::run(runs).await,
         Which::Measure { command } => crate::bench_runner::measure(&command),
     }
 }

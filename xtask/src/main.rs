@@ -1,6 +1,7 @@
 //! Project commands: `cargo xtask <command>`.
 
 mod bench;
+mod bench_hook;
 mod bench_runner;
 mod demo;
 mod dev;
