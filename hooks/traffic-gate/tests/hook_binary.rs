@@ -1,0 +1,102 @@
+//! The hook binaries end to end, as Lambda runs them: `before-allow-traffic`
+//! runs under a local Lambda Runtime API behind the local Lambda Invoke
+//! endpoint and is invoked with CodeDeploy's event; its SDK clients reach the
+//! stand-ins only through `AWS_ENDPOINT_URL_CODEDEPLOY` and
+//! `AWS_ENDPOINT_URL_LAMBDA`. The deployed "accounts" version is really
+//! `echo_lambda`, so `/health` passes and the accounts collection fails: the
+//! binary must report exactly one `Failed`, with the reason, in time.
+
+use std::path::Path;
+use std::time::Duration;
+
+use local_aws::codedeploy::{CodeDeploy, LambdaTarget};
+use local_aws::lambda::LambdaInvoke;
+use serde_json::{Value, json};
+
+fn invoke_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
+    let echo = local_aws::process::build_example("echo_lambda").await.unwrap();
+    let codedeploy = CodeDeploy::start().await.unwrap();
+    let target = LambdaTarget {
+        function_name: String::from("accounts"),
+        alias: String::from("live"),
+        current_version: String::from("1"),
+        target_version: String::from("2"),
+    };
+    codedeploy.add_deployment("d-BIN", target, &["hook-1"]).await;
+    let lambda = LambdaInvoke::start().await.unwrap();
+    lambda.publish("accounts", "2", &echo, &[]).await.unwrap();
+    let env: Vec<(String, String)> = [
+        ("APP_NAME", "fintech"),
+        ("STAGE", "local"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        // SSM and Secrets Manager are unreachable: the hook must start anyway.
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()),
+        ("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint()),
+        ("CONFIG_DEADLINE_MARGIN_MS", "2000"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
+    lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
+    let client = invoke_client(lambda.endpoint());
+
+    let event = json!({"DeploymentId": "d-BIN", "LifecycleEventHookExecutionId": "hook-1"});
+    let started = std::time::Instant::now();
+    let output = client
+        .invoke()
+        .function_name("before-allow-traffic")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(output.function_error(), None);
+    let answer: Value = serde_json::from_slice(output.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(answer["verdict"], "Failed", "{answer}");
+    assert!(
+        answer["reason"].as_str().unwrap_or_default().starts_with("collection:"),
+        "{answer}"
+    );
+    assert_eq!(codedeploy.statuses("d-BIN", "hook-1").await, ["Failed"]);
+
+    let garbage = client
+        .invoke()
+        .function_name("before-allow-traffic")
+        .payload(aws_sdk_lambda::primitives::Blob::new(r#"{"not": "codedeploy"}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        garbage.function_error(),
+        Some("Unhandled"),
+        "an unparseable event is a function error"
+    );
+    let calls = codedeploy.calls().await;
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|(op, _)| op == "PutLifecycleEventHookExecutionStatus")
+            .count(),
+        1,
+        "{calls:?}"
+    );
+}
