@@ -5,7 +5,7 @@
 //! Invoke with API Gateway v1 and v2 payloads) and expect the same results.
 //!
 //! Routes: `/health` (like the services': name, version, function version),
-//! `/echo/…` (method, path, query, headers and body as JSON),
+//! `/echo/…` (`local_aws::echo::anything`: what it received, as JSON),
 //! `/status/{code}`, `/binary` (bytes that are not UTF-8), `/cookies` (two
 //! `set-cookie` headers), `/panic` (the handler panics).
 //!
@@ -14,34 +14,11 @@
 //! first), `ECHO_HEALTH_PANIC=1` (it panics: a function error on Lambda).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::json;
-use std::collections::BTreeMap;
-
-async fn echo(
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Query(query): Query<BTreeMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    let headers: BTreeMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    axum::Json(json!({
-        "method": method.as_str(),
-        "path": uri.path(),
-        "args": query,
-        "headers": headers,
-        "data": String::from_utf8_lossy(&body),
-    }))
-    .into_response()
-}
 
 async fn health() -> Response {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -94,8 +71,8 @@ async fn main() -> Result<(), shared::runtime::RunError> {
     shared::telemetry::init(&FUNCTION);
     let app = Router::new()
         .route("/health", get(health))
-        .route("/echo", any(echo))
-        .route("/echo/{*rest}", any(echo))
+        .route("/echo", any(local_aws::echo::anything))
+        .route("/echo/{*rest}", any(local_aws::echo::anything))
         .route("/status/{code}", any(status))
         .route("/binary", get(binary))
         .route("/cookies", get(cookies))

@@ -73,11 +73,8 @@ impl CodeDeploy {
     pub async fn start() -> Result<Self, Error> {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().route("/", post(handle)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (address, server) = crate::serve_router(app).await?;
+        let endpoint = format!("http://{address}");
         Ok(Self {
             endpoint,
             inner,

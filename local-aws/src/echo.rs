@@ -5,7 +5,6 @@
 //! differential tests and by `cargo xtask bench runner`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -32,10 +31,16 @@ fn echo(method: &Method, uri: &Uri, headers: &HeaderMap, query: &BTreeMap<String
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    json!({"method": method.as_str(), "url": uri.to_string(), "args": query, "headers": headers, "data": text, "json": json_body, "form": form})
+    json!({
+        "method": method.as_str(), "url": uri.to_string(), "path": uri.path(), "args": query, "headers": headers,
+        "data": text, "json": json_body, "form": form,
+    })
 }
 
-async fn anything(
+/// Answers with what it received: method, URL, path, query arguments,
+/// headers, the body as text, as JSON (for JSON content types) and as form
+/// fields (for urlencoded bodies).
+pub async fn anything(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -307,10 +312,7 @@ pub async fn start() -> String {
         .route("/cookies/set", get(set_cookies))
         .route("/aws-sigv4", any(aws_sigv4))
         .route("/aws-sigv4/{*rest}", any(aws_sigv4));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind 127.0.0.1");
-    let address = listener.local_addr().expect("local address");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("echo server") });
+    // The server lives as long as the process: tests and benches start it once.
+    let (address, _server) = crate::serve_router(app).await.expect("echo server on 127.0.0.1");
     format!("http://{address}")
 }

@@ -55,11 +55,8 @@ impl LambdaInvoke {
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
             .with_state(functions.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (address, server) = crate::serve_router(app).await?;
+        let endpoint = format!("http://{address}");
         Ok(Self {
             endpoint,
             functions,

@@ -50,6 +50,34 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// Serves `app` on a free loopback port until the returned task is aborted;
+/// returns the address.
+pub async fn serve_router(app: axum::Router) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), Error> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((address, server))
+}
+
+/// An SDK configuration for a local stand-in at `endpoint`: the local
+/// region and static local credentials.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(moto::REGION))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "local-aws",
+        ))
+        .load()
+        .await
+}
+
 /// The workspace root (this crate lives one level below it).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

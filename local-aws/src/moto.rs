@@ -81,18 +81,7 @@ impl Moto {
 
     /// An SDK configuration pointing at this server.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "local-aws",
-            ))
-            .load()
-            .await
+        crate::sdk_config_at(&self.endpoint).await
     }
 
     /// Stops the server and waits for it to exit.

@@ -12,7 +12,7 @@ use anyhow::bail;
 use collection_runner::collection::load_collection;
 use local_aws::codedeploy::{CodeDeploy, LambdaTarget};
 use local_aws::lambda::LambdaInvoke;
-use traffic_gate::{Clients, Gate, Phase, Plan, Plans, Settings};
+use traffic_gate::{Gate, Phase, Plan, Plans, Settings};
 
 use crate::stack::{binary, build};
 
@@ -36,16 +36,7 @@ pub async fn run(runs: usize) -> anyhow::Result<ExitCode> {
     codedeploy
         .add_deployment("d-BENCH", target, &hooks.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "local", "local", None, None, "bench",
-        ))
-        .load()
-        .await;
-    let local = |endpoint: &str| sdk.to_builder().endpoint_url(endpoint).build();
-    let mut clients = Clients::new(&local(codedeploy.endpoint()));
-    clients.lambda = aws_sdk_lambda::Client::new(&local(invoke.endpoint()));
+    let clients = crate::hook::stand_in_clients(&codedeploy, &invoke).await;
     let mut plans = Plans::default();
     plans.insert(
         "echo",

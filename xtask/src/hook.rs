@@ -75,9 +75,7 @@ async fn hook(stack: &Stack, args: &Args) -> anyhow::Result<ExitCode> {
     let sdk = stack.sdk_config().await;
     let deployment = local_deployment();
     let mut gate = traffic_gate::lambda::gate(phase, &sdk, &deployment).await;
-    let local = |endpoint: &str| sdk.to_builder().endpoint_url(endpoint).build();
-    gate.clients = traffic_gate::Clients::new(&local(codedeploy.endpoint()));
-    gate.clients.lambda = aws_sdk_lambda::Client::new(&local(invoke.endpoint()));
+    gate.clients = stand_in_clients(&codedeploy, &invoke).await;
     // The checks reach the other services at their local URLs.
     for other in stack.services.iter().filter(|r| r.service.name != args.service) {
         gate.plans.add_variable(
@@ -104,4 +102,12 @@ async fn hook(stack: &Stack, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The hook's clients pointed at the local CodeDeploy and Lambda Invoke stand-ins.
+pub async fn stand_in_clients(codedeploy: &CodeDeploy, invoke: &LambdaInvoke) -> traffic_gate::Clients {
+    traffic_gate::Clients {
+        lambda: aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(invoke.endpoint()).await),
+        ..traffic_gate::Clients::new(&local_aws::sdk_config_at(codedeploy.endpoint()).await)
+    }
 }

@@ -12,16 +12,8 @@ use collection_runner::transport::{Http, LambdaInvoke, PayloadFormat, Transport}
 use local_aws::lambda::LambdaInvoke as InvokeEndpoint;
 use serde_json::Value;
 
-fn client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "local", "local", None, None, "test",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_lambda::Client::from_conf(config)
+async fn client(endpoint: &str) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(endpoint).await)
 }
 
 async fn run(transport: &dyn Transport, base: &str) -> collection_runner::report::Summary {
@@ -39,7 +31,7 @@ async fn same_results_over_http_and_lambda_invoke_v1_and_v2() {
     let invoke = InvokeEndpoint::start().await.unwrap();
     invoke.publish("echo", "1", &binary, &[]).await.unwrap();
     invoke.alias("echo", "live", "1").await;
-    let lambda = client(invoke.endpoint());
+    let lambda = client(invoke.endpoint()).await;
 
     let over_http = run(&Http::new(false), &url).await;
     let v2 = run(
@@ -72,7 +64,7 @@ async fn function_errors_and_unknown_functions_are_request_errors() {
     let binary = local_aws::process::build_example("echo_lambda").await.unwrap();
     let invoke = InvokeEndpoint::start().await.unwrap();
     invoke.publish("echo", "3", &binary, &[]).await.unwrap();
-    let lambda = client(invoke.endpoint());
+    let lambda = client(invoke.endpoint()).await;
     let request = collection_runner::request::Prepared {
         method: String::from("GET"),
         url: String::from("https://api.example.test/panic"),
@@ -102,7 +94,12 @@ async fn split_invokes_the_function_and_sends_other_urls_over_http() {
     let (_server, url) = local_aws::process::serve(&binary, &[], None).await.unwrap();
     let invoke = InvokeEndpoint::start().await.unwrap();
     invoke.publish("echo", "4", &binary, &[]).await.unwrap();
-    let function = LambdaInvoke::new(client(invoke.endpoint()), "echo", Some("4"), PayloadFormat::HttpV2);
+    let function = LambdaInvoke::new(
+        client(invoke.endpoint()).await,
+        "echo",
+        Some("4"),
+        PayloadFormat::HttpV2,
+    );
     let split = Split::new(
         "https://echo.lambda.invoke",
         Box::new(function),

@@ -35,18 +35,26 @@ pub async fn lookup(
     }
 }
 
+/// An SDK error as (message, worth retrying).
+fn classify<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> (String, bool)
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: shared::aws::HasStatus + std::fmt::Debug,
+{
+    (
+        aws_sdk_codedeploy::error::DisplayErrorContext(err).to_string(),
+        shared::aws::is_transient(err),
+    )
+}
+
 /// One attempt; the error says whether it is worth retrying.
 async fn once(client: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Result<Target, (String, bool)> {
-    let classify = |e: &dyn std::fmt::Display, transient: bool| (e.to_string(), transient);
     let listed = client
         .list_deployment_targets()
         .deployment_id(deployment_id)
         .send()
         .await
-        .map_err(|e| {
-            let transient = shared::aws::is_transient(&e);
-            classify(&aws_sdk_codedeploy::error::DisplayErrorContext(&e), transient)
-        })?;
+        .map_err(|e| classify(&e))?;
     let target_id = listed
         .target_ids()
         .first()
@@ -58,10 +66,7 @@ async fn once(client: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Resul
         .target_id(&target_id)
         .send()
         .await
-        .map_err(|e| {
-            let transient = shared::aws::is_transient(&e);
-            classify(&aws_sdk_codedeploy::error::DisplayErrorContext(&e), transient)
-        })?;
+        .map_err(|e| classify(&e))?;
     let info = got
         .deployment_target()
         .and_then(|t| t.lambda_target())

@@ -68,35 +68,17 @@ async fn stage(phase: Phase, env: &[(&str, &str)], plan: Plan, settings: Setting
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     lambda.publish("echo", "2", &binary, &env).await.unwrap();
     lambda.alias("echo", "live", "2").await;
-    let credentials = aws_sdk_codedeploy::config::Credentials::new("local", "local", None, None, "test");
-    let region = aws_sdk_codedeploy::config::Region::new("us-east-1");
-    let codedeploy_client = aws_sdk_codedeploy::Client::from_conf(
-        aws_sdk_codedeploy::Config::builder()
-            .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
-            .region(region.clone())
-            .credentials_provider(credentials.clone())
-            .endpoint_url(codedeploy.endpoint())
-            .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    let lambda_client = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(region)
-            .credentials_provider(credentials)
-            .endpoint_url(lambda.endpoint())
-            .build(),
-    );
+    let clients = Clients {
+        lambda: aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await),
+        ..Clients::new(&local_aws::sdk_config_at(codedeploy.endpoint()).await)
+    };
     let mut plans = Plans::default();
     plans.insert("echo", plan);
     let gate = Gate {
         phase,
         plans,
         settings,
-        clients: Clients {
-            codedeploy: codedeploy_client,
-            lambda: lambda_client,
-        },
+        clients,
     };
     Stage {
         codedeploy,

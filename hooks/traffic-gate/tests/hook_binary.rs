@@ -13,19 +13,6 @@ use local_aws::codedeploy::{CodeDeploy, LambdaTarget};
 use local_aws::lambda::LambdaInvoke;
 use serde_json::{Value, json};
 
-fn invoke_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-                "local", "local", None, None, "test",
-            ))
-            .endpoint_url(endpoint)
-            .build(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     let echo = local_aws::process::build_example("echo_lambda").await.unwrap();
@@ -57,7 +44,7 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     .collect();
     let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
     lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
-    let client = invoke_client(lambda.endpoint());
+    let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
 
     let event = json!({"DeploymentId": "d-BIN", "LifecycleEventHookExecutionId": "hook-1"});
     let started = std::time::Instant::now();
