@@ -18,6 +18,16 @@ pub struct Moto {
 /// Region every local process uses.
 pub const REGION: &str = "us-east-1";
 
+/// Runs `moto.server.main` with Werkzeug's `threaded` turned off; argv: host, port.
+const SERIAL_MOTO: &str = r#"
+import sys
+import moto.server as server
+serve = server.run_simple
+server.run_simple = lambda *args, **kwargs: serve(*args, **{**kwargs, "threaded": False})
+sys.argv = ["moto_server", "-H", sys.argv[1], "-p", sys.argv[2]]
+server.main()
+"#;
+
 impl Moto {
     /// The `moto_server` of the project's virtualenv (made by `cargo xtask setup`).
     pub fn binary() -> PathBuf {
@@ -34,8 +44,13 @@ impl Moto {
             )));
         }
         let port = free_port()?;
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's server handles requests on threads, and its DynamoDB
+        // transactions are then not atomic: two concurrent conditional
+        // debits can both pass. DynamoDB serializes them; so does moto when
+        // it serves one request at a time, which is what runs here.
+        let python = binary.with_file_name("python");
+        let child = Command::new(&python)
+            .args(["-c", SERIAL_MOTO, "127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
