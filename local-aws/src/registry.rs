@@ -41,6 +41,10 @@ pub struct ServiceSpec {
     pub config: BTreeMap<String, ConfigValue>,
     /// Its Postman collection and which folders run around traffic shifting.
     pub postman: Option<PostmanSpec>,
+    /// Business metrics (EMF, `service` dimension) whose per-minute sum at or
+    /// above the threshold rolls a deployment back (read by `infra/`).
+    #[serde(default)]
+    pub alarms: BTreeMap<String, f64>,
 }
 
 /// A DynamoDB table's keys (strings).
@@ -51,6 +55,8 @@ pub struct TableSpec {
     pub partition_key: String,
     /// The sort key attribute, if any.
     pub sort_key: Option<String>,
+    /// The attribute DynamoDB's time to live expires items by, if any.
+    pub ttl_attribute: Option<String>,
 }
 
 /// A config value: literal, or the physical name of one of the service's tables.

@@ -1,7 +1,9 @@
 //! Creating what the services need on the local stack: tables, parameters and
 //! secrets, named by `shared::naming`. Safe to run again.
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
 use shared::naming::Deployment;
 
 use crate::Error;
@@ -54,10 +56,25 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &
             );
     }
     match request.send().await {
-        Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
-        Err(err) => Err(seed_error(name)(sdk_message(err))),
+        Ok(_) => {}
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+        Err(err) => return Err(seed_error(name)(sdk_message(err))),
     }
+    if let Some(attribute) = &spec.ttl_attribute {
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(attribute)
+            .enabled(true)
+            .build()
+            .map_err(|e| seed_error(name)(e.to_string()))?;
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|err| seed_error(name)(sdk_message(err)))?;
+    }
+    Ok(())
 }
 
 /// Writes a parameter (overwriting), as a `SecureString` when `secure`.

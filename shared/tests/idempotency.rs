@@ -27,6 +27,7 @@ async fn app(handler: Handler) -> Router {
     let spec = local_aws::registry::TableSpec {
         partition_key: String::from("id"),
         sort_key: None,
+        ttl_attribute: Some(String::from("expiration")),
     };
     local_aws::seed::create_table(&dynamodb, &table, &spec).await.unwrap();
     let store = Arc::new(Idempotency::new(dynamodb, IdempotencyConfig::new(table, "test")));

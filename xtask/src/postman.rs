@@ -140,6 +140,7 @@ async fn same_as_newman(
         }
     }
     let summary = runner::run(&parsed, &options, &Http::new(false)).await?;
+    write_junit(collection, &summary)?;
     let (theirs, ours) = (report::newman_outcome(newman_report), summary.outcome());
     if theirs == ours && newman_passed == summary.passed() {
         eprintln!(
@@ -158,4 +159,20 @@ async fn same_as_newman(
     eprintln!("  ours   (passed: {}): {ours:?}", summary.passed());
     eprint!("{}", summary.to_cli());
     Ok(false)
+}
+
+/// Where the runner's JUnit reports go (CodeBuild publishes them; see buildspec.yml).
+pub const JUNIT_DIR: &str = "target/collection-reports";
+
+/// Writes the runner's JUnit report for `collection` under [`JUNIT_DIR`].
+fn write_junit(collection: &std::path::Path, summary: &collection_runner::report::Summary) -> anyhow::Result<()> {
+    let dir = local_aws::workspace_root().join(JUNIT_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = collection
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".postman_collection.json"))
+        .unwrap_or("collection");
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, summary.to_junit()).with_context(|| format!("writing {}", path.display()))
 }

@@ -1,0 +1,273 @@
+/**
+ * One registered service, deployed: its function with a version and the
+ * `live` alias, a CodeDeploy deployment group shifting traffic by the
+ * stage's config through the shared hooks and rolling back on alarms, its
+ * tables, configuration and secret access, a REST API on the alias, alarms
+ * and a dashboard. Every service in `services/` gets one; nothing here
+ * names a service.
+ */
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { acknowledge, arnRef } from './nag';
+import { Construct } from 'constructs';
+import { deploymentConfig, p99Threshold, StageConfig } from './config';
+import { grantConfigRead, retention, RustLambda } from './function';
+import { TrafficHooks } from './hooks';
+import { Deployment, HOOK_CONFIG_NAME } from './naming';
+import { Service } from './registry';
+
+/** What a service needs from its stack. */
+export interface FintechServiceProps {
+  readonly service: Service;
+  readonly deployment: Deployment;
+  readonly stage: StageConfig;
+  readonly metricsNamespace: string;
+  readonly hooks: TrafficHooks;
+  readonly alarmTopic: sns.ITopic;
+  /** The stack's secrets by logical name. */
+  readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
+  /** The services it calls, already built. */
+  readonly callees: ReadonlyMap<string, FintechService>;
+  /** The stack's web ACL, associated with the API stage. */
+  readonly webAcl: wafv2.CfnWebACL;
+}
+
+/** A deployed service. */
+export class FintechService extends Construct {
+  /** The function and its role. */
+  readonly lambda: RustLambda;
+  /** `live`: what API Gateway calls and CodeDeploy shifts. */
+  readonly alias: lambda.Alias;
+  /** The REST API in front of the alias. */
+  readonly api: apigw.LambdaRestApi;
+  /** Tables by logical name. */
+  readonly tables: ReadonlyMap<string, dynamodb.Table>;
+  /** Alarms that roll a deployment back. */
+  readonly alarms: cloudwatch.Alarm[];
+  /** Blue/green deployments of the alias. */
+  readonly deploymentGroup: codedeploy.LambdaDeploymentGroup;
+  /** The service's dashboard. */
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: FintechServiceProps) {
+    super(scope, id);
+    const { service, deployment, stage } = props;
+    const name = service.name;
+
+    this.lambda = new RustLambda(this, 'Lambda', {
+      functionName: name,
+      manifestPath: service.manifestPath,
+      deploy: service.deploy,
+      description: service.spec.route_prefix,
+      environment: {
+        APP_NAME: deployment.app,
+        STAGE: deployment.stage,
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+      },
+    });
+    const fn = this.lambda.fn;
+    this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: fn.currentVersion });
+
+    const tables = new Map<string, dynamodb.Table>();
+    for (const [logical, spec] of Object.entries(service.spec.tables ?? {})) {
+      const table = new dynamodb.Table(this, `Table-${logical}`, {
+        tableName: deployment.tableName(logical),
+        partitionKey: { name: spec.partition_key, type: dynamodb.AttributeType.STRING },
+        sortKey: spec.sort_key ? { name: spec.sort_key, type: dynamodb.AttributeType.STRING } : undefined,
+        timeToLiveAttribute: spec.ttl_attribute,
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        deletionProtection: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      table.grantReadWriteData(this.lambda.role);
+      tables.set(logical, table);
+    }
+    this.tables = tables;
+
+    if (service.spec.secret) {
+      const secret = props.secrets.get(service.spec.secret);
+      if (!secret) {
+        throw new Error(`${name}: secret "${service.spec.secret}" is not created by the stack`);
+      }
+      secret.grantRead(this.lambda.role);
+    }
+
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: retention(service.deploy.log_retention),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.api = new apigw.LambdaRestApi(this, 'Api', {
+      restApiName: `${deployment.app}-${deployment.stage}-${name}`,
+      description: `${name} (${service.spec.route_prefix}) → alias live`,
+      handler: this.alias,
+      proxy: true,
+      cloudWatchRole: false,
+      endpointTypes: [apigw.EndpointType.REGIONAL],
+      deployOptions: {
+        stageName: deployment.stage,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        throttlingRateLimit: stage.apiRateLimit,
+        throttlingBurstLimit: stage.apiBurstLimit,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+    new wafv2.CfnWebACLAssociation(this, 'WebAcl', {
+      resourceArn: this.api.deploymentStage.stageArn,
+      webAclArn: props.webAcl.attrArn,
+    });
+    acknowledge(this.api, { id: 'AwsSolutions-APIG2', reason: 'The service validates every body itself and answers 400 with a problem document naming the field; an API Gateway model would be a second schema to keep in step.' },
+      { id: 'AwsSolutions-APIG4', reason: 'Service-to-service calls carry the service key from Secrets Manager, checked by the service; the authorizer for end users is the adopting team\'s choice (Cognito, Lambda or IAM).' },
+      { id: 'AwsSolutions-COG4', reason: 'See AwsSolutions-APIG4: no Cognito user pool is part of this template.' },);
+
+    const config = new Map<string, string>();
+    for (const [key, value] of Object.entries(service.spec.config ?? {})) {
+      config.set(key, typeof value === 'string' ? value : deployment.tableName(value.table));
+    }
+    for (const [callee, running] of props.callees) {
+      config.set(`${callee}_url`, running.url());
+    }
+    const prefix = deployment.configPrefix(name);
+    for (const [key, value] of config) {
+      new ssm.StringParameter(this, `Config-${key}`, {
+        parameterName: `${prefix}${key}`,
+        stringValue: value,
+        description: `${name} configuration (registry key ${key})`,
+      });
+    }
+    grantConfigRead(Stack.of(this), this.lambda.role, prefix);
+    new ssm.StringParameter(this, 'LiveUrl', {
+      parameterName: `${deployment.configPrefix(HOOK_CONFIG_NAME)}live_urls/${name}`,
+      stringValue: this.url(),
+      description: `AfterAllowTraffic checks ${name} through its API stage`,
+    });
+
+    this.alarms = this.createAlarms(props);
+    for (const alarm of this.alarms) {
+      alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
+    }
+
+    this.deploymentGroup = new codedeploy.LambdaDeploymentGroup(this, 'Deployment', {
+      application: new codedeploy.LambdaApplication(this, 'Application', { applicationName: `${deployment.app}-${name}` }),
+      deploymentGroupName: name,
+      alias: this.alias,
+      deploymentConfig: deploymentConfig(stage),
+      alarms: this.alarms,
+      preHook: props.hooks.before.fn,
+      postHook: props.hooks.after.fn,
+      autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
+    });
+    props.hooks.serve(this.deploymentGroup, fn, service.spec.secret ? props.secrets.get(service.spec.secret) : undefined);
+    acknowledge(this.deploymentGroup, {
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
+      reason: 'AWSCodeDeployRoleForLambdaLimited is the AWS-maintained least-privilege policy for Lambda deployments (alias updates, alarm reads, hook invocation by name).',
+    }, ...props.hooks.all().map((hook) => ({
+      id: `AwsSolutions-IAM5[Resource::${arnRef(hook.fn)}:*]`,
+      reason: 'CodeDeploy invokes the hook functions (any version); CDK grants invoke on their qualifiers, of these two functions only.',
+    })));
+
+    this.dashboard = this.createDashboard(props);
+  }
+
+  /** The base URL of the API stage (the service's routes include its prefix). */
+  url(): string {
+    const stack = Stack.of(this);
+    return `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${this.api.deploymentStage.stageName}`;
+  }
+
+  private createAlarms(props: FintechServiceProps): cloudwatch.Alarm[] {
+    const name = props.service.name;
+    const minute = Duration.minutes(1);
+    const errors = this.alias.metricErrors({ period: minute, statistic: 'Sum' });
+    const invocations = this.alias.metricInvocations({ period: minute, statistic: 'Sum' });
+    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmName: `${props.deployment.app}-${props.deployment.stage}-${name}-${id}`,
+        alarmDescription: `${name}: ${description}. Rolls back a deployment in progress.`,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    const alarms = [
+      alarm('Errors', errors, 1, 'function errors on the live alias'),
+      alarm('ErrorRate', new cloudwatch.MathExpression({
+        expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+        usingMetrics: { errors, invocations },
+        period: minute,
+        label: 'Error rate (%)',
+      }), 1, 'error rate of the live alias at or above 1%'),
+      alarm('P99Duration', this.alias.metricDuration({ period: minute, statistic: 'p99' }),
+        p99Threshold(props.stage).toMilliseconds(), `p99 duration at or above ${props.stage.p99DurationMs} ms`),
+      alarm('Throttles', this.alias.metricThrottles({ period: minute, statistic: 'Sum' }), 1, 'throttled invocations'),
+    ];
+    for (const [metricName, threshold] of Object.entries(props.service.spec.alarms ?? {})) {
+      alarms.push(alarm(metricName, this.businessMetric(props, metricName), threshold,
+        `${metricName} (EMF) at or above ${threshold} per minute`));
+    }
+    return alarms;
+  }
+
+  private businessMetric(props: FintechServiceProps, metricName: string, dimensions: Record<string, string> = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: props.metricsNamespace,
+      metricName,
+      dimensionsMap: { service: props.service.name, ...dimensions },
+      statistic: 'Sum',
+      period: Duration.minutes(1),
+    });
+  }
+
+  private createDashboard(props: FintechServiceProps): cloudwatch.Dashboard {
+    const name = props.service.name;
+    const minute = Duration.minutes(1);
+    const graph = (title: string, left: cloudwatch.IMetric[]) => new cloudwatch.GraphWidget({ title, left, width: 8 });
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${props.deployment.app}-${props.deployment.stage}-${name}`,
+    });
+    dashboard.addWidgets(
+      graph('Invocations', [this.alias.metricInvocations({ period: minute, statistic: 'Sum' })]),
+      graph('Errors', [this.alias.metricErrors({ period: minute, statistic: 'Sum' })]),
+      graph('Duration p50 / p99', [
+        this.alias.metricDuration({ period: minute, statistic: 'p50' }),
+        this.alias.metricDuration({ period: minute, statistic: 'p99' }),
+      ]),
+    );
+    dashboard.addWidgets(
+      graph('Throttles', [this.alias.metricThrottles({ period: minute, statistic: 'Sum' })]),
+      graph('Cold starts', [this.businessMetric(props, 'ColdStart', { function_name: name })]),
+      graph('Traffic hooks: failed checks / duration', [
+        this.businessMetric(props, 'HookChecksFailed'),
+        new cloudwatch.Metric({
+          namespace: props.metricsNamespace,
+          metricName: 'HookDurationMs',
+          dimensionsMap: { service: name },
+          statistic: 'Maximum',
+          period: minute,
+        }),
+      ]),
+    );
+    dashboard.addWidgets(
+      graph('API 4xx / 5xx', [this.api.metricClientError({ period: minute }), this.api.metricServerError({ period: minute })]),
+      graph('API latency p99', [this.api.metricLatency({ period: minute, statistic: 'p99' })]),
+      new cloudwatch.AlarmStatusWidget({ title: 'Rollback alarms', alarms: this.alarms, width: 8 }),
+    );
+    return dashboard;
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * The services stacks, per stage: deployment configs, alarms wired to
+ * rollback and SNS, hook permissions, alias routing, API → alias, tracing,
+ * log retention, encryption — for every registered service, read from the
+ * real registry.
+ */
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { actions, CDK_CONTEXT, statements, synth, Synthesized, workspaceRegistry } from './app';
+
+const registry = workspaceRegistry();
+const expectedConfigs: Record<string, string> = {
+  dev: 'CodeDeployDefault.LambdaAllAtOnce',
+  staging: 'CodeDeployDefault.LambdaCanary10Percent5Minutes',
+  prod: 'CodeDeployDefault.LambdaLinear10PercentEvery1Minute',
+};
+
+let synthesized: Synthesized;
+beforeAll(() => {
+  synthesized = synth();
+});
+
+function stage(name: string): Template {
+  const template = synthesized.stages.get(name);
+  if (!template) {
+    throw new Error(`no stage ${name}`);
+  }
+  return template;
+}
+
+/** The logical id of the one resource of `type` whose properties match. */
+function logicalId(template: Template, type: string, props: any): string {
+  const found = Object.keys(template.findResources(type, { Properties: props }));
+  expect(found).toHaveLength(1);
+  return found[0];
+}
+
+test('the registry has services to deploy', () => {
+  expect(registry.services.map((s) => s.name)).toEqual(expect.arrayContaining(['accounts', 'payments']));
+});
+
+describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
+  const settings = (CDK_CONTEXT.fintech.stages as any[]).find((s) => s.name === name);
+
+  test('one arm64 function per service plus the two hooks, traced, JSON logs', () => {
+    const template = stage(name);
+    template.resourceCountIs('AWS::Lambda::Function', registry.services.length + 2);
+    for (const fn of Object.values<any>(template.findResources('AWS::Lambda::Function'))) {
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.Runtime).toBe('provided.al2023');
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.LoggingConfig.LogFormat).toBe('JSON');
+      expect(fn.Properties.Environment.Variables.STAGE).toBe(name);
+    }
+  });
+
+  test.each(registry.services.map((s) => [s.name, s] as const))('%s: alias live, deployment group, rollback alarms', (service, spec) => {
+    const template = stage(name);
+    const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: service });
+    const fn = template.findResources('AWS::Lambda::Function')[fnId];
+    expect(fn.Properties.MemorySize).toBe(spec.deploy.memory);
+    expect(fn.Properties.Timeout).toBe(spec.deploy.timeout);
+
+    // Log retention from the registry.
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: `/aws/lambda/${service}`,
+      RetentionInDays: spec.deploy.log_retention,
+    });
+
+    // The alias, pointing at a published version, updated by CodeDeploy.
+    const aliases = template.findResources('AWS::Lambda::Alias', {
+      Properties: { FunctionName: { Ref: fnId }, Name: 'live' },
+    });
+    expect(Object.keys(aliases)).toHaveLength(1);
+    const [aliasId, alias] = Object.entries<any>(aliases)[0];
+    const versionId = alias.Properties.FunctionVersion['Fn::GetAtt'][0];
+    expect(template.findResources('AWS::Lambda::Version')[versionId].Properties.FunctionName).toEqual({ Ref: fnId });
+    expect(alias.UpdatePolicy.CodeDeployLambdaAliasUpdate.ApplicationName).toBeDefined();
+
+    // The deployment group: the stage's config, alarms, auto-rollback.
+    const groupId = alias.UpdatePolicy.CodeDeployLambdaAliasUpdate.DeploymentGroupName.Ref;
+    const group = template.findResources('AWS::CodeDeploy::DeploymentGroup')[groupId];
+    expect(group.Properties.DeploymentConfigName).toBe(expectedConfigs[name]);
+    expect(group.Properties.AutoRollbackConfiguration).toEqual({
+      Enabled: true,
+      Events: expect.arrayContaining(['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_REQUEST', 'DEPLOYMENT_STOP_ON_ALARM']),
+    });
+    expect(group.Properties.AlarmConfiguration.Enabled).toBe(true);
+    const wired = group.Properties.AlarmConfiguration.Alarms.map((a: any) => a.Name.Ref);
+    const alarmNames = ['Errors', 'ErrorRate', 'P99Duration', 'Throttles', ...Object.keys(spec.spec.alarms ?? {})];
+    expect(wired).toHaveLength(alarmNames.length);
+
+    // Every wired alarm: on this alias (or this service's EMF metric), notifying the topic.
+    const topicId = logicalId(template, 'AWS::SNS::Topic', { TopicName: `fintech-${name}-alarms` });
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    const described = wired.map((id: string) => alarms[id]);
+    for (const [i, alarmName] of alarmNames.entries()) {
+      const alarm = described.find((a: any) => a.Properties.AlarmName === `fintech-${name}-${service}-${alarmName}`);
+      expect(alarm).toBeDefined();
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+      expect(alarm.Properties.TreatMissingData).toBe('notBreaching');
+      const text = JSON.stringify(alarm.Properties);
+      if (i < 4) {
+        // Alias metrics: FunctionName plus Resource = function:live.
+        expect(text).toContain(`{"Name":"Resource","Value":{"Fn::Join":["",[{"Ref":"${fnId}"},":live"]]}}`);
+      } else {
+        expect(alarm.Properties.Namespace).toBe(CDK_CONTEXT.fintech.metricsNamespace);
+        expect(alarm.Properties.Dimensions).toEqual([{ Name: 'service', Value: service }]);
+        expect(alarm.Properties.Threshold).toBe(spec.spec.alarms![alarmName]);
+      }
+    }
+    const p99 = described.find((a: any) => a.Properties.AlarmName.endsWith('-P99Duration'));
+    expect(p99.Properties.ExtendedStatistic).toBe('p99');
+    expect(p99.Properties.Threshold).toBe(settings.p99DurationMs);
+    const rate = described.find((a: any) => a.Properties.AlarmName.endsWith('-ErrorRate'));
+    expect(rate.Properties.Metrics.find((m: any) => m.Expression).Expression).toContain('errors / invocations');
+
+    // The hooks are the group's pre- and post-traffic hooks.
+    const hooks = alias.UpdatePolicy.CodeDeployLambdaAliasUpdate;
+    const before = logicalId(template, 'AWS::Lambda::Function', { FunctionName: 'fintech-before-allow-traffic' });
+    const after = logicalId(template, 'AWS::Lambda::Function', { FunctionName: 'fintech-after-allow-traffic' });
+    expect(hooks.BeforeAllowTrafficHook).toEqual({ Ref: before });
+    expect(hooks.AfterAllowTrafficHook).toEqual({ Ref: after });
+
+    // API Gateway → the alias (not the function or $LATEST), traced, logged, throttled.
+    const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', { Name: `fintech-${name}-${service}` });
+    const methods = Object.values<any>(template.findResources('AWS::ApiGateway::Method', { Properties: { RestApiId: { Ref: apiId } } }));
+    expect(methods.length).toBeGreaterThan(0);
+    for (const method of methods) {
+      expect(JSON.stringify(method.Properties.Integration.Uri)).toContain(aliasId);
+      expect(method.Properties.Integration.Type).toBe('AWS_PROXY');
+    }
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { Ref: aliasId },
+      Principal: 'apigateway.amazonaws.com',
+    });
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      RestApiId: { Ref: apiId },
+      StageName: name,
+      TracingEnabled: true,
+      AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
+      MethodSettings: Match.arrayWith([Match.objectLike({
+        ThrottlingRateLimit: settings.apiRateLimit,
+        ThrottlingBurstLimit: settings.apiBurstLimit,
+        LoggingLevel: 'ERROR',
+      })]),
+    });
+
+    // Tables: on demand, PITR, KMS encryption, retained.
+    for (const [logical, table] of Object.entries(spec.spec.tables ?? {})) {
+      const tables = template.findResources('AWS::DynamoDB::Table', {
+        Properties: { TableName: `fintech-${name}-${logical}` },
+      });
+      const [resource] = Object.values<any>(tables);
+      expect(resource.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(resource.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+      // SSEEnabled without a key: KMS with the AWS-managed aws/dynamodb key (not the AWS-owned default).
+      expect(resource.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+      expect(resource.DeletionPolicy).toBe('Retain');
+      expect(resource.Properties.KeySchema[0].AttributeName).toBe(table.partition_key);
+      if (table.ttl_attribute) {
+        expect(resource.Properties.TimeToLiveSpecification).toEqual({ AttributeName: table.ttl_attribute, Enabled: true });
+      }
+    }
+
+    // Configuration: every registry key under the service's SSM path.
+    for (const key of Object.keys(spec.spec.config ?? {})) {
+      template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/fintech/${name}/${service}/${key}`, Type: 'String' });
+    }
+    // A dashboard.
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: `fintech-${name}-${service}` });
+  });
+
+  test('table-valued config holds the physical table name; callee URLs point at the callee API', () => {
+    const template = stage(name);
+    for (const service of registry.services) {
+      for (const [key, value] of Object.entries(service.spec.config ?? {})) {
+        if (typeof value !== 'string') {
+          template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/fintech/${name}/${service.name}/${key}`, Value: `fintech-${name}-${value.table}` });
+        }
+      }
+      for (const callee of service.spec.calls ?? []) {
+        const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', { Name: `fintech-${name}-${callee}` });
+        const params = Object.values<any>(template.findResources('AWS::SSM::Parameter', { Properties: { Name: `/fintech/${name}/${service.name}/${callee}_url` } }));
+        expect(params).toHaveLength(1);
+        expect(JSON.stringify(params[0].Properties.Value)).toContain(apiId);
+      }
+    }
+  });
+
+  test('the hooks may report to, look up and invoke exactly what they serve', () => {
+    const template = stage(name);
+    const groups = Object.keys(template.findResources('AWS::CodeDeploy::DeploymentGroup'));
+    expect(groups).toHaveLength(registry.services.length);
+    for (const hook of ['before-allow-traffic', 'after-allow-traffic']) {
+      const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: `fintech-${hook}` });
+      const roleId = template.findResources('AWS::Lambda::Function')[fnId].Properties.Role['Fn::GetAtt'][0];
+      const granted = statements(template.toJSON()).filter(({ resource }) => {
+        const policy = template.findResources('AWS::IAM::Policy')[resource];
+        return policy?.Properties.Roles.some((r: any) => r.Ref === roleId);
+      }).map(({ statement }) => statement);
+      const byAction = (action: string) => granted.filter((s) => actions(s).includes(action));
+      // Report the verdict: on each deployment group, nothing else.
+      const put = byAction('codedeploy:PutLifecycleEventHookExecutionStatus');
+      const putResources = put.flatMap((s) => [s.Resource].flat()).map((r: any) => JSON.stringify(r));
+      expect(putResources).toHaveLength(groups.length);
+      expect(putResources.every((r) => groups.some((g) => r.includes(g)))).toBe(true);
+      for (const group of groups) {
+        expect(JSON.stringify(put)).toContain(group);
+        expect(JSON.stringify(byAction('codedeploy:ListDeploymentTargets'))).toContain(group);
+        expect(JSON.stringify(byAction('codedeploy:GetDeploymentTarget'))).toContain(group);
+      }
+      // Invoke each service's versions.
+      for (const service of registry.services) {
+        const serviceFn = logicalId(template, 'AWS::Lambda::Function', { FunctionName: service.name });
+        expect(JSON.stringify(byAction('lambda:InvokeFunction'))).toContain(serviceFn);
+      }
+      // Nothing beyond its job.
+      const allowed = new Set([
+        'codedeploy:PutLifecycleEventHookExecutionStatus', 'codedeploy:ListDeploymentTargets', 'codedeploy:GetDeploymentTarget',
+        'lambda:InvokeFunction', 'ssm:GetParametersByPath', 'secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret',
+        'logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords',
+      ]);
+      expect(granted.flatMap(actions).filter((a) => !allowed.has(a))).toEqual([]);
+    }
+  });
+
+  test('no IAM action in the services stack has a wildcard', () => {
+    const wildcards = statements(stage(name).toJSON())
+      .flatMap(({ resource, statement }) => actions(statement).filter((a) => a.includes('*')).map((a) => `${resource}: ${a}`));
+    expect(wildcards).toEqual([]);
+  });
+});
