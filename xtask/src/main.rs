@@ -10,6 +10,7 @@ mod pact;
 mod postman;
 mod setup;
 mod stack;
+mod synth;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -24,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Install what the other commands need (idempotent): a virtualenv with moto and cargo-lambda.
+    /// Install what the other commands need (idempotent): moto, cargo-lambda, cfn-lint, newman, the CDK app's packages.
     Setup(setup::Args),
     /// Run every check: fmt, clippy, and all tests against a local AWS stack.
     Test(test::Args),
@@ -40,6 +41,8 @@ enum Command {
     Bench(bench::Args),
     /// Run a CodeDeploy traffic hook locally against the local stack and the stand-ins.
     Hook(hook::Args),
+    /// Synthesize the CDK app offline (building the arm64 Rust assets) and cfn-lint every template.
+    Synth(synth::Args),
 }
 
 #[tokio::main]
@@ -54,6 +57,7 @@ async fn main() -> std::process::ExitCode {
         Command::Postman(args) => postman::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Hook(args) => hook::run(args).await,
+        Command::Synth(args) => synth::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::process::Command;
 
 use crate::stack::{Logs, Stack};
@@ -19,21 +19,7 @@ pub struct Args {
 
 /// Installs newman from `postman/package-lock.json` unless it is there.
 pub async fn ensure_newman() -> anyhow::Result<std::path::PathBuf> {
-    let dir = local_aws::workspace_root().join("postman");
-    let newman = dir.join("node_modules/.bin/newman");
-    if !newman.exists() {
-        eprintln!("setup: installing newman (npm ci in postman/)");
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .await
-            .context("running npm ci (is Node.js installed?)")?;
-        if !status.success() {
-            bail!("npm ci in postman/ failed");
-        }
-    }
-    Ok(newman)
+    Ok(crate::setup::npm_ci("postman").await?.join("newman"))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {

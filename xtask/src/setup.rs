@@ -1,5 +1,6 @@
-//! `cargo xtask setup`: a project-local virtualenv with moto's server and
-//! cargo-lambda. Does nothing when both are already there.
+//! `cargo xtask setup`: a project-local virtualenv with moto's server,
+//! cargo-lambda and cfn-lint, and the npm packages of `postman/` (newman) and
+//! `infra/` (CDK). Does nothing for what is already there.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,20 +13,45 @@ use tokio::process::Command;
 pub struct Args {}
 
 /// The Python packages, pinned to the major versions this project is tested with.
-const PACKAGES: &[&str] = &["moto[server]>=5.1,<6", "cargo-lambda>=1.8,<2"];
+const PACKAGES: &[&str] = &["moto[server]>=5.1,<6", "cargo-lambda>=1.8,<2", "cfn-lint>=1.58,<2"];
 
 pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     ensure().await?;
+    for dir in ["postman", "infra"] {
+        npm_ci(dir).await?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `npm ci` in `dir` (relative to the workspace root) unless its
+/// `node_modules` is there; returns `dir/node_modules/.bin`.
+pub async fn npm_ci(dir: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = local_aws::workspace_root().join(dir);
+    let bin = dir.join("node_modules/.bin");
+    if !bin.exists() {
+        eprintln!("setup: npm ci in {}", dir.display());
+        status(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir),
+            "npm ci (is Node.js installed?)",
+        )
+        .await?;
+    }
+    Ok(bin)
+}
+
+/// A tool installed into the project's virtualenv.
+pub fn venv_bin(name: &str) -> std::path::PathBuf {
+    local_aws::workspace_root().join(".venv/bin").join(name)
 }
 
 /// Creates `.venv` and installs the packages unless they are present.
 pub async fn ensure() -> anyhow::Result<()> {
     let root = local_aws::workspace_root();
     let venv = root.join(".venv");
-    let moto = local_aws::Moto::binary();
-    let cargo_lambda = venv.join("bin/cargo-lambda");
-    if moto.exists() && cargo_lambda.exists() {
+    let needed = [local_aws::Moto::binary(), venv_bin("cargo-lambda"), venv_bin("cfn-lint")];
+    if needed.iter().all(|p| p.exists()) {
         return Ok(());
     }
     if !venv.join("bin/python").exists() {
@@ -43,7 +69,7 @@ pub async fn ensure() -> anyhow::Result<()> {
         "pip install",
     )
     .await?;
-    for needed in [&moto, &cargo_lambda] {
+    for needed in &needed {
         if !Path::new(needed).exists() {
             bail!("{} is still missing after pip install", needed.display());
         }

@@ -1,8 +1,9 @@
 //! `cargo xtask test`: the one command that checks everything, locally and in
 //! CI: setup, fmt, clippy, doc tests, the Postman collections under newman
-//! against the running services, then every test through nextest with a
-//! local AWS stack that is stopped even when tests fail. nextest's summary is
-//! the last line printed.
+//! against the running services, the infra Jest tests (CDK assertions,
+//! cdk-nag, buildspec), `cargo xtask synth` (real arm64 assets, cfn-lint),
+//! then every test through nextest with a local AWS stack that is stopped
+//! even when tests fail. nextest's summary is the last line printed.
 
 use std::process::ExitCode;
 
@@ -59,6 +60,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     stack.down().await;
     if !collections? {
         eprintln!("test: postman collections failed");
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!("test: infra (jest: CDK assertions, cdk-nag, buildspec)");
+    if !crate::synth::jest().await? {
+        eprintln!("test: infra jest tests failed");
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!("test: cargo xtask synth (arm64 assets, cfn-lint)");
+    if !crate::synth::synth_and_lint().await? {
+        eprintln!("test: synth or cfn-lint failed");
         return Ok(ExitCode::FAILURE);
     }
     let moto = local_aws::Moto::start().await?;

@@ -1,0 +1,93 @@
+/**
+ * The pipeline stack and the checks that span every template: stage order
+ * and accounts, manual approval, the build running buildspec.yml, failure
+ * notifications, no whole-service wildcard action anywhere, and cdk-nag
+ * actually stopping synthesis on an unacknowledged finding.
+ */
+import { App, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Match } from 'aws-cdk-lib/assertions';
+import { check } from '../lib/nag';
+import { readBuildspec } from '../lib/pipeline-stack';
+import { actions, allTemplates, CDK_CONTEXT, statements, synth, Synthesized, workspaceRegistry } from './app';
+
+let synthesized: Synthesized;
+beforeAll(() => {
+  synthesized = synth();
+});
+
+test('source, build, self-update, assets, then every stage in order with its account; approval before prod', () => {
+  const pipeline = Object.values<any>(synthesized.pipelineTemplate.findResources('AWS::CodePipeline::Pipeline'))[0];
+  const stageNames = pipeline.Properties.Stages.map((s: any) => s.Name);
+  const stages = CDK_CONTEXT.fintech.stages as any[];
+  expect(stageNames).toEqual(['Source', 'Build', 'UpdatePipeline', 'Assets', ...stages.map((s) => s.name.charAt(0).toUpperCase() + s.name.slice(1))]);
+  for (const stage of stages) {
+    const deployed = pipeline.Properties.Stages.find((s: any) => s.Name.toLowerCase() === stage.name);
+    const deploys = deployed.Actions.filter((a: any) => a.ActionTypeId.Provider === 'CloudFormation');
+    expect(deploys.length).toBeGreaterThan(0);
+    for (const action of deploys) {
+      expect(JSON.stringify(action.RoleArn)).toContain(`:${stage.account}:role/`);
+      // CodePipeline omits Region for actions in the pipeline's own region.
+      expect(action.Region ?? CDK_CONTEXT.fintech.pipeline.region).toBe(stage.region);
+    }
+    const approvals = deployed.Actions.filter((a: any) => a.ActionTypeId.Category === 'Approval');
+    expect(approvals).toHaveLength(stage.approval ? 1 : 0);
+  }
+  expect(stages.find((s) => s.name === 'prod').approval).toBe(true);
+  const source = pipeline.Properties.Stages[0].Actions[0];
+  expect(source.ActionTypeId.Provider).toBe('CodeStarSourceConnection');
+  expect(source.Configuration).toMatchObject({
+    ConnectionArn: CDK_CONTEXT.fintech.pipeline.connectionArn,
+    FullRepositoryId: CDK_CONTEXT.fintech.pipeline.repository,
+    BranchName: CDK_CONTEXT.fintech.pipeline.branch,
+  });
+});
+
+test('the build project runs buildspec.yml, caches in S3, and publishes both JUnit reports', () => {
+  const buildspec = readBuildspec(workspaceRegistry().root) as any;
+  const projects = synthesized.pipelineTemplate.findResources('AWS::CodeBuild::Project');
+  const build = Object.values<any>(projects).find((p) => JSON.stringify(p.Properties.Source.BuildSpec).includes('cargo xtask test'));
+  expect(build).toBeDefined();
+  const spec = JSON.parse(build.Properties.Source.BuildSpec);
+  for (const phase of ['install', 'build']) {
+    expect(spec.phases[phase].commands).toEqual(expect.arrayContaining(buildspec.phases[phase].commands));
+  }
+  expect(Object.keys(spec.reports)).toEqual(expect.arrayContaining(['nextest', 'collections']));
+  expect(spec.artifacts['base-directory']).toBe('infra/cdk.out');
+  expect(build.Properties.Cache.Type).toBe('S3');
+  expect(build.Properties.Environment.ComputeType).toBe('BUILD_GENERAL1_LARGE');
+});
+
+test('pipeline failures notify the SNS topic', () => {
+  synthesized.pipelineTemplate.hasResourceProperties('AWS::CodeStarNotifications::NotificationRule', {
+    EventTypeIds: Match.arrayWith(['codepipeline-pipeline-pipeline-execution-failed', 'codepipeline-pipeline-action-execution-failed']),
+    Targets: [{ TargetType: 'SNS', TargetAddress: Match.anyValue() }],
+  });
+  synthesized.pipelineTemplate.hasResourceProperties('AWS::CodePipeline::Pipeline', { PipelineType: 'V2' });
+});
+
+test('no IAM statement in any template allows "*" or a whole service ("svc:*")', () => {
+  const templates = allTemplates(synthesized.app);
+  expect(templates.size).toBe(1 + CDK_CONTEXT.fintech.stages.length);
+  const offenders: string[] = [];
+  for (const [file, template] of templates) {
+    for (const { resource, statement } of statements(template)) {
+      for (const action of actions(statement)) {
+        if (action === '*' || action.endsWith(':*')) {
+          offenders.push(`${file} ${resource}: ${action}`);
+        }
+      }
+      expect(statement.NotAction).toBeUndefined();
+    }
+  }
+  expect(offenders).toEqual([]);
+});
+
+test('cdk-nag stops synthesis on an unacknowledged finding', () => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stage = new Stage(app, 'Probe');
+  const stack = new Stack(stage, 'Bucket');
+  new s3.Bucket(stack, 'Unlogged', { removalPolicy: RemovalPolicy.DESTROY });
+  check(stage);
+  expect(() => app.synth()).toThrow(/AwsSolutions-S1'/);
+});
