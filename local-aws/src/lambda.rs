@@ -4,7 +4,9 @@
 //! published version running under its own [`RuntimeApi`]. `Qualifier` picks
 //! a version or an alias; without one, the latest version answers. A function
 //! error comes back as Lambda sends it: status 200, `X-Amz-Function-Error:
-//! Unhandled` and the error document as the payload.
+//! Unhandled` and the error document as the payload. An `X-Amzn-Trace-Id`
+//! on the request is handed to the function as its trace header (Lambda
+//! would insert its facade segment between the caller and the function).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +19,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::Mutex;
 
 use crate::Error;
@@ -80,16 +82,7 @@ impl LambdaInvoke {
         env: &[(String, String)],
     ) -> Result<(), Error> {
         let mut api = RuntimeApi::start().await?;
-        let process = Command::new(binary)
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", version)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .envs(env.iter().cloned())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
+        let process = api.spawn(binary, function, version, env)?;
         api.next_poll(INIT_LIMIT).await?;
         let mut functions = self.functions.lock().await;
         functions
@@ -153,8 +146,10 @@ async fn invoke(
     State(functions): State<Arc<Mutex<Functions>>>,
     UrlPath(function): UrlPath<String>,
     Query(query): Query<InvokeQuery>,
+    headers: axum::http::HeaderMap,
     payload: Bytes,
 ) -> Response {
+    let trace = headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok());
     let (name, in_name) = split_function(&function);
     let qualifier = query.qualifier.or(in_name);
     let target = {
@@ -173,7 +168,7 @@ async fn invoke(
         }
     };
     let (version, running) = target;
-    match running.api.invoke(payload, Duration::from_secs(30)).await {
+    match running.api.invoke_traced(payload, trace, Duration::from_secs(30)).await {
         Ok(Outcome::Response(body)) => (StatusCode::OK, [("x-amz-executed-version", version)], body).into_response(),
         Ok(Outcome::Error(body)) => (
             StatusCode::OK,

@@ -20,6 +20,7 @@ pub mod process;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;
+pub mod xray;
 
 pub use moto::Moto;
 

@@ -56,17 +56,30 @@ pub async fn serve(binary: &Path, env: &[(String, String)], echo: Option<String>
 
 /// Builds example `name` of this crate (dev profile) and returns its path.
 pub async fn build_example(name: &str) -> Result<PathBuf, Error> {
+    build("local-aws", &["--example", name], &format!("examples/{name}")).await
+}
+
+/// Builds binary `bin` of workspace package `package` (dev profile) and returns its path.
+pub async fn build_binary(package: &str, bin: &str) -> Result<PathBuf, Error> {
+    build(package, &["--bin", bin], bin).await
+}
+
+async fn build(package: &str, what: &[&str], output: &str) -> Result<PathBuf, Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "local-aws", "--example", name])
+        .args(["build", "--quiet", "-p", package])
+        .args(what)
         .current_dir(crate::workspace_root())
         .status()
         .await?;
     if !status.success() {
-        return Err(Error::Process(format!("cargo build --example {name} failed")));
+        return Err(Error::Process(format!(
+            "cargo build -p {package} {} failed",
+            what.join(" ")
+        )));
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| crate::workspace_root().join("target"));
-    Ok(target.join("debug/examples").join(name))
+    Ok(target.join("debug").join(output))
 }

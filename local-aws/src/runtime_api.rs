@@ -26,8 +26,11 @@ pub enum Outcome {
     Error(Bytes),
 }
 
+/// A queued invocation: request id, event, and the trace header Lambda would hand over.
+type Queued = (String, Bytes, Option<String>);
+
 struct Shared {
-    queue: Mutex<mpsc::Receiver<(String, Bytes)>>,
+    queue: Mutex<mpsc::Receiver<Queued>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     polls: mpsc::UnboundedSender<Instant>,
     init_error: Mutex<Option<oneshot::Sender<Outcome>>>,
@@ -36,7 +39,7 @@ struct Shared {
 /// A running Runtime API on 127.0.0.1.
 pub struct RuntimeApi {
     addr: SocketAddr,
-    events: mpsc::Sender<(String, Bytes)>,
+    events: mpsc::Sender<Queued>,
     shared: Arc<Shared>,
     polls: mpsc::UnboundedReceiver<Instant>,
     init_error: Option<oneshot::Receiver<Outcome>>,
@@ -77,6 +80,28 @@ impl RuntimeApi {
         self.addr.to_string()
     }
 
+    /// Starts `binary` as version `version` of `function` against this API,
+    /// with Lambda's own variables and `env` (which may override them); its
+    /// stdout is discarded and it is killed when the handle is dropped.
+    pub fn spawn(
+        &self,
+        binary: &std::path::Path,
+        function: &str,
+        version: &str,
+        env: &[(String, String)],
+    ) -> Result<tokio::process::Child, Error> {
+        Ok(tokio::process::Command::new(binary)
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", version)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .envs(env.iter().cloned())
+            .env("AWS_LAMBDA_RUNTIME_API", self.address())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?)
+    }
+
     /// Waits for the function's next poll of `invocation/next`, or its init error.
     pub async fn next_poll(&mut self, limit: Duration) -> Result<Instant, Error> {
         let init_error = self.init_error.as_mut();
@@ -89,13 +114,21 @@ impl RuntimeApi {
         }
     }
 
-    /// Queues one event and waits for its outcome.
+    /// Queues one event and waits for its outcome. The function gets an
+    /// unsampled trace header, as from a function without active tracing.
     pub async fn invoke(&self, event: Bytes, limit: Duration) -> Result<Outcome, Error> {
+        self.invoke_traced(event, None, limit).await
+    }
+
+    /// As [`RuntimeApi::invoke`], handing the function `trace` as
+    /// `Lambda-Runtime-Trace-Id` (`Root=…;Parent=<facade segment id>;Sampled=1`
+    /// on Lambda with active tracing).
+    pub async fn invoke_traced(&self, event: Bytes, trace: Option<&str>, limit: Duration) -> Result<Outcome, Error> {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().await.insert(id.clone(), tx);
         self.events
-            .send((id, event))
+            .send((id, event, trace.map(str::to_owned)))
             .await
             .map_err(|_| Error::Moto(String::from("runtime api stopped")))?;
         match tokio::time::timeout(limit, rx).await {
@@ -114,7 +147,7 @@ impl Drop for RuntimeApi {
 
 async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let _ = shared.polls.send(Instant::now());
-    let Some((id, event)) = shared.queue.lock().await.recv().await else {
+    let Some((id, event, trace)) = shared.queue.lock().await.recv().await else {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
     let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(30);
@@ -128,7 +161,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         ),
         (
             "lambda-runtime-trace-id",
-            String::from("Root=1-00000000-000000000000000000000000;Sampled=0"),
+            trace.unwrap_or_else(|| String::from("Root=1-00000000-000000000000000000000000;Sampled=0")),
         ),
     ];
     for (name, value) in pairs {

@@ -87,6 +87,36 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailableException",
 ];
 
+/// A client of `$service` from `sdk` with [`crate::xray::SdkTracing`]: every
+/// call an X-Ray subsegment. Use this (or add the interceptor) for every client.
+macro_rules! traced_client {
+    ($(#[$doc:meta])* $name:ident, $service:ident) => {
+        $(#[$doc])*
+        pub fn $name(sdk: &aws_config::SdkConfig) -> $service::Client {
+            let config = $service::config::Builder::from(sdk)
+                .interceptor(crate::xray::SdkTracing)
+                .build();
+            $service::Client::from_conf(config)
+        }
+    };
+}
+
+traced_client!(
+    /// A DynamoDB client whose calls are X-Ray subsegments.
+    dynamodb,
+    aws_sdk_dynamodb
+);
+traced_client!(
+    /// An SSM client whose calls are X-Ray subsegments.
+    ssm,
+    aws_sdk_ssm
+);
+traced_client!(
+    /// A Secrets Manager client whose calls are X-Ray subsegments.
+    secrets_manager,
+    aws_sdk_secretsmanager
+);
+
 /// Whether an SDK error is worth waiting out: timeouts, connection failures,
 /// unparseable responses, throttling and 5xx. Not-found, access denied and
 /// validation errors are not.

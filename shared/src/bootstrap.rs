@@ -42,14 +42,14 @@ pub async fn load<C: DeserializeOwned, S: DeserializeOwned>(
     service: &str,
     secret: &str,
 ) -> Result<Loaded<C, S>, InitError> {
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let ssm = crate::aws::ssm(sdk);
     let prefix = deployment.config_prefix(service);
     let secret_id = deployment.secret_name(secret);
     let started = Instant::now();
     // `join!` polls the SSM fetch first, which sends its request; the
     // Secrets Manager client is then built while that request is in flight.
     let (config, (secret, secrets)) = tokio::join!(crate::config::load::<C>(&ssm, &prefix), async {
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let secrets = crate::aws::secrets_manager(sdk);
         (crate::secrets::fetch::<S>(&secrets, &secret_id).await, secrets)
     });
     let aws_wait = started.elapsed();

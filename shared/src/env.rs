@@ -29,6 +29,9 @@ pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SI
 /// Set by Lambda: the published version running, reported by `GET /health` (`http`).
 pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// CloudWatch namespace for EMF metrics, as in Powertools; falls back to [`APP_NAME`] (`metrics`).
+/// The X-Ray daemon's address Lambda provides (`host:port`).
+pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
+/// The Powertools metrics namespace.
 pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
 /// Set to `true` to turn EMF output off, as in Powertools (`metrics`).
 pub const POWERTOOLS_METRICS_DISABLED: &str = "POWERTOOLS_METRICS_DISABLED";

@@ -265,7 +265,17 @@ pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: Metrics
             )
             .detail("this route does not accept this method")
         })
+        .route_layer(axum::middleware::from_fn(record_route))
         .layer(axum::middleware::from_fn_with_state(metrics, invocation))
+}
+
+/// Puts the matched route template (`/accounts/{id}`, not the raw path) on
+/// the invocation's span, for the trace.
+async fn record_route(req: Request, next: Next) -> Response {
+    if let Some(route) = req.extensions().get::<MatchedPath>() {
+        tracing::Span::current().record("annotation.route", route.as_str());
+    }
+    next.run(req).await
 }
 
 /// A correlation id a client may set: short and printable, else ignored.
@@ -290,6 +300,8 @@ async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, 
         .or(gateway_request_id)
         .unwrap_or_else(|| request_id.clone());
     let cold_start = COLD_START.swap(false, Ordering::Relaxed);
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let span = tracing::info_span!(
         "invocation",
         cold_start,
@@ -297,7 +309,25 @@ async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, 
         correlation_id = %correlation_id,
         function_arn = tracing::field::Empty,
         xray_trace_id = tracing::field::Empty,
+        otel.name = config.service.as_str(),
+        otel.status_code = tracing::field::Empty,
+        annotation.service = config.service.as_str(),
+        annotation.cold_start = cold_start,
+        annotation.route = tracing::field::Empty,
+        http.request.method = method.as_str(),
+        http.response.status_code = tracing::field::Empty,
     );
+    // The parent segment: the Lambda facade from the invocation's context; a
+    // request that came over HTTP (a local run) names its caller in the header.
+    let trace_header = match &lambda {
+        Some(ctx) => ctx.xray_trace_id.clone(),
+        None => req
+            .headers()
+            .get(crate::xray::TRACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    crate::xray::adopt(&span, trace_header.as_deref());
     if let Some(ctx) = &lambda {
         span.record("function_arn", ctx.invoked_function_arn.as_str());
         if let Some(trace) = &ctx.xray_trace_id {
@@ -308,10 +338,12 @@ async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, 
     req.extensions_mut().insert(metrics.clone());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(CorrelationId(correlation_id.clone()));
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 400 {
+        span.record("otel.status_code", "error");
+    }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(method = %method, route = route.as_deref().unwrap_or("-"), status, latency_ms, "request completed")

@@ -52,6 +52,7 @@ pub mod naming;
 pub mod runtime;
 pub mod secrets;
 pub mod telemetry;
+pub mod xray;
 
 /// Who is running: the service's name (its package name, which is also its
 /// Lambda function name) and the version it was built from.

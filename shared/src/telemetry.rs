@@ -71,11 +71,14 @@ impl LineSink for Capture {
     }
 }
 
-/// Installs the JSON logger on stdout as the global subscriber. Call once, first thing in `main`.
+/// Installs the JSON logger on stdout, and X-Ray export when Lambda gives a
+/// daemon address ([`crate::xray`]), as the global subscriber. Call once,
+/// first thing in `main`.
 pub fn init(service: &ServiceInfo) {
     let subscriber = tracing_subscriber::registry()
         .with(filter_from_env())
-        .with(JsonLayer::new(service, Stdout));
+        .with(JsonLayer::new(service, Stdout))
+        .with(crate::xray::layer(env::var(env::AWS_XRAY_DAEMON_ADDRESS).as_deref()));
     // A second call (tests that share a process) keeps the first subscriber.
     let _ = subscriber.try_init();
 }
@@ -134,28 +137,36 @@ struct SpanFields(Map<String, Value>);
 /// Collects `tracing` fields as JSON values.
 struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
+impl JsonVisitor<'_> {
+    /// Keeps a field, unless it is for the trace only ([`crate::xray::is_trace_field`]).
+    fn insert(&mut self, field: &Field, value: Value) {
+        if !crate::xray::is_trace_field(field.name()) {
+            self.0.insert(field.name().to_owned(), value);
+        }
+    }
+}
+
 impl Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+        self.insert(field, Value::String(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.insert(field, Value::String(value.to_owned()));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::Bool(value));
+        self.insert(field, Value::Bool(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.insert(field, Value::from(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_string()));
+        self.insert(field, Value::String(value.to_string()));
     }
 }
 

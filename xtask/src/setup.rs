@@ -50,7 +50,11 @@ pub fn venv_bin(name: &str) -> std::path::PathBuf {
 pub async fn ensure() -> anyhow::Result<()> {
     let root = local_aws::workspace_root();
     let venv = root.join(".venv");
-    let needed = [local_aws::Moto::binary(), venv_bin("cargo-lambda"), venv_bin("cfn-lint")];
+    let needed = [
+        local_aws::Moto::binary(),
+        venv_bin("cargo-lambda"),
+        venv_bin("cfn-lint"),
+    ];
     if needed.iter().all(|p| p.exists()) {
         return Ok(());
     }

@@ -56,7 +56,14 @@ async fn synth(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let path = std::env::var("PATH").unwrap_or_default();
     eprintln!("synth: cdk synth (building the Rust assets with cargo lambda, arm64, release)");
     let status = Command::new(bin.join("cdk"))
-        .args(["synth", "--quiet", "--no-notices", "--no-version-reporting", "--output", "cdk.out"])
+        .args([
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "--no-version-reporting",
+            "--output",
+            "cdk.out",
+        ])
         .env("PATH", format!("{}:{path}", venv.display()))
         .env("CDK_DISABLE_CLI_TELEMETRY", "true")
         .current_dir(infra())

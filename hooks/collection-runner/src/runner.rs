@@ -13,6 +13,7 @@ use crate::sandbox::{
 };
 use crate::transport::Transport;
 use crate::variables::Scope;
+use tracing::Instrument;
 
 /// Run settings (the `newman run` options).
 #[derive(Debug, Clone)]
@@ -290,7 +291,11 @@ async fn run_item(
         }
     };
     execution.request(&prepared);
-    let mut result = transport.send(&prepared, &behavior, options.timeout_request).await;
+    let span = request_span(&name, &prepared);
+    let mut result = transport
+        .send(&prepared, &behavior, options.timeout_request)
+        .instrument(span.clone())
+        .await;
     let retry = match (&result, auth) {
         (Ok(first), Some(auth)) => {
             let resolve = |s: &str| crate::variables::resolve(s, &refs);
@@ -299,8 +304,21 @@ async fn run_item(
         _ => None,
     };
     if let Some(retry) = retry {
-        result = transport.send(&retry, &behavior, options.timeout_request).await;
+        result = transport
+            .send(&retry, &behavior, options.timeout_request)
+            .instrument(span.clone())
+            .await;
     }
+    match &result {
+        Ok(response) => {
+            span.record("http.response.status_code", response.code);
+        }
+        Err(err) => {
+            span.record("otel.status_code", "error");
+            span.in_scope(|| tracing::error!(error = %err, request = %name, "request failed"));
+        }
+    }
+    drop(span);
     // As in newman, test scripts run after a request error too, with an empty `pm.response`.
     let response = match result {
         Ok(response) => {
@@ -478,4 +496,31 @@ async fn send_from_script(
 /// How many requests `folders` selects in `collection` (0: the names match nothing).
 pub fn count(collection: &Collection, folders: &[String]) -> usize {
     select(&collection.item, folders).len()
+}
+
+/// A request's span (an X-Ray subsegment when the process exports traces):
+/// named after the item, with the method and URL; the caller records the status.
+fn request_span(name: &str, prepared: &crate::request::Prepared) -> tracing::Span {
+    // X-Ray drops a subsegment whose name has other characters, or whose URL is over 250.
+    let segment_name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    let url = (prepared.url.len() <= 250).then_some(prepared.url.as_str());
+    tracing::info_span!(
+        "request",
+        otel.name = segment_name.as_str(),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = prepared.method.as_str(),
+        url.full = url,
+        http.response.status_code = tracing::field::Empty,
+    )
 }

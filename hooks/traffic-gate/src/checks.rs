@@ -11,6 +11,7 @@ use collection_runner::runner::{self, Options};
 use collection_runner::sandbox::Limits;
 use collection_runner::transport::{Http, LambdaInvoke, Split, Transport};
 use serde_json::Value;
+use tracing::{Instrument, Span};
 
 use crate::target::{self, Target};
 use crate::{Gate, HookEvent, Phase};
@@ -41,10 +42,24 @@ pub struct Outcome {
     pub summary: Option<Summary>,
 }
 
+/// A check's span: an X-Ray subsegment of the hook's invocation, ended by [`Outcome::record`].
+fn check_span(name: &'static str) -> Span {
+    tracing::info_span!(
+        "check",
+        otel.name = name,
+        otel.status_code = tracing::field::Empty,
+        annotation.check = name,
+    )
+}
+
 impl Outcome {
-    fn record(&mut self, name: &str, started: Instant, result: Result<String, String>) -> bool {
+    /// Records a check's result and ends its span (an error with the cause when it failed).
+    fn record(&mut self, span: Span, name: &str, started: Instant, result: Result<String, String>) -> bool {
         let passed = result.is_ok();
         let detail = result.unwrap_or_else(|e| e);
+        if !passed {
+            shared::xray::fail(&span, &detail);
+        }
         self.checks.push(Check {
             name: name.to_owned(),
             passed,
@@ -59,12 +74,15 @@ impl Outcome {
 pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     let mut outcome = Outcome::default();
     let started = Instant::now();
-    let found = target::lookup(&gate.clients.codedeploy, &event.deployment_id, until).await;
+    let span = check_span("target");
+    let found = target::lookup(&gate.clients.codedeploy, &event.deployment_id, until)
+        .instrument(span.clone())
+        .await;
     let detail = found
         .as_ref()
         .map(|t| format!("{} {} → {}", t.function_name, t.current_version, t.target_version))
         .map_err(Clone::clone);
-    if !outcome.record("target", started, detail) {
+    if !outcome.record(span, "target", started, detail) {
         return outcome;
     }
     let Ok(target) = found else { return outcome };
@@ -72,6 +90,7 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     let started = Instant::now();
     let Some(plan) = gate.plans.get(&target.function_name) else {
         outcome.record(
+            check_span("plan"),
             "plan",
             started,
             Err(format!(
@@ -108,6 +127,7 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     };
 
     let started = Instant::now();
+    let span = check_span("smoke");
     let smoke = smoke(
         transport.as_ref(),
         &base,
@@ -115,8 +135,9 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
         settings.smoke_budget,
         settings.request_timeout,
     )
+    .instrument(span.clone())
     .await;
-    if !outcome.record("smoke", started, smoke) {
+    if !outcome.record(span, "smoke", started, smoke) {
         return outcome;
     }
 
@@ -125,6 +146,7 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
         return outcome;
     }
     let started = Instant::now();
+    let span = check_span("collection");
     let mut options = Options {
         environment: plan.environment.clone(),
         environment_name: plan.environment_name.clone(),
@@ -140,13 +162,17 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     }
     if runner::count(&plan.collection, folders) == 0 {
         outcome.record(
+            span,
             "collection",
             started,
             Err(format!("the collection has no folder named {folders:?}")),
         );
         return outcome;
     }
-    let result = match runner::run(&plan.collection, &options, transport.as_ref()).await {
+    let result = match runner::run(&plan.collection, &options, transport.as_ref())
+        .instrument(span.clone())
+        .await
+    {
         Ok(summary) => {
             let failures = summary.failures().count() + summary.run_failures.len();
             let assertions: usize = summary.executions.iter().map(|e| e.assertions.len()).sum();
@@ -160,7 +186,7 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
         }
         Err(err) => Err(err.to_string()),
     };
-    outcome.record("collection", started, result);
+    outcome.record(span, "collection", started, result);
     outcome
 }
 

@@ -12,6 +12,7 @@ use collection_runner::transport::PayloadFormat;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::plan::{MetricsSink, Plans};
 use crate::{Clients, Gate, Phase, Settings};
@@ -73,7 +74,7 @@ pub const CONFIG_NAME: &str = "traffic-gate";
 /// Builds the gate for `phase`: configuration from SSM, plans from the
 /// bundle for the deployment's stage, service keys from Secrets Manager.
 pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared::naming::Deployment) -> Gate {
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let ssm = shared::aws::ssm(sdk);
     let config: HookConfig = shared::config::load(&ssm, &deployment.config_prefix(CONFIG_NAME))
         .await
         .unwrap_or_else(|err| {
@@ -85,7 +86,7 @@ pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared
         tracing::error!(error = %err, "bundled checks unusable; every verdict will be Failed");
         (Plans::default(), Vec::new())
     });
-    let secrets_client = aws_sdk_secretsmanager::Client::new(sdk);
+    let secrets_client = shared::aws::secrets_manager(sdk);
     for (function, secret) in secrets {
         let id = deployment.secret_name(secret);
         match shared::secrets::fetch::<shared::secrets::ServiceKey>(&secrets_client, &id).await {
@@ -128,6 +129,24 @@ async fn invoke(gate: &Gate, event: LambdaEvent<Value>) -> Result<Value, lambda_
     let parsed = crate::parse_event(&event.payload).inspect_err(|err| {
         tracing::error!(payload = %event.payload, error = %err, "not a CodeDeploy lifecycle event; nothing can be reported");
     })?;
-    let report = gate.handle(&parsed, deadline).await;
+    // The hook's subsegment of the invocation's facade; checks, SDK calls and
+    // collection requests nest under it.
+    let span = tracing::info_span!(
+        "hook",
+        otel.name = gate.phase.as_str(),
+        otel.status_code = tracing::field::Empty,
+        annotation.phase = gate.phase.as_str(),
+        annotation.deployment_id = parsed.deployment_id.as_str(),
+        annotation.verdict = tracing::field::Empty,
+    );
+    shared::xray::adopt(&span, event.context.xray_trace_id.as_deref());
+    let report = gate.handle(&parsed, deadline).instrument(span.clone()).await;
+    span.record(
+        "annotation.verdict",
+        if report.verdict { "Succeeded" } else { "Failed" },
+    );
+    if !report.verdict {
+        span.record("otel.status_code", "error");
+    }
     Ok(json!({"verdict": if report.verdict { "Succeeded" } else { "Failed" }, "reason": report.reason}))
 }

@@ -71,10 +71,14 @@ impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         let codedeploy = aws_sdk_codedeploy::config::Builder::from(sdk)
             .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
+            .interceptor(shared::xray::SdkTracing)
+            .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk)
+            .interceptor(shared::xray::SdkTracing)
             .build();
         Self {
             codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy),
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda),
         }
     }
 }
@@ -120,8 +124,9 @@ impl Gate {
         let started = Instant::now();
         let checks_until = self.checks_until(deadline);
         let mut report = Report::new(self.phase, event);
-        // The checks run in their own task: a panic there is a JoinError here, never a lost verdict.
-        let task = tokio::spawn(checks);
+        // The checks run in their own task: a panic there is a JoinError here,
+        // never a lost verdict. They stay in this span (the hook's trace).
+        let task = tokio::spawn(tracing::Instrument::in_current_span(checks));
         let abort = task.abort_handle();
         match tokio::time::timeout(checks_until.saturating_duration_since(Instant::now()), task).await {
             Ok(Ok(outcome)) => report.absorb(outcome),

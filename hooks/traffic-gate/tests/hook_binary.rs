@@ -4,7 +4,10 @@
 //! stand-ins only through `AWS_ENDPOINT_URL_CODEDEPLOY` and
 //! `AWS_ENDPOINT_URL_LAMBDA`. The deployed "accounts" version is really
 //! `echo_lambda`, so `/health` passes and the accounts collection fails: the
-//! binary must report exactly one `Failed`, with the reason, in time.
+//! binary must report exactly one `Failed`, with the reason, in time — and
+//! trace it: the hook, each check, each collection request and each SDK
+//! call are X-Ray subsegments under the invoking segment, sent to a local
+//! daemon stand-in.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +19,7 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     let echo = local_aws::process::build_example("echo_lambda").await.unwrap();
+    let daemon = local_aws::xray::Daemon::start().await.unwrap();
     let codedeploy = CodeDeploy::start().await.unwrap();
     let target = LambdaTarget {
         function_name: String::from("accounts"),
@@ -41,17 +45,24 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .chain([(String::from("AWS_XRAY_DAEMON_ADDRESS"), daemon.address().unwrap())])
     .collect();
     let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
     lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
     let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
 
     let event = json!({"DeploymentId": "d-BIN", "LifecycleEventHookExecutionId": "hook-1"});
+    let caller = local_aws::xray::segment_id();
+    let (root, trace) = local_aws::xray::trace_header(&caller);
     let started = std::time::Instant::now();
     let output = client
         .invoke()
         .function_name("before-allow-traffic")
         .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .customize()
+        .mutate_request(move |request| {
+            request.headers_mut().insert("x-amzn-trace-id", trace.clone());
+        })
         .send()
         .await
         .unwrap();
@@ -64,6 +75,7 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
         "{answer}"
     );
     assert_eq!(codedeploy.statuses("d-BIN", "hook-1").await, ["Failed"]);
+    assert_traced(&daemon, &root, &caller).await;
 
     let garbage = client
         .invoke()
@@ -85,5 +97,67 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
             .count(),
         1,
         "{calls:?}"
+    );
+}
+
+/// The hook's trace: its subsegment under `caller`, failed; the checks under
+/// it (the collection one a fault with its cause); the collection's requests
+/// under that; the CodeDeploy and Lambda calls as `aws` subsegments.
+async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &str) {
+    use local_aws::xray::descends;
+    let docs: Vec<Value> = daemon
+        .documents(Duration::from_millis(1000))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d["trace_id"] == root)
+        .collect();
+    let hooks: Vec<&Value> = docs.iter().filter(|d| d["parent_id"] == caller).collect();
+    assert_eq!(hooks.len(), 1, "one hook subsegment under the caller: {docs:#?}");
+    let hook = hooks[0];
+    assert_eq!(hook["name"], "BeforeAllowTraffic", "{hook}");
+    assert_eq!(hook["annotations"]["verdict"], "Failed", "{hook}");
+    assert_eq!(hook["annotations"]["deployment_id"], "d-BIN", "{hook}");
+    assert_eq!(hook["fault"], true, "{hook}");
+    let hook_id = hook["id"].as_str().unwrap();
+    let check = |name: &str| {
+        docs.iter()
+            .find(|d| d["name"] == name && d["annotations"]["check"] == name && descends(&docs, d, hook_id))
+            .unwrap_or_else(|| panic!("check {name} under the hook: {docs:#?}"))
+    };
+    for name in ["target", "smoke"] {
+        assert!(check(name).get("fault").is_none(), "{}", check(name));
+    }
+    let collection = check("collection");
+    assert_eq!(collection["fault"], true, "{collection}");
+    assert!(
+        collection["cause"]["exceptions"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failures")),
+        "{collection}"
+    );
+    let collection_id = collection["id"].as_str().unwrap();
+    let requests: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["http"]["request"]["method"].is_string() && descends(&docs, d, collection_id))
+        .collect();
+    assert!(!requests.is_empty(), "collection requests under the check: {docs:#?}");
+    let operations: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["namespace"] == "aws" && descends(&docs, d, hook_id))
+        .filter_map(|d| d["aws"]["operation"].as_str())
+        .collect();
+    for operation in [
+        "ListDeploymentTargets",
+        "GetDeploymentTarget",
+        "Invoke",
+        "PutLifecycleEventHookExecutionStatus",
+    ] {
+        assert!(operations.contains(&operation), "{operation} in {operations:?}");
+    }
+    assert!(
+        docs.iter()
+            .any(|d| d["aws"]["operation"] == "Invoke" && d["annotations"]["function_name"] == "accounts"),
+        "the invoke of accounts names it: {docs:#?}"
     );
 }

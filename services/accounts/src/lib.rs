@@ -58,7 +58,7 @@ pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Resul
     // in flight: `join!` polls the fetch first, which sends both requests.
     let (loaded, dynamodb) = tokio::join!(
         shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
-        async { aws_sdk_dynamodb::Client::new(sdk) }
+        async { shared::aws::dynamodb(sdk) }
     );
     let loaded = loaded?;
     let ttl = Duration::from_secs(loaded.config.secret_ttl_seconds);

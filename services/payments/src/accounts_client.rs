@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::secrets::{SecretStore, ServiceKey};
+use tracing::Instrument;
 
 use crate::domain::{Outcome, Payment};
 
@@ -113,21 +114,36 @@ impl AccountsClient {
             Ok(key) => key,
             Err(err) => return unknown(format!("service key unavailable: {err}")),
         };
-        let sent = self
+        let url = format!("{}{path}", self.base);
+        let span = shared::xray::outgoing("accounts", "POST", &url);
+        let mut request = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(&url)
             .timeout(self.timeout)
             .bearer_auth(&key.expose().api_key)
             .header(shared::http::CORRELATION_ID_HEADER, correlation)
-            .json(body)
-            .send()
-            .await;
+            .json(body);
+        if let Some(trace) = shared::xray::header(&span) {
+            request = request.header(shared::xray::TRACE_HEADER, trace);
+        }
+        let sent = request.send().instrument(span.clone()).await;
         let response = match sent {
             Ok(response) => response,
-            Err(err) if err.is_timeout() => return unknown(String::from("accounts did not answer in time")),
-            Err(err) => return unknown(format!("accounts unreachable: {err}")),
+            Err(err) => {
+                let detail = if err.is_timeout() {
+                    String::from("accounts did not answer in time")
+                } else {
+                    format!("accounts unreachable: {err}")
+                };
+                shared::xray::fail(&span, &detail);
+                return unknown(detail);
+            }
         };
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if !status.is_success() {
+            span.record("otel.status_code", "error");
+        }
         let body: Value = response.json().await.unwrap_or(Value::Null);
         // A busy account (409 `busy`) and throttling are worth another try; any
         // other 4xx is accounts' final word.

@@ -104,7 +104,7 @@ pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyho
     // flight: `join!` polls the fetch first, which sends both requests.
     let (loaded, dynamodb, http) = tokio::join!(
         shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
-        async { aws_sdk_dynamodb::Client::new(sdk) },
+        async { shared::aws::dynamodb(sdk) },
         async { reqwest::Client::builder().build() }
     );
     let loaded = loaded?;
