@@ -99,6 +99,7 @@ async fn once(
     name: &str,
     env: &[(&'static str, String)],
     event: &str,
+    trace: Option<&str>,
 ) -> anyhow::Result<Sample> {
     let mut api = RuntimeApi::start().await?;
     let started = Instant::now();
@@ -116,7 +117,7 @@ async fn once(
         .with_context(|| format!("starting {}", path.display()))?;
     let polled = api.next_poll(Duration::from_secs(30)).await?;
     let outcome = api
-        .invoke(event.as_bytes().to_vec().into(), Duration::from_secs(30))
+        .invoke_traced(event.as_bytes().to_vec().into(), trace, Duration::from_secs(30))
         .await?;
     let first_response = started.elapsed();
     if let Outcome::Error(body) = outcome {
@@ -169,6 +170,11 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
     let env = service_env(&moto, &deployment);
     let hello = binary(profile, "examples/hello_lambda");
+    // X-Ray on: a daemon stand-in to send to, and a sampled trace header.
+    let daemon = local_aws::xray::Daemon::start().await?;
+    let mut traced_env = env.clone();
+    traced_env.push((shared::env::AWS_XRAY_DAEMON_ADDRESS, daemon.address()?));
+    let (_, trace) = local_aws::xray::trace_header(&local_aws::xray::segment_id());
 
     println!("Profile `{profile}`, {runs} runs per binary.\n");
     println!(
@@ -180,6 +186,7 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
         hello.clone(),
         String::from("/health"),
         String::new(),
+        false,
     )];
     for service in &services {
         let key = service
@@ -190,14 +197,27 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
             .unwrap_or_default()
             .to_owned();
         let path = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
-        rows.push((service.name.clone(), binary(profile, &service.name), path, key));
+        for xray in [false, true] {
+            rows.push((
+                service.name.clone(),
+                binary(profile, &service.name),
+                path.clone(),
+                key.clone(),
+                xray,
+            ));
+        }
     }
     let mut baseline = None;
-    for (name, path, request, key) in rows {
+    let mut untraced = None;
+    for (name, path, request, key, xray) in rows {
         let event = event(&request, &key);
         let mut samples = Vec::new();
         for _ in 0..runs {
-            samples.push(once(&path, &name, &env, &event).await?);
+            samples.push(if xray {
+                once(&path, &name, &traced_env, &event, Some(&trace)).await?
+            } else {
+                once(&path, &name, &env, &event, None).await?
+            });
         }
         let init = median(samples.iter().map(|s| s.init).collect());
         let first = median(samples.iter().map(|s| s.first_response).collect());
@@ -215,15 +235,24 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
                 .collect(),
         );
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
-        let ratio = match baseline {
-            None => {
+        let ratio = match (baseline, xray) {
+            (None, _) => {
                 baseline = Some(init);
                 String::new()
             }
-            Some(base) => format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.as_secs_f64()),
+            (Some(base), false) => {
+                untraced = Some(own);
+                format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.as_secs_f64())
+            }
+            (Some(base), true) => format!(
+                " ({:.2}× baseline init; {:+.1}% vs without X-Ray)",
+                own.as_secs_f64() / base.as_secs_f64(),
+                untraced.map_or(0.0, |u| (own.as_secs_f64() / u.as_secs_f64() - 1.0) * 100.0)
+            ),
         };
+        let label = if xray { " + X-Ray" } else { "" };
         println!(
-            "| {name} (`{request}`) | {} | {} | {} | {} | {} | {}{ratio} | {:.2} MB |",
+            "| {name}{label} (`{request}`) | {} | {} | {} | {} | {} | {}{ratio} | {:.2} MB |",
             ms(init),
             ms(first),
             main.map_or_else(|| String::from("-"), ms),
@@ -248,7 +277,7 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
                     "-p",
                     service,
                 ])
-                .env("PATH", venv_path())
+                .env("PATH", crate::setup::venv_path())
                 .current_dir(local_aws::workspace_root())
                 .status()
                 .await?;
@@ -270,12 +299,4 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `PATH` with the project's virtualenv first, so cargo-lambda finds the zig
-/// that `pip install cargo-lambda` brought (`python3 -m ziglang`).
-fn venv_path() -> std::ffi::OsString {
-    let venv = local_aws::workspace_root().join(".venv/bin");
-    let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest))).unwrap_or(rest)
 }

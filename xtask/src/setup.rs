@@ -41,6 +41,14 @@ pub async fn npm_ci(dir: &str) -> anyhow::Result<std::path::PathBuf> {
     Ok(bin)
 }
 
+/// `PATH` with the project's virtualenv first, so cargo-lambda finds the zig
+/// that `pip install cargo-lambda` brought (`python3 -m ziglang`).
+pub fn venv_path() -> std::ffi::OsString {
+    let venv = local_aws::workspace_root().join(".venv/bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest))).unwrap_or(rest)
+}
+
 /// A tool installed into the project's virtualenv.
 pub fn venv_bin(name: &str) -> std::path::PathBuf {
     local_aws::workspace_root().join(".venv/bin").join(name)

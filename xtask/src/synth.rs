@@ -52,8 +52,6 @@ async fn synth(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
     }
-    let venv = crate::setup::venv_bin("");
-    let path = std::env::var("PATH").unwrap_or_default();
     eprintln!("synth: cdk synth (building the Rust assets with cargo lambda, arm64, release)");
     let status = Command::new(bin.join("cdk"))
         .args([
@@ -64,7 +62,7 @@ async fn synth(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
             "--output",
             "cdk.out",
         ])
-        .env("PATH", format!("{}:{path}", venv.display()))
+        .env("PATH", crate::setup::venv_path())
         .env("CDK_DISABLE_CLI_TELEMETRY", "true")
         .current_dir(infra())
         .status()
