@@ -119,7 +119,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     let accounts_binary = local_aws::process::build_binary("accounts", "accounts").await.unwrap();
     let (mut accounts, accounts_url) = local_aws::process::serve(&accounts_binary, &env, None).await.unwrap();
 
-    let payments_binary = local_aws::process::build_binary("payments", "payments").await.unwrap();
+    let payments_binary = std::path::Path::new(env!("CARGO_BIN_EXE_payments"));
     let mut api = RuntimeApi::start().await.unwrap();
     let mut payments_env = env.clone();
     payments_env.extend([
