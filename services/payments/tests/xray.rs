@@ -131,7 +131,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         ),
     ]);
     let _payments = api
-        .spawn(&payments_binary, "payments", "1", &payments_env)
+        .spawn(payments_binary, "payments", "1", &payments_env)
         .expect("payments starts");
     api.next_poll(Duration::from_secs(60)).await.expect("payments polls");
 
