@@ -96,6 +96,11 @@ mod enabled {
     /// Kept for the life of the process: dropping the provider stops exporting.
     static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
+    /// Whether a layer exports: without one, nothing here does any work.
+    pub fn active() -> bool {
+        PROVIDER.get().is_some()
+    }
+
     /// The exporting layer, or `None` without a usable daemon address.
     pub fn layer<S>(daemon: Option<&str>) -> Option<Box<dyn Layer<S> + Send + Sync>>
     where
@@ -123,6 +128,9 @@ mod enabled {
     }
 
     pub fn adopt(span: &Span, trace_header: Option<&str>) {
+        if !active() {
+            return;
+        }
         if let Some(context) = trace_header.and_then(parent_of) {
             // Fails only when no layer is installed or the span already started: nothing to trace then.
             let _ = span.set_parent(context);
@@ -135,6 +143,9 @@ mod enabled {
     }
 
     pub fn header(span: &Span) -> Option<String> {
+        if !active() {
+            return None;
+        }
         let context = span.context();
         let span_context = context.span().span_context().clone();
         span_context
@@ -164,6 +175,9 @@ mod enabled {
             _components: &RuntimeComponents,
             cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
+            if !active() {
+                return Ok(());
+            }
             let (service, operation) = cfg
                 .load::<Metadata>()
                 .map_or(("aws", "unknown"), |m| (m.service(), m.name()));
@@ -298,6 +312,13 @@ pub fn header(span: &Span) -> Option<String> {
 /// `http.response.status_code` (and `otel.status_code = "error"` on failure)
 /// on it. Create it inside the span the call belongs to.
 pub fn outgoing(peer: &str, method: &str, url: &str) -> Span {
+    #[cfg(feature = "xray")]
+    let active = enabled::active();
+    #[cfg(not(feature = "xray"))]
+    let active = false;
+    if !active {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "shared::xray",
         "outgoing",
