@@ -12,6 +12,8 @@ export interface TableSpec {
   readonly partition_key: string;
   readonly sort_key?: string;
   readonly ttl_attribute?: string;
+  /** Items only the local stack puts in the table (ignored here). */
+  readonly seed?: string;
 }
 
 /** A config value: a literal, or the physical name of one of the service's tables. */
@@ -20,6 +22,7 @@ export type ConfigValue = string | { readonly table: string };
 /** `[package.metadata.service]`, as in `local_aws::registry::ServiceSpec`. */
 export interface ServiceSpec {
   readonly route_prefix: string;
+  readonly team?: string;
   readonly secret?: string;
   readonly secret_value?: Record<string, unknown>;
   readonly calls?: string[];

@@ -6,7 +6,7 @@
  * and a dashboard. Every service in `services/` gets one; nothing here
  * names a service.
  */
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -63,6 +63,10 @@ export class FintechService extends Construct {
     super(scope, id);
     const { service, deployment, stage } = props;
     const name = service.name;
+    if (service.spec.team) {
+      // Cost allocation and ownership: every resource of the service names its team.
+      Tags.of(this).add('team', service.spec.team);
+    }
 
     this.lambda = new RustLambda(this, 'Lambda', {
       functionName: name,

@@ -3,6 +3,7 @@
  * follow `shared::naming`; a service added to the registry is deployed with
  * no edit under infra/.
  */
+import { Match } from 'aws-cdk-lib/assertions';
 import { calleesFirst } from '../lib/services-stack';
 import { ConfigError, parse } from '../lib/config';
 import { Deployment } from '../lib/naming';
@@ -63,14 +64,15 @@ test('callees are built before callers; a cycle is refused', () => {
 test('a service added to the registry is deployed with no edit under infra/', () => {
   const real = workspaceRegistry();
   const accounts = real.services.find((s) => s.name === 'accounts')!;
-  const cards: Service = { ...accounts, name: 'cards', spec: { ...accounts.spec, route_prefix: '/cards', tables: { cards: { partition_key: 'pk' } }, config: { table_name: { table: 'cards' } } } };
+  const cards: Service = { ...accounts, name: 'cards', spec: { ...accounts.spec, route_prefix: '/cards', team: 'card-issuing', tables: { cards: { partition_key: 'pk' } }, config: { table_name: { table: 'cards' } } } };
   const registry: Registry = { ...real, services: [...real.services, cards] };
   const { stages } = synth(registry);
   const dev = stages.get('dev')!;
   dev.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'cards' });
   dev.hasResourceProperties('AWS::Lambda::Alias', { Name: 'live' });
   dev.resourceCountIs('AWS::CodeDeploy::DeploymentGroup', real.services.length + 1);
-  dev.hasResourceProperties('AWS::DynamoDB::Table', { TableName: 'fintech-dev-cards' });
+  dev.hasResourceProperties('AWS::DynamoDB::Table', { TableName: 'fintech-dev-cards', Tags: Match.arrayWith([{ Key: 'team', Value: 'card-issuing' }]) });
+  dev.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'cards', Tags: Match.arrayWith([{ Key: 'team', Value: 'card-issuing' }]) });
   dev.hasResourceProperties('AWS::SSM::Parameter', { Name: '/fintech/dev/cards/table_name', Value: 'fintech-dev-cards' });
   dev.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'fintech-dev-cards' });
 });

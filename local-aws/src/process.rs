@@ -54,32 +54,50 @@ pub async fn serve(binary: &Path, env: &[(String, String)], echo: Option<String>
     }
 }
 
-/// Builds example `name` of this crate (dev profile) and returns its path.
+/// Builds example `name` of this crate and returns its path (see [`build_workspace`]).
 pub async fn build_example(name: &str) -> Result<PathBuf, Error> {
-    build("local-aws", &["--example", name], &format!("examples/{name}")).await
+    Ok(build_workspace().await?.join("examples").join(name))
 }
 
-/// Builds binary `bin` of workspace package `package` (dev profile) and returns its path.
-pub async fn build_binary(package: &str, bin: &str) -> Result<PathBuf, Error> {
-    build(package, &["--bin", bin], bin).await
+/// Builds binary `bin` of the workspace and returns its path (see [`build_workspace`]).
+pub async fn build_binary(bin: &str) -> Result<PathBuf, Error> {
+    Ok(build_workspace().await?.join(bin))
 }
 
-async fn build(package: &str, what: &[&str], output: &str) -> Result<PathBuf, Error> {
+/// Builds every binary and example of the workspace (but `xtask`, which may
+/// be the caller) and returns the directory they are in.
+///
+/// This is the one build shape of everything that runs the workspace's
+/// binaries locally (tests, `cargo xtask dev/demo/postman/hook`), and it is
+/// the shape `cargo test --workspace` builds them in: cargo profile `test`
+/// with every member's dev-dependencies in the feature resolution (an
+/// example needs them). A `cargo build -p <service>` would resolve features
+/// without the dev-dependencies (whose `aws-smithy-mocks` turns on the SDK's
+/// `test-util`) and under profile `dev`, so it would compile a second copy
+/// of every dependency: minutes, and gigabytes of `target/`.
+pub async fn build_workspace() -> Result<PathBuf, Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let args = [
+        "build",
+        "--quiet",
+        "--profile",
+        "test",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--bins",
+        "--examples",
+    ];
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package])
-        .args(what)
+        .args(args)
         .current_dir(crate::workspace_root())
         .status()
         .await?;
     if !status.success() {
-        return Err(Error::Process(format!(
-            "cargo build -p {package} {} failed",
-            what.join(" ")
-        )));
+        return Err(Error::Process(format!("cargo {} failed", args.join(" "))));
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| crate::workspace_root().join("target"));
-    Ok(target.join("debug").join(output))
+    Ok(target.join("debug"))
 }

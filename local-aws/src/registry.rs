@@ -25,6 +25,8 @@ pub struct Service {
 pub struct ServiceSpec {
     /// The API route prefix, e.g. `/accounts`.
     pub route_prefix: String,
+    /// The team that owns it (infra/ tags its resources `team`).
+    pub team: Option<String>,
     /// The logical name of the secret it reads (see `shared::naming`).
     pub secret: Option<String>,
     /// The value the local stack seeds that secret with.
@@ -57,6 +59,11 @@ pub struct TableSpec {
     pub sort_key: Option<String>,
     /// The attribute DynamoDB's time to live expires items by, if any.
     pub ttl_attribute: Option<String>,
+    /// Items the local stack puts in the table: a JSON file (path relative to
+    /// the service's directory) holding an array of objects, each one item
+    /// (strings, numbers, booleans, nulls, arrays and objects as DynamoDB's
+    /// S, N, BOOL, NULL, L and M). Deployed stages ignore it.
+    pub seed: Option<String>,
 }
 
 /// A config value: literal, or the physical name of one of the service's tables.

@@ -2,7 +2,8 @@
 //! secrets, named by `shared::naming`. Safe to run again.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use shared::naming::Deployment;
 
@@ -112,6 +113,38 @@ pub async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, val
     }
 }
 
+/// Puts the items of a seed file (a JSON array of objects) into `table`.
+pub async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str, file: &std::path::Path) -> Result<(), Error> {
+    let what = format!("{table} from {}", file.display());
+    let text = std::fs::read_to_string(file).map_err(|e| seed_error(what.as_str())(e.to_string()))?;
+    let items: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&text)
+        .map_err(|e| seed_error(what.as_str())(format!("expected an array of objects: {e}")))?;
+    for item in items {
+        let item = item.into_iter().map(|(k, v)| (k, attribute(v))).collect();
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| seed_error(what.as_str())(sdk_message(e)))?;
+    }
+    Ok(())
+}
+
+/// A JSON value as a DynamoDB attribute.
+fn attribute(value: serde_json::Value) -> AttributeValue {
+    use serde_json::Value;
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s),
+        Value::Array(items) => AttributeValue::L(items.into_iter().map(attribute).collect()),
+        Value::Object(map) => AttributeValue::M(map.into_iter().map(|(k, v)| (k, attribute(v))).collect()),
+    }
+}
+
 /// Creates every table, parameter and secret the services need in `deployment`.
 pub async fn seed(sdk: &aws_config::SdkConfig, deployment: &Deployment, services: &[Service]) -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
@@ -119,7 +152,11 @@ pub async fn seed(sdk: &aws_config::SdkConfig, deployment: &Deployment, services
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     for service in services {
         for (table, spec) in &service.spec.tables {
-            create_table(&dynamodb, &deployment.table_name(table), spec).await?;
+            let name = deployment.table_name(table);
+            create_table(&dynamodb, &name, spec).await?;
+            if let Some(file) = &spec.seed {
+                put_items(&dynamodb, &name, &service.dir.join(file)).await?;
+            }
         }
         let prefix = deployment.config_prefix(&service.name);
         for (key, value) in &service.spec.config {

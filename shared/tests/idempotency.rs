@@ -28,6 +28,7 @@ async fn app(handler: Handler) -> Router {
         partition_key: String::from("id"),
         sort_key: None,
         ttl_attribute: Some(String::from("expiration")),
+        seed: None,
     };
     local_aws::seed::create_table(&dynamodb, &table, &spec).await.unwrap();
     let store = Arc::new(Idempotency::new(dynamodb, IdempotencyConfig::new(table, "test")));

@@ -13,7 +13,7 @@ use local_aws::codedeploy::{CodeDeploy, LambdaTarget};
 use local_aws::lambda::LambdaInvoke;
 use traffic_gate::Phase;
 
-use crate::stack::{Logs, Stack, binary, local_deployment};
+use crate::stack::{Logs, Stack, local_deployment};
 
 /// Which hook.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -54,7 +54,7 @@ async fn hook(stack: &Stack, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let invoke = LambdaInvoke::start().await?;
     invoke
-        .publish(&args.service, "2", &binary("dev", &args.service), &env)
+        .publish(&args.service, "2", &stack.binary(&args.service), &env)
         .await?;
     invoke.alias(&args.service, "live", "2").await;
     let codedeploy = CodeDeploy::start().await?;

@@ -6,6 +6,7 @@ mod bench_runner;
 mod demo;
 mod dev;
 mod hook;
+mod new_service;
 mod pact;
 mod postman;
 mod setup;
@@ -41,6 +42,8 @@ enum Command {
     Bench(bench::Args),
     /// Run a CodeDeploy traffic hook locally against the local stack and the stand-ins.
     Hook(hook::Args),
+    /// Create a new service from the template (templates/service/) with cargo-generate.
+    NewService(new_service::Args),
     /// Synthesize the CDK app offline (building the arm64 Rust assets) and cfn-lint every template.
     Synth(synth::Args),
 }
@@ -58,6 +61,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args).await,
         Command::Hook(args) => hook::run(args).await,
         Command::Synth(args) => synth::run(args).await,
+        Command::NewService(args) => new_service::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,7 @@ pub struct Stack {
     /// The services, in registry order.
     pub services: Vec<Running>,
     moto: Moto,
+    bin_dir: PathBuf,
 }
 
 /// Whether service log lines are echoed to the terminal.
@@ -95,8 +96,7 @@ impl Stack {
     pub async fn up(logs: Logs) -> anyhow::Result<Self> {
         crate::setup::ensure().await?;
         let services = local_aws::registry::load()?;
-        let packages: Vec<&str> = services.iter().flat_map(|s| ["-p", s.name.as_str()]).collect();
-        build(&packages, "dev").await?;
+        let bin_dir = local_aws::process::build_workspace().await?;
         let moto = Moto::start().await?;
         let deployment = local_deployment();
         local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
@@ -121,7 +121,7 @@ impl Stack {
             let service = waiting.remove(ready);
             let callees = callee_env(&service, &running);
             let (child, url) = spawn(
-                &binary("dev", &service.name),
+                &bin_dir.join(&service.name),
                 &service.name,
                 &moto,
                 &deployment,
@@ -138,7 +138,13 @@ impl Stack {
         Ok(Self {
             services: running,
             moto,
+            bin_dir,
         })
+    }
+
+    /// The path of service `name`'s binary, as this stack runs it.
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
     }
 
     /// An SDK configuration for the local AWS stand-in.

@@ -11,21 +11,27 @@ use tokio::process::Command;
 
 /// Synthesize the CDK app and lint the templates.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Templates only: skip building the Rust assets (seconds instead of
+    /// minutes; the result has placeholder assets and cannot be deployed).
+    #[arg(long)]
+    skip_assets: bool,
+}
 
-pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
-    Ok(if synth_and_lint().await? {
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    Ok(if synth_and_lint(args.skip_assets).await? {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// Synthesizes into `infra/cdk.out` and lints; true when cfn-lint reports nothing.
-pub async fn synth_and_lint() -> anyhow::Result<bool> {
+/// Synthesizes into `infra/cdk.out` (with the Rust assets unless
+/// `skip_assets`) and lints; true when cfn-lint reports nothing.
+pub async fn synth_and_lint(skip_assets: bool) -> anyhow::Result<bool> {
     crate::setup::ensure().await?;
     let bin = crate::setup::npm_ci("infra").await?;
-    let templates = synth(&bin).await?;
+    let templates = synth(&bin, skip_assets).await?;
     lint(&templates).await
 }
 
@@ -47,21 +53,27 @@ fn infra() -> PathBuf {
 
 /// `cdk synth` with the virtualenv (cargo-lambda, zig) first on `PATH`;
 /// returns every template written.
-async fn synth(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
+async fn synth(bin: &Path, skip_assets: bool) -> anyhow::Result<Vec<PathBuf>> {
     let out = infra().join("cdk.out");
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
     }
-    eprintln!("synth: cdk synth (building the Rust assets with cargo lambda, arm64, release)");
-    let status = Command::new(bin.join("cdk"))
-        .args([
-            "synth",
-            "--quiet",
-            "--no-notices",
-            "--no-version-reporting",
-            "--output",
-            "cdk.out",
-        ])
+    let mut command = Command::new(bin.join("cdk"));
+    command.args([
+        "synth",
+        "--quiet",
+        "--no-notices",
+        "--no-version-reporting",
+        "--output",
+        "cdk.out",
+    ]);
+    if skip_assets {
+        eprintln!("synth: cdk synth (templates only, Rust assets skipped)");
+        command.args(["--context", "skipAssets=true"]);
+    } else {
+        eprintln!("synth: cdk synth (building the Rust assets with cargo lambda, arm64, release)");
+    }
+    let status = command
         .env("PATH", crate::setup::venv_path())
         .env("CDK_DISABLE_CLI_TELEMETRY", "true")
         .current_dir(infra())

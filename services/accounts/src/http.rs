@@ -13,15 +13,13 @@
 //! Every `/accounts` route needs `Authorization: Bearer <service key>`.
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shared::http::{Json, Problem};
 use shared::metrics::{InvocationMetrics, Unit};
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::domain::{Account, AccountId, Direction, DomainError, NewAccount, Posting, Transaction};
@@ -36,31 +34,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/accounts/{id}/debits", post(debit))
         .route("/accounts/{id}/voids", post(void))
         .route("/accounts/{id}/transactions", get(transactions))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.api_key.clone(),
+            shared::secrets::require_service_key,
+        ))
         .with_state(state)
-}
-
-async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::as_bytes);
-    let key = match state.api_key.get().await {
-        Ok(key) => key,
-        Err(err) => return Problem::unavailable(&err).into_response(),
-    };
-    let expected = key.expose().api_key.as_bytes();
-    match presented {
-        Some(presented) if bool::from(presented.ct_eq(expected)) => next.run(req).await,
-        _ => (
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-                .detail("send the service key as Authorization: Bearer <key>"),
-        )
-            .into_response(),
-    }
 }
 
 /// Turns a store error into the response the client sees.

@@ -116,7 +116,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let accounts_binary = local_aws::process::build_binary("accounts", "accounts").await.unwrap();
+    let accounts_binary = local_aws::process::build_binary("accounts").await.unwrap();
     let (mut accounts, accounts_url) = local_aws::process::serve(&accounts_binary, &env, None).await.unwrap();
 
     let payments_binary = std::path::Path::new(env!("CARGO_BIN_EXE_payments"));

@@ -1,0 +1,92 @@
+//! Routes, and the translation between HTTP and the domain. Nothing here
+//! decides a business rule.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /{{project-name}}` | needs `Idempotency-Key`; `{owner, currency, limit_minor}` → 201 record (the same response again for the same key and body) |
+//! | `GET /{{project-name}}/{id}` | the record |
+//!
+//! Every `/{{project-name}}` route needs `Authorization: Bearer <service key>`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use shared::http::{Json, Problem};
+use shared::metrics::{InvocationMetrics, Unit};
+
+use crate::AppState;
+use crate::domain::{DomainError, NewRecord, Record, RecordId};
+use crate::store::StoreError;
+
+/// The routes, behind the service-key check; `POST` is idempotent by `Idempotency-Key`.
+pub fn routes(state: AppState) -> Router {
+    let idempotent =
+        axum::middleware::from_fn_with_state(Arc::clone(&state.idempotency), shared::idempotency::middleware);
+    Router::new()
+        .route("/{{project-name}}", post(create).layer(idempotent))
+        .route("/{{project-name}}/{id}", get(record))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.api_key.clone(),
+            shared::secrets::require_service_key,
+        ))
+        .with_state(state)
+}
+
+/// Turns a store error into the response the client sees.
+fn problem(err: StoreError) -> Problem {
+    match err {
+        StoreError::Domain(err) => domain_problem(err),
+        StoreError::Dynamo { transient: true, .. } => Problem::unavailable(&err),
+        other => Problem::internal(&other),
+    }
+}
+
+fn domain_problem(err: DomainError) -> Problem {
+    let detail = err.to_string();
+    match err {
+        DomainError::Invalid { field, message } => Problem::invalid_field(field, message),
+        DomainError::NotFound(_) => Problem::not_found("the record")
+            .detail(detail)
+            .field("id", "no record has this id"),
+    }
+}
+
+/// `POST /{{project-name}}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Who owns the record.
+    pub owner: String,
+    /// ISO 4217 code of the limit.
+    pub currency: String,
+    /// The limit in minor units (cents): a positive integer.
+    pub limit_minor: u64,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    axum::Extension(metrics): axum::Extension<InvocationMetrics>,
+    Json(body): Json<CreateRequest>,
+) -> Result<Response, Problem> {
+    let new = NewRecord::parse(
+        &body.owner,
+        &body.currency,
+        body.limit_minor,
+        state.config.max_amount_minor,
+    )
+    .map_err(domain_problem)?;
+    let record = state.store.create(new).await.map_err(problem)?;
+    metrics.add("{{project-name | pascal_case}}Created", Unit::Count, 1.0);
+    let location = format!("/{{project-name}}/{}", record.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(record)).into_response())
+}
+
+async fn record(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Record>, Problem> {
+    let id = RecordId::parse(&id).map_err(domain_problem)?;
+    state.store.get(id).await.map(axum::Json).map_err(problem)
+}

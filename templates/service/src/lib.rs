@@ -1,0 +1,84 @@
+//! {{project-name | title_case}}: create a record (idempotent by
+//! `Idempotency-Key`) and read it back. Money is integer minor units.
+//! Owned by {{team}}.
+//!
+//! `main.rs` wires [`init`] and [`app`] to Lambda; everything else is here:
+//! [`domain`] (rules, no AWS), [`store`] (DynamoDB), [`http`] (routes and the
+//! translation between HTTP and the domain).
+
+pub mod domain;
+pub mod http;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use shared::ServiceInfo;
+use shared::bootstrap::InitError;
+use shared::idempotency::{Idempotency, IdempotencyConfig};
+use shared::naming::Deployment;
+use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
+
+/// This service.
+pub const SERVICE: ServiceInfo = ServiceInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+
+/// Configuration, from SSM under `/{app}/{stage}/{{project-name}}/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The records table (partition key `{{table_key}}`).
+    pub table_name: String,
+    /// The idempotency table (partition key `id`, TTL on `expiration`).
+    pub idempotency_table: String,
+    /// The largest `limit_minor` a record may have.
+    pub max_amount_minor: u64,
+    /// How long the service key is cached before it is read again.
+    pub secret_ttl_seconds: u64,
+    /// How long a response is replayed for its Idempotency-Key.
+    pub idempotency_ttl_seconds: u64,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The records table.
+    pub store: store::Store,
+    /// The idempotency records.
+    pub idempotency: Arc<Idempotency>,
+    /// The configuration loaded at init.
+    pub config: Arc<Config>,
+    /// The service-to-service key.
+    pub api_key: Arc<SecretStore<ServiceKey>>,
+}
+
+/// The router of this service, wrapped with the shared edge (health, problem
+/// fallbacks, request ids, logs and metrics).
+pub fn app(state: AppState) -> axum::Router {
+    shared::http::service(&SERVICE, http::routes(state))
+}
+
+/// Loads config and the service key concurrently and builds the state;
+/// also returns how long that waited on AWS.
+pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
+    // The DynamoDB client is built while the config and secret requests are
+    // in flight: `join!` polls the fetch first, which sends both requests.
+    let (loaded, dynamodb) = tokio::join!(
+        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
+        async { shared::aws::dynamodb(sdk) }
+    );
+    let loaded = loaded?;
+    let mut idempotency = IdempotencyConfig::new(&loaded.config.idempotency_table, SERVICE.name);
+    idempotency.ttl = Duration::from_secs(loaded.config.idempotency_ttl_seconds);
+    let state = AppState {
+        store: store::Store::new(dynamodb.clone(), &loaded.config.table_name),
+        idempotency: Arc::new(Idempotency::new(dynamodb, idempotency)),
+        api_key: Arc::new(SecretStore::with_value(
+            loaded.secrets,
+            loaded.secret_id,
+            Duration::from_secs(loaded.config.secret_ttl_seconds),
+            loaded.secret,
+        )),
+        config: Arc::new(loaded.config),
+    };
+    Ok((state, loaded.aws_wait))
+}

@@ -1,0 +1,10 @@
+//! Wiring only: the shared start sequence around this service's init and router.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::StartError> {
+    shared::runtime::start(&{{crate_name}}::SERVICE, |sdk, deployment| async move {
+        let (state, aws_wait) = {{crate_name}}::init(&sdk, &deployment).await?;
+        Ok::<_, shared::bootstrap::InitError>(({{crate_name}}::app(state), aws_wait))
+    })
+    .await
+}

@@ -1,0 +1,81 @@
+//! Test support: a fresh deployment of {{project-name}} on the local stack
+//! (its own tables, parameters and secret, seeded from the registry),
+//! initialised through the same `init` that `main` calls.
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::naming::Deployment;
+use tower::ServiceExt;
+
+/// The service key the fixture's secret holds.
+pub const KEY: &str = "test-service-key";
+
+/// A deployment of {{project-name}} that no other test shares.
+pub struct Fixture {
+    pub router: axum::Router,
+}
+
+pub async fn fixture() -> Fixture {
+    // Logs go to stdout, which nextest shows for a failing test.
+    shared::telemetry::init(&{{crate_name}}::SERVICE);
+    let sdk = local_aws::test_sdk_config().await;
+    let deployment = Deployment::new(local_aws::unique("t"), "test");
+    let mut services = local_aws::registry::load().expect("registry");
+    services.retain(|s| s.name == {{crate_name}}::SERVICE.name);
+    services[0].spec.secret_value = Some(serde_json::json!({ "api_key": KEY }));
+    local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
+    let (state, _) = {{crate_name}}::init(&sdk, &deployment).await.expect("init");
+    Fixture {
+        router: {{crate_name}}::app(state),
+    }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Fixture {
+    /// Sends a request with the service key, unless `headers` (which replace
+    /// any header of the same name) carry another `authorization`.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                axum::http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            raw,
+        }
+    }
+
+    /// `POST /{{project-name}}` with an Idempotency-Key.
+    pub async fn create(&self, key: &str, body: Value) -> Reply {
+        self.send("POST", "/{{project-name}}", &[("idempotency-key", key)], Some(body)).await
+    }
+}
+
+/// The field a problem+json response names.
+pub fn field(reply: &Reply) -> &str {
+    reply.body["errors"][0]["field"].as_str().unwrap_or_default()
+}
