@@ -172,3 +172,33 @@ pub async fn seed(sdk: &aws_config::SdkConfig, deployment: &Deployment, services
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_items_map_json_to_dynamodb_types() {
+        let item = serde_json::json!({"s": "x", "n": 250000, "b": true, "z": null, "l": [1, "a"], "m": {"k": -1.5}});
+        let serde_json::Value::Object(map) = item else {
+            unreachable!()
+        };
+        let attributes: std::collections::HashMap<String, AttributeValue> =
+            map.into_iter().map(|(k, v)| (k, attribute(v))).collect();
+        assert_eq!(attributes["s"], AttributeValue::S(String::from("x")));
+        assert_eq!(attributes["n"], AttributeValue::N(String::from("250000")));
+        assert_eq!(attributes["b"], AttributeValue::Bool(true));
+        assert_eq!(attributes["z"], AttributeValue::Null(true));
+        assert_eq!(
+            attributes["l"],
+            AttributeValue::L(vec![
+                AttributeValue::N(String::from("1")),
+                AttributeValue::S(String::from("a"))
+            ])
+        );
+        assert_eq!(
+            attributes["m"],
+            AttributeValue::M([(String::from("k"), AttributeValue::N(String::from("-1.5")))].into())
+        );
+    }
+}

@@ -150,6 +150,9 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     if result.is_ok() {
         result = payments(&stack, &mut report).await;
     }
+    if result.is_ok() {
+        result = every_service(&stack, &mut report).await;
+    }
     stack.down().await;
     result?;
     println!("\n{} passed, {} failed", report.passed, report.failed);
@@ -158,6 +161,32 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Every registered service, including ones made with `cargo xtask
+/// new-service` that nothing above drives: it answers `GET /health` with its
+/// name and version.
+async fn every_service(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
+    println!("\nevery service");
+    for running in &stack.services {
+        let name = &running.service.name;
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: running.url.clone(),
+            key: String::new(),
+        };
+        let outcome = match client.call(reqwest::Method::GET, "/health", None, false).await {
+            Ok(answer) if answer.status == StatusCode::OK && answer.body["service"] == name.as_str() => Ok(format!(
+                "{name} {} at {}",
+                answer.body["version"].as_str().unwrap_or_default(),
+                client.base
+            )),
+            Ok(answer) => Err(format!("{} {}", answer.status, answer.raw)),
+            Err(e) => Err(e),
+        };
+        report.step(&format!("{name} answers GET /health"), outcome);
+    }
+    Ok(())
 }
 
 fn euros(minor: &Value) -> String {

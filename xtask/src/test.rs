@@ -2,7 +2,8 @@
 //! CI: setup, fmt, clippy, doc tests, the Postman collections under newman
 //! against the running services, the infra Jest tests (CDK assertions,
 //! cdk-nag, buildspec), `cargo xtask synth` (real arm64 assets, cfn-lint),
-//! then every test through nextest with a local AWS stack that is stopped
+//! then every test through nextest (among them a service generated from the
+//! template into a copy of the workspace) with a local AWS stack that is stopped
 //! even when tests fail. nextest's summary is the last line printed.
 
 use std::process::ExitCode;
@@ -72,6 +73,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("test: synth or cfn-lint failed");
         return Ok(ExitCode::FAILURE);
     }
+    // xtask's new-service test generates a service with the real cargo-generate.
+    crate::setup::cargo_generate().await?;
     let moto = local_aws::Moto::start().await?;
     eprintln!("test: local AWS stack at {}", moto.endpoint());
     let status = Command::new(&cargo)
