@@ -9,6 +9,9 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format, flushed once per invocation.
 //! - [`http`]: RFC 9457 problem responses, a strict JSON extractor, request ids,
 //!   `GET /health`, and the middleware that ties telemetry to each request.
+//! - [`idempotency`]: Powertools' idempotent handlers, persisted in DynamoDB.
+//! - [`dynamo`]: what every DynamoDB store repeats (errors naming the
+//!   operation and attribute, timestamps).
 //! - [`runtime`]: one call that serves a router on Lambda or on a local port.
 //!
 //! A service's `main` is wiring only:
@@ -43,6 +46,7 @@ pub mod aws;
 pub mod bootstrap;
 mod cache;
 pub mod config;
+pub mod dynamo;
 pub mod env;
 pub mod http;
 pub mod idempotency;

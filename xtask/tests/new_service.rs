@@ -78,7 +78,14 @@ fn text(output: &Output) -> String {
 
 /// Runs and asserts success, printing everything on failure.
 fn ok(program: &Path, args: &[&str], dir: &Path, copy: &Path) -> String {
+    let started = std::time::Instant::now();
     let output = run(program, args, dir, copy);
+    eprintln!(
+        "{:>6.1} s  {} {}",
+        started.elapsed().as_secs_f64(),
+        program.display(),
+        args.join(" ")
+    );
     let text = text(&output);
     assert!(
         output.status.success(),
@@ -138,6 +145,7 @@ fn a_generated_service_builds_tests_runs_its_checks_and_deploys() {
     let dir = copy.join("services").join(NAME);
     for file in [
         "Cargo.toml",
+        "README.md",
         "src/main.rs",
         "src/lib.rs",
         "src/domain.rs",

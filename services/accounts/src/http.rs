@@ -47,7 +47,7 @@ fn problem(err: StoreError) -> Problem {
         StoreError::Domain(err) => domain_problem(err),
         StoreError::Busy(_) => Problem::new(StatusCode::CONFLICT, "busy", "Account busy")
             .detail("concurrent postings on this account kept conflicting; retry with the same reference"),
-        StoreError::Dynamo { transient: true, .. } => Problem::unavailable(&err),
+        StoreError::Dynamo(shared::dynamo::Failure { transient: true, .. }) => Problem::unavailable(&err),
         other => Problem::internal(&other),
     }
 }

@@ -12,16 +12,13 @@
 //! claimed. All three happen or none does, so money is never half-moved and a
 //! reference is never applied twice. No read-modify-write.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use shared::dynamo::{Failure, Item, Malformed, failure, now};
 
-use crate::domain::{
-    Account, AccountId, Currency, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, Posting, Transaction,
-};
+use crate::domain::{Account, AccountId, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, Posting, Transaction};
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -30,33 +27,14 @@ pub enum StoreError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     /// DynamoDB failed or was unreachable.
-    #[error("dynamodb {operation}: {message}")]
-    Dynamo {
-        /// The operation that failed.
-        operation: &'static str,
-        /// The SDK error with its causes.
-        message: String,
-        /// Whether retrying later may succeed.
-        transient: bool,
-    },
+    #[error(transparent)]
+    Dynamo(#[from] Failure),
     /// Concurrent postings kept conflicting on one account.
     #[error("account {0} is busy: concurrent postings kept conflicting")]
     Busy(AccountId),
     /// An item does not have the shape this code writes.
-    #[error("stored item is malformed: {0}")]
-    Corrupt(String),
-}
-
-fn dynamo<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
-    R: shared::aws::HasStatus + std::fmt::Debug + Send + Sync + 'static,
-{
-    move |err| StoreError::Dynamo {
-        operation,
-        transient: shared::aws::is_transient(&err),
-        message: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
-    }
+    #[error(transparent)]
+    Corrupt(#[from] Malformed),
 }
 
 /// The `direction` of a reference claimed by a void, not by a posting.
@@ -108,57 +86,31 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+/// Reads an account or transaction from a stored item.
+struct Stored<'a>(Item<'a>);
 
-/// Reads attributes of a stored item, naming what is wrong when it is malformed.
-struct Item<'a>(&'a HashMap<String, AttributeValue>);
-
-impl Item<'_> {
-    fn string(&self, name: &str) -> Result<String, StoreError> {
-        match self.0.get(name) {
-            Some(AttributeValue::S(v)) => Ok(v.clone()),
-            _ => Err(StoreError::Corrupt(format!("attribute {name} is not a string"))),
-        }
-    }
-
-    fn number(&self, name: &str) -> Result<u64, StoreError> {
-        match self.0.get(name) {
-            Some(AttributeValue::N(v)) => v
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a u64"))),
-            _ => Err(StoreError::Corrupt(format!("attribute {name} is not a number"))),
-        }
-    }
-
-    fn currency(&self) -> Result<Currency, StoreError> {
-        Currency::parse(&self.string("currency")?).map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
-
+impl Stored<'_> {
     fn account(&self, id: AccountId) -> Result<Account, StoreError> {
         Ok(Account {
             id,
-            owner: self.string("owner")?,
-            currency: self.currency()?,
-            balance_minor: self.number("balance")?,
-            created_at: self.string("created_at")?,
+            owner: self.0.string("owner")?,
+            currency: self.0.currency("currency")?,
+            balance_minor: self.0.number("balance")?,
+            created_at: self.0.string("created_at")?,
         })
     }
 
     fn transaction(&self, account_id: AccountId) -> Result<Transaction, StoreError> {
-        let id = self.string("tx_id")?;
+        let id = self.0.string("tx_id")?;
         Ok(Transaction {
-            id: uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(format!("tx_id {id} is not a UUID")))?,
+            id: uuid::Uuid::parse_str(&id).map_err(|_| Malformed(format!("tx_id {id} is not a UUID")))?,
             account_id,
-            direction: Direction::parse(&self.string("direction")?)
-                .ok_or_else(|| StoreError::Corrupt(String::from("direction is neither credit nor debit")))?,
-            amount_minor: self.number("amount")?,
-            currency: self.currency()?,
-            reference: self.string("reference")?,
-            created_at: self.string("created_at")?,
+            direction: Direction::parse(&self.0.string("direction")?)
+                .ok_or_else(|| Malformed(String::from("direction is neither credit nor debit")))?,
+            amount_minor: self.0.number("amount")?,
+            currency: self.0.currency("currency")?,
+            reference: self.0.string("reference")?,
+            created_at: self.0.string("created_at")?,
         })
     }
 }
@@ -194,7 +146,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(dynamo("PutItem"))?;
+            .map_err(failure("PutItem"))?;
         Ok(account)
     }
 
@@ -209,9 +161,9 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo("GetItem"))?;
+            .map_err(failure("GetItem"))?;
         match output.item {
-            Some(item) => Item(&item).account(id),
+            Some(item) => Stored(Item(&item)).account(id),
             None => Err(DomainError::NotFound(id).into()),
         }
     }
@@ -238,7 +190,7 @@ impl Store {
                 Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
                     e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
                 }
-                _ => return Err(dynamo("TransactWriteItems")(err)),
+                _ => return Err(failure("TransactWriteItems")(err).into()),
             };
             let failed = |i: usize| reasons.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
             if failed(2) {
@@ -248,7 +200,7 @@ impl Store {
                 return Err(self.explain_refusal(id, posting).await);
             }
             if !reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")) {
-                return Err(dynamo("TransactWriteItems")(err));
+                return Err(failure("TransactWriteItems")(err).into());
             }
             tokio::time::sleep(backoff(attempt)).await;
         }
@@ -260,7 +212,7 @@ impl Store {
         tx: &Transaction,
     ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>
     {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt(e.to_string());
+        let build = |e: aws_sdk_dynamodb::error::BuildError| Malformed(e.to_string());
         let (expression, condition) = match tx.direction {
             Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
             Direction::Credit => ("SET balance = balance + :amount", "balance <= :limit"),
@@ -315,14 +267,14 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo("GetItem"))?;
+            .map_err(failure("GetItem"))?;
         let item = output
             .item
-            .ok_or_else(|| StoreError::Corrupt(String::from("claimed reference vanished")))?;
+            .ok_or_else(|| Malformed(String::from("claimed reference vanished")))?;
         if Item(&item).string("direction")? == VOID {
             return Ok(None);
         }
-        Item(&item).transaction(id).map(Some)
+        Stored(Item(&item)).transaction(id).map(Some)
     }
 
     /// The transaction an earlier posting with the same reference made, when
@@ -365,7 +317,7 @@ impl Store {
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(err) => return Err(dynamo("PutItem")(err)),
+            Err(err) => return Err(failure("PutItem")(err).into()),
         }
         let Some(original) = self.claimed(id, reference).await? else {
             return Ok(Voided::Blocked);
@@ -427,11 +379,11 @@ impl Store {
                 .exclusive_start_key("pk", pk(id))
                 .exclusive_start_key("sk", s(format!("TX#{after}")));
         }
-        let output = query.send().await.map_err(dynamo("Query"))?;
+        let output = query.send().await.map_err(failure("Query"))?;
         let items = output
             .items()
             .iter()
-            .map(|item| Item(item).transaction(id))
+            .map(|item| Stored(Item(item)).transaction(id))
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = output
             .last_evaluated_key

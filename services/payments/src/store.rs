@@ -18,23 +18,11 @@ pub enum StoreError {
     #[error("payment {0} was changed by another runner")]
     Conflict(uuid::Uuid),
     /// DynamoDB failed.
-    #[error("dynamodb {operation}: {message}")]
-    Dynamo {
-        /// The operation.
-        operation: &'static str,
-        /// The SDK error with its causes.
-        message: String,
-    },
+    #[error(transparent)]
+    Dynamo(#[from] shared::dynamo::Failure),
     /// An item does not have the shape this code writes.
     #[error("stored payment is malformed: {0}")]
     Corrupt(String),
-}
-
-fn dynamo<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
-    move |err| StoreError::Dynamo {
-        operation,
-        message: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
-    }
 }
 
 /// A payment as read, with the version a write must match.
@@ -101,7 +89,7 @@ impl Store {
             {
                 Err(StoreError::Conflict(payment.id))
             }
-            Err(err) => Err(dynamo("PutItem")(err)),
+            Err(err) => Err(shared::dynamo::failure("PutItem")(err).into()),
         }
     }
 
@@ -115,7 +103,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo("GetItem"))?;
+            .map_err(shared::dynamo::failure("GetItem"))?;
         let item = output.item.ok_or(StoreError::NotFound(id))?;
         let doc = item
             .get("doc")

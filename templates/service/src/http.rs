@@ -41,7 +41,7 @@ pub fn routes(state: AppState) -> Router {
 fn problem(err: StoreError) -> Problem {
     match err {
         StoreError::Domain(err) => domain_problem(err),
-        StoreError::Dynamo { transient: true, .. } => Problem::unavailable(&err),
+        StoreError::Dynamo(shared::dynamo::Failure { transient: true, .. }) => Problem::unavailable(&err),
         other => Problem::internal(&other),
     }
 }

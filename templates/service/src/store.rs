@@ -2,13 +2,11 @@
 //! record id). A record is written once, with a condition that no item has
 //! its key, and read strongly consistent.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use shared::dynamo::{Failure, Item, Malformed, failure, now};
 
-use crate::domain::{Currency, DomainError, NewRecord, Record, RecordId};
+use crate::domain::{DomainError, NewRecord, Record, RecordId};
 
 /// The table's partition key attribute.
 pub const KEY: &str = "{{table_key}}";
@@ -20,68 +18,25 @@ pub enum StoreError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     /// DynamoDB failed or was unreachable.
-    #[error("dynamodb {operation}: {message}")]
-    Dynamo {
-        /// The operation that failed.
-        operation: &'static str,
-        /// The SDK error with its causes.
-        message: String,
-        /// Whether retrying later may succeed.
-        transient: bool,
-    },
+    #[error(transparent)]
+    Dynamo(#[from] Failure),
     /// An item does not have the shape this code writes.
-    #[error("stored item is malformed: {0}")]
-    Corrupt(String),
-}
-
-fn dynamo<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
-    R: shared::aws::HasStatus + std::fmt::Debug + Send + Sync + 'static,
-{
-    move |err| StoreError::Dynamo {
-        operation,
-        transient: shared::aws::is_transient(&err),
-        message: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
-    }
+    #[error(transparent)]
+    Corrupt(#[from] Malformed),
 }
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// Reads the attributes of a stored record.
-struct Item<'a>(&'a HashMap<String, AttributeValue>);
-
-impl Item<'_> {
-    fn string(&self, name: &str) -> Result<String, StoreError> {
-        match self.0.get(name) {
-            Some(AttributeValue::S(v)) => Ok(v.clone()),
-            _ => Err(StoreError::Corrupt(format!("attribute {name} is not a string"))),
-        }
-    }
-
-    fn record(&self, id: RecordId) -> Result<Record, StoreError> {
-        let limit_minor = match self.0.get("limit_minor") {
-            Some(AttributeValue::N(v)) => v
-                .parse()
-                .map_err(|_| StoreError::Corrupt(String::from("attribute limit_minor is not a u64")))?,
-            _ => return Err(StoreError::Corrupt(String::from("attribute limit_minor is not a number"))),
-        };
-        Ok(Record {
-            id,
-            owner: self.string("owner")?,
-            currency: Currency::parse(&self.string("currency")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            limit_minor,
-            created_at: self.string("created_at")?,
-        })
-    }
+fn record(item: &Item, id: RecordId) -> Result<Record, StoreError> {
+    Ok(Record {
+        id,
+        owner: item.string("owner")?,
+        currency: item.currency("currency")?,
+        limit_minor: item.number("limit_minor")?,
+        created_at: item.string("created_at")?,
+    })
 }
 
 /// The records table.
@@ -121,7 +76,7 @@ impl Store {
             .expression_attribute_names("#key", KEY)
             .send()
             .await
-            .map_err(dynamo("PutItem"))?;
+            .map_err(failure("PutItem"))?;
         Ok(record)
     }
 
@@ -135,9 +90,9 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo("GetItem"))?;
+            .map_err(failure("GetItem"))?;
         match output.item {
-            Some(item) => Item(&item).record(id),
+            Some(item) => record(&Item(&item), id),
             None => Err(DomainError::NotFound(id).into()),
         }
     }
