@@ -64,8 +64,8 @@ pub async fn build_binary(bin: &str) -> Result<PathBuf, Error> {
     Ok(build_workspace().await?.join(bin))
 }
 
-/// Builds every binary and example of the workspace (but `xtask`, which may
-/// be the caller) and returns the directory they are in.
+/// Builds every binary and example of the workspace and returns the
+/// directory they are in.
 ///
 /// This is the one build shape of everything that runs the workspace's
 /// binaries locally (tests, `cargo xtask dev/demo/postman/hook`), and it is
@@ -74,7 +74,9 @@ pub async fn build_binary(bin: &str) -> Result<PathBuf, Error> {
 /// example needs them). A `cargo build -p <service>` would resolve features
 /// without the dev-dependencies (whose `aws-smithy-mocks` turns on the SDK's
 /// `test-util`) and under profile `dev`, so it would compile a second copy
-/// of every dependency: minutes, and gigabytes of `target/`.
+/// of every dependency: minutes, and gigabytes of `target/`. (So would
+/// `--exclude xtask`: the packages a build selects are the ones whose
+/// features it unifies.)
 pub async fn build_workspace() -> Result<PathBuf, Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let args = [
@@ -83,8 +85,6 @@ pub async fn build_workspace() -> Result<PathBuf, Error> {
         "--profile",
         "test",
         "--workspace",
-        "--exclude",
-        "xtask",
         "--bins",
         "--examples",
     ];

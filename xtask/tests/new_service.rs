@@ -57,11 +57,24 @@ fn copy_workspace(to: &Path) {
     }
 }
 
+/// Whether a variable of this test's environment reaches the copy's
+/// commands: what a shell has (not what cargo and nextest set for a test,
+/// which would make cargo see the copy's dependencies as changed), and the
+/// local stack's AWS variables.
+fn inherited(name: &str) -> bool {
+    matches!(
+        name,
+        "PATH" | "HOME" | "USER" | "TMPDIR" | "LANG" | "CARGO_HOME" | "RUSTUP_HOME" | "RUSTUP_TOOLCHAIN"
+    ) || name.starts_with("AWS_")
+}
+
 /// Runs `program` in `dir` with the copy's cargo directories; returns its output.
 fn run(program: &Path, args: &[&str], dir: &Path, copy: &Path) -> Output {
     Command::new(program)
         .args(args)
         .current_dir(dir)
+        .env_clear()
+        .envs(std::env::vars().filter(|(name, _)| inherited(name)))
         .env("CARGO_TARGET_DIR", copy.join("target"))
         .env("CARGO_BUILD_BUILD_DIR", target_dir())
         .output()
@@ -81,10 +94,11 @@ fn ok(program: &Path, args: &[&str], dir: &Path, copy: &Path) -> String {
     let started = std::time::Instant::now();
     let output = run(program, args, dir, copy);
     eprintln!(
-        "{:>6.1} s  {} {}",
+        "{:>6.1} s  {} {} ({} crates compiled)",
         started.elapsed().as_secs_f64(),
         program.display(),
-        args.join(" ")
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).matches("Compiling ").count()
     );
     let text = text(&output);
     assert!(
