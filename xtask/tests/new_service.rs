@@ -2,7 +2,8 @@
 //! service generated into a copy of this workspace must build (so the
 //! template cannot drift from the shared crate), pass fmt, clippy and its
 //! own tests, pass its Postman collection under newman and our runner on the
-//! local stack, pass the before-allow-traffic hook, and appear in the
+//! local stack, answer in `cargo xtask demo`, pass the before-allow-traffic
+//! hook, and appear in the
 //! synthesized infrastructure, with no edit after generation. Bad names are
 //! refused before anything is written.
 //!
@@ -248,8 +249,8 @@ fn a_generated_service_builds_tests_runs_its_checks_and_deploys() {
     );
     assert!(tests.contains("10 tests run: 10 passed"), "{tests}");
 
-    // On the local stack: its collection under newman and our runner, then
-    // the before-allow-traffic hook against it.
+    // On the local stack: its collection under newman and our runner, the
+    // demo's health round, then the before-allow-traffic hook against it.
     let xtask = copy.join("target/debug/xtask");
     let postman = ok(&xtask, &["postman"], &copy, &copy);
     assert!(
@@ -257,6 +258,8 @@ fn a_generated_service_builds_tests_runs_its_checks_and_deploys() {
             && postman.contains("card-issuing.postman_collection.json"),
         "{postman}"
     );
+    let demo = ok(&xtask, &["demo"], &copy, &copy);
+    assert!(demo.contains("ok    card-issuing answers GET /health"), "{demo}");
     let hook = ok(&xtask, &["hook", "before", "--service", NAME], &copy, &copy);
     assert!(hook.contains("CodeDeploy recorded [\"Succeeded\"]"), "{hook}");
 
