@@ -44,7 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let root = root
         .canonicalize()
         .with_context(|| format!("--workspace {}", root.display()))?;
-    let existing = package_names(&root).await?;
+    let existing = package_names(&root)?;
     check_name(&args.name, &existing)?;
     let template = root.join(TEMPLATE);
     for (placeholder, value, flag) in [
@@ -251,27 +251,18 @@ fn check_placeholder(template: &Path, placeholder: &str, value: &str) -> anyhow:
 }
 
 /// The names of the workspace's packages.
-async fn package_names(root: &Path) -> anyhow::Result<Vec<String>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
-        .current_dir(root)
-        .output()
-        .await
+fn package_names(root: &Path) -> anyhow::Result<Vec<String>> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(root.join("Cargo.toml"))
+        .no_deps()
+        .other_options(vec![String::from("--offline")])
+        .exec()
         .context("running cargo metadata")?;
-    if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    #[derive(Deserialize)]
-    struct Metadata {
-        packages: Vec<Package>,
-    }
-    #[derive(Deserialize)]
-    struct Package {
-        name: String,
-    }
-    let metadata: Metadata = serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
-    Ok(metadata.packages.into_iter().map(|p| p.name).collect())
+    Ok(metadata
+        .workspace_packages()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect())
 }
 
 /// A Postman environment file, in the order Postman writes its fields.
