@@ -9,7 +9,11 @@
 //!
 //! The copy lives in `target/new-service/workspace` and builds with this
 //! workspace's `target/` as its cargo build directory, so only the copy's
-//! own crates compile; its binaries land in the copy's `target/`.
+//! own crates compile; its binaries land in the copy's `target/`. Cargo names
+//! a path package's artifacts by its name, version and path relative to the
+//! workspace root, which are the same in the copy; so the copy's workspace
+//! version carries build metadata (`+copy`) and its crates get artifacts of
+//! their own instead of overwriting this workspace's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -47,7 +51,8 @@ fn copy_sources(from: &Path, to: &Path) {
 }
 
 /// A copy of this workspace at `to`, sharing its installed tools (moto,
-/// cargo-lambda, cfn-lint, newman, the CDK) where they are installed.
+/// cargo-lambda, cfn-lint, newman, the CDK) where they are installed, with
+/// its workspace version marked `+copy` and its lock file updated to match.
 fn copy_workspace(to: &Path) {
     let from = local_aws::workspace_root();
     copy_sources(&from, to);
@@ -56,6 +61,15 @@ fn copy_workspace(to: &Path) {
             std::os::unix::fs::symlink(from.join(tools), to.join(tools)).unwrap();
         }
     }
+    let manifest = to.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let parsed: toml::Table = toml::from_str(&text).unwrap();
+    let version = parsed["workspace"]["package"]["version"].as_str().unwrap();
+    let line = format!("\nversion = \"{version}\"\n");
+    assert_eq!(text.matches(&line).count(), 1, "one workspace version line in {text}");
+    let marked = text.replace(&line, &format!("\nversion = \"{version}+copy\"\n"));
+    std::fs::write(&manifest, marked).unwrap();
+    ok(&cargo(), &["update", "--workspace", "--offline"], to, to);
 }
 
 /// Whether a variable of this test's environment reaches the copy's
