@@ -72,7 +72,10 @@ impl CodeDeploy {
     /// Starts the endpoint on a free loopback port.
     pub async fn start() -> Result<Self, Error> {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().route("/", post(handle)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/", post(handle))
+            .with_state(inner.clone())
+            .layer(axum::middleware::map_response(crate::with_request_id));
         let (address, server) = crate::serve_router(app).await?;
         let endpoint = format!("http://{address}");
         Ok(Self {

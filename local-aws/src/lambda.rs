@@ -41,6 +41,8 @@ struct Functions {
     aliases: HashMap<String, HashMap<String, String>>,
     /// function → versions in publish order.
     order: HashMap<String, Vec<String>>,
+    /// function → the `X-Amzn-Trace-Id` of each invoke, in order.
+    traces: HashMap<String, Vec<Option<String>>>,
 }
 
 /// A running Invoke endpoint on 127.0.0.1.
@@ -56,7 +58,8 @@ impl LambdaInvoke {
         let functions = Arc::new(Mutex::new(Functions::default()));
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
-            .with_state(functions.clone());
+            .with_state(functions.clone())
+            .layer(axum::middleware::map_response(crate::with_request_id));
         let (address, server) = crate::serve_router(app).await?;
         let endpoint = format!("http://{address}");
         Ok(Self {
@@ -96,6 +99,12 @@ impl LambdaInvoke {
             .or_default()
             .push(version.to_owned());
         Ok(())
+    }
+
+    /// The `X-Amzn-Trace-Id` header of every invoke of `function` so far, in order.
+    pub async fn trace_headers(&self, function: &str) -> Vec<Option<String>> {
+        let functions = self.functions.lock().await;
+        functions.traces.get(function).cloned().unwrap_or_default()
     }
 
     /// Points `alias` of `function` at `version`.
@@ -153,7 +162,12 @@ async fn invoke(
     let (name, in_name) = split_function(&function);
     let qualifier = query.qualifier.or(in_name);
     let target = {
-        let functions = functions.lock().await;
+        let mut functions = functions.lock().await;
+        functions
+            .traces
+            .entry(name.clone())
+            .or_default()
+            .push(trace.map(str::to_owned));
         let Some(versions) = functions.versions.get(&name) else {
             return not_found(format!("Function not found: {name}"));
         };

@@ -62,6 +62,17 @@ pub async fn serve_router(app: axum::Router) -> Result<(std::net::SocketAddr, to
     Ok((address, server))
 }
 
+/// Gives a stand-in's response the `x-amzn-RequestId` header (a fresh UUID)
+/// that AWS's JSON and REST-JSON services send with every answer; use with
+/// `axum::middleware::map_response`.
+pub async fn with_request_id(mut response: axum::response::Response) -> axum::response::Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
 /// An SDK configuration for a local stand-in at `endpoint`: the local
 /// region and static local credentials.
 pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {

@@ -59,6 +59,42 @@ pub async fn build_example(name: &str) -> Result<PathBuf, Error> {
     Ok(build_workspace().await?.join("examples").join(name))
 }
 
+/// A `cargo` command (`$CARGO`, else `cargo` on `PATH`) without the
+/// variables cargo sets for the crate it runs — a test, or xtask under
+/// `cargo run`: `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `CARGO_BIN_EXE_*`, …
+///
+/// A cargo started from there would otherwise inherit them, and build
+/// scripts that watch them (ring's, with `rerun-if-env-changed=
+/// CARGO_MANIFEST_DIR`) would see them change between this cargo and the one
+/// that built the caller: ring, rustls and every AWS SDK crate would be
+/// recompiled, back and forth, on every such call.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_set_for_a_crate) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Whether cargo sets variable `name` for the crate it compiles or runs
+/// (the Cargo book, "Environment variables Cargo sets for crates").
+pub fn is_set_for_a_crate(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
+}
+
 /// Builds binary `bin` of the workspace and returns its path (see [`build_workspace`]).
 pub async fn build_binary(bin: &str) -> Result<PathBuf, Error> {
     Ok(build_workspace().await?.join(bin))
@@ -78,7 +114,6 @@ pub async fn build_binary(bin: &str) -> Result<PathBuf, Error> {
 /// `--exclude xtask`: the packages a build selects are the ones whose
 /// features it unifies.)
 pub async fn build_workspace() -> Result<PathBuf, Error> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let args = [
         "build",
         "--quiet",
@@ -88,11 +123,7 @@ pub async fn build_workspace() -> Result<PathBuf, Error> {
         "--bins",
         "--examples",
     ];
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(crate::workspace_root())
-        .status()
-        .await?;
+    let status = cargo().args(args).current_dir(crate::workspace_root()).status().await?;
     if !status.success() {
         return Err(Error::Process(format!("cargo {} failed", args.join(" "))));
     }

@@ -59,9 +59,13 @@ pub struct Problem {
     /// The resource this occurrence is about, e.g. `/payments/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
-    /// The fields at fault, when the request was invalid.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
+    /// The fields at fault, when the request was invalid. (A boxed slice
+    /// keeps `Problem` small enough to be an `Err` everywhere.)
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub errors: Box<[FieldError]>,
+    /// The error behind a 5xx, for the trace only (never sent): see [`Problem::internal`].
+    #[serde(skip)]
+    cause: Option<Box<str>>,
 }
 
 fn problem_type<S: serde::Serializer>(slug: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
@@ -77,7 +81,8 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             instance: None,
-            errors: Vec::new(),
+            errors: Box::default(),
+            cause: None,
         }
     }
 
@@ -95,10 +100,12 @@ impl Problem {
 
     /// Names a field at fault.
     pub fn field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldError {
+        let mut errors = std::mem::take(&mut self.errors).into_vec();
+        errors.push(FieldError {
             field: field.into(),
             message: message.into(),
         });
+        self.errors = errors.into_boxed_slice();
         self
     }
 
@@ -115,18 +122,24 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(format!("{what} does not exist"))
     }
 
-    /// A 500 that logs `error` inside the request's span and shows the client nothing of it.
+    /// A 500 that logs `error` inside the request's span, makes it the
+    /// cause in the trace, and shows the client nothing of it.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
-            .detail("the request could not be completed; quote the x-request-id header when reporting it")
+        let mut problem = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+            .detail("the request could not be completed; quote the x-request-id header when reporting it");
+        problem.cause = Some(error.to_string().into());
+        problem
     }
 
-    /// A 503 for a dependency that is down or busy; the client may retry.
+    /// A 503 for a dependency that is down or busy; the client may retry. The
+    /// error is logged and becomes the cause in the trace.
     pub fn unavailable(error: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %error, "dependency unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")
-            .detail("a dependency is unavailable; retry with the same request")
+        let mut problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")
+            .detail("a dependency is unavailable; retry with the same request");
+        problem.cause = Some(error.to_string().into());
+        problem
     }
 
     /// The HTTP status.
@@ -136,7 +149,15 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
+    /// The problem+json response. A 5xx also becomes the cause of the fault
+    /// in the trace ([`crate::xray::cause`]): the error behind it when
+    /// [`Problem::internal`] or [`Problem::unavailable`] made it, else its
+    /// detail (or title).
     fn into_response(self) -> Response {
+        if self.status >= 500 {
+            let cause = self.cause.as_deref().or(self.detail.as_deref()).unwrap_or(self.title);
+            crate::xray::cause(&tracing::Span::current(), &cause);
+        }
         let body = serde_json::to_vec(&self).unwrap_or_default();
         (self.status_code(), [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
     }

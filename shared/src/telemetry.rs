@@ -76,8 +76,7 @@ impl LineSink for Capture {
 /// first thing in `main`.
 pub fn init(service: &ServiceInfo) {
     let subscriber = tracing_subscriber::registry()
-        .with(filter_from_env())
-        .with(JsonLayer::new(service, Stdout))
+        .with(JsonLayer::new(service, Stdout).with_filter(filter_from_env()))
         .with(crate::xray::layer(env::var(env::AWS_XRAY_DAEMON_ADDRESS).as_deref()));
     // A second call (tests that share a process) keeps the first subscriber.
     let _ = subscriber.try_init();
@@ -193,6 +192,9 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, Sub>) {
         let meta = event.metadata();
+        if meta.target() == crate::xray::CAUSE_TARGET {
+            return;
+        }
         let mut fields = Map::new();
         fields.insert("level".into(), Value::String(meta.level().to_string()));
         let location = match meta.line() {

@@ -29,6 +29,18 @@ use tracing::Span;
 /// The header that carries trace context between services.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
 
+/// The target of the events that carry a failure's cause to the trace only ([`cause`]).
+pub const CAUSE_TARGET: &str = "shared::xray::cause";
+
+/// Whether spans are exported (a daemon address was given and the `xray`
+/// feature is on): without that, nothing here does any work.
+pub fn active() -> bool {
+    #[cfg(feature = "xray")]
+    return enabled::active();
+    #[cfg(not(feature = "xray"))]
+    false
+}
+
 /// Crates whose spans and events stay out of the trace: the runtime's own
 /// per-invocation span has no parent, the SDK's and HTTP stack's internals
 /// are covered by [`SdkTracing`]'s one subsegment per call, and the exporter
@@ -83,7 +95,7 @@ mod enabled {
     use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
     use opentelemetry_aws::xray_exporter::XrayExporter;
     use opentelemetry_aws::xray_exporter::daemon_client::XrayDaemonClient;
-    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
     use tracing::Span;
     use tracing::field::Empty;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -113,16 +125,23 @@ mod enabled {
         let provider = PROVIDER.get_or_init(|| {
             SdkTracerProvider::builder()
                 .with_id_generator(XrayIdGenerator::default())
+                // Only subsegments of a segment Lambda (or a traced caller)
+                // started, and only when that one is sampled: a span with no
+                // parent (an SDK call at init) is never recorded or sent.
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
                 .with_simple_exporter(XrayExporter::new(client))
                 .build()
         });
+        // Its own filter, apart from the log level: `AWS_LAMBDA_LOG_LEVEL=warn`
+        // quiets the log, not the trace.
         let layer = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("shared"))
             .with_threads(false)
             .with_location(false)
             .with_filter(filter_fn(|meta| {
                 let target = meta.target();
-                !UNTRACED.iter().any(|crate_name| target.starts_with(crate_name))
+                *meta.level() <= tracing::Level::INFO
+                    && !UNTRACED.iter().any(|crate_name| target.starts_with(crate_name))
             }));
         Some(Box::new(layer))
     }
@@ -193,6 +212,7 @@ mod enabled {
                 aws.service = service,
                 aws.operation = operation,
                 aws.region = Empty,
+                aws.request_id = Empty,
                 annotation.function_name = Empty,
                 http.response.status_code = Empty,
             );
@@ -236,9 +256,15 @@ mod enabled {
             let Some(Subsegment(span)) = cfg.load::<Subsegment>() else {
                 return Ok(());
             };
-            let status = context.response().map(|r| r.status().as_u16());
-            if let Some(status) = status {
-                span.record("http.response.status_code", status);
+            if let Some(response) = context.response() {
+                span.record("http.response.status_code", response.status().as_u16());
+                // awsJson and REST-JSON services answer `x-amzn-RequestId`, S3 `x-amz-request-id`.
+                if let Some(id) = ["x-amzn-requestid", "x-amz-request-id"]
+                    .into_iter()
+                    .find_map(|name| response.headers().get(name))
+                {
+                    span.record("aws.request_id", id);
+                }
             }
             if let Some(Err(err)) = context.output_or_error() {
                 super::fail(span, err);
@@ -251,7 +277,8 @@ mod enabled {
 }
 
 /// Records every AWS SDK operation as an X-Ray subsegment (namespace `aws`:
-/// service, operation, region, DynamoDB table names, status, error; a Lambda
+/// service, operation, region, request id, DynamoDB table names, status,
+/// error; a Lambda
 /// Invoke's function name as the `function_name` annotation, which
 /// opentelemetry-aws has no `aws` field for) and sends its id downstream in `X-Amzn-Trace-Id`. Every
 /// client made by [`crate::aws`] has it; add it to others with
@@ -312,11 +339,7 @@ pub fn header(span: &Span) -> Option<String> {
 /// `http.response.status_code` (and `otel.status_code = "error"` on failure)
 /// on it. Create it inside the span the call belongs to.
 pub fn outgoing(peer: &str, method: &str, url: &str) -> Span {
-    #[cfg(feature = "xray")]
-    let active = enabled::active();
-    #[cfg(not(feature = "xray"))]
-    let active = false;
-    if !active {
+    if !active() {
         return Span::none();
     }
     tracing::info_span!(
@@ -332,14 +355,25 @@ pub fn outgoing(peer: &str, method: &str, url: &str) -> Span {
     )
 }
 
-/// Marks the call `span` stands for as failed with `cause`: an X-Ray fault
-/// (error with a 4xx status recorded on it) whose cause is `cause`. Also a
-/// warning in the log, with `cause` as its `error` field.
-pub fn fail(span: &Span, cause: &dyn std::fmt::Display) {
+/// Marks `span` as failed in the trace with `cause` as its cause (an X-Ray
+/// error with a 4xx status recorded on the span, a fault otherwise), writing
+/// nothing to the log: the event carrying the cause has target
+/// [`CAUSE_TARGET`], which [`crate::telemetry::JsonLayer`] leaves out.
+pub fn cause(span: &Span, cause: &dyn std::fmt::Display) {
+    if !active() {
+        return;
+    }
     span.record("otel.status_code", "error");
     // No message: tracing-opentelemetry turns only unnamed events with an
     // `error` field into the `exception` event X-Ray reads the cause from.
-    tracing::warn!(target: "shared::xray", parent: span, error = %cause);
+    tracing::error!(target: CAUSE_TARGET, parent: span, error = %cause);
+}
+
+/// Marks the call `span` stands for as failed with `cause` ([`cause`]), and
+/// logs a warning with `cause` as its `error` field.
+pub fn fail(span: &Span, cause: &dyn std::fmt::Display) {
+    self::cause(span, cause);
+    tracing::warn!(parent: span, error = %cause, "call failed");
 }
 
 /// The DynamoDB tables a JSON request body names (`TableName`, and every

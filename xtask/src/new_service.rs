@@ -97,8 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Runs `cargo <args>` in `root`.
 async fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
-    let status = Command::new(cargo)
+    let status = local_aws::process::cargo()
         .args(args)
         .current_dir(root)
         .status()

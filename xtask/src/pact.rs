@@ -6,15 +6,13 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio::process::Command;
 
 /// Regenerate the pacts in pacts/ and verify the providers against them.
 #[derive(clap::Args)]
 pub struct Args {}
 
 async fn nextest(filter: &str, env: &[(&str, String)]) -> anyhow::Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
-    let status = Command::new(cargo)
+    let status = local_aws::process::cargo()
         .args([
             "nextest",
             "run",

@@ -107,9 +107,8 @@ pub async fn cargo_generate() -> anyhow::Result<std::path::PathBuf> {
     };
     if !installed {
         eprintln!("setup: cargo install cargo-generate {CARGO_GENERATE} into .venv");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
         status(
-            Command::new(cargo)
+            local_aws::process::cargo()
                 .args(["install", "cargo-generate", "--version"])
                 .arg(format!("={CARGO_GENERATE}"))
                 .args(["--locked", "--no-default-features", "--root"])

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use local_aws::Moto;
 use local_aws::registry::Service;
 use shared::naming::Deployment;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// The app and stage every local process runs as.
 pub fn local_deployment() -> Deployment {
@@ -49,8 +49,7 @@ pub fn binary(profile: &str, name: &str) -> PathBuf {
 
 /// Runs `cargo build` with cargo profile `profile` and `args` (e.g. `-p accounts`).
 pub async fn build(args: &[&str], profile: &str) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
-    let mut command = Command::new(cargo);
+    let mut command = local_aws::process::cargo();
     command
         .args(["build", "--quiet", "--profile", profile])
         .current_dir(local_aws::workspace_root());

@@ -9,7 +9,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio::process::Command;
 
 use crate::stack::{Logs, Stack};
 
@@ -24,7 +23,6 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::setup::ensure().await?;
     let root = local_aws::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let steps: [(&str, &[&str]); 3] = [
         ("fmt", &["fmt", "--all", "--", "--check"]),
         (
@@ -43,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ];
     for (name, step) in steps {
         eprintln!("test: {name}");
-        let status = Command::new(&cargo)
+        let status = local_aws::process::cargo()
             .args(step)
             .current_dir(&root)
             .status()
@@ -77,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::setup::cargo_generate().await?;
     let moto = local_aws::Moto::start().await?;
     eprintln!("test: local AWS stack at {}", moto.endpoint());
-    let status = Command::new(&cargo)
+    let status = local_aws::process::cargo()
         .args([
             "nextest",
             "run",

@@ -75,7 +75,18 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
         "{answer}"
     );
     assert_eq!(codedeploy.statuses("d-BIN", "hook-1").await, ["Failed"]);
-    assert_traced(&daemon, &root, &caller).await;
+    let docs = assert_traced(&daemon, &root, &caller).await;
+    // The SDK sent the Invoke subsegment's own id downstream as the parent.
+    let invoke = docs
+        .iter()
+        .find(|d| d["aws"]["operation"] == "Invoke" && d["annotations"]["function_name"] == "accounts")
+        .expect("the invoke of accounts");
+    let expected = format!("Root={root};Parent={}", invoke["id"].as_str().unwrap());
+    let received = lambda.trace_headers("accounts").await;
+    assert!(
+        received.iter().flatten().any(|header| header.starts_with(&expected)),
+        "{expected} in {received:?}"
+    );
 
     let garbage = client
         .invoke()
@@ -102,8 +113,9 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
 
 /// The hook's trace: its subsegment under `caller`, failed; the checks under
 /// it (the collection one a fault with its cause); the collection's requests
-/// under that; the CodeDeploy and Lambda calls as `aws` subsegments.
-async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &str) {
+/// under that; the CodeDeploy and Lambda calls as `aws` subsegments with
+/// their region and request id. Returns the trace's documents.
+async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &str) -> Vec<Value> {
     use local_aws::xray::descends;
     let docs: Vec<Value> = daemon
         .documents(Duration::from_millis(1000))
@@ -142,9 +154,19 @@ async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &st
         .filter(|d| d["http"]["request"]["method"].is_string() && descends(&docs, d, collection_id))
         .collect();
     assert!(!requests.is_empty(), "collection requests under the check: {docs:#?}");
-    let operations: Vec<&str> = docs
+    let sdk_calls: Vec<&Value> = docs
         .iter()
         .filter(|d| d["namespace"] == "aws" && descends(&docs, d, hook_id))
+        .collect();
+    for call in &sdk_calls {
+        assert_eq!(call["aws"]["region"], "us-east-1", "{call}");
+        assert!(
+            call["aws"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{call}"
+        );
+    }
+    let operations: Vec<&str> = sdk_calls
+        .iter()
         .filter_map(|d| d["aws"]["operation"].as_str())
         .collect();
     for operation in [
@@ -160,4 +182,5 @@ async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &st
             .any(|d| d["aws"]["operation"] == "Invoke" && d["annotations"]["function_name"] == "accounts"),
         "the invoke of accounts names it: {docs:#?}"
     );
+    docs
 }

@@ -1,12 +1,15 @@
 //! X-Ray end to end, through the real binaries: payments runs as a Lambda
-//! function under the local Runtime API and is handed a trace header whose
-//! `Parent` is the facade segment, as Lambda does with active tracing;
-//! accounts runs as an HTTP server. Both send segment documents to a
-//! loopback UDP socket standing in for the X-Ray daemon. One payment, then
-//! one made while accounts is down, must give: the daemon header on every
-//! datagram, valid ids, every subsegment under the facade, one trace id
-//! across payments and accounts, the DynamoDB calls with their operations
-//! and tables, and the failed request marked as a fault with its cause.
+//! function under the local Runtime API, in lambda_runtime's concurrent mode
+//! (`AWS_LAMBDA_MAX_CONCURRENCY=2`, where `_X_AMZN_TRACE_ID` is not set), and
+//! is handed a trace header whose `Parent` is the facade segment, as Lambda
+//! does with active tracing; accounts runs as an HTTP server. Both send
+//! segment documents to a loopback UDP socket standing in for the X-Ray
+//! daemon. Two payments at once, a refused request, then one payment made
+//! while accounts is down must give: the daemon header on every datagram,
+//! valid ids, each invocation under its own facade, one trace id across
+//! payments and accounts, the DynamoDB calls with their operations, tables,
+//! region and request ids, the refused request an error (not a fault) and
+//! the failed one a fault with its cause.
 
 use std::time::Duration;
 
@@ -46,11 +49,14 @@ fn event(method: &str, path: &str, body: &Value, idempotency_key: &str) -> Vec<u
     .into_bytes()
 }
 
-/// Invokes payments with `trace` and returns the proxy response's status.
-async fn pay(api: &RuntimeApi, trace: &str, from: &str, to: &str) -> u16 {
-    let body =
-        json!({"from_account": from, "to_account": to, "amount_minor": 250, "currency": "EUR", "reference": "traced"});
-    let event = event("POST", "/payments", &body, &uuid::Uuid::new_v4().to_string());
+/// A payment of 250 EUR from `from` to `to`.
+fn payment(from: &str, to: &str) -> Value {
+    json!({"from_account": from, "to_account": to, "amount_minor": 250, "currency": "EUR", "reference": "traced"})
+}
+
+/// Invokes `POST /payments` with `body` and `trace`; returns the proxy response's status.
+async fn pay(api: &RuntimeApi, trace: &str, body: &Value) -> u16 {
+    let event = event("POST", "/payments", body, &uuid::Uuid::new_v4().to_string());
     match api
         .invoke_traced(event.into(), Some(trace), Duration::from_secs(30))
         .await
@@ -123,6 +129,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     let mut api = RuntimeApi::start().await.unwrap();
     let mut payments_env = env.clone();
     payments_env.extend([
+        (String::from("AWS_LAMBDA_MAX_CONCURRENCY"), String::from("2")),
         (shared::config::override_var("accounts_url"), accounts_url.clone()),
         (shared::config::override_var("accounts_attempts"), String::from("1")),
         (
@@ -135,13 +142,21 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         .expect("payments starts");
     api.next_poll(Duration::from_secs(60)).await.expect("payments polls");
 
-    let facade = segment_id();
-    let (root, header) = trace_header(&facade);
-    assert_eq!(pay(&api, &header, &from, &to).await, 201);
+    // Two payments at once, each under its own facade.
+    let facades = [segment_id(), segment_id()];
+    let headers = [trace_header(&facades[0]), trace_header(&facades[1])];
+    let body = payment(&from, &to);
+    let statuses = tokio::join!(pay(&api, &headers[0].1, &body), pay(&api, &headers[1].1, &body));
+    assert_eq!(statuses, (201, 201));
+    let refused_facade = segment_id();
+    let (refused_root, refused_header) = trace_header(&refused_facade);
+    let refused =
+        json!({"from_account": from, "to_account": to, "amount_minor": 0, "currency": "EUR", "reference": "traced"});
+    assert_eq!(pay(&api, &refused_header, &refused).await, 422);
     accounts.kill().await.expect("accounts stops");
     let failed_facade = segment_id();
     let (failed_root, failed_header) = trace_header(&failed_facade);
-    let failed_status = pay(&api, &failed_header, &from, &to).await;
+    let failed_status = pay(&api, &failed_header, &body).await;
     assert!(
         failed_status >= 500,
         "a payment without accounts answers 5xx, got {failed_status}"
@@ -160,50 +175,121 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         assert!(is_hex(&doc["parent_id"], 16), "parent of {doc}");
         assert!(doc["end_time"].as_f64() >= doc["start_time"].as_f64(), "times of {doc}");
     }
-    let traced: Vec<Value> = all.iter().filter(|d| d["trace_id"] == root).cloned().collect();
+    let of_trace = |root: &str| -> Vec<Value> { all.iter().filter(|d| d["trace_id"] == root).cloned().collect() };
+    let mut cold_starts = 0;
+    for ((root, _), facade) in headers.iter().zip(&facades) {
+        let traced = of_trace(root);
+        cold_starts += usize::from(check_payment(&traced, facade, &deployment, &accounts_url));
+    }
+    assert_eq!(
+        cold_starts, 1,
+        "exactly one of the first two invocations is the cold start"
+    );
 
-    // payments' invocation, under the facade, annotated.
-    let invocation = child(&traced, "payments", &facade);
+    // The refused request: an error (4xx), not a fault, with its SDK calls.
+    let refused = of_trace(&refused_root);
+    let refused_invocation = child(&refused, "payments", &refused_facade);
+    assert_eq!(refused_invocation["error"], true, "{refused_invocation}");
+    assert!(
+        refused_invocation.get("fault").is_none_or(|f| f == false),
+        "{refused_invocation}"
+    );
+    assert_eq!(
+        refused_invocation["http"]["response"]["status"], 422,
+        "{refused_invocation}"
+    );
+
+    // The payment made while accounts was down: a fault, with the cause on
+    // the failed call and on the invocation.
+    let failed = of_trace(&failed_root);
+    let failed_invocation = child(&failed, "payments", &failed_facade);
+    let failed_id = failed_invocation["id"].as_str().unwrap();
+    assert_eq!(failed_invocation["fault"], true, "{failed_invocation}");
+    assert_eq!(
+        failed_invocation["http"]["response"]["status"], failed_status,
+        "{failed_invocation}"
+    );
+    assert!(
+        failed_invocation["cause"]["exceptions"][0]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "cause of {failed_invocation}"
+    );
+    let failed_calls: Vec<&Value> = failed
+        .iter()
+        .filter(|d| d["name"] == "accounts" && d["namespace"] == "remote")
+        .collect();
+    assert!(!failed_calls.is_empty(), "the failed calls to accounts in {failed:#?}");
+    for call in &failed_calls {
+        assert!(descends(&failed, call, failed_id), "{call}");
+        assert_eq!(call["fault"], true, "{call}");
+        let cause = call["cause"]["exceptions"][0]["message"].as_str().unwrap_or_default();
+        assert!(cause.contains("accounts unreachable"), "cause of {call}");
+    }
+}
+
+/// One successful payment's trace: the invocation under `facade`, annotated;
+/// its DynamoDB calls directly under it; its calls to accounts, each with
+/// accounts' invocation (and accounts' own DynamoDB calls) under it. Returns
+/// whether the invocation was a cold start.
+fn check_payment(traced: &[Value], facade: &str, deployment: &Deployment, accounts_url: &str) -> bool {
+    let invocation = child(traced, "payments", facade);
     let invocation_id = invocation["id"].as_str().unwrap();
     assert_eq!(invocation["annotations"]["service"], "payments", "{invocation}");
-    assert_eq!(invocation["annotations"]["cold_start"], true, "{invocation}");
     assert_eq!(invocation["annotations"]["route"], "/payments", "{invocation}");
     assert_eq!(invocation["http"]["response"]["status"], 201, "{invocation}");
     assert!(invocation.get("fault").is_none_or(|f| f == false), "{invocation}");
+    assert!(invocation.get("error").is_none_or(|f| f == false), "{invocation}");
+    let cold_start = invocation["annotations"]["cold_start"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("cold_start annotation on {invocation}"));
 
-    // Its DynamoDB calls: subsegments in namespace aws with operation and table.
-    let sdk_calls: Vec<&Value> = traced
-        .iter()
-        .filter(|d| d["namespace"] == "aws" && descends(&traced, d, invocation_id))
-        .collect();
-    assert!(!sdk_calls.is_empty(), "payments' SDK calls in {traced:#?}");
-    let payments_table = deployment.table_name("payments");
-    for call in &sdk_calls {
-        assert_eq!(call["name"], "DynamoDB", "{call}");
-        assert!(
-            call["aws"]["operation"].as_str().is_some_and(|o| !o.is_empty()),
-            "{call}"
-        );
-    }
-    assert!(
-        sdk_calls
-            .iter()
-            .any(|c| c["aws"]["table_name"] == payments_table.as_str()),
-        "a call on {payments_table} in {sdk_calls:#?}"
-    );
-
-    // The calls to accounts, and accounts' own invocation under them: one trace.
+    // Its own DynamoDB calls (not accounts', which are further down the
+    // same trace): subsegments in namespace aws, directly under the
+    // invocation, with operation, table, region and request id.
     let calls_to_accounts: Vec<&Value> = traced
         .iter()
         .filter(|d| d["name"] == "accounts" && d["namespace"] == "remote")
         .collect();
+    let sdk_calls: Vec<&Value> = traced
+        .iter()
+        .filter(|d| {
+            d["namespace"] == "aws"
+                && descends(traced, d, invocation_id)
+                && !calls_to_accounts
+                    .iter()
+                    .any(|call| descends(traced, d, call["id"].as_str().unwrap_or_default()))
+        })
+        .collect();
+    assert!(!sdk_calls.is_empty(), "payments' SDK calls in {traced:#?}");
+    for call in &sdk_calls {
+        assert_eq!(call["name"], "DynamoDB", "{call}");
+        assert_eq!(call["parent_id"], invocation_id, "{call}");
+        assert_eq!(call["aws"]["region"], "us-east-1", "{call}");
+        assert!(
+            call["aws"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{call}"
+        );
+    }
+    let payments_table = deployment.table_name("payments");
+    let idempotency_table = deployment.table_name("idempotency");
+    for table in [&payments_table, &idempotency_table] {
+        assert!(
+            sdk_calls
+                .iter()
+                .any(|c| c["aws"]["operation"] == "PutItem" && c["aws"]["table_name"] == table.as_str()),
+            "a PutItem on {table} in {sdk_calls:#?}"
+        );
+    }
+
+    // The calls to accounts, and accounts' own invocation under them: one trace.
     assert!(!calls_to_accounts.is_empty(), "payments → accounts in {traced:#?}");
     for call in &calls_to_accounts {
-        assert!(descends(&traced, call, invocation_id), "{call}");
+        assert!(descends(traced, call, invocation_id), "{call}");
         assert!(
             call["http"]["request"]["url"]
                 .as_str()
-                .is_some_and(|u| u.starts_with(&accounts_url)),
+                .is_some_and(|u| u.starts_with(accounts_url)),
             "{call}"
         );
     }
@@ -224,7 +310,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         let id = invocation["id"].as_str().unwrap();
         let its_calls: Vec<&Value> = traced
             .iter()
-            .filter(|d| d["namespace"] == "aws" && descends(&traced, d, id))
+            .filter(|d| d["namespace"] == "aws" && descends(traced, d, id))
             .collect();
         assert!(
             its_calls
@@ -234,21 +320,5 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         );
     }
 
-    // The payment made while accounts was down: a fault, with the cause on the failed call.
-    let failed: Vec<Value> = all.iter().filter(|d| d["trace_id"] == failed_root).cloned().collect();
-    let failed_invocation = child(&failed, "payments", &failed_facade);
-    assert_eq!(failed_invocation["fault"], true, "{failed_invocation}");
-    assert_eq!(
-        failed_invocation["http"]["response"]["status"], failed_status,
-        "{failed_invocation}"
-    );
-    let failed_call = failed
-        .iter()
-        .find(|d| d["name"] == "accounts" && d["namespace"] == "remote")
-        .unwrap_or_else(|| panic!("the failed call to accounts in {failed:#?}"));
-    assert_eq!(failed_call["fault"], true, "{failed_call}");
-    let cause = failed_call["cause"]["exceptions"][0]["message"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(cause.contains("accounts unreachable"), "cause of {failed_call}");
+    cold_start
 }
