@@ -1,10 +1,11 @@
 /**
  * The whole app on one `App`: the pipeline stack with one `ServicesStage` per
- * configured stage, cdk-nag on all of it. `bin/app.ts` and the tests both
+ * configured stage, every wildcard action written out, cdk-nag on all of it. `bin/app.ts` and the tests both
  * build it here.
  */
 import { App } from 'aws-cdk-lib';
 import { parse } from './config';
+import { writeActionsOut } from './explicit-actions';
 import { check } from './nag';
 import { PipelineStack } from './pipeline-stack';
 import { Registry } from './registry';
@@ -19,6 +20,7 @@ export function build(app: App, registry: Registry): PipelineStack {
     registry,
     config,
   });
+  writeActionsOut(app);
   check(app);
   return pipeline;
 }

@@ -1,7 +1,7 @@
 /**
  * Physical names, the same convention as `shared::naming::Deployment` in
  * Rust (the services compute these names at run time, so both must agree;
- * test/naming.test.ts holds the same examples as the Rust unit test).
+ * test/config.test.ts holds the same examples as the Rust unit test).
  */
 
 /** An app deployed to one stage. */

@@ -63,21 +63,33 @@ export function allTemplates(app: App): Map<string, any> {
   return out;
 }
 
-/** Every IAM policy statement in a template (policies, roles' inline policies, managed policies). */
+/** The resource types whose properties hold policy documents, and where. */
+const POLICY_DOCUMENTS: Record<string, (properties: any) => any[]> = {
+  'AWS::IAM::Policy': (p) => [p.PolicyDocument],
+  'AWS::IAM::ManagedPolicy': (p) => [p.PolicyDocument],
+  'AWS::IAM::Role': (p) => [p.AssumeRolePolicyDocument, ...(p.Policies ?? []).map((policy: any) => policy.PolicyDocument)],
+  'AWS::IAM::User': (p) => (p.Policies ?? []).map((policy: any) => policy.PolicyDocument),
+  'AWS::IAM::Group': (p) => (p.Policies ?? []).map((policy: any) => policy.PolicyDocument),
+  'AWS::KMS::Key': (p) => [p.KeyPolicy],
+  'AWS::S3::BucketPolicy': (p) => [p.PolicyDocument],
+  'AWS::SNS::TopicPolicy': (p) => [p.PolicyDocument],
+  'AWS::SQS::QueuePolicy': (p) => [p.PolicyDocument],
+  'AWS::SecretsManager::ResourcePolicy': (p) => [p.ResourcePolicy],
+  'AWS::Lambda::LayerVersionPermission': () => [],
+};
+
+/**
+ * Every policy statement in a template: identity policies, roles' trust and
+ * inline policies, users' and groups' inline policies, and the resource
+ * policies of keys, buckets, topics, queues and secrets.
+ */
 export function statements(template: any): { resource: string; statement: any }[] {
   const out: { resource: string; statement: any }[] = [];
   for (const [name, resource] of Object.entries<any>(template.Resources ?? {})) {
-    const docs: any[] = [];
-    if (resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy') {
-      docs.push(resource.Properties.PolicyDocument);
-    }
-    if (resource.Type === 'AWS::IAM::Role') {
-      for (const policy of resource.Properties.Policies ?? []) {
-        docs.push(policy.PolicyDocument);
-      }
-    }
-    for (const doc of docs) {
-      for (const statement of doc.Statement) {
+    const documents = POLICY_DOCUMENTS[resource.Type]?.(resource.Properties ?? {}) ?? [];
+    for (const doc of documents) {
+      const listed = doc?.Statement ?? [];
+      for (const statement of Array.isArray(listed) ? listed : [listed]) {
         out.push({ resource: name, statement });
       }
     }

@@ -17,7 +17,7 @@ test('cdk.json parses', () => {
 });
 
 test.each([
-  ['missing', (c: any) => undefined, /context "fintech" is missing/],
+  ['missing', (_c: any) => undefined, /context "fintech" is missing/],
   ['bad account', (c: any) => { c.stages[1].account = '12345'; return c; }, /fintech\.stages\[1\]\.account: expected a string matching/],
   ['unknown deployment config', (c: any) => { c.stages[2].deploymentConfig = 'Linear50'; return c; }, /fintech\.stages\[prod\]\.deploymentConfig: expected one of .*LambdaAllAtOnce/],
   ['not a connection ARN', (c: any) => { c.pipeline.connectionArn = 'github-token'; return c; }, /fintech\.pipeline\.connectionArn/],

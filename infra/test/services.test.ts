@@ -224,6 +224,24 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     }
   });
 
+  test('every log group (functions, hooks, API access logs) has a retention; the alarm topic takes TLS only', () => {
+    const template = stage(name);
+    const groups = Object.values<any>(template.findResources('AWS::Logs::LogGroup'));
+    // One per function (the services and both hooks) and one API access log per service.
+    expect(groups).toHaveLength(2 * registry.services.length + 2);
+    for (const group of groups) {
+      expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+    }
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: Match.objectLike({
+        Statement: Match.arrayWith([Match.objectLike({
+          Effect: 'Deny',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        })]),
+      }),
+    });
+  });
+
   test('no IAM action in the services stack has a wildcard', () => {
     const wildcards = statements(stage(name).toJSON())
       .flatMap(({ resource, statement }) => actions(statement).filter((a) => a.includes('*')).map((a) => `${resource}: ${a}`));

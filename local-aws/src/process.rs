@@ -59,23 +59,29 @@ pub async fn build_example(name: &str) -> Result<PathBuf, Error> {
     Ok(build_workspace().await?.join("examples").join(name))
 }
 
-/// A `cargo` command (`$CARGO`, else `cargo` on `PATH`) without the
-/// variables cargo sets for the crate it runs — a test, or xtask under
-/// `cargo run`: `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `CARGO_BIN_EXE_*`, …
+/// A command for `program` without the variables cargo sets for the crate
+/// it runs — a test, or xtask under `cargo run`: `CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, `CARGO_BIN_EXE_*`, … Use it for cargo and for anything that
+/// runs cargo (the CDK's `cargo lambda build`, Jest).
 ///
 /// A cargo started from there would otherwise inherit them, and build
 /// scripts that watch them (ring's, with `rerun-if-env-changed=
 /// CARGO_MANIFEST_DIR`) would see them change between this cargo and the one
 /// that built the caller: ring, rustls and every AWS SDK crate would be
 /// recompiled, back and forth, on every such call.
-pub fn cargo() -> Command {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(is_set_for_a_crate) {
             command.env_remove(name);
         }
     }
     command
+}
+
+/// [`command`] for cargo: `$CARGO`, else `cargo` on `PATH`.
+pub fn cargo() -> Command {
+    command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Whether cargo sets variable `name` for the crate it compiles or runs

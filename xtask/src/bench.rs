@@ -158,6 +158,67 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Medians of one binary's samples.
+#[derive(Clone, Copy)]
+struct Medians {
+    init: Duration,
+    /// Init minus the time spent waiting for AWS at init.
+    own: Duration,
+}
+
+/// Prints one report row and returns its medians. `against` is the
+/// baseline's medians and, for a traced row, the same binary's untraced ones.
+fn print_row(
+    label: &str,
+    path: &std::path::Path,
+    samples: &[Sample],
+    against: Option<(Medians, Option<Medians>)>,
+) -> Medians {
+    let init = median(samples.iter().map(|s| s.init).collect());
+    let first = median(samples.iter().map(|s| s.first_response).collect());
+    let optional = |pick: fn(&Sample) -> Option<Duration>| {
+        let values: Vec<Duration> = samples.iter().filter_map(pick).collect();
+        (!values.is_empty()).then(|| median(values))
+    };
+    let load = optional(|s| s.sdk_config);
+    let main = optional(|s| s.in_main);
+    let wait = optional(|s| s.aws_wait);
+    let own = median(
+        samples
+            .iter()
+            .map(|s| s.init.saturating_sub(s.aws_wait.unwrap_or_default()))
+            .collect(),
+    );
+    let percent = |a: Duration, b: Duration| (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0;
+    let (init_note, own_note) = match &against {
+        None => (String::new(), String::new()),
+        Some((base, None)) => (
+            String::new(),
+            format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.init.as_secs_f64()),
+        ),
+        Some((base, Some(untraced))) => (
+            format!(" ({:+.1}% vs without X-Ray)", percent(init, untraced.init)),
+            format!(
+                " ({:.2}× baseline init; {:+.1}% vs without X-Ray)",
+                own.as_secs_f64() / base.init.as_secs_f64(),
+                percent(own, untraced.own)
+            ),
+        ),
+    };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or_default();
+    println!(
+        "| {label} | {}{init_note} | {} | {} | {} | {} | {}{own_note} | {:.2} MB |",
+        ms(init),
+        ms(first),
+        main.map_or_else(|| String::from("-"), ms),
+        load.map_or_else(|| String::from("-"), ms),
+        wait.map_or_else(|| String::from("-"), ms),
+        ms(own),
+        size as f64 / 1_048_576.0
+    );
+    Medians { init, own }
+}
+
 async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<ExitCode> {
     crate::setup::ensure().await?;
     let services = local_aws::registry::load()?;
@@ -169,7 +230,7 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     let deployment = local_deployment();
     local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
     let env = service_env(&moto, &deployment);
-    let hello = binary(profile, "examples/hello_lambda");
+    let hello_path = binary(profile, "examples/hello_lambda");
     // X-Ray on: a daemon stand-in to send to, and a sampled trace header.
     let daemon = local_aws::xray::Daemon::start().await?;
     let mut traced_env = env.clone();
@@ -181,13 +242,14 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
         "| binary | init (exec → first /next), median | first response, median | in main until initialized, median | SDK config load, median | AWS wait at init, median | init minus AWS wait | stripped size |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let mut rows = vec![(
-        String::from("hello_lambda (baseline)"),
-        hello.clone(),
-        String::from("/health"),
-        String::new(),
-        false,
-    )];
+    // Each service's untraced and traced cold starts alternate, so drift in
+    // the machine or the local stack over the run falls on both alike.
+    let hello_event = event("/health", "");
+    let mut hello = Vec::new();
+    for _ in 0..runs {
+        hello.push(once(&hello_path, "hello_lambda", &env, &hello_event, None).await?);
+    }
+    let baseline = print_row("hello_lambda (baseline) (`/health`)", &hello_path, &hello, None);
     for service in &services {
         let key = service
             .spec
@@ -196,77 +258,28 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
             .and_then(|v| v["api_key"].as_str())
             .unwrap_or_default()
             .to_owned();
-        let path = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
-        for xray in [false, true] {
-            rows.push((
-                service.name.clone(),
-                binary(profile, &service.name),
-                path.clone(),
-                key.clone(),
-                xray,
-            ));
-        }
-    }
-    let mut baseline = None;
-    let mut untraced = None;
-    for (name, path, request, key, xray) in rows {
+        let request = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
         let event = event(&request, &key);
-        let mut samples = Vec::new();
+        let path = binary(profile, &service.name);
+        let (mut plain, mut traced) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            samples.push(if xray {
-                once(&path, &name, &traced_env, &event, Some(&trace)).await?
-            } else {
-                once(&path, &name, &env, &event, None).await?
-            });
+            plain.push(once(&path, &service.name, &env, &event, None).await?);
+            traced.push(once(&path, &service.name, &traced_env, &event, Some(&trace)).await?);
         }
-        let init = median(samples.iter().map(|s| s.init).collect());
-        let first = median(samples.iter().map(|s| s.first_response).collect());
-        let optional = |pick: fn(&Sample) -> Option<Duration>| {
-            let values: Vec<Duration> = samples.iter().filter_map(pick).collect();
-            (!values.is_empty()).then(|| median(values))
-        };
-        let load = optional(|s| s.sdk_config);
-        let main = optional(|s| s.in_main);
-        let wait = optional(|s| s.aws_wait);
-        let own = median(
-            samples
-                .iter()
-                .map(|s| s.init.saturating_sub(s.aws_wait.unwrap_or_default()))
-                .collect(),
-        );
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
-        let ratio = match (baseline, xray) {
-            (None, _) => {
-                baseline = Some(init);
-                String::new()
-            }
-            (Some(base), false) => {
-                untraced = Some(own);
-                format!(" ({:.2}× baseline init)", own.as_secs_f64() / base.as_secs_f64())
-            }
-            (Some(base), true) => format!(
-                " ({:.2}× baseline init; {:+.1}% vs without X-Ray)",
-                own.as_secs_f64() / base.as_secs_f64(),
-                untraced.map_or(0.0, |u| (own.as_secs_f64() / u.as_secs_f64() - 1.0) * 100.0)
-            ),
-        };
-        let label = if xray { " + X-Ray" } else { "" };
-        println!(
-            "| {name}{label} (`{request}`) | {} | {} | {} | {} | {} | {}{ratio} | {:.2} MB |",
-            ms(init),
-            ms(first),
-            main.map_or_else(|| String::from("-"), ms),
-            load.map_or_else(|| String::from("-"), ms),
-            wait.map_or_else(|| String::from("-"), ms),
-            ms(own),
-            size as f64 / 1_048_576.0
+        let name = &service.name;
+        let untraced = print_row(&format!("{name} (`{request}`)"), &path, &plain, Some((baseline, None)));
+        print_row(
+            &format!("{name} + X-Ray (`{request}`)"),
+            &path,
+            &traced,
+            Some((baseline, Some(untraced))),
         );
     }
     moto.stop().await;
     if zip {
         for service in &names {
             let lambda = local_aws::workspace_root().join(".venv/bin/cargo-lambda");
-            let status = Command::new(&lambda)
+            let status = local_aws::process::command(&lambda)
                 .args([
                     "lambda",
                     "build",

@@ -38,7 +38,7 @@ pub async fn synth_and_lint(skip_assets: bool) -> anyhow::Result<bool> {
 /// Runs the Jest tests of `infra/` (cdk assertions, cdk-nag, buildspec); true when they pass.
 pub async fn jest() -> anyhow::Result<bool> {
     let bin = crate::setup::npm_ci("infra").await?;
-    let status = Command::new(bin.join("jest"))
+    let status = local_aws::process::command(bin.join("jest"))
         .arg("--silent")
         .current_dir(infra())
         .status()
@@ -58,7 +58,7 @@ async fn synth(bin: &Path, skip_assets: bool) -> anyhow::Result<Vec<PathBuf>> {
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
     }
-    let mut command = Command::new(bin.join("cdk"));
+    let mut command = local_aws::process::command(bin.join("cdk"));
     command.args([
         "synth",
         "--quiet",

@@ -1,6 +1,8 @@
 //! The hook's report: every check, the assertions, the versions, the verdict
 //! and how it reached CodeDeploy — one JSON log line, plus EMF metrics
-//! (`HookChecksFailed`, `HookDurationMs`) with the service as dimension.
+//! (`HookFailed`: 1 for a `Failed` verdict, 0 for `Succeeded`, so its sum
+//! counts failed verdicts and its sample count all verdicts;
+//! `HookChecksFailed`, `HookDurationMs`) with the service as dimension.
 
 use std::time::Duration;
 
@@ -107,10 +109,69 @@ impl Report {
             let metrics = InvocationMetrics::default();
             let failed = self.checks.iter().filter(|c| !c.passed).count()
                 + usize::from(!self.verdict && self.checks.iter().all(|c| c.passed));
+            metrics.add("HookFailed", Unit::Count, f64::from(u8::from(!self.verdict)));
             metrics.add("HookChecksFailed", Unit::Count, failed as f64);
             metrics.add("HookDurationMs", Unit::Milliseconds, self.duration.as_millis() as f64);
             metrics.with(|m| m.add_metadata("phase", self.phase.as_str()));
             metrics.flush(&config);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+    use shared::metrics::MetricsConfig;
+    use shared::telemetry::Capture;
+
+    use super::Report;
+    use crate::plan::MetricsSink;
+    use crate::{Phase, Settings};
+
+    /// The EMF document a report with `verdict` emits.
+    fn emitted(verdict: bool) -> Value {
+        let capture = Capture::default();
+        let config = MetricsConfig {
+            namespace: String::from("fintech"),
+            service: String::from("hooks"),
+            function_name: String::from("before-allow-traffic"),
+            enabled: true,
+            sink: Arc::new(capture.clone()),
+        };
+        let settings = Settings {
+            metrics: Some(MetricsSink(config)),
+            ..Settings::default()
+        };
+        let event = crate::parse_event(&serde_json::json!({
+            "DeploymentId": "d-1",
+            "LifecycleEventHookExecutionId": "hook-1",
+        }))
+        .unwrap();
+        let mut report = Report::new(Phase::BeforeAllowTraffic, &event);
+        report.service = Some(String::from("payments"));
+        report.verdict = verdict;
+        report.emit(&settings);
+        let lines = capture.json();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        lines[0].clone()
+    }
+
+    #[test]
+    fn each_verdict_is_one_sample_of_hook_failed_for_the_target_service() {
+        for (verdict, failed) in [(true, 0.0), (false, 1.0)] {
+            let emf = emitted(verdict);
+            assert_eq!(emf["HookFailed"].as_f64(), Some(failed), "{emf}");
+            assert_eq!(emf["service"], "payments", "{emf}");
+            assert_eq!(emf["phase"], "BeforeAllowTraffic", "{emf}");
+            let names: Vec<&str> = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["HookFailed", "HookChecksFailed", "HookDurationMs"], "{emf}");
         }
     }
 }
