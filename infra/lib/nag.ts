@@ -13,8 +13,13 @@ export interface Acknowledged {
   readonly reason: string;
 }
 
-/** Acknowledges findings on `scope` and everything under it. */
+/** Acknowledges findings on `scope` and everything under it; each needs a reason a reviewer can check. */
 export function acknowledge(scope: IConstruct | IConstruct[], ...rules: Acknowledged[]): void {
+  for (const rule of rules) {
+    if (rule.reason.trim().split(/\s+/).length < 5) {
+      throw new Error(`acknowledging ${rule.id}: expected a reason of at least five words, got "${rule.reason}"`);
+    }
+  }
   for (const construct of Array.isArray(scope) ? scope : [scope]) {
     Validations.of(construct).acknowledge(...rules);
   }

@@ -8,7 +8,7 @@ import { App, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Match } from 'aws-cdk-lib/assertions';
 import { EXPANSIONS, explicit } from '../lib/explicit-actions';
-import { check } from '../lib/nag';
+import { acknowledge, check } from '../lib/nag';
 import { readBuildspec } from '../lib/pipeline-stack';
 import { actions, allTemplates, CDK_CONTEXT, statements, synth, Synthesized, workspaceRegistry } from './app';
 
@@ -111,6 +111,13 @@ test('the key policy and CDK grants are written out action by action', () => {
     offenders.push(...expansion.filter((action) => !action.startsWith(prefix) || action.includes('*')).map((a) => `${wildcard}: ${a}`));
   }
   expect(offenders).toEqual([]);
+});
+
+test('an acknowledgement without a reason is refused', () => {
+  const stack = new Stack(new App(), 'Reasons');
+  expect(() => acknowledge(stack, { id: 'AwsSolutions-S1', reason: '' })).toThrow(/AwsSolutions-S1: expected a reason of at least five words/);
+  expect(() => acknowledge(stack, { id: 'AwsSolutions-S1', reason: 'not needed' })).toThrow(/at least five words/);
+  expect(() => acknowledge(stack, { id: 'AwsSolutions-S1', reason: 'Access logs of this bucket go elsewhere already.' })).not.toThrow();
 });
 
 test('cdk-nag stops synthesis on an unacknowledged finding', () => {
