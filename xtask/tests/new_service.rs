@@ -73,9 +73,11 @@ fn copy_workspace(to: &Path) {
 }
 
 /// Whether a variable of this test's environment reaches the copy's
-/// commands: what a shell has (not what cargo and nextest set for a test,
-/// which would make cargo see the copy's dependencies as changed), and the
-/// local stack's AWS variables.
+/// commands: what a user's shell has, and the local stack's AWS variables.
+/// Not what cargo and nextest set for a test: `CARGO_MANIFEST_DIR` among them
+/// would make cargo rebuild the dependencies (see
+/// `local_aws::process::command`), and the copy should run as a newcomer's
+/// checkout does.
 fn inherited(name: &str) -> bool {
     matches!(
         name,
