@@ -266,8 +266,10 @@ mod enabled {
                     span.record("aws.request_id", id);
                 }
             }
+            // The trace only: whoever made the call decides whether its
+            // failure is worth a log line (a refused conditional write is not).
             if let Some(Err(err)) = context.output_or_error() {
-                super::fail(span, err);
+                super::cause(span, err);
             }
             // Replacing the stored span drops it, which ends (and sends) the subsegment.
             cfg.interceptor_state().store_put(Subsegment(Span::none()));
@@ -370,10 +372,12 @@ pub fn cause(span: &Span, cause: &dyn std::fmt::Display) {
 }
 
 /// Marks the call `span` stands for as failed with `cause` ([`cause`]), and
-/// logs a warning with `cause` as its `error` field.
+/// logs a warning with `cause` as its `error` field. The warning belongs to
+/// the current span (the invocation's ids), not to `span`, which is
+/// `Span::none()` when nothing is traced.
 pub fn fail(span: &Span, cause: &dyn std::fmt::Display) {
     self::cause(span, cause);
-    tracing::warn!(parent: span, error = %cause, "call failed");
+    tracing::warn!(error = %cause, "call failed");
 }
 
 /// The DynamoDB tables a JSON request body names (`TableName`, and every
