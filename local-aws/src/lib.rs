@@ -8,12 +8,17 @@
 //! - [`seed`]: creates every service's tables, parameters and secrets.
 //! - [`runtime_api`]: a minimal Lambda Runtime API that runs a real function
 //!   binary, for cold-start measurements.
+//! - [`faults`]: a proxy that makes a dependency stall, fail, vanish or
+//!   throttle, in front of a service or of DynamoDB.
+//! - [`process`]: function binaries on local ports, killed and restarted as
+//!   Lambda replaces sandboxes.
 //!
 //! Processes reach the stack only through the SDK's own variables
 //! ([`Moto::env`]), so nothing in the services knows it is local.
 
 pub mod codedeploy;
 pub mod echo;
+pub mod faults;
 pub mod lambda;
 pub mod moto;
 pub mod process;

@@ -16,6 +16,23 @@ use crate::Error;
 /// `listening` log line; returns the process (killed when dropped) and its
 /// base URL. With `echo` set, every log line is printed with that prefix.
 pub async fn serve(binary: &Path, env: &[(String, String)], echo: Option<String>) -> Result<(Child, String), Error> {
+    let (child, line) = spawn_until(binary, env, echo, "listening").await?;
+    let url = line["address"]
+        .as_str()
+        .ok_or_else(|| Error::Process(format!("{}: `listening` without an address", binary.display())))?
+        .to_owned();
+    Ok((child, url))
+}
+
+/// Starts `binary` with `env` and waits for the JSON log line whose
+/// `message` is `ready` (a scheduled function logs `scheduled locally`);
+/// returns the process (killed when dropped) and that line.
+pub async fn spawn_until(
+    binary: &Path,
+    env: &[(String, String)],
+    echo: Option<String>,
+    ready: &'static str,
+) -> Result<(Child, serde_json::Value), Error> {
     let mut child = Command::new(binary)
         .envs(env.iter().cloned())
         .env_remove(shared::env::AWS_LAMBDA_RUNTIME_API)
@@ -28,17 +45,16 @@ pub async fn serve(binary: &Path, env: &[(String, String)], echo: Option<String>
         .stdout
         .take()
         .ok_or_else(|| Error::Process(format!("{}: no stdout", binary.display())))?;
-    let (tx, mut rx) = mpsc::channel::<String>(1);
+    let (tx, mut rx) = mpsc::channel::<serde_json::Value>(1);
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         let mut tx = Some(tx);
         while let Ok(Some(line)) = lines.next_line().await {
-            let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
-            if let Some(json) = &json
-                && json["message"] == "listening"
-                && let (Some(tx), Some(address)) = (tx.take(), json["address"].as_str())
+            if let Some(json) = serde_json::from_str::<serde_json::Value>(&line).ok()
+                && json["message"] == ready
+                && let Some(tx) = tx.take()
             {
-                let _ = tx.send(address.to_owned()).await;
+                let _ = tx.send(json).await;
             }
             if let Some(prefix) = &echo {
                 println!("[{prefix}] {line}");
@@ -46,11 +62,82 @@ pub async fn serve(binary: &Path, env: &[(String, String)], echo: Option<String>
         }
     });
     match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-        Ok(Some(url)) => Ok((child, url)),
+        Ok(Some(line)) => Ok((child, line)),
         _ => Err(Error::Process(format!(
-            "{} did not report listening within 60 s",
+            "{} did not log `{ready}` within 60 s",
             binary.display()
         ))),
+    }
+}
+
+/// A function binary served on a local port that can be killed and
+/// started again on the same address, as Lambda replaces a sandbox that
+/// died (callers keep the URL they were given).
+pub struct Process {
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    echo: Option<String>,
+    url: String,
+    child: Option<Child>,
+}
+
+impl Process {
+    /// Starts `binary` with `env` on a free port (see [`serve`]).
+    pub async fn start(binary: &Path, env: &[(String, String)], echo: Option<String>) -> Result<Self, Error> {
+        let (child, url) = serve(binary, env, echo.clone()).await?;
+        Ok(Self {
+            binary: binary.to_path_buf(),
+            env: env.to_vec(),
+            echo,
+            url,
+            child: Some(child),
+        })
+    }
+
+    /// `http://127.0.0.1:port`, the same across restarts.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Kills the process (SIGKILL: no cleanup, as when a sandbox is lost) and waits for it to go.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Waits until the process exits on its own (or was killed).
+    pub async fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = match &mut self.child {
+            Some(child) => child.wait().await.ok(),
+            None => None,
+        };
+        self.child = None;
+        status
+    }
+
+    /// Starts the binary again on the same address. The old listener's port
+    /// is free again as soon as its process is gone (listeners reuse addresses).
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        self.kill().await;
+        let address = self.url.trim_start_matches("http://").to_owned();
+        let mut env = self.env.clone();
+        env.retain(|(name, _)| name != shared::env::BIND_ADDR);
+        env.push((shared::env::BIND_ADDR.to_owned(), address));
+        let mut last = None;
+        // The port can take a moment to be free after a kill.
+        for _ in 0..20 {
+            match serve(&self.binary, &env, self.echo.clone()).await {
+                Ok((child, url)) if url == self.url => {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                Ok((_, url)) => last = Some(Error::Process(format!("restarted on {url}, not {}", self.url))),
+                Err(err) => last = Some(err),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(last.unwrap_or_else(|| Error::Process(String::from("restart failed"))))
     }
 }
 

@@ -17,6 +17,17 @@ pub struct Service {
     pub dir: PathBuf,
     /// Its registry entry.
     pub spec: ServiceSpec,
+    /// What `cargo lambda deploy` gives its function (`[package.metadata.lambda.deploy]`).
+    pub deploy: DeploySpec,
+}
+
+/// The parts of `[package.metadata.lambda.deploy]` the local stack follows.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeploySpec {
+    /// Memory in MB.
+    pub memory: Option<u64>,
+    /// The function's timeout in seconds: a local request's deadline.
+    pub timeout: Option<u64>,
 }
 
 /// A service's `[package.metadata.service]` table.
@@ -47,6 +58,18 @@ pub struct ServiceSpec {
     /// above the threshold rolls a deployment back (read by `infra/`).
     #[serde(default)]
     pub alarms: BTreeMap<String, f64>,
+    /// Scheduled functions of the package, by binary name: EventBridge
+    /// schedules in `infra/`, a loop every `SCHEDULE_EVERY_MS` locally.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, ScheduleSpec>,
+}
+
+/// How often a scheduled function runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// The period in seconds (EventBridge's smallest rate is one minute).
+    pub every_seconds: u64,
 }
 
 /// A DynamoDB table's keys (strings).
@@ -59,11 +82,24 @@ pub struct TableSpec {
     pub sort_key: Option<String>,
     /// The attribute DynamoDB's time to live expires items by, if any.
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes by name (string keys, every attribute projected).
+    #[serde(default)]
+    pub indexes: BTreeMap<String, IndexSpec>,
     /// Items the local stack puts in the table: a JSON file (path relative to
     /// the service's directory) holding an array of objects, each one item
     /// (strings, numbers, booleans, nulls, arrays and objects as DynamoDB's
     /// S, N, BOOL, NULL, L and M). Deployed stages ignore it.
     pub seed: Option<String>,
+}
+
+/// A global secondary index's keys (strings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSpec {
+    /// The index's partition key attribute.
+    pub partition_key: String,
+    /// The index's sort key attribute, if any.
+    pub sort_key: Option<String>,
 }
 
 /// A config value: literal, or the physical name of one of the service's tables.
@@ -112,10 +148,16 @@ pub fn load() -> Result<Vec<Service>, Error> {
             .parent()
             .map(|p| p.as_std_path().to_path_buf())
             .unwrap_or_default();
+        let deploy = match package.metadata.pointer("/lambda/deploy") {
+            Some(deploy) => serde_json::from_value(deploy.clone())
+                .map_err(|e| Error::Registry(format!("{}: [package.metadata.lambda.deploy]: {e}", package.name)))?,
+            None => DeploySpec::default(),
+        };
         services.push(Service {
             name: package.name.to_string(),
             dir,
             spec,
+            deploy,
         });
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));

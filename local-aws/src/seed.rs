@@ -2,8 +2,8 @@
 //! secrets, named by `shared::naming`. Safe to run again.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use shared::naming::Deployment;
 
@@ -19,61 +19,82 @@ fn sdk_message<E: std::error::Error + 'static>(err: E) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()
 }
 
-/// Creates a table with string keys, unless it exists.
+/// Key schema elements for a partition key and an optional sort key.
+fn key_schema(partition: &str, sort: Option<&str>) -> Result<Vec<KeySchemaElement>, String> {
+    let hash = KeySchemaElement::builder()
+        .attribute_name(partition)
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut keys = vec![hash];
+    if let Some(sort) = sort {
+        keys.push(
+            KeySchemaElement::builder()
+                .attribute_name(sort)
+                .key_type(KeyType::Range)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(keys)
+}
+
+/// Creates a table with string keys and its global secondary indexes
+/// (every attribute projected), unless it exists.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &TableSpec) -> Result<(), Error> {
+    let fail = |e: String| seed_error(name)(e);
+    let mut attributes: Vec<&str> = vec![&spec.partition_key];
+    attributes.extend(spec.sort_key.as_deref());
+    for index in spec.indexes.values() {
+        attributes.push(&index.partition_key);
+        attributes.extend(index.sort_key.as_deref());
+    }
+    attributes.sort_unstable();
+    attributes.dedup();
     let mut request = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
+        .set_key_schema(Some(key_schema(&spec.partition_key, spec.sort_key.as_deref()).map_err(fail)?));
+    for attribute in attributes {
+        request = request.attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name(&spec.partition_key)
+                .attribute_name(attribute)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
-                .map_err(|e| seed_error(name)(e.to_string()))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(&spec.partition_key)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| seed_error(name)(e.to_string()))?,
+                .map_err(|e| fail(e.to_string()))?,
         );
-    if let Some(sort_key) = &spec.sort_key {
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(sort_key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| seed_error(name)(e.to_string()))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(sort_key)
-                    .key_type(KeyType::Range)
-                    .build()
-                    .map_err(|e| seed_error(name)(e.to_string()))?,
-            );
+    }
+    for (index, keys) in &spec.indexes {
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .set_key_schema(Some(
+                    key_schema(&keys.partition_key, keys.sort_key.as_deref()).map_err(fail)?,
+                ))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(|e| fail(e.to_string()))?,
+        );
     }
     match request.send().await {
         Ok(_) => {}
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
-        Err(err) => return Err(seed_error(name)(sdk_message(err))),
+        Err(err) => return Err(fail(sdk_message(err))),
     }
     if let Some(attribute) = &spec.ttl_attribute {
         let ttl = TimeToLiveSpecification::builder()
             .attribute_name(attribute)
             .enabled(true)
             .build()
-            .map_err(|e| seed_error(name)(e.to_string()))?;
+            .map_err(|e| fail(e.to_string()))?;
         client
             .update_time_to_live()
             .table_name(name)
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|err| seed_error(name)(sdk_message(err)))?;
+            .map_err(|err| fail(sdk_message(err)))?;
     }
     Ok(())
 }

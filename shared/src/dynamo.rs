@@ -54,6 +54,15 @@ impl Item<'_> {
         }
     }
 
+    /// String attribute `name` when present; an attribute of another type is malformed.
+    pub fn optional_string(&self, name: &str) -> Result<Option<String>, Malformed> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(Malformed(format!("attribute {name} is not a string"))),
+        }
+    }
+
     /// Number attribute `name`, a `u64` (amounts in minor units, counts).
     pub fn number(&self, name: &str) -> Result<u64, Malformed> {
         match self.0.get(name) {

@@ -14,6 +14,13 @@ pub const CONFIG_OVERRIDE_PREFIX: &str = "CONFIG_";
 pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 /// Address the router listens on when not on Lambda; default `127.0.0.1:0` (`runtime`).
 pub const BIND_ADDR: &str = "BIND_ADDR";
+/// How long a request served on a local port may run (milliseconds; default
+/// 15000): its `http::Deadline`, which Lambda's context gives on Lambda.
+/// The local stack sets it to the function's deployed timeout (`http`).
+pub const LOCAL_INVOCATION_TIMEOUT_MS: &str = "LOCAL_INVOCATION_TIMEOUT_MS";
+/// How often a scheduled function runs when not on Lambda (milliseconds;
+/// default 60000), as its schedule would invoke it there (`runtime`).
+pub const SCHEDULE_EVERY_MS: &str = "SCHEDULE_EVERY_MS";
 /// Lambda's log level (`TRACE`…`FATAL`), preferred over [`RUST_LOG`] (`telemetry`).
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// `tracing-subscriber` filter directives, used when [`AWS_LAMBDA_LOG_LEVEL`] is unset (`telemetry`).

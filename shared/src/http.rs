@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
@@ -66,6 +66,37 @@ pub struct Problem {
     /// The error behind a 5xx, for the trace only (never sent): see [`Problem::internal`].
     #[serde(skip)]
     cause: Option<Box<str>>,
+    /// Set when the request was refused before any work started (see [`Problem::before_work`]).
+    #[serde(skip)]
+    before_work: bool,
+}
+
+/// How an idempotency layer treats a response (a response extension set by
+/// the handler; `shared::idempotency` reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// The operation's result is final: store it and replay it for the key.
+    Final,
+    /// Work started and is not finished (e.g. 202 for a payment still
+    /// moving): the key stays bound to this request, and a retry with it runs
+    /// the handler again, which continues the same work.
+    Pending,
+    /// Refused before any work started (validation, authentication): nothing
+    /// is stored, so a corrected request may reuse the key.
+    NotStarted,
+}
+
+impl Disposition {
+    /// The disposition of `response`: its extension, else `Final` for
+    /// anything below 500 and `Pending` for a 5xx (work may have started and
+    /// the key must not be handed to a different request).
+    pub fn of<B>(response: &http::Response<B>) -> Self {
+        match response.extensions().get::<Disposition>() {
+            Some(disposition) => *disposition,
+            None if response.status().is_server_error() => Disposition::Pending,
+            None => Disposition::Final,
+        }
+    }
 }
 
 fn problem_type<S: serde::Serializer>(slug: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
@@ -83,7 +114,16 @@ impl Problem {
             instance: None,
             errors: Box::default(),
             cause: None,
+            before_work: false,
         }
+    }
+
+    /// Marks the request as refused before any work started, so an
+    /// idempotency layer stores nothing against its key
+    /// ([`Disposition::NotStarted`]). Validation and authentication refusals are.
+    pub fn before_work(mut self) -> Self {
+        self.before_work = true;
+        self
     }
 
     /// Adds the detail of this occurrence.
@@ -159,7 +199,11 @@ impl IntoResponse for Problem {
             crate::xray::cause(&tracing::Span::current(), &cause);
         }
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (self.status_code(), [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+        let mut response = (self.status_code(), [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        if self.before_work {
+            response.extensions_mut().insert(Disposition::NotStarted);
+        }
+        response
     }
 }
 
@@ -173,34 +217,82 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                let v = v.trim();
-                v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
-            });
-        if !is_json {
+        if !is_json(req.headers()) {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
             )
-            .detail("send the body as application/json"));
+            .detail("send the body as application/json")
+            .before_work());
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable body").detail(e.body_text())
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_problem(e.status(), e.body_text()))?;
         parse_json(&bytes).map(Json)
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1: `bearer`, `BEARER` and `Bearer` are one
+/// scheme) and may be followed by more than one space.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Whether the request says its body is JSON (`application/json` or any
+/// `+json` type, parameters ignored).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
+        })
+}
+
+/// The problem for a body that could not be read: 413 when it is larger
+/// than the limit, else 400.
+pub fn body_problem(status: StatusCode, text: String) -> Problem {
+    let problem = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large")
+    } else {
+        Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable body")
+    };
+    problem.detail(text).before_work()
+}
+
+/// A path parameter extractor whose rejection is a problem naming the
+/// parameter, like [`Json`]'s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|e| {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-path", "Invalid path parameter")
+                    .detail(e.body_text())
+                    .before_work()
+            })
+    }
+}
+
 /// Parses a JSON body, turning errors into a problem that names the field.
+/// Anything but whitespace after the value is refused, as a JSON text is one
+/// value (RFC 8259): `{"amount_minor":5}GARBAGE` is malformed, not accepted.
+/// Every refusal is [`Problem::before_work`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
@@ -216,12 +308,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
                     (Some(name), parent) => format!("{parent}.{name}"),
                     (None, path) => path.to_owned(),
                 };
-                Problem::invalid_field(&field, message)
+                Problem::invalid_field(&field, message).before_work()
             }
-            _ => Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON")
-                .detail(format!("the body is not valid JSON: {inner}")),
+            _ => malformed(&inner),
         }
-    })
+    })?;
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn malformed(err: &serde_json::Error) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON")
+        .detail(format!("the body is not valid JSON: {err}"))
+        .before_work()
 }
 
 /// serde_json appends " at line L column C"; for a field error the field says where.
@@ -287,7 +386,132 @@ pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: Metrics
             .detail("this route does not accept this method")
         })
         .route_layer(axum::middleware::from_fn(record_route))
-        .layer(axum::middleware::from_fn_with_state(metrics, invocation))
+        .layer(axum::middleware::from_fn(problems_only))
+        .layer(axum::middleware::from_fn_with_state(
+            Edge {
+                metrics,
+                local_timeout: local_invocation_timeout(),
+            },
+            invocation,
+        ))
+}
+
+/// What the per-invocation middleware needs.
+#[derive(Clone)]
+struct Edge {
+    metrics: Arc<MetricsConfig>,
+    /// The [`Deadline`] of a request that did not come through Lambda.
+    local_timeout: Duration,
+}
+
+/// `LOCAL_INVOCATION_TIMEOUT_MS`, else Lambda's default of the deployed
+/// functions here (15 s).
+fn local_invocation_timeout() -> Duration {
+    crate::env::var(crate::env::LOCAL_INVOCATION_TIMEOUT_MS)
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(15), Duration::from_millis)
+}
+
+/// When the current invocation must have answered: the Lambda context's
+/// deadline, or (served locally) the request's arrival plus
+/// `LOCAL_INVOCATION_TIMEOUT_MS`. Every outbound call takes its budget from
+/// it, so no request outlives its function. An extension on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+    epoch: Duration,
+}
+
+impl Deadline {
+    /// The deadline `after` from now.
+    pub fn after(after: Duration) -> Self {
+        Self {
+            at: Instant::now() + after,
+            epoch: epoch_now() + after,
+        }
+    }
+
+    /// The deadline at `epoch_ms` milliseconds since the Unix epoch (Lambda's `Context::deadline`).
+    pub fn at_epoch_millis(epoch_ms: u64) -> Self {
+        let epoch = Duration::from_millis(epoch_ms);
+        Self {
+            at: Instant::now() + epoch.saturating_sub(epoch_now()),
+            epoch,
+        }
+    }
+
+    /// Time left; zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The deadline as time since the Unix epoch (for records that outlive the process).
+    pub fn since_epoch(&self) -> Duration {
+        self.epoch
+    }
+}
+
+fn epoch_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Makes every error response problem+json: an extractor's plain-text
+/// rejection (a query string, a body limit, a path) becomes a problem with
+/// the same status, its text as the detail, refused before any work.
+async fn problems_only(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if status.as_u16() < 400 || is_problem {
+        return response;
+    }
+    let disposition = response.extensions().get::<Disposition>().copied();
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let (slug, title) = status_problem(status);
+    let mut problem = Problem::new(status, slug, title);
+    if !text.is_empty() {
+        problem = problem.detail(text);
+    }
+    if status.is_client_error() && disposition.is_none() {
+        problem = problem.before_work();
+    }
+    let mut converted = problem.into_response();
+    for (name, value) in parts.headers.iter().filter(|(n, _)| !matches!(*n, &header::CONTENT_TYPE | &header::CONTENT_LENGTH)) {
+        converted.headers_mut().insert(name.clone(), value.clone());
+    }
+    if let Some(disposition) = disposition {
+        converted.extensions_mut().insert(disposition);
+    }
+    converted
+}
+
+/// The problem type and title for a bare status.
+fn status_problem(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => ("bad-request", "Bad request"),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "Unauthorized"),
+        StatusCode::FORBIDDEN => ("forbidden", "Forbidden"),
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::CONFLICT => ("conflict", "Conflict"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body-too-large", "Body too large"),
+        StatusCode::URI_TOO_LONG => ("uri-too-long", "URI too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid", "Invalid request"),
+        StatusCode::TOO_MANY_REQUESTS => ("throttled", "Too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "Service unavailable"),
+        s if s.is_client_error() => ("client-error", "Client error"),
+        _ => ("internal", "Internal error"),
+    }
 }
 
 /// Puts the matched route template (`/accounts/{id}`, not the raw path) on
@@ -306,9 +530,14 @@ fn client_id(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, next: Next) -> Response {
+async fn invocation(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let config = &edge.metrics;
     let lambda = req.extensions().get::<lambda_http::Context>().cloned();
+    let deadline = lambda.as_ref().map_or_else(
+        || Deadline::after(edge.local_timeout),
+        |ctx| Deadline::at_epoch_millis(ctx.deadline),
+    );
     let gateway_request_id = match req.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
@@ -357,6 +586,7 @@ async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, 
     }
     let metrics = InvocationMetrics::default();
     req.extensions_mut().insert(metrics.clone());
+    req.extensions_mut().insert(deadline);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(CorrelationId(correlation_id.clone()));
     let mut response = next.run(req).instrument(span.clone()).await;
@@ -370,12 +600,12 @@ async fn invocation(State(config): State<Arc<MetricsConfig>>, mut req: Request, 
         tracing::info!(method = %method, route = route.as_deref().unwrap_or("-"), status, latency_ms, "request completed")
     });
     if cold_start {
-        crate::metrics::emit_cold_start(&config);
+        crate::metrics::emit_cold_start(config);
     }
     if status >= 500 {
         metrics.add("ServerErrors", Unit::Count, 1.0);
     }
-    metrics.flush(&config);
+    metrics.flush(config);
     let headers = response.headers_mut();
     for (name, value) in [(REQUEST_ID_HEADER, request_id), (CORRELATION_ID_HEADER, correlation_id)] {
         if let Ok(value) = HeaderValue::from_str(&value) {

@@ -1,15 +1,33 @@
-//! Idempotent HTTP handlers, with AWS Lambda Powertools' semantics and
-//! DynamoDB persistence.
+//! Idempotent HTTP handlers, with the semantics payment APIs define
+//! (Stripe's are the reference), persisted in DynamoDB.
 //!
-//! Wrap a route with [`middleware`]; each request must carry an `Idempotency-Key`
-//! header. The first request with a key claims it with a conditional put
-//! (`INPROGRESS`), runs the handler and stores the response as `COMPLETED`
-//! with an expiry. A later request with the same key and the same body gets
-//! the stored response back byte for byte, marked `Idempotent-Replayed: true`.
-//! The same key with a different body is refused with 422; a request while
-//! the first is still running with 409. A 5xx from the handler deletes the
-//! claim so a retry can run again. A claim whose holder died expires with the
-//! invocation's deadline (or [`IdempotencyConfig::in_progress_timeout`]).
+//! Wrap a route with [`middleware`]; each request must carry an
+//! `Idempotency-Key` header. The first request with a key claims it with a
+//! conditional put (`INPROGRESS`) bound to the request's fingerprint, and
+//! runs the handler. What happens next is the handler's
+//! [`Disposition`](crate::http::Disposition):
+//!
+//! - **final** (the default below 500): the response is stored
+//!   (`COMPLETED`) and every later request with the key and the same body
+//!   gets it back byte for byte, marked `Idempotent-Replayed: true`;
+//! - **pending** (the default for a 5xx: work may have started): the key
+//!   stays bound to this request (`PENDING`); a retry with the same body runs
+//!   the handler again, which continues the same work: [`Key::resource_id`]
+//!   gives it the same id every time, so it finds what the first run made
+//!   instead of starting something new;
+//! - **not started** (refused by validation or authentication, see
+//!   [`Problem::before_work`](crate::http::Problem::before_work)): nothing is
+//!   kept, and a corrected request may use the key.
+//!
+//! The same key with a different body is refused with 422 for as long as
+//! the key is kept ([`IdempotencyConfig::ttl`], 24 hours by default); a
+//! request while another with the key is running gets 409. A claim whose
+//! holder died expires with the invocation's deadline, after which a retry
+//! runs the handler again (with the same resource id). A body that is not
+//! JSON when it says it is, or has data after the JSON value, is refused
+//! before any claim, with the same problem the handler's
+//! [`Json`](crate::http::Json) extractor gives: the fingerprint and the
+//! handler read the body the same way.
 //!
 //! The table has one string partition key, `id`, and `expiration` as its TTL
 //! attribute (epoch seconds), as in Powertools.
@@ -26,7 +44,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::http::Problem;
+use crate::http::{Deadline, Disposition, Problem};
 
 /// The request header carrying the key.
 pub const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
@@ -44,19 +62,20 @@ pub struct IdempotencyConfig {
     pub table: String,
     /// Prefix of every record id, so services can share a table: the service name.
     pub scope: String,
-    /// How long a completed response is replayed (Powertools' default: one hour).
+    /// How long a key is kept and its response replayed (Stripe keeps keys
+    /// at least 24 hours; so does this by default).
     pub ttl: Duration,
     /// How long a claim holds when the invocation's deadline is unknown.
     pub in_progress_timeout: Duration,
 }
 
 impl IdempotencyConfig {
-    /// Powertools' defaults: one hour of replay, one minute of claim.
+    /// Keys kept 24 hours; a claim holds one minute when the deadline is unknown.
     pub fn new(table: impl Into<String>, scope: impl Into<String>) -> Self {
         Self {
             table: table.into(),
             scope: scope.into(),
-            ttl: Duration::from_secs(3600),
+            ttl: Duration::from_secs(24 * 3600),
             in_progress_timeout: Duration::from_secs(60),
         }
     }
@@ -71,7 +90,8 @@ pub struct Idempotency {
 /// What the store says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is ours: run the handler.
+    /// The key is ours (new, expired, or bound to this request's unfinished
+    /// work): run the handler.
     Acquired {
         /// Proves this claim is ours when completing or releasing it.
         token: String,
@@ -82,6 +102,34 @@ pub enum Claim {
     InProgress,
     /// The key was used for a different request.
     Mismatch,
+}
+
+/// The claimed key of the request being handled: a request extension the
+/// middleware adds for the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    record: String,
+    fingerprint: String,
+}
+
+/// Namespace of [`Key::resource_id`]'s name-based UUIDs.
+const RESOURCE_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f0c_2d7e_8a41_4c39_9b3e_6d1a_0f27_c4e8);
+
+impl Key {
+    /// The id of what this request creates: the same for every request with
+    /// this key on this route (a UUID v5 of the record id), so a handler that
+    /// runs again after a crash or a pending answer finds what the first run
+    /// made instead of making a second one.
+    pub fn resource_id(&self) -> uuid::Uuid {
+        uuid::Uuid::new_v5(&RESOURCE_NAMESPACE, self.record.as_bytes())
+    }
+
+    /// The request's fingerprint (see [`fingerprint`]): a handler stores it
+    /// with what it creates, to recognise a different request under the same
+    /// key after the key itself has expired.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
 }
 
 /// A response as stored and replayed.
@@ -156,12 +204,14 @@ impl Idempotency {
             .item("expiration", n(u128::from((now + self.config.ttl).as_secs())))
             .item("in_progress_expiration", n(in_progress_until.as_millis()))
             .condition_expression(
-                "attribute_not_exists(id) OR expiration < :now OR (#status = :inprogress AND in_progress_expiration < :now_ms)",
+                "attribute_not_exists(id) OR expiration < :now OR (#status = :inprogress AND in_progress_expiration < :now_ms) OR (#status = :pending AND validation = :fingerprint)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(u128::from(now.as_secs())))
             .expression_attribute_values(":now_ms", n(now.as_millis()))
             .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .expression_attribute_values(":pending", s("PENDING"))
+            .expression_attribute_values(":fingerprint", s(fingerprint))
             .send()
             .await;
         match put {
@@ -242,6 +292,27 @@ impl Idempotency {
             .map_err(store_error("UpdateItem"))
     }
 
+    /// Keeps a claimed key bound to its request while the work it started is
+    /// not final: a retry with the same fingerprint claims it again and
+    /// continues; any other request with the key is refused.
+    pub async fn pend(&self, scope: &str, key: &str, token: &str) -> Result<(), IdempotencyError> {
+        self.client
+            .update_item()
+            .table_name(&self.config.table)
+            .key("id", s(self.record_id(scope, key)))
+            .update_expression("SET #status = :pending, expiration = :expiration REMOVE in_progress_expiration")
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":pending", s("PENDING"))
+            .expression_attribute_values(":expiration", n(u128::from((now() + self.config.ttl).as_secs())))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error("UpdateItem"))
+    }
+
     /// Releases a claimed key so a retry can run.
     pub async fn release(&self, scope: &str, key: &str, token: &str) -> Result<(), IdempotencyError> {
         let deleted = self
@@ -269,21 +340,21 @@ impl Idempotency {
     }
 }
 
-/// SHA-256 over method, path and the body (canonical JSON when it parses, so
-/// key order and whitespace do not matter; else the raw bytes).
-pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+/// SHA-256 over method, path and the body: its canonical JSON when it was
+/// parsed as JSON (key order and whitespace do not matter), else its bytes.
+pub fn fingerprint(method: &str, path: &str, json: Option<&serde_json::Value>, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(method.as_bytes());
     hash.update(b" ");
     hash.update(path.as_bytes());
     hash.update(b"\n");
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => {
+    match json {
+        Some(json) => {
             let mut canonical = String::with_capacity(body.len());
-            write_canonical(&json, &mut canonical);
+            write_canonical(json, &mut canonical);
             hash.update(canonical.as_bytes());
         }
-        Err(_) => hash.update(body),
+        None => hash.update(body),
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -324,11 +395,13 @@ fn key_problem(message: &str) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Idempotency-Key required")
         .detail(format!("Idempotency-Key: {message}"))
         .field("Idempotency-Key", message)
+        .before_work()
         .into_response()
 }
 
 /// The middleware; wrap a route with
 /// `axum::middleware::from_fn_with_state(store, shared::idempotency::middleware)`.
+/// The handler finds the claimed [`Key`] among the request's extensions.
 pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, next: Next) -> Response {
     let key = match req.headers().get(&KEY_HEADER).map(|v| v.to_str()) {
         None => return key_problem("expected a header with a unique key per operation (e.g. a UUID)"),
@@ -337,21 +410,31 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
         }
         Some(_) => return key_problem("expected 1 to 255 printable ASCII characters"),
     };
-    let deadline = req
-        .extensions()
-        .get::<lambda_http::Context>()
-        .map(|ctx| Duration::from_millis(ctx.deadline));
+    let deadline = req.extensions().get::<Deadline>().map(Deadline::since_epoch);
+    let json = crate::http::is_json(req.headers());
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large")
-                .detail(format!("request bodies are limited to {MAX_BODY} bytes"))
-                .into_response();
+            return crate::http::body_problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request bodies are limited to {MAX_BODY} bytes"),
+            )
+            .into_response();
         }
     };
+    // The body is read as the handler's `Json` extractor reads it, so a
+    // body the handler would refuse is refused here, before any claim.
+    let canonical = if json {
+        match crate::http::parse_json::<serde_json::Value>(&bytes) {
+            Ok(value) => Some(value),
+            Err(problem) => return problem.into_response(),
+        }
+    } else {
+        None
+    };
     let scope = format!("{} {}", parts.method, parts.uri.path());
-    let print = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
+    let print = fingerprint(parts.method.as_str(), parts.uri.path(), canonical.as_ref(), &bytes);
     let token = match store.claim(&scope, &key, &print, deadline).await {
         Ok(Claim::Acquired { token }) => token,
         Ok(Claim::Completed(stored)) => return replay(stored),
@@ -375,21 +458,43 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
         }
         Err(err) => return Problem::unavailable(&err).into_response(),
     };
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(Key {
+        record: store.record_id(&scope, &key),
+        fingerprint: print,
+    });
+    let response = next.run(request).await;
+    match Disposition::of(&response) {
+        Disposition::NotStarted => {
+            if let Err(err) = store.release(&scope, &key, &token).await {
+                tracing::error!(error = %err, "could not release the idempotency claim; it expires with the invocation");
+            }
+            response
+        }
+        Disposition::Pending => {
+            if let Err(err) = store.pend(&scope, &key, &token).await {
+                // The claim stays in progress until the invocation's
+                // deadline; a retry after it continues the same work.
+                tracing::error!(error = %err, "could not mark the idempotency claim pending");
+            }
+            response
+        }
+        Disposition::Final => complete(&store, &scope, &key, &token, response).await,
+    }
+}
+
+/// Stores a final response for the key and returns it.
+async fn complete(store: &Idempotency, scope: &str, key: &str, token: &str, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(err) => {
-            let _ = store.release(&scope, &key, &token).await;
+            // The work is done but its answer was lost: keep the key bound
+            // so a retry re-runs the handler, which finds the work done.
+            let _ = store.pend(scope, key, token).await;
             return Problem::internal(&err).into_response();
         }
     };
-    if parts.status.is_server_error() {
-        if let Err(err) = store.release(&scope, &key, &token).await {
-            tracing::error!(error = %err, "could not release the idempotency claim; it expires on its own");
-        }
-        return Response::from_parts(parts, Body::from(body));
-    }
     let stored = StoredResponse {
         status: parts.status.as_u16(),
         headers: STORED_HEADERS
@@ -401,10 +506,11 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
             .collect(),
         body: body.to_vec(),
     };
-    if let Err(err) = store.complete(&scope, &key, &token, &stored).await {
+    if let Err(err) = store.complete(scope, key, token, &stored).await {
         // The operation ran; only its replay record is missing. Say so loudly
-        // and still answer: a retry will find the claim and get 409 until it
-        // expires, never a second run.
+        // and still answer: a retry finds the claim in progress (409) until
+        // the invocation's deadline, then runs the handler again, which
+        // finds the work done (same resource id).
         tracing::error!(error = %err, "could not store the idempotent response");
     }
     Response::from_parts(parts, Body::from(body))
@@ -428,13 +534,19 @@ fn replay(stored: StoredResponse) -> Response {
 mod tests {
     use super::fingerprint;
 
+    fn print(path: &str, body: &str) -> String {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        fingerprint("POST", path, Some(&json), body.as_bytes())
+    }
+
     #[test]
     fn fingerprints_ignore_json_key_order_and_whitespace() {
-        let a = fingerprint("POST", "/payments", br#"{"a": 1, "b": [1, 2]}"#);
-        let b = fingerprint("POST", "/payments", br#"{"b":[1,2],"a":1}"#);
+        let a = print("/payments", r#"{"a": 1, "b": [1, 2]}"#);
+        let b = print("/payments", r#"{"b":[1,2],"a":1}"#);
         assert_eq!(a, b);
-        assert_ne!(a, fingerprint("POST", "/payments", br#"{"a": 2, "b": [1, 2]}"#));
-        assert_ne!(a, fingerprint("POST", "/refunds", br#"{"a": 1, "b": [1, 2]}"#));
+        assert_ne!(a, print("/payments", r#"{"a": 2, "b": [1, 2]}"#));
+        assert_ne!(a, print("/refunds", r#"{"a": 1, "b": [1, 2]}"#));
         assert_eq!(a.len(), 64);
+        assert_ne!(a, fingerprint("POST", "/payments", None, br#"{"b":[1,2],"a":1}"#));
     }
 }

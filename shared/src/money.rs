@@ -1,12 +1,21 @@
 //! Money types every service shares. Amounts are integer minor units (`u64`
 //! cents); no float ever holds an amount.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// An active ISO 4217 currency code in upper case, e.g. `EUR`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+/// An active ISO 4217 currency code in upper case, e.g. `EUR`. Deserializing
+/// checks the code as [`Currency::parse`] does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Currency(String);
+
+impl TryFrom<String> for Currency {
+    type Error = NotACurrency;
+
+    fn try_from(raw: String) -> Result<Self, NotACurrency> {
+        Self::parse(&raw)
+    }
+}
 
 /// A string that is not an active ISO 4217 code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +52,8 @@ mod tests {
         assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
         for bad in ["eur", "EURO", "XYZ", "", "€"] {
             assert!(Currency::parse(bad).is_err(), "{bad}");
+            assert!(serde_json::from_value::<Currency>(serde_json::json!(bad)).is_err(), "{bad}");
         }
+        assert_eq!(serde_json::from_str::<Currency>(r#""GBP""#).unwrap().as_str(), "GBP");
     }
 }

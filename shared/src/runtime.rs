@@ -2,6 +2,10 @@
 //! Runtime API (`lambda_http`), when `AWS_LAMBDA_RUNTIME_API` is set; else as
 //! a plain HTTP server on `BIND_ADDR` (default `127.0.0.1:0`, a port the OS
 //! picks and the log line `listening` reports).
+//!
+//! A scheduled function ([`start_scheduled`]) runs the same two ways: on
+//! Lambda, once per event its schedule (EventBridge) sends; locally, once
+//! every `SCHEDULE_EVERY_MS`, as the schedule would invoke it.
 
 use std::net::SocketAddr;
 
@@ -13,6 +17,7 @@ use tower::ServiceExt;
 use tower::util::BoxCloneService;
 
 use crate::env;
+use crate::http::Deadline;
 
 /// Why the service stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,20 +62,84 @@ where
     Fut: Future<Output = Result<(Router, std::time::Duration), E>>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let router = initialize(service, init).await?;
+    run(router).await?;
+    Ok(())
+}
+
+/// Telemetry, the SDK configuration and `init`, timed and logged.
+async fn initialize<T, F, Fut, E>(service: &crate::ServiceInfo, init: F) -> Result<T, StartError>
+where
+    F: FnOnce(aws_config::SdkConfig, crate::naming::Deployment) -> Fut,
+    Fut: Future<Output = Result<(T, std::time::Duration), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     crate::telemetry::init(service);
     let started = std::time::Instant::now();
     let sdk = crate::aws::sdk_config().await;
     let sdk_config_ms = started.elapsed().as_secs_f64() * 1000.0;
     let deployment = crate::naming::Deployment::from_env()?;
-    let (router, aws_wait) = init(sdk, deployment).await.map_err(|e| StartError::Init(e.into()))?;
+    let (value, aws_wait) = init(sdk, deployment).await.map_err(|e| StartError::Init(e.into()))?;
     tracing::info!(
         sdk_config_ms,
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         aws_wait_ms = aws_wait.as_secs_f64() * 1000.0,
         "initialized"
     );
-    run(router).await?;
-    Ok(())
+    Ok(value)
+}
+
+/// A scheduled function's whole `main`: as [`start`], but `init` returns a
+/// job, run once per scheduled event within the invocation's [`Deadline`].
+/// On Lambda the job's result is the invocation's response (its error a
+/// function error, which the schedule's retry policy sees); locally it runs
+/// every `SCHEDULE_EVERY_MS` (default 60000), its result logged, until Ctrl-C.
+pub async fn start_scheduled<F, Fut, E, J, JFut, T, JE>(service: &crate::ServiceInfo, init: F) -> Result<(), StartError>
+where
+    F: FnOnce(aws_config::SdkConfig, crate::naming::Deployment) -> Fut,
+    Fut: Future<Output = Result<(J, std::time::Duration), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    J: Fn(Deadline) -> JFut + Clone + Send + 'static,
+    JFut: Future<Output = Result<T, JE>> + Send,
+    T: serde::Serialize + std::fmt::Debug,
+    JE: std::fmt::Display + Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let job = initialize(service, init).await?;
+    if env::var(env::AWS_LAMBDA_RUNTIME_API).is_some() {
+        let handler = lambda_http::lambda_runtime::service_fn(
+            move |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let job = job.clone();
+                async move {
+                    let deadline = Deadline::at_epoch_millis(event.context.deadline);
+                    job(deadline).await.map_err(Into::into)
+                }
+            },
+        );
+        return lambda_http::lambda_runtime::run(handler)
+            .await
+            .map_err(|e| StartError::Run(RunError::Lambda(e)));
+    }
+    let every = env::var(env::SCHEDULE_EVERY_MS)
+        .and_then(|v| v.parse().ok())
+        .map_or(std::time::Duration::from_secs(60), std::time::Duration::from_millis);
+    tracing::info!(every_ms = every.as_millis() as u64, "scheduled locally");
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_ok() {
+                    return Ok(());
+                }
+                std::future::pending::<()>().await;
+            }
+        }
+        match job(Deadline::after(every)).await {
+            Ok(result) => tracing::debug!(?result, "scheduled run done"),
+            Err(err) => tracing::error!(error = %err, "scheduled run failed"),
+        }
+    }
 }
 
 /// Serves `router` on Lambda or on a local port, until the runtime ends or Ctrl-C.

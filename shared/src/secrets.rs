@@ -204,7 +204,7 @@ pub async fn require_service_key(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::http::bearer_token)
         .map(str::as_bytes);
     let key = match key.get().await {
         Ok(key) => key,
@@ -216,7 +216,8 @@ pub async fn require_service_key(
         _ => (
             [(header::WWW_AUTHENTICATE, "Bearer")],
             Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-                .detail("send the service key as Authorization: Bearer <key>"),
+                .detail("send the service key as Authorization: Bearer <key>")
+                .before_work(),
         )
             .into_response(),
     }

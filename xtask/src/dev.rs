@@ -1,4 +1,5 @@
-//! `cargo xtask dev`: the local stack and every service, until Ctrl-C.
+//! `cargo xtask dev`: the local stack, every service and its scheduled
+//! functions, until Ctrl-C. A service that dies is started again.
 
 use std::process::ExitCode;
 
@@ -17,7 +18,14 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
             running.service.name, running.url, running.service.spec.route_prefix
         );
     }
-    println!("Ctrl-C stops everything.");
+    for scheduled in &stack.scheduled {
+        println!(
+            "{:<12} scheduled every {} s (EventBridge on AWS)",
+            scheduled.name,
+            crate::stack::LOCAL_SCHEDULE.as_secs()
+        );
+    }
+    println!("A service that dies is started again on its address. Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     stack.down().await;
     Ok(ExitCode::SUCCESS)

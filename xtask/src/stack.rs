@@ -1,31 +1,61 @@
-//! The local stack with every service running on it: used by `dev` and `demo`.
+//! The local stack with every service running on it: used by `dev`, `demo`,
+//! `postman`, `hook`, `test` and `bench load`. A service process that dies
+//! is started again on the same address (as Lambda starts a new sandbox),
+//! and says so; each service's scheduled functions run every
+//! [`LOCAL_SCHEDULE`].
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use local_aws::Moto;
+use local_aws::process::Process;
 use local_aws::registry::Service;
 use shared::naming::Deployment;
 use tokio::process::Child;
+use tokio::task::JoinHandle;
 
 /// The app and stage every local process runs as.
 pub fn local_deployment() -> Deployment {
     Deployment::new("fintech", "local")
 }
 
+/// How often scheduled functions run locally (EventBridge's smallest rate,
+/// one minute, is too slow to watch).
+pub const LOCAL_SCHEDULE: Duration = Duration::from_secs(2);
+
+/// The most times one process is started again before the stack gives up on it.
+const MAX_RESTARTS: u32 = 20;
+
 /// One service process and the URL it listens on.
 pub struct Running {
     /// The registry entry.
     pub service: Service,
-    /// `http://127.0.0.1:port`.
+    /// `http://127.0.0.1:port`, the same after a restart.
     pub url: String,
+    supervisor: JoinHandle<()>,
+}
+
+/// A scheduled function running locally.
+pub struct Scheduled {
+    /// Its binary's name.
+    pub name: String,
     _child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+    }
 }
 
 /// moto, seeded, with every service running against it.
 pub struct Stack {
     /// The services, in registry order.
     pub services: Vec<Running>,
+    /// The scheduled functions.
+    pub scheduled: Vec<Scheduled>,
     moto: Moto,
     bin_dir: PathBuf,
 }
@@ -83,12 +113,7 @@ impl Stack {
     /// as a Lambda function version.
     pub fn function_env(&self, name: &str) -> Option<Vec<(String, String)>> {
         let service = &self.services.iter().find(|r| r.service.name == name)?.service;
-        let mut env: Vec<(String, String)> = service_env(&self.moto, &local_deployment())
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        env.extend(callee_env(service, &self.services));
-        Some(env)
+        Some(process_env(service, &self.moto, &local_deployment(), &self.services))
     }
 
     /// Starts moto, seeds it from the registry, builds and starts every service.
@@ -118,24 +143,38 @@ impl Stack {
                     )
                 })?;
             let service = waiting.remove(ready);
-            let callees = callee_env(&service, &running);
-            let (child, url) = spawn(
-                &bin_dir.join(&service.name),
-                &service.name,
-                &moto,
-                &deployment,
-                &callees,
-                logs,
-            )
-            .await?;
+            let env = process_env(&service, &moto, &deployment, &running);
+            let echo = (logs == Logs::Echo).then(|| service.name.clone());
+            let process = Process::start(&bin_dir.join(&service.name), &env, echo)
+                .await
+                .with_context(|| format!("starting {} (see its log above)", service.name))?;
             running.push(Running {
+                url: process.url().to_owned(),
+                supervisor: tokio::spawn(supervise(service.name.clone(), process)),
                 service,
-                url,
-                _child: child,
             });
+        }
+        let mut scheduled = Vec::new();
+        for service in &running {
+            for name in service.service.spec.schedules.keys() {
+                let mut env = process_env(&service.service, &moto, &deployment, &running);
+                env.push((
+                    shared::env::SCHEDULE_EVERY_MS.to_owned(),
+                    LOCAL_SCHEDULE.as_millis().to_string(),
+                ));
+                let echo = (logs == Logs::Echo).then(|| name.clone());
+                let (child, _) = local_aws::process::spawn_until(&bin_dir.join(name), &env, echo, "scheduled locally")
+                    .await
+                    .with_context(|| format!("starting scheduled function {name}"))?;
+                scheduled.push(Scheduled {
+                    name: name.clone(),
+                    _child: child,
+                });
+            }
         }
         Ok(Self {
             services: running,
+            scheduled,
             moto,
             bin_dir,
         })
@@ -158,9 +197,47 @@ impl Stack {
 
     /// Stops the services and moto.
     pub async fn down(self) {
+        drop(self.scheduled);
         drop(self.services);
         self.moto.stop().await;
     }
+}
+
+/// Starts a service again whenever its process exits, as Lambda starts a
+/// new sandbox, and says so.
+async fn supervise(name: String, mut process: Process) {
+    for restart in 1..=MAX_RESTARTS {
+        let status = process.exited().await;
+        let how = status.map_or_else(|| String::from("was lost"), |s| format!("exited ({s})"));
+        eprintln!(
+            "stack: {name} {how}; starting a new one on {} as Lambda would start a new sandbox (restart {restart} of {MAX_RESTARTS})",
+            process.url()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Err(err) = process.restart().await {
+            eprintln!("stack: {name} could not be started again: {err}");
+            return;
+        }
+    }
+    eprintln!("stack: {name} died {MAX_RESTARTS} times; not starting it again");
+}
+
+/// The environment a process of `service` runs with: the local stack, the
+/// deployment, its function timeout as the local request deadline, and the
+/// URLs of the services it calls.
+fn process_env(service: &Service, moto: &Moto, deployment: &Deployment, running: &[Running]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = service_env(moto, deployment)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    if let Some(timeout) = service.deploy.timeout {
+        env.push((
+            shared::env::LOCAL_INVOCATION_TIMEOUT_MS.to_owned(),
+            (timeout * 1000).to_string(),
+        ));
+    }
+    env.extend(callee_env(service, running));
+    env
 }
 
 /// The environment every local service process gets.
@@ -175,22 +252,3 @@ pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, S
     env
 }
 
-/// Starts a service binary and waits for its `listening` log line.
-async fn spawn(
-    binary: &std::path::Path,
-    name: &str,
-    moto: &Moto,
-    deployment: &Deployment,
-    callees: &[(String, String)],
-    logs: Logs,
-) -> anyhow::Result<(Child, String)> {
-    let env: Vec<(String, String)> = service_env(moto, deployment)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .chain(callees.iter().cloned())
-        .collect();
-    let echo = (logs == Logs::Echo).then(|| name.to_owned());
-    local_aws::process::serve(binary, &env, echo)
-        .await
-        .with_context(|| format!("starting {} (see its log above)", binary.display()))
-}

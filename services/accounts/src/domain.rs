@@ -72,7 +72,7 @@ pub struct Account {
 }
 
 /// Which way money moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Money in.
@@ -163,6 +163,111 @@ impl Posting {
     }
 }
 
+/// A validated transfer between two accounts of this ledger: both legs
+/// post together or neither does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTransfer {
+    /// The payer, debited.
+    pub from_account: AccountId,
+    /// The payee, credited.
+    pub to_account: AccountId,
+    /// The amount in minor units, at least 1.
+    pub amount_minor: u64,
+    /// Both accounts' currency.
+    pub currency: Currency,
+    /// The caller's unique reference: the same reference transfers once.
+    pub reference: String,
+}
+
+impl NewTransfer {
+    /// Validates a transfer request against the configured maximum amount.
+    pub fn parse(
+        from_account: &str,
+        to_account: &str,
+        amount_minor: u64,
+        currency: &str,
+        reference: &str,
+        max_amount_minor: u64,
+    ) -> Result<Self, DomainError> {
+        let from = account_field("from_account", from_account)?;
+        let to = account_field("to_account", to_account)?;
+        if from == to {
+            return Err(DomainError::invalid("to_account", "expected an account other than from_account"));
+        }
+        let posting = Posting::parse(Direction::Debit, amount_minor, currency, reference, max_amount_minor)?;
+        Ok(Self {
+            from_account: from,
+            to_account: to,
+            amount_minor: posting.amount_minor,
+            currency: posting.currency,
+            reference: posting.reference,
+        })
+    }
+
+    /// Whether `other` asks for the same movement (a replay, not a conflict).
+    pub fn same_as(&self, other: &Transfer) -> bool {
+        self.from_account == other.from_account
+            && self.to_account == other.to_account
+            && self.amount_minor == other.amount_minor
+            && self.currency == other.currency
+    }
+}
+
+fn account_field(field: &'static str, raw: &str) -> Result<AccountId, DomainError> {
+    uuid::Uuid::parse_str(raw)
+        .map(AccountId)
+        .map_err(|_| DomainError::invalid(field, "expected an account id (a UUID)"))
+}
+
+/// A transfer as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    /// The caller's reference (the transfer's identity).
+    pub reference: String,
+    /// The payer.
+    pub from_account: AccountId,
+    /// The payee.
+    pub to_account: AccountId,
+    /// The amount in minor units.
+    pub amount_minor: u64,
+    /// The currency.
+    pub currency: Currency,
+    /// Applied, or cancelled before it could apply (`state`, with the legs once applied).
+    #[serde(flatten)]
+    pub state: TransferState,
+    /// When it was recorded (RFC 3339).
+    pub created_at: String,
+}
+
+/// What became of a transfer's reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TransferState {
+    /// Both legs posted, in one transaction.
+    Applied {
+        /// The payer's debit.
+        debit: uuid::Uuid,
+        /// The payee's credit.
+        credit: uuid::Uuid,
+    },
+    /// Cancelled before it applied: nothing moved, and nothing ever will under this reference.
+    Cancelled,
+}
+
+/// What a posting is part of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// Money entering or leaving the ledger (a deposit, a withdrawal, or the
+    /// reversal of one): the only postings that change the ledger's total.
+    External,
+    /// One leg of a transfer inside the ledger.
+    Transfer {
+        /// The transfer's reference.
+        transfer: String,
+    },
+}
+
 /// A posted credit or debit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Transaction {
@@ -178,6 +283,9 @@ pub struct Transaction {
     pub currency: Currency,
     /// The caller's reference.
     pub reference: String,
+    /// External movement, or a leg of a transfer.
+    #[serde(flatten)]
+    pub origin: Origin,
     /// When it was posted (RFC 3339).
     pub created_at: String,
 }
@@ -222,6 +330,37 @@ pub enum DomainError {
     /// The reference was used before for a different posting.
     #[error("reference {0} was already used for a different posting")]
     ReferenceConflict(String),
+    /// One of a transfer's accounts does not exist.
+    #[error("{field}: no such account")]
+    UnknownParty {
+        /// `from_account` or `to_account`.
+        field: &'static str,
+    },
+    /// One of a transfer's accounts holds another currency.
+    #[error("{field} holds {account}, the transfer is in {transfer}")]
+    PartyCurrency {
+        /// `from_account` or `to_account`.
+        field: &'static str,
+        /// The account's currency.
+        account: String,
+        /// The transfer's currency.
+        transfer: String,
+    },
+    /// The transfer's reference was cancelled: it never applies.
+    #[error("transfer {0} was cancelled")]
+    TransferCancelled(String),
+    /// A void of a posting that is a leg of a transfer: the ledger never
+    /// reverses one leg alone.
+    #[error("posting {reference} is a leg of transfer {transfer} and cannot be voided on its own")]
+    TransferLeg {
+        /// The voided reference.
+        reference: String,
+        /// The transfer it belongs to.
+        transfer: String,
+    },
+    /// No transfer has this reference.
+    #[error("no transfer has reference {0}")]
+    NoTransfer(String),
 }
 
 impl DomainError {
@@ -256,6 +395,25 @@ mod tests {
         }
         let long = "r".repeat(65);
         assert!(Posting::parse(Direction::Credit, 5, "EUR", &long, 100).is_err());
+    }
+
+    #[test]
+    fn transfers_name_the_field_at_fault() {
+        let (a, b) = (AccountId::new().to_string(), AccountId::new().to_string());
+        let ok = NewTransfer::parse(&a, &b, 5, "EUR", "pay-1", 100).unwrap();
+        assert_eq!(ok.to_account.to_string(), b);
+        for (from, to, amount, currency, reference, field) in [
+            ("x", b.as_str(), 5, "EUR", "r", "from_account"),
+            (a.as_str(), "x", 5, "EUR", "r", "to_account"),
+            (a.as_str(), a.as_str(), 5, "EUR", "r", "to_account"),
+            (a.as_str(), b.as_str(), 0, "EUR", "r", "amount_minor"),
+            (a.as_str(), b.as_str(), 101, "EUR", "r", "amount_minor"),
+            (a.as_str(), b.as_str(), 5, "EURO", "r", "currency"),
+            (a.as_str(), b.as_str(), 5, "EUR", "no spaces", "reference"),
+        ] {
+            let err = NewTransfer::parse(from, to, amount, currency, reference, 100).unwrap_err();
+            assert!(matches!(err, DomainError::Invalid { field: f, .. } if f == field), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -7,23 +7,28 @@
 //! | `GET /accounts/{id}` | the account |
 //! | `POST /accounts/{id}/credits` | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
 //! | `POST /accounts/{id}/debits` | as credits; 422 `insufficient-funds` when the balance is short |
-//! | `POST /accounts/{id}/voids` | `{reference}` → 200: the posting with that reference reversed, or the reference blocked if nothing was posted |
+//! | `POST /accounts/{id}/voids` | `{reference}` → 200: the external posting with that reference reversed, or the reference blocked if nothing was posted; 409 `transfer-leg` for a leg of a transfer |
 //! | `GET /accounts/{id}/transactions?limit=&cursor=` | newest first, paged |
+//! | `POST /transfers` | `{from_account, to_account, amount_minor, currency, reference}` → 201 transfer (both legs in one transaction), 200 on a replay of the reference; 422 naming the party that cannot pay or receive; 409 `transfer-cancelled` |
+//! | `GET /transfers/{reference}` | the transfer, applied or cancelled |
+//! | `POST /transfers/cancellations` | the transfer's body → 200: `cancelled` (nothing moved, and nothing ever will under the reference) or `applied` (it had) |
 //!
-//! Every `/accounts` route needs `Authorization: Bearer <service key>`.
+//! Credits and debits are external movements (money entering or leaving the
+//! ledger); a transfer moves money inside it. Every route needs
+//! `Authorization: Bearer <service key>`.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use shared::http::{Json, Problem};
+use shared::http::{Json, Path, Problem};
 use shared::metrics::{InvocationMetrics, Unit};
 
 use crate::AppState;
-use crate::domain::{Account, AccountId, Direction, DomainError, NewAccount, Posting, Transaction};
-use crate::store::StoreError;
+use crate::domain::{Account, AccountId, Direction, DomainError, NewAccount, NewTransfer, Posting, Transaction, Transfer};
+use crate::store::{Applied, StoreError};
 
 /// The routes, behind the service-key check.
 pub fn routes(state: AppState) -> Router {
@@ -34,6 +39,9 @@ pub fn routes(state: AppState) -> Router {
         .route("/accounts/{id}/debits", post(debit))
         .route("/accounts/{id}/voids", post(void))
         .route("/accounts/{id}/transactions", get(transactions))
+        .route("/transfers", post(transfer))
+        .route("/transfers/cancellations", post(cancel_transfer))
+        .route("/transfers/{reference}", get(get_transfer))
         .route_layer(axum::middleware::from_fn_with_state(
             state.api_key.clone(),
             shared::secrets::require_service_key,
@@ -55,7 +63,7 @@ fn problem(err: StoreError) -> Problem {
 fn domain_problem(err: DomainError) -> Problem {
     let detail = err.to_string();
     match err {
-        DomainError::Invalid { field, message } => Problem::invalid_field(field, message),
+        DomainError::Invalid { field, message } => Problem::invalid_field(field, message).before_work(),
         DomainError::NotFound(_) => Problem::not_found("the account")
             .detail(detail)
             .field("id", "no account has this id"),
@@ -69,12 +77,35 @@ fn domain_problem(err: DomainError) -> Problem {
         DomainError::CurrencyMismatch { account, .. } => {
             Problem::invalid_field("currency", format!("expected the account's currency {account}")).detail(detail)
         }
-        DomainError::BalanceLimit => Problem::invalid_field("amount_minor", "would take the balance past its maximum"),
+        DomainError::BalanceLimit => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "balance-limit", "Balance limit")
+            .detail(detail)
+            .field("amount_minor", "would take the balance past its maximum"),
         DomainError::ReferenceConflict(_) => {
             Problem::new(StatusCode::CONFLICT, "reference-conflict", "Reference already used")
                 .detail(detail)
                 .field("reference", "was already used for a different posting")
         }
+        DomainError::UnknownParty { field } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-account", "Unknown account")
+                .detail(detail)
+                .field(field, "no account has this id")
+        }
+        DomainError::PartyCurrency { field, account, .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "currency-mismatch", "Currency mismatch")
+                .detail(detail)
+                .field(field, format!("holds {account}"))
+        }
+        DomainError::TransferCancelled(_) => {
+            Problem::new(StatusCode::CONFLICT, "transfer-cancelled", "Transfer cancelled")
+                .detail(detail)
+                .field("reference", "was cancelled; it never applies")
+        }
+        DomainError::TransferLeg { .. } => Problem::new(StatusCode::CONFLICT, "transfer-leg", "Leg of a transfer")
+            .detail(detail)
+            .field("reference", "is a leg of a transfer; one leg is never reversed alone"),
+        DomainError::NoTransfer(_) => Problem::not_found("the transfer")
+            .detail(detail)
+            .field("reference", "no transfer has this reference"),
     }
 }
 
@@ -166,24 +197,115 @@ async fn post_money(
         state.config.max_amount_minor,
     )
     .map_err(domain_problem)?;
-    let (transaction, replayed) = state.store.post(id, &posting).await.map_err(problem)?;
+    let (transaction, applied) = state.store.post(id, &posting).await.map_err(problem)?;
     let balance_minor = state.store.get(id).await.map_err(problem)?.balance_minor;
-    let name = match (direction, replayed) {
-        (_, true) => "PostingsReplayed",
-        (Direction::Credit, false) => "Credits",
-        (Direction::Debit, false) => "Debits",
+    let name = match (direction, applied) {
+        (_, Applied::Replayed) => "PostingsReplayed",
+        (Direction::Credit, Applied::New) => "Credits",
+        (Direction::Debit, Applied::New) => "Debits",
     };
     metrics.add(name, Unit::Count, 1.0);
-    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((
-        status,
+        created_or_replayed(applied),
         axum::Json(PostingResponse {
             transaction,
-            replayed,
+            replayed: applied == Applied::Replayed,
             balance_minor,
         }),
     )
         .into_response())
+}
+
+fn created_or_replayed(applied: Applied) -> StatusCode {
+    match applied {
+        Applied::New => StatusCode::CREATED,
+        Applied::Replayed => StatusCode::OK,
+    }
+}
+
+/// `POST /transfers` and `POST /transfers/cancellations` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The payer's account id.
+    pub from_account: String,
+    /// The payee's account id.
+    pub to_account: String,
+    /// Amount in minor units: a positive integer.
+    pub amount_minor: u64,
+    /// ISO 4217 code; both accounts must hold it.
+    pub currency: String,
+    /// The caller's unique reference; the same reference transfers once.
+    pub reference: String,
+}
+
+impl TransferRequest {
+    fn validate(&self, max_amount_minor: u64) -> Result<NewTransfer, Problem> {
+        NewTransfer::parse(
+            &self.from_account,
+            &self.to_account,
+            self.amount_minor,
+            &self.currency,
+            &self.reference,
+            max_amount_minor,
+        )
+        .map_err(domain_problem)
+    }
+}
+
+/// The answer to a transfer.
+#[derive(Debug, Serialize)]
+pub struct TransferResponse {
+    /// The transfer (the original one on a replay).
+    pub transfer: Transfer,
+    /// Whether this reference had transferred before.
+    pub replayed: bool,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    axum::Extension(metrics): axum::Extension<InvocationMetrics>,
+    Json(body): Json<TransferRequest>,
+) -> Result<Response, Problem> {
+    let new = body.validate(state.config.max_amount_minor)?;
+    let (transfer, applied) = state.store.transfer(&new).await.map_err(problem)?;
+    metrics.add(
+        match applied {
+            Applied::New => "Transfers",
+            Applied::Replayed => "TransfersReplayed",
+        },
+        Unit::Count,
+        1.0,
+    );
+    let location = format!("/transfers/{}", transfer.reference);
+    Ok((
+        created_or_replayed(applied),
+        [(header::LOCATION, location)],
+        axum::Json(TransferResponse {
+            transfer,
+            replayed: applied == Applied::Replayed,
+        }),
+    )
+        .into_response())
+}
+
+async fn get_transfer(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<axum::Json<Transfer>, Problem> {
+    let reference = crate::domain::reference(&reference).map_err(domain_problem)?;
+    state.store.get_transfer(&reference).await.map(axum::Json).map_err(problem)
+}
+
+async fn cancel_transfer(
+    State(state): State<AppState>,
+    axum::Extension(metrics): axum::Extension<InvocationMetrics>,
+    Json(body): Json<TransferRequest>,
+) -> Result<axum::Json<Transfer>, Problem> {
+    let new = body.validate(state.config.max_amount_minor)?;
+    let transfer = state.store.cancel_transfer(&new).await.map_err(problem)?;
+    metrics.add("TransferCancellations", Unit::Count, 1.0);
+    Ok(axum::Json(transfer))
 }
 
 /// `POST /accounts/{id}/voids` body.

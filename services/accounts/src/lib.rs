@@ -2,11 +2,14 @@
 //! zero), and list its transactions. Money is integer minor units.
 //!
 //! `main.rs` wires [`init`] and [`app`] to Lambda; everything else is here:
-//! [`domain`] (rules, no AWS), [`store`] (DynamoDB), [`http`] (routes and the
-//! translation between HTTP and the domain).
+//! [`domain`] (rules, no AWS), [`store`] (DynamoDB, where the ledger's
+//! invariants are enforced), [`ledger`] (the invariants, audited over a
+//! snapshot), [`http`] (routes and the translation between HTTP and the
+//! domain).
 
 pub mod domain;
 pub mod http;
+pub mod ledger;
 pub mod store;
 
 use std::sync::Arc;

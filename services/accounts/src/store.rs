@@ -1,24 +1,41 @@
 //! The DynamoDB adapter: one table, keyed `pk`/`sk`.
 //!
-//! | item        | pk              | sk               |
-//! |-------------|-----------------|------------------|
-//! | account     | `ACCOUNT#<id>`  | `ACCOUNT`        |
-//! | transaction | `ACCOUNT#<id>`  | `TX#<uuid v7>`   |
-//! | reference   | `ACCOUNT#<id>`  | `REF#<reference>`|
+//! | item        | pk                    | sk               |
+//! |-------------|-----------------------|------------------|
+//! | account     | `ACCOUNT#<id>`        | `ACCOUNT`        |
+//! | transaction | `ACCOUNT#<id>`        | `TX#<uuid v7>`   |
+//! | reference   | `ACCOUNT#<id>`        | `REF#<reference>`|
+//! | transfer    | `TRANSFER#<reference>`| `TRANSFER`       |
 //!
-//! A posting is one `TransactWriteItems`: the balance changes by an atomic
-//! `ADD`-style update guarded by a condition (enough funds, same currency,
-//! within the limit), the transaction is written, and the reference is
-//! claimed. All three happen or none does, so money is never half-moved and a
-//! reference is never applied twice. No read-modify-write.
+//! Every change of money is one `TransactWriteItems`, so it happens whole or
+//! not at all, and no read-modify-write is involved:
+//!
+//! - an external posting (credit or debit): the balance update guarded by a
+//!   condition (enough funds, same currency, within the limit), the
+//!   transaction, and the reference claimed on the account;
+//! - a transfer: both balance updates with their conditions, the transfer
+//!   record claimed by its reference, both transactions and both references.
+//!   A payee that does not exist, holds another currency or cannot receive
+//!   fails its condition, and nothing moves.
+//!
+//! The store enforces the ledger's invariants itself (see [`crate::ledger`]):
+//! whatever a caller sends, a transfer has both legs or none, a leg of a
+//! transfer is never voided alone, and a reference applies once.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use shared::dynamo::{Failure, Item, Malformed, failure, now};
 
-use crate::domain::{Account, AccountId, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, Posting, Transaction};
+use crate::domain::{
+    Account, AccountId, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, NewTransfer, Origin, Posting,
+    Transaction, Transfer, TransferState,
+};
+use crate::ledger::Snapshot;
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +57,11 @@ pub enum StoreError {
 /// The `direction` of a reference claimed by a void, not by a posting.
 const VOID: &str = "void";
 
-/// How often a posting is retried when DynamoDB reports a transaction conflict.
+/// How often a write is retried when DynamoDB reports a transaction conflict.
 const CONFLICT_RETRIES: u32 = 12;
+
+/// The most pages a ledger snapshot reads (a million items at the smallest page).
+const MAX_SCAN_PAGES: usize = 100_000;
 
 /// The accounts table.
 #[derive(Clone)]
@@ -58,6 +78,15 @@ pub enum Voided {
     Blocked,
     /// A posting existed and was reversed by this transaction (reference `void-<reference>`).
     Reversed(Transaction),
+}
+
+/// Whether a write was new or a replay of an earlier one with the same reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// This request moved the money.
+    New,
+    /// An earlier request with the same reference did; nothing moved now.
+    Replayed,
 }
 
 /// The reference under which a voided posting is reversed.
@@ -78,6 +107,10 @@ fn pk(id: AccountId) -> AttributeValue {
     AttributeValue::S(format!("ACCOUNT#{id}"))
 }
 
+fn transfer_pk(reference: &str) -> AttributeValue {
+    AttributeValue::S(format!("TRANSFER#{reference}"))
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -86,7 +119,11 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// Reads an account or transaction from a stored item.
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> Malformed {
+    Malformed(e.to_string())
+}
+
+/// Reads the items this store writes.
 struct Stored<'a>(Item<'a>);
 
 impl Stored<'_> {
@@ -101,18 +138,126 @@ impl Stored<'_> {
     }
 
     fn transaction(&self, account_id: AccountId) -> Result<Transaction, StoreError> {
-        let id = self.0.string("tx_id")?;
         Ok(Transaction {
-            id: uuid::Uuid::parse_str(&id).map_err(|_| Malformed(format!("tx_id {id} is not a UUID")))?,
+            id: self.uuid("tx_id")?,
             account_id,
             direction: Direction::parse(&self.0.string("direction")?)
                 .ok_or_else(|| Malformed(String::from("direction is neither credit nor debit")))?,
             amount_minor: self.0.number("amount")?,
             currency: self.0.currency("currency")?,
             reference: self.0.string("reference")?,
+            origin: match self.0.optional_string("transfer")? {
+                Some(transfer) => Origin::Transfer { transfer },
+                None => Origin::External,
+            },
             created_at: self.0.string("created_at")?,
         })
     }
+
+    fn transfer(&self) -> Result<Transfer, StoreError> {
+        let state = match self.0.string("state")?.as_str() {
+            "applied" => TransferState::Applied {
+                debit: self.uuid("debit_tx")?,
+                credit: self.uuid("credit_tx")?,
+            },
+            "cancelled" => TransferState::Cancelled,
+            other => return Err(Malformed(format!("transfer state {other} is neither applied nor cancelled")).into()),
+        };
+        Ok(Transfer {
+            reference: self.0.string("reference")?,
+            from_account: self.account_id("from_account")?,
+            to_account: self.account_id("to_account")?,
+            amount_minor: self.0.number("amount")?,
+            currency: self.0.currency("currency")?,
+            state,
+            created_at: self.0.string("created_at")?,
+        })
+    }
+
+    fn uuid(&self, name: &str) -> Result<uuid::Uuid, Malformed> {
+        let raw = self.0.string(name)?;
+        uuid::Uuid::parse_str(&raw).map_err(|_| Malformed(format!("{name} {raw} is not a UUID")))
+    }
+
+    fn account_id(&self, name: &str) -> Result<AccountId, Malformed> {
+        self.uuid(name).map(AccountId)
+    }
+}
+
+/// The conditional balance change of one posting: debits never below zero,
+/// credits never past [`MAX_BALANCE_MINOR`], both only in the account's currency.
+fn balance_update(
+    table: &str,
+    account: AccountId,
+    direction: Direction,
+    amount: u64,
+    currency: &str,
+) -> Result<TransactWriteItem, Malformed> {
+    let (expression, condition) = match direction {
+        Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
+        Direction::Credit => ("SET balance = balance + :amount", "balance <= :limit"),
+    };
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("pk", pk(account))
+        .key("sk", s("ACCOUNT"))
+        .update_expression(expression)
+        .condition_expression(format!("attribute_exists(pk) AND currency = :currency AND {condition}"))
+        .expression_attribute_values(":amount", n(amount))
+        .expression_attribute_values(":currency", s(currency));
+    if direction == Direction::Credit {
+        update = update.expression_attribute_values(":limit", n(MAX_BALANCE_MINOR - amount));
+    }
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(build_error)?)
+        .build())
+}
+
+/// The transaction item and the reference claim of one posting.
+fn posting_items(table: &str, tx: &Transaction) -> Result<[TransactWriteItem; 2], Malformed> {
+    let common = |put: aws_sdk_dynamodb::types::builders::PutBuilder| {
+        let put = put
+            .table_name(table)
+            .item("pk", pk(tx.account_id))
+            .item("tx_id", s(tx.id.to_string()))
+            .item("direction", s(tx.direction.as_str()))
+            .item("amount", n(tx.amount_minor))
+            .item("currency", s(tx.currency.as_str()))
+            .item("reference", s(&tx.reference))
+            .item("created_at", s(&tx.created_at))
+            .condition_expression("attribute_not_exists(pk)");
+        match &tx.origin {
+            Origin::External => put,
+            Origin::Transfer { transfer } => put.item("transfer", s(transfer)),
+        }
+    };
+    let transaction = common(Put::builder())
+        .item("sk", s(format!("TX#{}", tx.id)))
+        .build()
+        .map_err(build_error)?;
+    let reference = common(Put::builder())
+        .item("sk", s(format!("REF#{}", tx.reference)))
+        .build()
+        .map_err(build_error)?;
+    Ok([
+        TransactWriteItem::builder().put(transaction).build(),
+        TransactWriteItem::builder().put(reference).build(),
+    ])
+}
+
+/// Which items of a cancelled transaction failed their condition.
+struct Cancelled(Vec<bool>);
+
+impl Cancelled {
+    fn failed(&self, item: usize) -> bool {
+        self.0.get(item).copied().unwrap_or(false)
+    }
+}
+
+/// What a transaction attempt came to.
+enum Attempt {
+    Written,
+    Cancelled(Cancelled),
 }
 
 impl Store {
@@ -152,6 +297,13 @@ impl Store {
 
     /// Reads an account (strongly consistent).
     pub async fn get(&self, id: AccountId) -> Result<Account, StoreError> {
+        match self.find(id).await? {
+            Some(account) => Ok(account),
+            None => Err(DomainError::NotFound(id).into()),
+        }
+    }
+
+    async fn find(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -162,15 +314,44 @@ impl Store {
             .send()
             .await
             .map_err(failure("GetItem"))?;
-        match output.item {
-            Some(item) => Stored(Item(&item)).account(id),
-            None => Err(DomainError::NotFound(id).into()),
-        }
+        output.item.map(|item| Stored(Item(&item)).account(id)).transpose()
     }
 
-    /// Posts a credit or debit atomically. Returns the transaction and whether
-    /// it is a replay of an earlier posting with the same reference.
-    pub async fn post(&self, id: AccountId, posting: &Posting) -> Result<(Transaction, bool), StoreError> {
+    /// Sends a transaction, retrying DynamoDB's transaction conflicts with
+    /// jittered backoff; a cancellation for a failed condition is returned
+    /// for the caller to explain.
+    async fn transact(&self, request: TransactWriteItemsFluentBuilder, busy: AccountId) -> Result<Attempt, StoreError> {
+        for attempt in 0..CONFLICT_RETRIES {
+            let err = match request.clone().send().await {
+                Ok(_) => return Ok(Attempt::Written),
+                Err(err) => err,
+            };
+            let codes: Vec<Option<String>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect(),
+                _ => return Err(failure("TransactWriteItems")(err).into()),
+            };
+            let failed: Vec<bool> = codes
+                .iter()
+                .map(|c| c.as_deref() == Some("ConditionalCheckFailed"))
+                .collect();
+            if failed.iter().any(|f| *f) {
+                return Ok(Attempt::Cancelled(Cancelled(failed)));
+            }
+            if !codes.iter().any(|r| r.as_deref() == Some("TransactionConflict")) {
+                return Err(failure("TransactWriteItems")(err).into());
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        Err(StoreError::Busy(busy))
+    }
+
+    /// Posts an external credit or debit atomically: the transaction, and
+    /// whether it is a replay of an earlier posting with the same reference.
+    pub async fn post(&self, id: AccountId, posting: &Posting) -> Result<(Transaction, Applied), StoreError> {
         let tx = Transaction {
             id: uuid::Uuid::now_v7(),
             account_id: id,
@@ -178,81 +359,164 @@ impl Store {
             amount_minor: posting.amount_minor,
             currency: posting.currency.clone(),
             reference: posting.reference.clone(),
+            origin: Origin::External,
             created_at: now(),
         };
-        let request = self.posting_request(&tx)?;
-        for attempt in 0..CONFLICT_RETRIES {
-            let err = match request.clone().send().await {
-                Ok(_) => return Ok((tx, false)),
-                Err(err) => err,
-            };
-            let reasons: Vec<Option<String>> = match err.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
-                }
-                _ => return Err(failure("TransactWriteItems")(err).into()),
-            };
-            let failed = |i: usize| reasons.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
-            if failed(2) {
-                return self.replay(id, posting).await.map(|tx| (tx, true));
-            }
-            if failed(0) {
-                return Err(self.explain_refusal(id, posting).await);
-            }
-            if !reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")) {
-                return Err(failure("TransactWriteItems")(err).into());
-            }
-            tokio::time::sleep(backoff(attempt)).await;
+        let update = balance_update(&self.table, id, tx.direction, tx.amount_minor, tx.currency.as_str())?;
+        let [transaction, reference] = posting_items(&self.table, &tx)?;
+        let request = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(vec![update, transaction, reference]));
+        match self.transact(request, id).await? {
+            Attempt::Written => Ok((tx, Applied::New)),
+            Attempt::Cancelled(why) if why.failed(2) => self.replay(id, posting).await.map(|tx| (tx, Applied::Replayed)),
+            Attempt::Cancelled(_) => Err(self.explain_refusal(id, posting).await),
         }
-        Err(StoreError::Busy(id))
     }
 
-    fn posting_request(
-        &self,
-        tx: &Transaction,
-    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>
-    {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| Malformed(e.to_string());
-        let (expression, condition) = match tx.direction {
-            Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
-            Direction::Credit => ("SET balance = balance + :amount", "balance <= :limit"),
+    /// Moves money between two accounts of this ledger in one transaction:
+    /// the debit, the credit, and the transfer record claimed by its
+    /// reference. Replaying a reference returns the first transfer; a
+    /// cancelled reference never applies.
+    pub async fn transfer(&self, new: &NewTransfer) -> Result<(Transfer, Applied), StoreError> {
+        let created_at = now();
+        let leg = |account_id, direction| Transaction {
+            id: uuid::Uuid::now_v7(),
+            account_id,
+            direction,
+            amount_minor: new.amount_minor,
+            currency: new.currency.clone(),
+            reference: new.reference.clone(),
+            origin: Origin::Transfer {
+                transfer: new.reference.clone(),
+            },
+            created_at: created_at.clone(),
         };
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", pk(tx.account_id))
-            .key("sk", s("ACCOUNT"))
-            .update_expression(expression)
-            .condition_expression(format!("attribute_exists(pk) AND currency = :currency AND {condition}"))
-            .expression_attribute_values(":amount", n(tx.amount_minor))
-            .expression_attribute_values(":currency", s(tx.currency.as_str()));
-        if tx.direction == Direction::Credit {
-            update = update.expression_attribute_values(":limit", n(MAX_BALANCE_MINOR - tx.amount_minor));
+        let (debit, credit) = (
+            leg(new.from_account, Direction::Debit),
+            leg(new.to_account, Direction::Credit),
+        );
+        let transfer = Transfer {
+            reference: new.reference.clone(),
+            from_account: new.from_account,
+            to_account: new.to_account,
+            amount_minor: new.amount_minor,
+            currency: new.currency.clone(),
+            state: TransferState::Applied {
+                debit: debit.id,
+                credit: credit.id,
+            },
+            created_at,
+        };
+        let currency = new.currency.as_str();
+        let [debit_tx, debit_ref] = posting_items(&self.table, &debit)?;
+        let [credit_tx, credit_ref] = posting_items(&self.table, &credit)?;
+        let request = self.client.transact_write_items().set_transact_items(Some(vec![
+            balance_update(&self.table, new.from_account, Direction::Debit, new.amount_minor, currency)?,
+            balance_update(&self.table, new.to_account, Direction::Credit, new.amount_minor, currency)?,
+            TransactWriteItem::builder().put(self.transfer_put(&transfer)?).build(),
+            debit_tx,
+            credit_tx,
+            debit_ref,
+            credit_ref,
+        ]));
+        match self.transact(request, new.from_account).await? {
+            Attempt::Written => Ok((transfer, Applied::New)),
+            Attempt::Cancelled(why) if why.failed(2) => {
+                let earlier = self.get_transfer(&new.reference).await?;
+                match earlier.state {
+                    TransferState::Cancelled => Err(DomainError::TransferCancelled(new.reference.clone()).into()),
+                    TransferState::Applied { .. } if new.same_as(&earlier) => Ok((earlier, Applied::Replayed)),
+                    TransferState::Applied { .. } => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
+                }
+            }
+            Attempt::Cancelled(why) if why.failed(0) => Err(self.explain_party("from_account", new, Direction::Debit).await),
+            Attempt::Cancelled(why) if why.failed(1) => Err(self.explain_party("to_account", new, Direction::Credit).await),
+            Attempt::Cancelled(_) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
         }
-        let update = update.build().map_err(build)?;
-        let common = |put: aws_sdk_dynamodb::types::builders::PutBuilder| {
-            put.table_name(&self.table)
-                .item("pk", pk(tx.account_id))
-                .item("tx_id", s(tx.id.to_string()))
-                .item("direction", s(tx.direction.as_str()))
-                .item("amount", n(tx.amount_minor))
-                .item("currency", s(tx.currency.as_str()))
-                .item("reference", s(&tx.reference))
-                .item("created_at", s(&tx.created_at))
-                .condition_expression("attribute_not_exists(pk)")
+    }
+
+    fn transfer_put(&self, transfer: &Transfer) -> Result<Put, Malformed> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", transfer_pk(&transfer.reference))
+            .item("sk", s("TRANSFER"))
+            .item("reference", s(&transfer.reference))
+            .item("from_account", s(transfer.from_account.to_string()))
+            .item("to_account", s(transfer.to_account.to_string()))
+            .item("amount", n(transfer.amount_minor))
+            .item("currency", s(transfer.currency.as_str()))
+            .item("created_at", s(&transfer.created_at))
+            .condition_expression("attribute_not_exists(pk)");
+        let put = match transfer.state {
+            TransferState::Applied { debit, credit } => put
+                .item("state", s("applied"))
+                .item("debit_tx", s(debit.to_string()))
+                .item("credit_tx", s(credit.to_string())),
+            TransferState::Cancelled => put.item("state", s("cancelled")),
         };
-        let transaction = common(Put::builder())
-            .item("sk", s(format!("TX#{}", tx.id)))
-            .build()
-            .map_err(build)?;
-        let reference = common(Put::builder())
-            .item("sk", s(format!("REF#{}", tx.reference)))
-            .build()
-            .map_err(build)?;
-        Ok(self.client.transact_write_items().set_transact_items(Some(vec![
-            TransactWriteItem::builder().update(update).build(),
-            TransactWriteItem::builder().put(transaction).build(),
-            TransactWriteItem::builder().put(reference).build(),
-        ])))
+        put.build().map_err(build_error)
+    }
+
+    /// The transfer with `reference`.
+    pub async fn get_transfer(&self, reference: &str) -> Result<Transfer, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", transfer_pk(reference))
+            .key("sk", s("TRANSFER"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(failure("GetItem"))?;
+        match output.item {
+            Some(item) => Stored(Item(&item)).transfer(),
+            None => Err(DomainError::NoTransfer(reference.to_owned()).into()),
+        }
+    }
+
+    /// Cancels the transfer `new.reference` unless it applied: afterwards it
+    /// never will. Returns the transfer as it stands: `Cancelled` (nothing
+    /// moved) or `Applied` (it had). Safe to repeat. A reference that applied
+    /// to a different movement is a conflict.
+    pub async fn cancel_transfer(&self, new: &NewTransfer) -> Result<Transfer, StoreError> {
+        let cancelled = Transfer {
+            reference: new.reference.clone(),
+            from_account: new.from_account,
+            to_account: new.to_account,
+            amount_minor: new.amount_minor,
+            currency: new.currency.clone(),
+            state: TransferState::Cancelled,
+            created_at: now(),
+        };
+        let put = self.transfer_put(&cancelled)?;
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(cancelled),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let existing = self.get_transfer(&new.reference).await?;
+                match existing.state {
+                    TransferState::Applied { .. } if !new.same_as(&existing) => {
+                        Err(DomainError::ReferenceConflict(new.reference.clone()).into())
+                    }
+                    _ => Ok(existing),
+                }
+            }
+            Err(err) => Err(failure("PutItem")(err).into()),
+        }
     }
 
     /// What claimed `reference` on an account: the posting's transaction, or
@@ -283,7 +547,8 @@ impl Store {
         let Some(earlier) = self.claimed(id, &posting.reference).await? else {
             return Err(DomainError::ReferenceConflict(posting.reference.clone()).into());
         };
-        let same = earlier.direction == posting.direction
+        let same = earlier.origin == Origin::External
+            && earlier.direction == posting.direction
             && earlier.amount_minor == posting.amount_minor
             && earlier.currency == posting.currency;
         if same {
@@ -293,10 +558,11 @@ impl Store {
         }
     }
 
-    /// Voids `reference` on an account: reverses the posting made with it,
+    /// Voids the external posting `reference` on an account: reverses it,
     /// or, when there is none, claims the reference so that a posting still
     /// on its way (a request that timed out at the caller) can never apply.
-    /// Safe to repeat: the reversal has its own reference.
+    /// A leg of a transfer is refused: the ledger never reverses one leg
+    /// alone. Safe to repeat: the reversal has its own reference.
     pub async fn void(&self, id: AccountId, reference: &str) -> Result<Voided, StoreError> {
         let account = self.get(id).await?;
         let claimed = self
@@ -322,6 +588,13 @@ impl Store {
         let Some(original) = self.claimed(id, reference).await? else {
             return Ok(Voided::Blocked);
         };
+        if let Origin::Transfer { transfer } = original.origin {
+            return Err(DomainError::TransferLeg {
+                reference: reference.to_owned(),
+                transfer,
+            }
+            .into());
+        }
         let reversal = Posting {
             direction: match original.direction {
                 Direction::Credit => Direction::Debit,
@@ -334,7 +607,7 @@ impl Store {
         self.post(id, &reversal).await.map(|(tx, _)| Voided::Reversed(tx))
     }
 
-    /// Why the balance condition failed, read after the fact.
+    /// Why the balance condition of an external posting failed, read after the fact.
     async fn explain_refusal(&self, id: AccountId, posting: &Posting) -> StoreError {
         match self.get(id).await {
             Err(err) => err,
@@ -347,6 +620,32 @@ impl Store {
                 Direction::Debit => DomainError::InsufficientFunds {
                     balance_minor: account.balance_minor,
                     amount_minor: posting.amount_minor,
+                }
+                .into(),
+                Direction::Credit => DomainError::BalanceLimit.into(),
+            },
+        }
+    }
+
+    /// Why a transfer's condition on one party failed, read after the fact.
+    async fn explain_party(&self, field: &'static str, new: &NewTransfer, direction: Direction) -> StoreError {
+        let id = match direction {
+            Direction::Debit => new.from_account,
+            Direction::Credit => new.to_account,
+        };
+        match self.find(id).await {
+            Err(err) => err,
+            Ok(None) => DomainError::UnknownParty { field }.into(),
+            Ok(Some(account)) if account.currency != new.currency => DomainError::PartyCurrency {
+                field,
+                account: account.currency.as_str().to_owned(),
+                transfer: new.currency.as_str().to_owned(),
+            }
+            .into(),
+            Ok(Some(account)) => match direction {
+                Direction::Debit => DomainError::InsufficientFunds {
+                    balance_minor: account.balance_minor,
+                    amount_minor: new.amount_minor,
                 }
                 .into(),
                 Direction::Credit => DomainError::BalanceLimit.into(),
@@ -393,6 +692,48 @@ impl Store {
             .and_then(|sk| sk.strip_prefix("TX#"))
             .map(str::to_owned);
         Ok(Page { items, next_cursor })
+    }
+
+    /// Every account, transaction and transfer in the table, read with a
+    /// consistent scan: what [`crate::ledger::audit`] checks. A full read of
+    /// the table, for reconciliation, not for a request path.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut snapshot = Snapshot::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        for _ in 0..MAX_SCAN_PAGES {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(failure("Scan"))?;
+            for item in output.items() {
+                let stored = Stored(Item(item));
+                let (pk, sk) = (stored.0.string("pk")?, stored.0.string("sk")?);
+                if pk.starts_with("TRANSFER#") {
+                    snapshot.transfers.push(stored.transfer()?);
+                    continue;
+                }
+                let id = pk
+                    .strip_prefix("ACCOUNT#")
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                    .map(AccountId)
+                    .ok_or_else(|| Malformed(format!("pk {pk} is neither an account nor a transfer")))?;
+                if sk == "ACCOUNT" {
+                    snapshot.accounts.push(stored.account(id)?);
+                } else if sk.starts_with("TX#") {
+                    snapshot.transactions.push(stored.transaction(id)?);
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(snapshot),
+            }
+        }
+        Err(Malformed(format!("the table has more than {MAX_SCAN_PAGES} pages")).into())
     }
 }
 

@@ -1,26 +1,37 @@
-//! The only way payments touches money: the accounts service's HTTP API.
+//! The only way payments touches money: the accounts service's transfer API,
+//! behind the [`Ledger`] port the runner uses.
 //!
-//! Every posting carries a reference derived from the payment, so a retry
-//! can never move money twice; a call with no definitive answer is retried
-//! with the same reference, and reported as [`Outcome::Unknown`] if none
-//! comes.
+//! Each call is one attempt bounded by the time the caller gives it; the
+//! state machine (`domain`) decides whether and when to try again. An answer
+//! is read as accounts' typed problem (`type` URN and the field it names),
+//! never by matching prose, and what is kept of a failure is a
+//! [`Cause`] — the kind of failure, never a host, URL or library message.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use shared::secrets::{SecretStore, ServiceKey};
 use tracing::Instrument;
 
-use crate::domain::{Outcome, Payment};
+use crate::domain::{Cause, Outcome, Payment, Refusal};
 
-/// Which way a posting moves money on an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Posting {
-    /// Take money out.
-    Debit,
-    /// Put money in.
-    Credit,
+/// One call's limits and the id that ties it to the request it serves.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    /// The longest the call may take.
+    pub budget: Duration,
+    /// The correlation id passed to accounts.
+    pub correlation: &'a str,
+}
+
+/// What payments needs of the ledger.
+pub trait Ledger: Send + Sync {
+    /// Moves the payment's amount from payer to payee under its transfer
+    /// reference (applies at most once however often it is asked).
+    fn transfer(&self, payment: &Payment, context: CallContext<'_>) -> impl Future<Output = Outcome> + Send;
+    /// Cancels the payment's transfer reference unless it applied.
+    fn cancel(&self, payment: &Payment, context: CallContext<'_>) -> impl Future<Output = Outcome> + Send;
 }
 
 /// A client for the accounts API.
@@ -30,160 +41,230 @@ pub struct AccountsClient {
     base: String,
     key: Arc<SecretStore<ServiceKey>>,
     timeout: Duration,
-    attempts: u32,
 }
 
-/// The answer to one call, after retries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// Succeeded, refused, or unknown.
-    pub outcome: Outcome,
-    /// What accounts said (a problem's detail or the status), or the transport error.
-    pub detail: String,
-    /// The response body when it succeeded.
-    pub body: Value,
+/// The body of `POST /transfers` and `POST /transfers/cancellations` (accounts' `TransferRequest`).
+#[derive(Debug, Clone, Serialize)]
+struct TransferBody<'a> {
+    from_account: String,
+    to_account: String,
+    amount_minor: u64,
+    currency: &'a str,
+    reference: String,
+}
+
+/// What payments reads of a transfer in accounts' answer.
+#[derive(Debug, Deserialize)]
+struct TransferView {
+    state: TransferState,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TransferState {
+    Applied,
+    Cancelled,
+}
+
+/// `POST /transfers`' success body.
+#[derive(Debug, Deserialize)]
+struct Transferred {
+    transfer: TransferView,
+}
+
+/// What payments reads of accounts' problem+json.
+#[derive(Debug, Deserialize)]
+struct ProblemView {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    errors: Vec<FieldView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FieldView {
+    field: String,
+}
+
+impl ProblemView {
+    fn names(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| e.field == field)
+    }
+}
+
+/// Which call.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Transfer,
+    Cancel,
 }
 
 impl AccountsClient {
-    /// A client for `base` (e.g. `https://api.example.com/prod`) over `http`, with a per-call timeout.
-    pub fn new(
-        http: reqwest::Client,
-        base: &str,
-        timeout: Duration,
-        attempts: u32,
-        key: Arc<SecretStore<ServiceKey>>,
-    ) -> Self {
+    /// A client for `base` (e.g. `https://api.example.com/prod`) over
+    /// `http`; no call waits longer than `timeout`.
+    pub fn new(http: reqwest::Client, base: &str, timeout: Duration, key: Arc<SecretStore<ServiceKey>>) -> Self {
         Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
             timeout,
             key,
-            attempts: attempts.max(1),
         }
     }
 
-    /// Posts a debit or credit of the payment's amount on `account` with `reference`.
-    pub async fn post(
-        &self,
-        kind: Posting,
-        account: uuid::Uuid,
-        payment: &Payment,
-        reference: &str,
-        correlation: &str,
-    ) -> Answer {
-        let body = json!({"amount_minor": payment.amount_minor, "currency": payment.currency, "reference": reference});
-        let route = match kind {
-            Posting::Debit => "debits",
-            Posting::Credit => "credits",
-        };
-        self.call(&format!("/accounts/{account}/{route}"), &body, correlation)
-            .await
-    }
-
-    /// Voids `reference` on `account`: reverses its posting, or blocks it if none arrived.
-    pub async fn void(&self, account: uuid::Uuid, reference: &str, correlation: &str) -> Answer {
-        self.call(
-            &format!("/accounts/{account}/voids"),
-            &json!({"reference": reference}),
-            correlation,
-        )
-        .await
-    }
-
-    async fn call(&self, path: &str, body: &Value, correlation: &str) -> Answer {
-        let mut last = Answer {
-            outcome: Outcome::Unknown,
-            detail: String::from("not attempted"),
-            body: Value::Null,
-        };
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await;
-            }
-            last = self.once(path, body, correlation).await;
-            if last.outcome != Outcome::Unknown {
-                return last;
-            }
-            tracing::warn!(path, attempt, detail = %last.detail, "accounts call without a definitive answer");
+    async fn call(&self, call: Call, payment: &Payment, context: CallContext<'_>) -> Outcome {
+        let timeout = self.timeout.min(context.budget);
+        if timeout.is_zero() {
+            return Outcome::Unknown(Cause::NoTime);
         }
-        last
-    }
-
-    async fn once(&self, path: &str, body: &Value, correlation: &str) -> Answer {
         let key = match self.key.get().await {
             Ok(key) => key,
-            Err(err) => return unknown(format!("service key unavailable: {err}")),
+            Err(err) => {
+                tracing::warn!(error = %err, "service key unavailable");
+                return Outcome::Unknown(Cause::CredentialUnavailable);
+            }
+        };
+        let path = match call {
+            Call::Transfer => "/transfers",
+            Call::Cancel => "/transfers/cancellations",
         };
         let url = format!("{}{path}", self.base);
+        let body = TransferBody {
+            from_account: payment.from_account.to_string(),
+            to_account: payment.to_account.to_string(),
+            amount_minor: payment.amount_minor,
+            currency: payment.currency.as_str(),
+            reference: payment.transfer_reference(),
+        };
         let span = shared::xray::outgoing("accounts", "POST", &url);
         let mut request = self
             .http
             .post(&url)
-            .timeout(self.timeout)
+            .timeout(timeout)
             .bearer_auth(&key.expose().api_key)
-            .header(shared::http::CORRELATION_ID_HEADER, correlation)
-            .json(body);
+            .header(shared::http::CORRELATION_ID_HEADER, context.correlation)
+            .json(&body);
         if let Some(trace) = shared::xray::header(&span) {
             request = request.header(shared::xray::TRACE_HEADER, trace);
         }
-        let sent = request.send().instrument(span.clone()).await;
-        let response = match sent {
-            Ok(response) => response,
+        let answer = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, bytes))
+        }
+        .instrument(span.clone())
+        .await;
+        let (status, bytes) = match answer {
+            Ok(answer) => answer,
             Err(err) => {
-                let detail = if err.is_timeout() {
-                    String::from("accounts did not answer in time")
-                } else {
-                    format!("accounts unreachable: {err}")
-                };
-                shared::xray::fail(&span, &detail);
-                return unknown(detail);
+                let cause = if err.is_timeout() { Cause::Timeout } else { Cause::Unreachable };
+                // The log keeps the whole error; the payment keeps its kind.
+                tracing::warn!(error = %err, %cause, "accounts call failed");
+                shared::xray::fail(&span, &cause);
+                return Outcome::Unknown(cause);
             }
         };
-        let status = response.status();
         span.record("http.response.status_code", status.as_u16());
         if !status.is_success() {
             span.record("otel.status_code", "error");
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        // A busy account (409 `busy`) and throttling are worth another try; any
-        // other 4xx is accounts' final word.
-        let retryable = status.is_server_error() || status.as_u16() == 429 || body["type"] == "urn:problem:busy";
-        let outcome = match () {
-            () if status.is_success() => Outcome::Succeeded,
-            () if retryable => Outcome::Unknown,
-            () => Outcome::Refused,
-        };
-        Answer {
-            outcome,
-            detail: describe(status, &body),
-            body,
+        let outcome = read(call, status, &bytes);
+        if let Outcome::Unknown(cause) = outcome {
+            tracing::warn!(%cause, status = status.as_u16(), "accounts call without a definitive answer");
         }
+        outcome
     }
 }
 
-/// What a step records of accounts' answer: the transaction a posting made,
-/// what a void did, or the problem's type and detail.
-fn describe(status: reqwest::StatusCode, body: &Value) -> String {
-    let text = |v: &Value| v.as_str().map(str::to_owned);
+/// Reads accounts' answer to one call.
+fn read(call: Call, status: reqwest::StatusCode, body: &[u8]) -> Outcome {
     if status.is_success() {
-        let transaction = text(&body["transaction"]["id"]).map(|id| format!("transaction {id}"));
-        let void = text(&body["outcome"]).map(|outcome| match text(&body["reversal"]["id"]) {
-            Some(id) => format!("{outcome} by transaction {id}"),
-            None => outcome,
-        });
-        return transaction.or(void).unwrap_or_else(|| status.to_string());
+        let state = match call {
+            Call::Transfer => serde_json::from_slice::<Transferred>(body).map(|t| t.transfer.state),
+            Call::Cancel => serde_json::from_slice::<TransferView>(body).map(|t| t.state),
+        };
+        return match state {
+            Ok(TransferState::Applied) => Outcome::Transferred,
+            Ok(TransferState::Cancelled) => Outcome::Cancelled,
+            // A 2xx payments cannot read says nothing definite.
+            Err(_) => Outcome::Unknown(Cause::Rejected {
+                status: status.as_u16(),
+            }),
+        };
     }
-    match (text(&body["type"]), text(&body["detail"])) {
-        (Some(kind), Some(detail)) => format!("{detail} ({kind})"),
-        (None, Some(detail)) => detail,
-        _ => status.to_string(),
+    let problem: Option<ProblemView> = serde_json::from_slice(body).ok();
+    let kind = problem.as_ref().map_or("", |p| p.kind.as_str());
+    let party = |payer, payee| {
+        problem
+            .as_ref()
+            .map(|p| if p.names("from_account") { payer } else { payee })
+    };
+    let refusal = match kind {
+        "urn:problem:insufficient-funds" => Some(Refusal::InsufficientFunds),
+        "urn:problem:unknown-account" => party(Refusal::UnknownPayer, Refusal::UnknownPayee),
+        "urn:problem:currency-mismatch" => party(Refusal::PayerCurrency, Refusal::PayeeCurrency),
+        "urn:problem:balance-limit" => Some(Refusal::PayeeLimit),
+        "urn:problem:reference-conflict" => Some(Refusal::ReferenceConflict),
+        "urn:problem:transfer-cancelled" => return Outcome::Cancelled,
+        "urn:problem:busy" => return Outcome::Unknown(Cause::Busy),
+        _ => None,
+    };
+    match refusal {
+        Some(refusal) => Outcome::Refused(refusal),
+        None if status.as_u16() == 429 => Outcome::Unknown(Cause::Throttled),
+        None if status.is_server_error() => Outcome::Unknown(Cause::ServerError {
+            status: status.as_u16(),
+        }),
+        None => Outcome::Unknown(Cause::Rejected {
+            status: status.as_u16(),
+        }),
     }
 }
 
-fn unknown(detail: String) -> Answer {
-    Answer {
-        outcome: Outcome::Unknown,
-        detail,
-        body: Value::Null,
+impl Ledger for AccountsClient {
+    async fn transfer(&self, payment: &Payment, context: CallContext<'_>) -> Outcome {
+        self.call(Call::Transfer, payment, context).await
+    }
+
+    async fn cancel(&self, payment: &Payment, context: CallContext<'_>) -> Outcome {
+        self.call(Call::Cancel, payment, context).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(call: Call, status: u16, body: &str, expected: Outcome) {
+        let status = reqwest::StatusCode::from_u16(status).unwrap();
+        assert_eq!(read(call, status, body.as_bytes()), expected, "{status} {body}");
+    }
+
+    #[test]
+    fn answers_are_read_by_type_and_field() {
+        let problem = |kind: &str, field: &str| {
+            format!(r#"{{"type":"urn:problem:{kind}","title":"t","status":422,"errors":[{{"field":"{field}","message":"m"}}]}}"#)
+        };
+        use Call::{Cancel, Transfer};
+        check(Transfer, 201, r#"{"transfer":{"state":"applied","debit":"x"},"replayed":false}"#, Outcome::Transferred);
+        check(Transfer, 200, r#"{"transfer":{"state":"applied"},"replayed":true}"#, Outcome::Transferred);
+        check(Cancel, 200, r#"{"state":"cancelled","reference":"r"}"#, Outcome::Cancelled);
+        check(Cancel, 200, r#"{"state":"applied","reference":"r"}"#, Outcome::Transferred);
+        check(Transfer, 422, &problem("insufficient-funds", "amount_minor"), Outcome::Refused(Refusal::InsufficientFunds));
+        check(Transfer, 422, &problem("unknown-account", "to_account"), Outcome::Refused(Refusal::UnknownPayee));
+        check(Transfer, 422, &problem("unknown-account", "from_account"), Outcome::Refused(Refusal::UnknownPayer));
+        check(Transfer, 422, &problem("currency-mismatch", "to_account"), Outcome::Refused(Refusal::PayeeCurrency));
+        check(Transfer, 422, &problem("currency-mismatch", "from_account"), Outcome::Refused(Refusal::PayerCurrency));
+        check(Transfer, 422, &problem("balance-limit", "amount_minor"), Outcome::Refused(Refusal::PayeeLimit));
+        check(Transfer, 409, &problem("reference-conflict", "reference"), Outcome::Refused(Refusal::ReferenceConflict));
+        check(Transfer, 409, &problem("transfer-cancelled", "reference"), Outcome::Cancelled);
+        check(Transfer, 409, &problem("busy", "x"), Outcome::Unknown(Cause::Busy));
+        // What says nothing about the transfer is not a refusal: a
+        // validation of accounts' own, a credential, a proxy's page.
+        check(Transfer, 422, &problem("invalid-field", "amount_minor"), Outcome::Unknown(Cause::Rejected { status: 422 }));
+        check(Transfer, 401, &problem("unauthorized", "x"), Outcome::Unknown(Cause::Rejected { status: 401 }));
+        check(Transfer, 502, "<html>bad gateway</html>", Outcome::Unknown(Cause::ServerError { status: 502 }));
+        check(Transfer, 429, "", Outcome::Unknown(Cause::Throttled));
+        check(Transfer, 200, "not json", Outcome::Unknown(Cause::Rejected { status: 200 }));
     }
 }

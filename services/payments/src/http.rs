@@ -1,25 +1,29 @@
-//! Routes, and the translation between HTTP and the payment saga.
+//! Routes, and the translation between HTTP and the payment runner.
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /payments` | needs `Idempotency-Key`; `{from_account, to_account, amount_minor, currency, reference}` → 201 completed payment; 422 `payment-failed` when accounts refused (nothing moved); 503 when accounts could not be reached (whatever moved was moved back, or the payment is left `compensating` to resume) |
-//! | `GET /payments/{id}` | the payment with its status, reason and steps |
-//! | `POST /payments/{id}/resume` | continues a payment from its last recorded step (after a crash) |
+//! | `POST /payments` | needs `Idempotency-Key`; `{from_account, to_account, amount_minor, currency, reference}` → 201 `completed` payment; 422 when it failed (nothing moved: the problem's type says why, e.g. `urn:problem:unknown-payee`); 202 with `Location` while it is not final (accounts slow or down: it finishes on its own, read it or retry with the same key) |
+//! | `GET /payments/{id}` | the payment with its status and, once failed, why |
+//!
+//! A key stays bound to its payment: a retry with it while the payment is
+//! not final continues that payment (202, or its final answer once it has
+//! one), never a second payment.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use shared::http::{CorrelationId, Json, Problem};
+use shared::http::{CorrelationId, Deadline, Disposition, Json, Path, Problem};
+use shared::idempotency::Key;
 use shared::metrics::{InvocationMetrics, Unit};
+use time::OffsetDateTime;
 
 use crate::AppState;
-use crate::domain::{Payment, PaymentRequest, Status};
-use crate::saga;
-use crate::store::StoreError;
+use crate::domain::{Failure, Payment, PaymentId, PaymentRequest, Refusal, Status};
+use crate::store::{Created, StoreError};
 
 /// The routes; `POST /payments` is idempotent by `Idempotency-Key`.
 pub fn routes(state: AppState) -> Router {
@@ -28,101 +32,125 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/payments", post(create).layer(idempotent))
         .route("/payments/{id}", get(payment))
-        .route("/payments/{id}/resume", post(resume))
         .with_state(state)
 }
 
-fn store_problem(err: StoreError) -> Problem {
-    match err {
-        StoreError::NotFound(_) => Problem::not_found("the payment").field("id", "no payment has this id"),
-        StoreError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "payment-busy", "Payment busy")
-            .detail("another request is advancing this payment; read it again shortly"),
-        other => Problem::internal(&other),
+impl From<StoreError> for Problem {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(_) => Problem::not_found("the payment").field("id", "no payment has this id"),
+            StoreError::Dynamo(shared::dynamo::Failure { transient: true, .. }) => Problem::unavailable(&err),
+            other => Problem::internal(&other),
+        }
     }
 }
 
-/// The response for a payment that has run as far as it can.
-fn outcome(payment: &Payment, metrics: &InvocationMetrics) -> Response {
-    let location = format!("/payments/{}", payment.id);
-    metrics.add(
-        match payment.status {
-            Status::Completed => "PaymentsCompleted",
-            Status::Failed => "PaymentsFailed",
-            _ => "PaymentsStuck",
+/// The problem type of a failure.
+fn failure_type(failure: Failure) -> &'static str {
+    match failure {
+        Failure::Refused { reason } => match reason {
+            Refusal::InsufficientFunds => "insufficient-funds",
+            Refusal::UnknownPayer => "unknown-payer",
+            Refusal::UnknownPayee => "unknown-payee",
+            Refusal::PayerCurrency | Refusal::PayeeCurrency => "currency-mismatch",
+            Refusal::PayeeLimit => "payee-limit",
+            Refusal::ReferenceConflict => "reference-conflict",
         },
-        Unit::Count,
-        1.0,
-    );
-    let reason = payment.failure_reason.clone().unwrap_or_default();
-    match payment.status {
-        Status::Completed => (StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(payment)).into_response(),
-        Status::Failed if !reason.contains("unknown") => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "payment-failed", "Payment failed")
-                .detail(format!("{reason}; no money moved"))
-                .instance(location)
-                .into_response()
-        }
-        Status::Failed => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "payment-failed", "Payment failed")
-            .detail(format!(
-                "{reason}; anything debited was credited back; retry with a new Idempotency-Key"
-            ))
-            .instance(location)
-            .into_response(),
-        _ => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "payment-compensating",
-            "Payment being compensated",
-        )
-        .detail(format!(
-            "{reason}; money is being moved back, read the payment for its status"
-        ))
-        .instance(location)
-        .into_response(),
+        Failure::Abandoned { .. } => "accounts-unavailable",
     }
+}
+
+/// The answer for a payment as far as it has run, and how the idempotency
+/// layer keeps it: final answers are stored, a pending one keeps the key
+/// bound to this payment.
+fn answer(payment: &Payment, metrics: &InvocationMetrics) -> Response {
+    let location = format!("/payments/{}", payment.id);
+    let (metric, mut response) = match (payment.status, payment.failure) {
+        (Status::Completed, _) => (
+            "PaymentsCompleted",
+            (StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(payment)).into_response(),
+        ),
+        (Status::Failed, Some(failure)) => {
+            let problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, failure_type(failure), "Payment failed")
+                .detail(format!("{failure}; no money moved"))
+                .instance(location);
+            let problem = match failure {
+                Failure::Refused { reason } => problem.field(reason.field(), reason.to_string()),
+                Failure::Abandoned { .. } => problem,
+            };
+            ("PaymentsFailed", problem.into_response())
+        }
+        _ => (
+            "PaymentsPending",
+            (
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location), (header::RETRY_AFTER, String::from("1"))],
+                axum::Json(payment),
+            )
+                .into_response(),
+        ),
+    };
+    metrics.add(metric, Unit::Count, 1.0);
+    let disposition = if payment.status.is_final() {
+        Disposition::Final
+    } else {
+        Disposition::Pending
+    };
+    response.extensions_mut().insert(disposition);
+    response
 }
 
 async fn create(
     State(state): State<AppState>,
+    axum::Extension(key): axum::Extension<Key>,
+    axum::Extension(deadline): axum::Extension<Deadline>,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     axum::Extension(CorrelationId(correlation)): axum::Extension<CorrelationId>,
     Json(body): Json<PaymentRequest>,
 ) -> Result<Response, Problem> {
     let request = body
         .validate(state.config.max_amount_minor)
-        .map_err(|e| Problem::invalid_field(e.field, e.message))?;
-    let payment = Payment::new(&request);
-    let done = saga::start(&state, payment, &correlation)
-        .await
-        .map_err(store_problem)?;
-    Ok(outcome(&done.payment, &metrics))
-}
-
-fn payment_id(raw: &str) -> Result<uuid::Uuid, Problem> {
-    uuid::Uuid::parse_str(raw).map_err(|_| Problem::invalid_field("id", "expected a payment id (a UUID)"))
+        .map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;
+    let payment = Payment::new(PaymentId(key.resource_id()), &request, OffsetDateTime::now_utc());
+    let current = match state.store.create(&payment, key.fingerprint()).await? {
+        Created::New(current) => current,
+        Created::Existing(current) if current.fingerprint == key.fingerprint() || current.payment.is_for(&request) => {
+            current
+        }
+        Created::Existing(_) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            )
+            .detail("this Idempotency-Key made a payment with a different request")
+            .field("Idempotency-Key", "was already used with a different request body")
+            .before_work());
+        }
+    };
+    let last = current.payment.clone();
+    let payment = match crate::runner::advance(
+        &state.store,
+        &state.accounts,
+        &state.policy,
+        current,
+        deadline,
+        &correlation,
+    )
+    .await
+    {
+        Ok(advanced) => advanced.payment,
+        Err(err) => {
+            // The payment is recorded; the sweeper finishes it. The client
+            // hears that it is not final yet, not that it failed.
+            tracing::warn!(error = %err, payment = %last.id, "payment not advanced; the sweeper will");
+            last
+        }
+    };
+    Ok(answer(&payment, &metrics))
 }
 
 async fn payment(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Payment>, Problem> {
-    let id = payment_id(&id)?;
-    state
-        .store
-        .get(id)
-        .await
-        .map(|v| axum::Json(v.payment))
-        .map_err(store_problem)
-}
-
-async fn resume(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    axum::Extension(metrics): axum::Extension<InvocationMetrics>,
-    axum::Extension(CorrelationId(correlation)): axum::Extension<CorrelationId>,
-) -> Result<Response, Problem> {
-    let id = payment_id(&id)?;
-    let current = state.store.get(id).await.map_err(store_problem)?;
-    let done = saga::run(&state, current, &correlation).await.map_err(store_problem)?;
-    let mut response = outcome(&done.payment, &metrics);
-    if response.status() == StatusCode::CREATED {
-        *response.status_mut() = StatusCode::OK;
-    }
-    Ok(response)
+    let id = PaymentId::parse(&id).map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;
+    Ok(axum::Json(state.store.get(id).await?.payment))
 }

@@ -1,16 +1,19 @@
 //! Payments: move money from one account to another exactly once.
 //!
-//! A payment is a saga over the accounts API ([`saga`]): debit the payer,
-//! credit the payee, and when the credit cannot be made, void both postings
-//! so no money is created or lost. Every step is recorded ([`store`]) before
-//! the next, so a crashed run can be resumed. `POST /payments` is idempotent
-//! by `Idempotency-Key` (`shared::idempotency`).
+//! A payment is one transfer in the accounts ledger, which posts both legs
+//! in one transaction. [`domain`] is the pure state machine (what to do next
+//! given what accounts answered); [`runner`] executes it against the
+//! [`accounts_client::Ledger`] port and the [`store`], within the
+//! invocation's time; [`sweeper`] finishes, on a schedule, what a request
+//! could not. `POST /payments` is idempotent by `Idempotency-Key`
+//! (`shared::idempotency`), and the key's resource id is the payment's id.
 
 pub mod accounts_client;
 pub mod domain;
 pub mod http;
-pub mod saga;
+pub mod runner;
 pub mod store;
+pub mod sweeper;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +26,13 @@ use shared::naming::Deployment;
 use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
 
 use crate::accounts_client::AccountsClient;
+use crate::domain::Policy;
 
 /// This service.
 pub const SERVICE: ServiceInfo = ServiceInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+
+/// The scheduled function that finishes open payments (binary `payments-sweeper`).
+pub const SWEEPER: ServiceInfo = ServiceInfo::new("payments-sweeper", env!("CARGO_PKG_VERSION"));
 
 /// Configuration, from SSM under `/{app}/{stage}/payments/`.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,16 +43,33 @@ pub struct Config {
     pub idempotency_table: String,
     /// The accounts API's base URL.
     pub accounts_url: String,
-    /// Per-call timeout to accounts.
+    /// The longest one call to accounts may take (less when the invocation has less left).
     pub accounts_timeout_ms: u64,
-    /// Tries per accounts call before its outcome counts as unknown.
-    pub accounts_attempts: u32,
+    /// A payment whose transfer has had no definitive answer this long is cancelled.
+    pub give_up_after_seconds: u64,
+    /// The wait after the first call without a definitive answer; doubles after each.
+    pub retry_base_ms: u64,
+    /// The longest wait between calls.
+    pub retry_max_ms: u64,
+    /// A payment not final this long counts as stuck (`PaymentsStuck`).
+    pub stuck_after_seconds: u64,
     /// The largest payment, in minor units.
     pub max_amount_minor: u64,
     /// How long the service key is cached.
     pub secret_ttl_seconds: u64,
-    /// How long a response is replayed for its Idempotency-Key.
+    /// How long an Idempotency-Key is kept (and its answer replayed).
     pub idempotency_ttl_seconds: u64,
+}
+
+impl Config {
+    /// The payment state machine's timing.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            give_up_after: Duration::from_secs(self.give_up_after_seconds),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_millis(self.retry_max_ms),
+        }
+    }
 }
 
 /// What every handler shares.
@@ -57,6 +81,8 @@ pub struct AppState {
     pub accounts: AccountsClient,
     /// The idempotency records.
     pub idempotency: Arc<Idempotency>,
+    /// When to retry and when to give up.
+    pub policy: Policy,
     /// The configuration loaded at init.
     pub config: Arc<Config>,
 }
@@ -78,7 +104,6 @@ impl AppState {
             http,
             &config.accounts_url,
             Duration::from_millis(config.accounts_timeout_ms),
-            config.accounts_attempts,
             key,
         );
         let mut idempotency = IdempotencyConfig::new(&config.idempotency_table, SERVICE.name);
@@ -87,6 +112,7 @@ impl AppState {
             store: store::Store::new(dynamodb.clone(), &config.table_name),
             accounts,
             idempotency: Arc::new(Idempotency::new(dynamodb, idempotency)),
+            policy: config.policy(),
             config: Arc::new(config),
         }
     }
