@@ -26,8 +26,9 @@ pub enum Outcome {
     Error(Bytes),
 }
 
-/// A queued invocation: request id, event, and the trace header Lambda would hand over.
-type Queued = (String, Bytes, Option<String>);
+/// A queued invocation: request id, event, the trace header Lambda would
+/// hand over, and the invocation's deadline.
+type Queued = (String, Bytes, Option<String>, SystemTime);
 
 struct Shared {
     queue: Mutex<mpsc::Receiver<Queued>>,
@@ -122,13 +123,14 @@ impl RuntimeApi {
 
     /// As [`RuntimeApi::invoke`], handing the function `trace` as
     /// `Lambda-Runtime-Trace-Id` (`Root=…;Parent=<facade segment id>;Sampled=1`
-    /// on Lambda with active tracing).
+    /// on Lambda with active tracing). `limit` is also the invocation's
+    /// deadline (`Lambda-Runtime-Deadline-Ms`), as a function's timeout is.
     pub async fn invoke_traced(&self, event: Bytes, trace: Option<&str>, limit: Duration) -> Result<Outcome, Error> {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().await.insert(id.clone(), tx);
         self.events
-            .send((id, event, trace.map(str::to_owned)))
+            .send((id, event, trace.map(str::to_owned), SystemTime::now() + limit))
             .await
             .map_err(|_| Error::Moto(String::from("runtime api stopped")))?;
         match tokio::time::timeout(limit, rx).await {
@@ -147,10 +149,10 @@ impl Drop for RuntimeApi {
 
 async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let _ = shared.polls.send(Instant::now());
-    let Some((id, event, trace)) = shared.queue.lock().await.recv().await else {
+    let Some((id, event, trace, deadline)) = shared.queue.lock().await.recv().await else {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(30);
+    let deadline = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut headers = HeaderMap::new();
     let pairs = [
         ("lambda-runtime-aws-request-id", id),

@@ -55,7 +55,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_key_schema(Some(key_schema(&spec.partition_key, spec.sort_key.as_deref()).map_err(fail)?));
+        .set_key_schema(Some(
+            key_schema(&spec.partition_key, spec.sort_key.as_deref()).map_err(fail)?,
+        ));
     for attribute in attributes {
         request = request.attribute_definitions(
             AttributeDefinition::builder()

@@ -485,7 +485,11 @@ async fn problems_only(req: Request, next: Next) -> Response {
         problem = problem.before_work();
     }
     let mut converted = problem.into_response();
-    for (name, value) in parts.headers.iter().filter(|(n, _)| !matches!(*n, &header::CONTENT_TYPE | &header::CONTENT_LENGTH)) {
+    for (name, value) in parts
+        .headers
+        .iter()
+        .filter(|(n, _)| !matches!(*n, &header::CONTENT_TYPE | &header::CONTENT_LENGTH))
+    {
         converted.headers_mut().insert(name.clone(), value.clone());
     }
     if let Some(disposition) = disposition {
@@ -534,10 +538,14 @@ async fn invocation(State(edge): State<Edge>, mut req: Request, next: Next) -> R
     let started = Instant::now();
     let config = &edge.metrics;
     let lambda = req.extensions().get::<lambda_http::Context>().cloned();
-    let deadline = lambda.as_ref().map_or_else(
-        || Deadline::after(edge.local_timeout),
-        |ctx| Deadline::at_epoch_millis(ctx.deadline),
-    );
+    // A deadline already on the request (a caller running the router in
+    // process sets one) is kept; else Lambda's, else the local timeout's.
+    let deadline = req.extensions().get::<Deadline>().copied().unwrap_or_else(|| {
+        lambda.as_ref().map_or_else(
+            || Deadline::after(edge.local_timeout),
+            |ctx| Deadline::at_epoch_millis(ctx.deadline),
+        )
+    });
     let gateway_request_id = match req.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),

@@ -52,7 +52,10 @@ mod tests {
         assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
         for bad in ["eur", "EURO", "XYZ", "", "€"] {
             assert!(Currency::parse(bad).is_err(), "{bad}");
-            assert!(serde_json::from_value::<Currency>(serde_json::json!(bad)).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<Currency>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(serde_json::from_str::<Currency>(r#""GBP""#).unwrap().as_str(), "GBP");
     }

@@ -8,9 +8,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::post;
 use http_body_util::BodyExt;
-use shared::idempotency::{Idempotency, IdempotencyConfig};
+use shared::http::Problem;
+use shared::idempotency::{Idempotency, IdempotencyConfig, Key};
 use tower::ServiceExt;
 
 #[derive(Clone)]
@@ -28,19 +30,30 @@ async fn app(handler: Handler) -> Router {
         partition_key: String::from("id"),
         sort_key: None,
         ttl_attribute: Some(String::from("expiration")),
+        indexes: Default::default(),
         seed: None,
     };
     local_aws::seed::create_table(&dynamodb, &table, &spec).await.unwrap();
     let store = Arc::new(Idempotency::new(dynamodb, IdempotencyConfig::new(table, "test")));
-    let route = post(move |body: String| {
+    let route = post(move |axum::Extension(key): axum::Extension<Key>, body: String| {
         let handler = handler.clone();
         async move {
             let run = handler.runs.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::time::sleep(handler.delay).await;
-            if handler.fail_first && run == 1 {
-                return (StatusCode::BAD_GATEWAY, String::from("upstream down"));
+            if body.contains("invalid") {
+                return Problem::invalid_field("a", "refused before any work")
+                    .before_work()
+                    .into_response();
             }
-            (StatusCode::CREATED, format!("{{\"run\":{run},\"echo\":{body}}}"))
+            if handler.fail_first && run == 1 {
+                return (StatusCode::BAD_GATEWAY, String::from("upstream down")).into_response();
+            }
+            let id = key.resource_id();
+            (
+                StatusCode::CREATED,
+                format!("{{\"run\":{run},\"id\":\"{id}\",\"echo\":{body}}}"),
+            )
+                .into_response()
         }
     })
     .layer(axum::middleware::from_fn_with_state(
@@ -117,12 +130,58 @@ async fn a_request_while_the_first_runs_is_409() {
     assert_eq!(h.runs.load(Ordering::SeqCst), 1);
 }
 
+/// A 5xx may mean work started: the key stays bound to its request. A retry
+/// with the same body runs the handler again, with the same resource id (so
+/// it continues the work), and a different body is refused.
 #[tokio::test]
-async fn a_failure_releases_the_key_so_a_retry_runs() {
+async fn a_server_error_keeps_the_key_bound_to_its_request() {
     let h = handler(true, Duration::ZERO);
     let app = app(h.clone()).await;
-    assert_eq!(call(&app, Some("retry"), "{}").await.0, 502);
-    let (status, replayed, body) = call(&app, Some("retry"), "{}").await;
+    assert_eq!(call(&app, Some("retry"), r#"{"n":1}"#).await.0, 502);
+    let (status, _, body) = call(&app, Some("retry"), r#"{"n":2}"#).await;
+    assert_eq!(status, 422, "another request under the key: {body}");
+    let (status, replayed, body) = call(&app, Some("retry"), r#"{"n":1}"#).await;
     assert_eq!((status, replayed), (201, None), "{body}");
     assert!(body.contains("\"run\":2"), "{body}");
+    let (_, replayed, again) = call(&app, Some("retry"), r#"{"n":1}"#).await;
+    assert_eq!((replayed.as_deref(), again.as_str()), (Some("true"), body.as_str()));
+}
+
+#[tokio::test]
+async fn every_request_with_one_key_gets_one_resource_id() {
+    let app = app(handler(true, Duration::ZERO)).await;
+    assert_eq!(call(&app, Some("id"), "{}").await.0, 502);
+    let (_, _, first) = call(&app, Some("id"), "{}").await;
+    let (_, _, other) = call(&app, Some("other-key"), "{}").await;
+    let id = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["id"].clone();
+    assert!(id(&first).is_string(), "{first}");
+    assert_ne!(id(&first), id(&other));
+    assert_eq!(call(&app, Some("id"), "{}").await.2, first);
+}
+
+/// Stripe's rule: a request refused before any work started is not kept,
+/// so the corrected request may use the same key.
+#[tokio::test]
+async fn a_refusal_before_any_work_keeps_nothing() {
+    let h = handler(false, Duration::ZERO);
+    let app = app(h.clone()).await;
+    let (status, _, body) = call(&app, Some("fix"), r#"{"invalid": true}"#).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, replayed, body) = call(&app, Some("fix"), r#"{"valid": true}"#).await;
+    assert_eq!((status, replayed), (201, None), "{body}");
+}
+
+/// The middleware reads the body as the handler's `Json` does: data after
+/// the JSON value is refused before the key is claimed.
+#[tokio::test]
+async fn a_body_the_handler_would_refuse_is_refused_before_the_claim() {
+    let h = handler(false, Duration::ZERO);
+    let app = app(h.clone()).await;
+    for bad in [r#"{"a":1}GARBAGE"#, "{", r#"{"a":1} {"a":2}"#] {
+        let (status, _, body) = call(&app, Some("strict"), bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains("urn:problem:malformed-json"), "{body}");
+    }
+    assert_eq!(h.runs.load(Ordering::SeqCst), 0, "the handler never ran");
+    assert_eq!(call(&app, Some("strict"), r#"{"a":1}"#).await.0, 201, "the key is free");
 }

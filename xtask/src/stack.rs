@@ -251,4 +251,3 @@ pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, S
     ]);
     env
 }
-

@@ -192,7 +192,10 @@ impl NewTransfer {
         let from = account_field("from_account", from_account)?;
         let to = account_field("to_account", to_account)?;
         if from == to {
-            return Err(DomainError::invalid("to_account", "expected an account other than from_account"));
+            return Err(DomainError::invalid(
+                "to_account",
+                "expected an account other than from_account",
+            ));
         }
         let posting = Posting::parse(Direction::Debit, amount_minor, currency, reference, max_amount_minor)?;
         Ok(Self {
@@ -412,7 +415,10 @@ mod tests {
             (a.as_str(), b.as_str(), 5, "EUR", "no spaces", "reference"),
         ] {
             let err = NewTransfer::parse(from, to, amount, currency, reference, 100).unwrap_err();
-            assert!(matches!(err, DomainError::Invalid { field: f, .. } if f == field), "{field}: {err}");
+            assert!(
+                matches!(err, DomainError::Invalid { field: f, .. } if f == field),
+                "{field}: {err}"
+            );
         }
     }
 

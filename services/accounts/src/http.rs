@@ -27,7 +27,9 @@ use shared::http::{Json, Path, Problem};
 use shared::metrics::{InvocationMetrics, Unit};
 
 use crate::AppState;
-use crate::domain::{Account, AccountId, Direction, DomainError, NewAccount, NewTransfer, Posting, Transaction, Transfer};
+use crate::domain::{
+    Account, AccountId, Direction, DomainError, NewAccount, NewTransfer, Posting, Transaction, Transfer,
+};
 use crate::store::{Applied, StoreError};
 
 /// The routes, behind the service-key check.
@@ -90,11 +92,13 @@ fn domain_problem(err: DomainError) -> Problem {
                 .detail(detail)
                 .field(field, "no account has this id")
         }
-        DomainError::PartyCurrency { field, account, .. } => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "currency-mismatch", "Currency mismatch")
-                .detail(detail)
-                .field(field, format!("holds {account}"))
-        }
+        DomainError::PartyCurrency { field, account, .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency-mismatch",
+            "Currency mismatch",
+        )
+        .detail(detail)
+        .field(field, format!("holds {account}")),
         DomainError::TransferCancelled(_) => {
             Problem::new(StatusCode::CONFLICT, "transfer-cancelled", "Transfer cancelled")
                 .detail(detail)
@@ -294,7 +298,12 @@ async fn get_transfer(
     Path(reference): Path<String>,
 ) -> Result<axum::Json<Transfer>, Problem> {
     let reference = crate::domain::reference(&reference).map_err(domain_problem)?;
-    state.store.get_transfer(&reference).await.map(axum::Json).map_err(problem)
+    state
+        .store
+        .get_transfer(&reference)
+        .await
+        .map(axum::Json)
+        .map_err(problem)
 }
 
 async fn cancel_transfer(

@@ -116,11 +116,7 @@ fn signed(tx: &Transaction) -> i128 {
 pub fn audit(snapshot: &Snapshot) -> Audit {
     let mut violations = Vec::new();
     let accounts: HashMap<AccountId, &Account> = snapshot.accounts.iter().map(|a| (a.id, a)).collect();
-    let transfers: HashMap<&str, &Transfer> = snapshot
-        .transfers
-        .iter()
-        .map(|t| (t.reference.as_str(), t))
-        .collect();
+    let transfers: HashMap<&str, &Transfer> = snapshot.transfers.iter().map(|t| (t.reference.as_str(), t)).collect();
     let mut postings: HashMap<AccountId, i128> = HashMap::new();
     let mut legs: BTreeMap<(&str, Direction), Vec<&Transaction>> = BTreeMap::new();
     let mut external = 0i128;
@@ -266,11 +262,7 @@ mod tests {
             credit: credit.id,
         };
         Snapshot {
-            transactions: vec![
-                tx(&payer, Direction::Credit, 100, Origin::External),
-                debit,
-                credit,
-            ],
+            transactions: vec![tx(&payer, Direction::Credit, 100, Origin::External), debit, credit],
             transfers: vec![transfer(&payer, &payee, 30, applied)],
             accounts: vec![payer, payee],
         }
@@ -345,9 +337,7 @@ mod tests {
         snapshot.transactions[2].account_id = snapshot.accounts[0].id;
         let violations = audit(&snapshot).violations;
         assert!(
-            violations
-                .iter()
-                .any(|v| matches!(v, Violation::LegMismatch { .. })),
+            violations.iter().any(|v| matches!(v, Violation::LegMismatch { .. })),
             "{violations:?}"
         );
     }

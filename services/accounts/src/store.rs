@@ -370,7 +370,9 @@ impl Store {
             .set_transact_items(Some(vec![update, transaction, reference]));
         match self.transact(request, id).await? {
             Attempt::Written => Ok((tx, Applied::New)),
-            Attempt::Cancelled(why) if why.failed(2) => self.replay(id, posting).await.map(|tx| (tx, Applied::Replayed)),
+            Attempt::Cancelled(why) if why.failed(2) => {
+                self.replay(id, posting).await.map(|tx| (tx, Applied::Replayed))
+            }
             Attempt::Cancelled(_) => Err(self.explain_refusal(id, posting).await),
         }
     }
@@ -413,8 +415,20 @@ impl Store {
         let [debit_tx, debit_ref] = posting_items(&self.table, &debit)?;
         let [credit_tx, credit_ref] = posting_items(&self.table, &credit)?;
         let request = self.client.transact_write_items().set_transact_items(Some(vec![
-            balance_update(&self.table, new.from_account, Direction::Debit, new.amount_minor, currency)?,
-            balance_update(&self.table, new.to_account, Direction::Credit, new.amount_minor, currency)?,
+            balance_update(
+                &self.table,
+                new.from_account,
+                Direction::Debit,
+                new.amount_minor,
+                currency,
+            )?,
+            balance_update(
+                &self.table,
+                new.to_account,
+                Direction::Credit,
+                new.amount_minor,
+                currency,
+            )?,
             TransactWriteItem::builder().put(self.transfer_put(&transfer)?).build(),
             debit_tx,
             credit_tx,
@@ -431,8 +445,12 @@ impl Store {
                     TransferState::Applied { .. } => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
                 }
             }
-            Attempt::Cancelled(why) if why.failed(0) => Err(self.explain_party("from_account", new, Direction::Debit).await),
-            Attempt::Cancelled(why) if why.failed(1) => Err(self.explain_party("to_account", new, Direction::Credit).await),
+            Attempt::Cancelled(why) if why.failed(0) => {
+                Err(self.explain_party("from_account", new, Direction::Debit).await)
+            }
+            Attempt::Cancelled(why) if why.failed(1) => {
+                Err(self.explain_party("to_account", new, Direction::Credit).await)
+            }
             Attempt::Cancelled(_) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
         }
     }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use accounts::domain::{Direction, NewAccount, Posting};
+use accounts::domain::{Direction, NewAccount, NewTransfer, Posting};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -20,7 +20,7 @@ use pact_verifier::{FilterInfo, PactSource, ProviderInfo, ProviderTransport, Ver
 use serde_json::Value;
 
 /// Sets up provider states in accounts' store and hands the verifier the
-/// account id to put in request paths (`${account_id}`).
+/// account ids to put in request bodies (`from_account`, `to_account`).
 struct States {
     store: accounts::store::Store,
 }
@@ -44,27 +44,42 @@ impl ProviderStateExecutor for States {
             return Ok(HashMap::new());
         }
         let param = |name: &str| state.params.get(name).cloned().unwrap_or(Value::Null);
-        let currency = param("currency").as_str().unwrap_or("EUR").to_owned();
-        let account = self.store.open(NewAccount::parse("Pact", &currency)?).await?;
-        let balance = param("balance_minor").as_u64().unwrap_or(0);
-        if balance > 0 {
-            let seed = Posting::parse(Direction::Credit, balance, &currency, "pact-seed", u64::MAX)?;
-            self.store.post(account.id, &seed).await?;
-        }
-        match state.name.as_str() {
-            "an account holding a balance" => {}
-            "an account with a posted debit" => {
-                let amount = param("amount_minor").as_u64().unwrap_or(0);
-                let reference = param("reference").as_str().unwrap_or_default().to_owned();
-                let debit = Posting::parse(Direction::Debit, amount, &currency, &reference, u64::MAX)?;
-                self.store.post(account.id, &debit).await?;
+        let text = |name: &str, default: &str| param(name).as_str().unwrap_or(default).to_owned();
+        let currency = text("currency", "EUR");
+        let open = |currency: String, balance: u64| {
+            let store = self.store.clone();
+            async move {
+                let account = store.open(NewAccount::parse("Pact", &currency)?).await?;
+                if balance > 0 {
+                    let seed = Posting::parse(Direction::Credit, balance, &currency, "pact-seed", u64::MAX)?;
+                    store.post(account.id, &seed).await?;
+                }
+                anyhow::Ok(account.id.to_string())
+            }
+        };
+        let payer = open(currency.clone(), param("payer_balance_minor").as_u64().unwrap_or(0)).await?;
+        let payee = match state.name.as_str() {
+            "two accounts" => open(text("payee_currency", &currency), 0).await?,
+            "a payer and an unknown payee" => uuid::Uuid::new_v4().to_string(),
+            "two accounts with a transfer between them" => {
+                let payee = open(currency.clone(), 0).await?;
+                let transfer = NewTransfer::parse(
+                    &payer,
+                    &payee,
+                    param("amount_minor").as_u64().unwrap_or(0),
+                    &currency,
+                    &text("reference", ""),
+                    u64::MAX,
+                )?;
+                self.store.transfer(&transfer).await?;
+                payee
             }
             other => anyhow::bail!("unknown provider state {other:?}"),
-        }
-        Ok(HashMap::from([(
-            String::from("account_id"),
-            Value::String(account.id.to_string()),
-        )]))
+        };
+        Ok(HashMap::from([
+            (String::from("from_account"), Value::String(payer)),
+            (String::from("to_account"), Value::String(payee)),
+        ]))
     }
 
     fn teardown(&self) -> bool {
@@ -129,12 +144,12 @@ async fn accounts_honours_every_pact() {
         result.errors,
         result.output.join("\n")
     );
-    assert!(result.interaction_results.len() >= 5, "every interaction verified");
+    assert!(result.interaction_results.len() >= 6, "every interaction verified");
 }
 
-/// Renames `transaction` to `posting` in every JSON response: a field
-/// payments records from each debit and credit.
-async fn rename_transaction(req: Request, next: Next) -> Response {
+/// Renames `transfer` to `movement` in every JSON response: the field
+/// payments reads a transfer's state from.
+async fn rename_transfer(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let (mut parts, body) = response.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
@@ -143,9 +158,9 @@ async fn rename_transaction(req: Request, next: Next) -> Response {
         Err(_) => return Response::from_parts(parts, Body::from(bytes)),
     };
     if let Some(object) = json.as_object_mut()
-        && let Some(transaction) = object.remove("transaction")
+        && let Some(transfer) = object.remove("transfer")
     {
-        object.insert(String::from("posting"), transaction);
+        object.insert(String::from("movement"), transfer);
     }
     let body = json.to_string();
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
@@ -155,7 +170,7 @@ async fn rename_transaction(req: Request, next: Next) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_renames_a_relied_on_field_fails_verification() {
     let f = common::fixture().await;
-    let broken = f.router.clone().layer(axum::middleware::from_fn(rename_transaction));
+    let broken = f.router.clone().layer(axum::middleware::from_fn(rename_transfer));
     let result = verify(broken, f.state.store.clone()).await;
     assert!(!result.result, "a renamed field must fail verification");
     // Errors are described as "Verifying a pact between … Given <state> - <interaction>".
@@ -167,7 +182,7 @@ async fn a_provider_that_renames_a_relied_on_field_fails_verification() {
     failed.sort_unstable();
     assert_eq!(
         failed,
-        ["a credit to an account", "a debit from an account that holds enough"],
-        "exactly the interactions that rely on `transaction` fail"
+        ["a transfer the payer can make"],
+        "exactly the interaction that relies on `transfer` fails"
     );
 }

@@ -69,7 +69,11 @@ async fn a_payee_that_cannot_receive_moves_nothing() {
         assert_eq!(refused.body["errors"][0]["field"], field, "{}", refused.raw);
     }
     let from_nobody = transfer(&f, nobody, &payer, 1, "t-from-nobody").await;
-    assert_eq!(from_nobody.body["errors"][0]["field"], "from_account", "{}", from_nobody.raw);
+    assert_eq!(
+        from_nobody.body["errors"][0]["field"], "from_account",
+        "{}",
+        from_nobody.raw
+    );
     let over = transfer(&f, &payer, &dollars, 5_000, "t-over").await;
     assert_eq!(over.status, 422, "{}", over.raw);
     assert_eq!(f.snapshot(&payer).await, (1_000, 1), "only the seed credit");
@@ -97,7 +101,10 @@ async fn a_cancelled_reference_never_applies_and_an_applied_one_cannot_be_cancel
     assert_eq!(transfer(&f, &payer, &payee, 100, "early").await.status, 201);
     let too_late = f.call("POST", "/transfers/cancellations", Some(&body("early"))).await;
     assert_eq!(too_late.status, 200, "{}", too_late.raw);
-    assert_eq!(too_late.body["state"], "applied", "the cancel reports that it had applied");
+    assert_eq!(
+        too_late.body["state"], "applied",
+        "the cancel reports that it had applied"
+    );
     assert_eq!(balances(&f, &[&payer, &payee]).await, [900, 100]);
     assert_sound(&f).await;
 }
@@ -165,11 +172,26 @@ async fn bad_transfers_name_the_field_and_are_problems() {
     let f = common::fixture().await;
     let payer = f.account_with("EUR", 10).await;
     let cases: [(Value, &str); 5] = [
-        (json!({"from_account": payer, "to_account": payer, "amount_minor": 1, "currency": "EUR", "reference": "r"}), "to_account"),
-        (json!({"from_account": "x", "to_account": payer, "amount_minor": 1, "currency": "EUR", "reference": "r"}), "from_account"),
-        (json!({"from_account": payer, "to_account": payer, "amount_minor": 0, "currency": "EUR", "reference": "r"}), "to_account"),
-        (json!({"from_account": payer, "to_account": "00000000-0000-4000-8000-000000000001", "amount_minor": 0, "currency": "EUR", "reference": "r"}), "amount_minor"),
-        (json!({"from_account": payer, "to_account": "00000000-0000-4000-8000-000000000001", "amount_minor": 1, "currency": "EUR", "reference": "r r"}), "reference"),
+        (
+            json!({"from_account": payer, "to_account": payer, "amount_minor": 1, "currency": "EUR", "reference": "r"}),
+            "to_account",
+        ),
+        (
+            json!({"from_account": "x", "to_account": payer, "amount_minor": 1, "currency": "EUR", "reference": "r"}),
+            "from_account",
+        ),
+        (
+            json!({"from_account": payer, "to_account": payer, "amount_minor": 0, "currency": "EUR", "reference": "r"}),
+            "to_account",
+        ),
+        (
+            json!({"from_account": payer, "to_account": "00000000-0000-4000-8000-000000000001", "amount_minor": 0, "currency": "EUR", "reference": "r"}),
+            "amount_minor",
+        ),
+        (
+            json!({"from_account": payer, "to_account": "00000000-0000-4000-8000-000000000001", "amount_minor": 1, "currency": "EUR", "reference": "r r"}),
+            "reference",
+        ),
     ];
     for (body, field) in cases {
         let reply = f.call("POST", "/transfers", Some(&body.to_string())).await;

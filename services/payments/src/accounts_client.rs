@@ -157,7 +157,11 @@ impl AccountsClient {
         let (status, bytes) = match answer {
             Ok(answer) => answer,
             Err(err) => {
-                let cause = if err.is_timeout() { Cause::Timeout } else { Cause::Unreachable };
+                let cause = if err.is_timeout() {
+                    Cause::Timeout
+                } else {
+                    Cause::Unreachable
+                };
                 // The log keeps the whole error; the payment keeps its kind.
                 tracing::warn!(error = %err, %cause, "accounts call failed");
                 shared::xray::fail(&span, &cause);
@@ -243,28 +247,110 @@ mod tests {
     #[test]
     fn answers_are_read_by_type_and_field() {
         let problem = |kind: &str, field: &str| {
-            format!(r#"{{"type":"urn:problem:{kind}","title":"t","status":422,"errors":[{{"field":"{field}","message":"m"}}]}}"#)
+            format!(
+                r#"{{"type":"urn:problem:{kind}","title":"t","status":422,"errors":[{{"field":"{field}","message":"m"}}]}}"#
+            )
         };
         use Call::{Cancel, Transfer};
-        check(Transfer, 201, r#"{"transfer":{"state":"applied","debit":"x"},"replayed":false}"#, Outcome::Transferred);
-        check(Transfer, 200, r#"{"transfer":{"state":"applied"},"replayed":true}"#, Outcome::Transferred);
-        check(Cancel, 200, r#"{"state":"cancelled","reference":"r"}"#, Outcome::Cancelled);
-        check(Cancel, 200, r#"{"state":"applied","reference":"r"}"#, Outcome::Transferred);
-        check(Transfer, 422, &problem("insufficient-funds", "amount_minor"), Outcome::Refused(Refusal::InsufficientFunds));
-        check(Transfer, 422, &problem("unknown-account", "to_account"), Outcome::Refused(Refusal::UnknownPayee));
-        check(Transfer, 422, &problem("unknown-account", "from_account"), Outcome::Refused(Refusal::UnknownPayer));
-        check(Transfer, 422, &problem("currency-mismatch", "to_account"), Outcome::Refused(Refusal::PayeeCurrency));
-        check(Transfer, 422, &problem("currency-mismatch", "from_account"), Outcome::Refused(Refusal::PayerCurrency));
-        check(Transfer, 422, &problem("balance-limit", "amount_minor"), Outcome::Refused(Refusal::PayeeLimit));
-        check(Transfer, 409, &problem("reference-conflict", "reference"), Outcome::Refused(Refusal::ReferenceConflict));
-        check(Transfer, 409, &problem("transfer-cancelled", "reference"), Outcome::Cancelled);
+        check(
+            Transfer,
+            201,
+            r#"{"transfer":{"state":"applied","debit":"x"},"replayed":false}"#,
+            Outcome::Transferred,
+        );
+        check(
+            Transfer,
+            200,
+            r#"{"transfer":{"state":"applied"},"replayed":true}"#,
+            Outcome::Transferred,
+        );
+        check(
+            Cancel,
+            200,
+            r#"{"state":"cancelled","reference":"r"}"#,
+            Outcome::Cancelled,
+        );
+        check(
+            Cancel,
+            200,
+            r#"{"state":"applied","reference":"r"}"#,
+            Outcome::Transferred,
+        );
+        check(
+            Transfer,
+            422,
+            &problem("insufficient-funds", "amount_minor"),
+            Outcome::Refused(Refusal::InsufficientFunds),
+        );
+        check(
+            Transfer,
+            422,
+            &problem("unknown-account", "to_account"),
+            Outcome::Refused(Refusal::UnknownPayee),
+        );
+        check(
+            Transfer,
+            422,
+            &problem("unknown-account", "from_account"),
+            Outcome::Refused(Refusal::UnknownPayer),
+        );
+        check(
+            Transfer,
+            422,
+            &problem("currency-mismatch", "to_account"),
+            Outcome::Refused(Refusal::PayeeCurrency),
+        );
+        check(
+            Transfer,
+            422,
+            &problem("currency-mismatch", "from_account"),
+            Outcome::Refused(Refusal::PayerCurrency),
+        );
+        check(
+            Transfer,
+            422,
+            &problem("balance-limit", "amount_minor"),
+            Outcome::Refused(Refusal::PayeeLimit),
+        );
+        check(
+            Transfer,
+            409,
+            &problem("reference-conflict", "reference"),
+            Outcome::Refused(Refusal::ReferenceConflict),
+        );
+        check(
+            Transfer,
+            409,
+            &problem("transfer-cancelled", "reference"),
+            Outcome::Cancelled,
+        );
         check(Transfer, 409, &problem("busy", "x"), Outcome::Unknown(Cause::Busy));
         // What says nothing about the transfer is not a refusal: a
         // validation of accounts' own, a credential, a proxy's page.
-        check(Transfer, 422, &problem("invalid-field", "amount_minor"), Outcome::Unknown(Cause::Rejected { status: 422 }));
-        check(Transfer, 401, &problem("unauthorized", "x"), Outcome::Unknown(Cause::Rejected { status: 401 }));
-        check(Transfer, 502, "<html>bad gateway</html>", Outcome::Unknown(Cause::ServerError { status: 502 }));
+        check(
+            Transfer,
+            422,
+            &problem("invalid-field", "amount_minor"),
+            Outcome::Unknown(Cause::Rejected { status: 422 }),
+        );
+        check(
+            Transfer,
+            401,
+            &problem("unauthorized", "x"),
+            Outcome::Unknown(Cause::Rejected { status: 401 }),
+        );
+        check(
+            Transfer,
+            502,
+            "<html>bad gateway</html>",
+            Outcome::Unknown(Cause::ServerError { status: 502 }),
+        );
         check(Transfer, 429, "", Outcome::Unknown(Cause::Throttled));
-        check(Transfer, 200, "not json", Outcome::Unknown(Cause::Rejected { status: 200 }));
+        check(
+            Transfer,
+            200,
+            "not json",
+            Outcome::Unknown(Cause::Rejected { status: 200 }),
+        );
     }
 }

@@ -71,9 +71,13 @@ fn answer(payment: &Payment, metrics: &InvocationMetrics) -> Response {
             (StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(payment)).into_response(),
         ),
         (Status::Failed, Some(failure)) => {
-            let problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, failure_type(failure), "Payment failed")
-                .detail(format!("{failure}; no money moved"))
-                .instance(location);
+            let problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                failure_type(failure),
+                "Payment failed",
+            )
+            .detail(format!("{failure}; no money moved"))
+            .instance(location);
             let problem = match failure {
                 Failure::Refused { reason } => problem.field(reason.field(), reason.to_string()),
                 Failure::Abandoned { .. } => problem,

@@ -48,8 +48,16 @@ pub async fn advance<L: Ledger>(
                 continue;
             }
             _ if budget < MIN_CALL => return Ok(current),
-            Command::Transfer => ledger.transfer(&current.payment, CallContext { budget, correlation }).await,
-            Command::Cancel => ledger.cancel(&current.payment, CallContext { budget, correlation }).await,
+            Command::Transfer => {
+                ledger
+                    .transfer(&current.payment, CallContext { budget, correlation })
+                    .await
+            }
+            Command::Cancel => {
+                ledger
+                    .cancel(&current.payment, CallContext { budget, correlation })
+                    .await
+            }
         };
         current = record(store, policy, current, outcome).await?;
     }

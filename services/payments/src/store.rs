@@ -279,7 +279,12 @@ mod tests {
             retry_base: std::time::Duration::from_millis(100),
             retry_max: std::time::Duration::from_secs(1),
         };
-        let unknown = next(&open, Outcome::Unknown(crate::domain::Cause::ServerError { status: 503 }), t, &policy);
+        let unknown = next(
+            &open,
+            Outcome::Unknown(crate::domain::Cause::ServerError { status: 503 }),
+            t,
+            &policy,
+        );
         let failed = next(&unknown, Outcome::Cancelled, t, &policy);
         for payment in [open, unknown, failed] {
             let record = Record::new(&payment, 3, "fp");

@@ -59,9 +59,16 @@ pub async fn sweep(state: &AppState, deadline: Deadline, metrics: &MetricsConfig
             let _permit = permits.acquire_owned().await;
             let correlation = format!("sweep-{}", payment.id);
             let current = state.store.get(payment.id).await?;
-            crate::runner::advance(&state.store, &state.accounts, &state.policy, current, deadline, &correlation)
-                .await
-                .map(|v| v.payment.status)
+            crate::runner::advance(
+                &state.store,
+                &state.accounts,
+                &state.policy,
+                current,
+                deadline,
+                &correlation,
+            )
+            .await
+            .map(|v| v.payment.status)
         });
     }
     while let Some(joined) = tasks.join_next().await {

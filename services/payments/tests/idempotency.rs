@@ -1,8 +1,12 @@
-//! `POST /payments` with one Idempotency-Key moves money once.
+//! `POST /payments` with one Idempotency-Key makes one payment, as payment
+//! APIs define it: the key binds to its first request until that request's
+//! result is final; what was refused before any work is not kept.
 
 mod common;
 
-use common::{body, stack};
+use std::time::Duration;
+
+use common::{Fault, Faults, body, payment_id, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_requests_with_one_key_make_one_payment() {
@@ -43,24 +47,44 @@ async fn fifty_concurrent_requests_with_one_key_make_one_payment() {
         (s.balance(&payer).await, s.balance(&payee).await),
         (10_000 - 1_234, 1_234)
     );
-    let debits: Vec<_> = s
-        .postings(&payer)
-        .await
-        .into_iter()
-        .filter(|p| p.0 == "debit")
-        .collect();
-    let credits: Vec<_> = s
-        .postings(&payee)
-        .await
-        .into_iter()
-        .filter(|p| p.0 == "credit")
-        .collect();
-    assert_eq!((debits.len(), credits.len()), (1, 1), "one debit, one credit");
+    assert_eq!(s.postings(&payer).await.len(), 2, "the seed and one debit");
+    assert_eq!(s.postings(&payee).await.len(), 1, "one credit");
 
     let late = s.pay(Some("one-key"), &request).await;
     assert_eq!(late.status, 201);
     assert_eq!(late.raw, created[0], "a replay is byte-identical");
     assert_eq!(late.headers["idempotent-replayed"], "true");
+    s.assert_ledger_sound().await;
+}
+
+/// The defect: a retry with the same key after a 503 started a second
+/// payment. Now every retry while the payment is not final is the same
+/// payment (202 with its Location), and the final answer once it is.
+#[tokio::test]
+async fn retries_while_a_payment_is_not_final_continue_the_same_payment() {
+    let s = stack().await;
+    let (payer, payee) = (s.account(1_000).await, s.account(0).await);
+    s.set(Faults::all(Fault::Slow(Duration::from_secs(5))));
+    let request = body(&payer, &payee, 100);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let reply = s
+            .pay_within(Some("retry-key"), &request, Duration::from_millis(700))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.raw);
+        assert!(reply.headers.contains_key("retry-after"));
+        ids.push(payment_id(&reply));
+    }
+    assert!(ids.iter().all(|id| id == &ids[0]), "one payment: {ids:?}");
+    s.set(Faults::default());
+    let done = s.pay(Some("retry-key"), &request).await;
+    assert_eq!(done.status, 201, "{}", done.raw);
+    assert_eq!(payment_id(&done), ids[0]);
+    assert_eq!((s.balance(&payer).await, s.balance(&payee).await), (900, 100));
+    let other = s.pay(Some("retry-key"), &body(&payer, &payee, 101)).await;
+    assert_eq!(other.status, 422, "{}", other.raw);
+    assert_eq!(other.body["type"], "urn:problem:idempotency-key-reused");
+    s.assert_ledger_sound().await;
 }
 
 #[tokio::test]
@@ -77,6 +101,61 @@ async fn a_key_reused_with_another_body_or_missing_is_refused() {
     assert_eq!((s.balance(&payer).await, s.balance(&payee).await), (900, 100));
 }
 
+/// The defect: a request refused by validation was stored against its key,
+/// so the corrected retry got 422. Refusals before any work keep nothing.
+#[tokio::test]
+async fn a_request_refused_before_any_work_leaves_the_key_free() {
+    let s = stack().await;
+    let (payer, payee) = (s.account(1_000).await, s.account(0).await);
+    let refused: [(String, u16, &str); 5] = [
+        (body(&payer, &payee, 0), 422, "urn:problem:invalid-field"),
+        (body(&payer, &payer, 5), 422, "urn:problem:invalid-field"),
+        (
+            format!("{}GARBAGE", body(&payer, &payee, 5)),
+            400,
+            "urn:problem:malformed-json",
+        ),
+        (
+            body(&payer, &payee, 5).replace("\"reference\"", "\"memo\""),
+            422,
+            "urn:problem:invalid-field",
+        ),
+        (String::from("{"), 400, "urn:problem:malformed-json"),
+    ];
+    for (request, status, kind) in refused {
+        let reply = s.pay(Some("fix-me"), &request).await;
+        assert_eq!(reply.status, status, "{request}: {}", reply.raw);
+        assert_eq!(reply.body["type"], kind, "{request}: {}", reply.raw);
+    }
+    let fixed = s.pay(Some("fix-me"), &body(&payer, &payee, 5)).await;
+    assert_eq!(
+        fixed.status, 201,
+        "the corrected request may use the key: {}",
+        fixed.raw
+    );
+    assert_eq!((s.balance(&payer).await, s.balance(&payee).await), (995, 5));
+}
+
+/// The defect: `{…}GARBAGE` was accepted and moved money.
+#[tokio::test]
+async fn trailing_data_after_the_json_body_is_refused() {
+    let s = stack().await;
+    let (payer, payee) = (s.account(1_000).await, s.account(0).await);
+    for (i, tail) in ["GARBAGE", " {}", "\n[]", "}"].into_iter().enumerate() {
+        let reply = s
+            .pay(
+                Some(&format!("tail-{i}")),
+                &format!("{}{tail}", body(&payer, &payee, 5)),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{tail:?}: {}", reply.raw);
+        assert_eq!(reply.body["type"], "urn:problem:malformed-json", "{tail:?}");
+    }
+    let spaced = s.pay(Some("spaced"), &format!("{} \n", body(&payer, &payee, 5))).await;
+    assert_eq!(spaced.status, 201, "trailing whitespace is JSON: {}", spaced.raw);
+    assert_eq!((s.balance(&payer).await, s.balance(&payee).await), (995, 5));
+}
+
 #[tokio::test]
 async fn bad_payment_requests_name_the_field_and_move_nothing() {
     let s = stack().await;
@@ -88,10 +167,20 @@ async fn bad_payment_requests_name_the_field_and_move_nothing() {
         (body(&payer, &payee, 5).replace("EUR", "EURO"), "currency"),
         (body(&payer, &payee, 5).replace("\"reference\"", "\"memo\""), "memo"),
         (body(&payer, &payee, 5).replace("5,", "-5,"), "amount_minor"),
+        (body(&payer, &payee, 5).replace("5,", "5.5,"), "amount_minor"),
     ] {
         let reply = s.pay(Some(&format!("bad-{field}-{}", request.len())), &request).await;
         assert_eq!(reply.status, 422, "{request}: {}", reply.raw);
         assert_eq!(reply.body["errors"][0]["field"], field, "{request}: {}", reply.raw);
     }
+    let bad_id = s
+        .send(
+            axum::http::Request::get("/payments/not-a-uuid")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(bad_id.status, 422, "{}", bad_id.raw);
+    assert_eq!(bad_id.headers["content-type"], "application/problem+json");
     assert_eq!((s.balance(&payer).await, s.balance(&payee).await), (1_000, 0));
 }

@@ -1,5 +1,6 @@
 //! The contract payments holds accounts to: every call `AccountsClient`
-//! makes, with provider states, replayed against a Pact mock server.
+//! makes (a transfer, a cancellation) and every answer it reads, with
+//! provider states, replayed against a Pact mock server.
 //!
 //! The pact is written to a scratch folder and compared with the committed
 //! `pacts/payments-accounts.json`, so the committed file changes only when
@@ -9,124 +10,122 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pact_consumer::builders::InteractionBuilder;
+use pact_consumer::builders::{HttpPartBuilder, InteractionBuilder};
 use pact_consumer::prelude::*;
-use payments::accounts_client::{AccountsClient, Posting};
-use payments::domain::{Outcome, Payment, PaymentRequest};
+use pact_models::expression_parser::DataType;
+use pact_models::generators::Generator;
+use payments::accounts_client::{AccountsClient, CallContext, Ledger};
+use payments::domain::{AccountId, NewPayment, Outcome, Payment, PaymentId, Refusal};
 use serde_json::json;
 use shared::secrets::{Secret, SecretStore, ServiceKey};
 
-const ACCOUNT_EXAMPLE: &str = "6f1c3c52-7d2f-4a53-9a55-1d0f6a1b2c3d";
-const DEBIT_REFERENCE: &str = "pay-019ac0a3a5e07b2c8a1d5e6f7a8b9c0d-debit";
-const CREDIT_REFERENCE: &str = "pay-019ac0a3a5e07b2c8a1d5e6f7a8b9c0d-credit";
-const DEBIT_PATTERN: &str = "^pay-[0-9a-f]{32}-debit$";
-const CREDIT_PATTERN: &str = "^pay-[0-9a-f]{32}-credit$";
+const PAYER_EXAMPLE: &str = "6f1c3c52-7d2f-4a53-9a55-1d0f6a1b2c3d";
+const PAYEE_EXAMPLE: &str = "0a8e4d3b-1c2f-4e5a-8b7c-9d0e1f2a3b4c";
+/// The payments whose transfer references the examples carry: one per
+/// interaction (by amount), as every payment has its own reference.
+const PAYMENT_EXAMPLE: u128 = 0x019a_c0a3_a5e0_7b2c_8a1d_5e6f_7a8b_0000;
+const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
-/// The pattern a payment's reference of this kind follows.
-fn pattern(reference: &str) -> &'static str {
-    if reference.ends_with("-debit") {
-        DEBIT_PATTERN
-    } else {
-        CREDIT_PATTERN
-    }
+fn reference(amount: u64) -> String {
+    payment(amount).transfer_reference()
 }
 
-fn account_path(action: &str) -> (String, String) {
-    (
-        format!("/accounts/${{account_id}}/{action}"),
-        format!("/accounts/{ACCOUNT_EXAMPLE}/{action}"),
-    )
-}
-
-fn posting(i: &mut InteractionBuilder, action: &str, amount: u64, reference: &str) {
-    let (expression, example) = account_path(action);
+/// A transfer (or cancellation) request whose parties come from the
+/// provider state: the verifier puts the ids the state created in the body.
+fn transfer_request(i: &mut InteractionBuilder, path: &str, amount: u64) {
     i.request
         .post()
-        .path_from_provider_state(expression, example.as_str())
+        .path(path)
         .header("Authorization", term!("^Bearer .+$", "Bearer test-service-key"))
         .header("Content-Type", "application/json")
         .json_body(json_pattern!({
+            "from_account": term!(UUID, PAYER_EXAMPLE),
+            "to_account": term!(UUID, PAYEE_EXAMPLE),
             "amount_minor": amount,
             "currency": "EUR",
-            "reference": term!(pattern(reference), reference),
+            "reference": term!("^pay-[0-9a-f]{32}$", reference(amount)),
+        }))
+        .body_generator(
+            "$.from_account",
+            Generator::ProviderStateGenerator(String::from("from_account"), Some(DataType::STRING)),
+        )
+        .body_generator(
+            "$.to_account",
+            Generator::ProviderStateGenerator(String::from("to_account"), Some(DataType::STRING)),
+        );
+}
+
+fn refused(i: &mut InteractionBuilder, status: u16, kind: &str, field: &str) {
+    i.response
+        .status(status)
+        .header("Content-Type", "application/problem+json")
+        .json_body(json_pattern!({
+            "type": format!("urn:problem:{kind}"),
+            "errors": [{"field": field}],
         }));
 }
 
-fn created(i: &mut InteractionBuilder) {
-    i.response
-        .status(201)
-        .header("Content-Type", "application/json")
-        .json_body(
-            json_pattern!({"transaction": {"id": term!("^[0-9a-f-]{36}$", "019ac0a3-a5e0-7b2c-8a1d-5e6f7a8b9c0d")}}),
-        );
+fn two_accounts(i: &mut InteractionBuilder, payer_balance: u64, payee_currency: &str) {
+    i.given_with_params(
+        "two accounts",
+        &json!({"payer_balance_minor": payer_balance, "currency": "EUR", "payee_currency": payee_currency}),
+    );
 }
 
 fn contract() -> PactBuilder {
     let mut pact = PactBuilder::new_v4("payments", "accounts");
-    pact.interaction("a debit from an account that holds enough", "", |mut i| {
-        i.given_with_params(
-            "an account holding a balance",
-            &json!({"balance_minor": 1000, "currency": "EUR"}),
-        );
-        posting(&mut i, "debits", 300, DEBIT_REFERENCE);
-        created(&mut i);
-        i
-    })
-    .interaction("a credit to an account", "", |mut i| {
-        i.given_with_params(
-            "an account holding a balance",
-            &json!({"balance_minor": 0, "currency": "EUR"}),
-        );
-        posting(&mut i, "credits", 300, CREDIT_REFERENCE);
-        created(&mut i);
-        i
-    })
-    .interaction("a debit larger than the balance", "", |mut i| {
-        i.given_with_params(
-            "an account holding a balance",
-            &json!({"balance_minor": 100, "currency": "EUR"}),
-        );
-        posting(&mut i, "debits", 5000, DEBIT_REFERENCE);
+    pact.interaction("a transfer the payer can make", "", |mut i| {
+        two_accounts(&mut i, 1000, "EUR");
+        transfer_request(&mut i, "/transfers", 300);
         i.response
-            .status(422)
-            .header("Content-Type", "application/problem+json")
-            .json_body(json_pattern!({
-                "type": "urn:problem:insufficient-funds",
-                "detail": like!("insufficient funds: balance 100, debit 5000"),
-            }));
+            .status(201)
+            .header("Content-Type", "application/json")
+            .json_body(json_pattern!({"transfer": {"state": "applied"}}));
         i
     })
-    .interaction("voiding a posted debit", "", |mut i| {
-        i.given_with_params(
-            "an account with a posted debit",
-            &json!({"balance_minor": 1000, "currency": "EUR", "amount_minor": 300, "reference": DEBIT_REFERENCE}),
-        );
-        void(&mut i, DEBIT_REFERENCE, "reversed");
+    .interaction("a transfer larger than the payer's balance", "", |mut i| {
+        two_accounts(&mut i, 100, "EUR");
+        transfer_request(&mut i, "/transfers", 5000);
+        refused(&mut i, 422, "insufficient-funds", "amount_minor");
         i
     })
-    .interaction("voiding a reference nothing was posted with", "", |mut i| {
+    .interaction("a transfer to an account that does not exist", "", |mut i| {
         i.given_with_params(
-            "an account holding a balance",
-            &json!({"balance_minor": 0, "currency": "EUR"}),
+            "a payer and an unknown payee",
+            &json!({"payer_balance_minor": 1000, "currency": "EUR"}),
         );
-        void(&mut i, CREDIT_REFERENCE, "blocked");
+        transfer_request(&mut i, "/transfers", 301);
+        refused(&mut i, 422, "unknown-account", "to_account");
+        i
+    })
+    .interaction("a transfer to an account in another currency", "", |mut i| {
+        two_accounts(&mut i, 1000, "USD");
+        transfer_request(&mut i, "/transfers", 302);
+        refused(&mut i, 422, "currency-mismatch", "to_account");
+        i
+    })
+    .interaction("cancelling a transfer that never applied", "", |mut i| {
+        two_accounts(&mut i, 1000, "EUR");
+        transfer_request(&mut i, "/transfers/cancellations", 304);
+        i.response
+            .status(200)
+            .header("Content-Type", "application/json")
+            .json_body(json_pattern!({"state": "cancelled"}));
+        i
+    })
+    .interaction("cancelling a transfer that applied", "", |mut i| {
+        i.given_with_params(
+            "two accounts with a transfer between them",
+            &json!({"payer_balance_minor": 1000, "currency": "EUR", "amount_minor": 303, "reference": reference(303)}),
+        );
+        transfer_request(&mut i, "/transfers/cancellations", 303);
+        i.response
+            .status(200)
+            .header("Content-Type", "application/json")
+            .json_body(json_pattern!({"state": "applied"}));
         i
     });
     pact
-}
-
-fn void(i: &mut InteractionBuilder, reference: &str, outcome: &str) {
-    let (expression, example) = account_path("voids");
-    i.request
-        .post()
-        .path_from_provider_state(expression, example.as_str())
-        .header("Authorization", term!("^Bearer .+$", "Bearer test-service-key"))
-        .header("Content-Type", "application/json")
-        .json_body(json_pattern!({"reference": term!(pattern(reference), reference)}));
-    i.response
-        .status(200)
-        .header("Content-Type", "application/json")
-        .json_body(json_pattern!({"outcome": term!("^(reversed|blocked)$", outcome)}));
 }
 
 fn client(base: &str) -> AccountsClient {
@@ -143,22 +142,28 @@ fn client(base: &str) -> AccountsClient {
         Duration::from_secs(3600),
         key,
     );
-    AccountsClient::new(reqwest::Client::new(), base, Duration::from_secs(5), 1, Arc::new(store))
+    AccountsClient::new(reqwest::Client::new(), base, Duration::from_secs(5), Arc::new(store))
 }
 
 fn payment(amount: u64) -> Payment {
-    let request: PaymentRequest = serde_json::from_value(json!({
-        "from_account": ACCOUNT_EXAMPLE, "to_account": "0a8e4d3b-1c2f-4e5a-8b7c-9d0e1f2a3b4c",
-        "amount_minor": amount, "currency": "EUR", "reference": "contract"
-    }))
-    .unwrap();
-    Payment::new(&request.validate(u64::MAX).unwrap())
+    let request = NewPayment {
+        from_account: AccountId(PAYER_EXAMPLE.parse().unwrap()),
+        to_account: AccountId(PAYEE_EXAMPLE.parse().unwrap()),
+        amount_minor: amount,
+        currency: shared::money::Currency::parse("EUR").unwrap(),
+        reference: String::from("contract"),
+    };
+    let at = time::macros::datetime!(2026-12-01 08:00 UTC);
+    Payment::new(
+        PaymentId(uuid::Uuid::from_u128(PAYMENT_EXAMPLE + u128::from(amount))),
+        &request,
+        at,
+    )
 }
 
 #[test]
 fn payments_calls_to_accounts_match_the_committed_contract() {
     let scratch = std::env::temp_dir().join(format!("pacts-{}", uuid::Uuid::new_v4()));
-    let account: uuid::Uuid = ACCOUNT_EXAMPLE.parse().unwrap();
     {
         let mut pact = contract();
         pact.with_output_dir(&scratch);
@@ -167,26 +172,25 @@ fn payments_calls_to_accounts_match_the_committed_contract() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let accounts = client(&base);
-            let paid = payment(300);
-            let ok = accounts
-                .post(Posting::Debit, account, &paid, &paid.debit_reference(), "c")
-                .await;
-            assert_eq!(ok.outcome, Outcome::Succeeded, "{}", ok.detail);
-            assert!(ok.detail.starts_with("transaction "), "{}", ok.detail);
-            let credit = accounts
-                .post(Posting::Credit, account, &paid, &paid.credit_reference(), "c")
-                .await;
-            assert_eq!(credit.outcome, Outcome::Succeeded, "{}", credit.detail);
-            let large = payment(5000);
-            let refused = accounts
-                .post(Posting::Debit, account, &large, &large.debit_reference(), "c")
-                .await;
-            assert_eq!(refused.outcome, Outcome::Refused, "{}", refused.detail);
-            assert!(refused.detail.contains("insufficient-funds"), "{}", refused.detail);
-            let reversed = accounts.void(account, &paid.debit_reference(), "c").await;
-            assert_eq!(reversed.outcome, Outcome::Succeeded, "{}", reversed.detail);
-            let blocked = accounts.void(account, &paid.credit_reference(), "c").await;
-            assert_eq!(blocked.outcome, Outcome::Succeeded, "{}", blocked.detail);
+            let call = CallContext {
+                budget: Duration::from_secs(5),
+                correlation: "contract",
+            };
+            assert_eq!(accounts.transfer(&payment(300), call).await, Outcome::Transferred);
+            assert_eq!(
+                accounts.transfer(&payment(5000), call).await,
+                Outcome::Refused(Refusal::InsufficientFunds)
+            );
+            assert_eq!(
+                accounts.transfer(&payment(301), call).await,
+                Outcome::Refused(Refusal::UnknownPayee)
+            );
+            assert_eq!(
+                accounts.transfer(&payment(302), call).await,
+                Outcome::Refused(Refusal::PayeeCurrency)
+            );
+            assert_eq!(accounts.cancel(&payment(304), call).await, Outcome::Cancelled);
+            assert_eq!(accounts.cancel(&payment(303), call).await, Outcome::Transferred);
         });
         // The mock server checks every interaction was hit and writes the pact on drop.
     }

@@ -58,7 +58,7 @@ fn payment(from: &str, to: &str) -> Value {
 async fn pay(api: &RuntimeApi, trace: &str, body: &Value) -> u16 {
     let event = event("POST", "/payments", body, &uuid::Uuid::new_v4().to_string());
     match api
-        .invoke_traced(event.into(), Some(trace), Duration::from_secs(30))
+        .invoke_traced(event.into(), Some(trace), Duration::from_secs(4))
         .await
         .expect("payments answers")
     {
@@ -131,7 +131,9 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     payments_env.extend([
         (String::from("AWS_LAMBDA_MAX_CONCURRENCY"), String::from("2")),
         (shared::config::override_var("accounts_url"), accounts_url.clone()),
-        (shared::config::override_var("accounts_attempts"), String::from("1")),
+        (shared::config::override_var("give_up_after_seconds"), String::from("1")),
+        (shared::config::override_var("retry_base_ms"), String::from("50")),
+        (shared::config::override_var("retry_max_ms"), String::from("200")),
         (
             shared::config::override_var("accounts_timeout_ms"),
             String::from("1000"),
@@ -157,9 +159,9 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     let failed_facade = segment_id();
     let (failed_root, failed_header) = trace_header(&failed_facade);
     let failed_status = pay(&api, &failed_header, &body).await;
-    assert!(
-        failed_status >= 500,
-        "a payment without accounts answers 5xx, got {failed_status}"
+    assert_eq!(
+        failed_status, 202,
+        "a payment without accounts is accepted, to be finished later"
     );
 
     let all = daemon.documents(Duration::from_millis(1500)).await.unwrap();
@@ -199,21 +201,18 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         "{refused_invocation}"
     );
 
-    // The payment made while accounts was down: a fault, with the cause on
-    // the failed call and on the invocation.
+    // The payment made while accounts was down: accepted (not a fault:
+    // nothing failed for the customer yet), with the cause on each failed call.
     let failed = of_trace(&failed_root);
     let failed_invocation = child(&failed, "payments", &failed_facade);
     let failed_id = failed_invocation["id"].as_str().unwrap();
-    assert_eq!(failed_invocation["fault"], true, "{failed_invocation}");
+    assert!(
+        failed_invocation.get("fault").is_none_or(|f| f == false),
+        "{failed_invocation}"
+    );
     assert_eq!(
         failed_invocation["http"]["response"]["status"], failed_status,
         "{failed_invocation}"
-    );
-    assert!(
-        failed_invocation["cause"]["exceptions"][0]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "cause of {failed_invocation}"
     );
     let failed_calls: Vec<&Value> = failed
         .iter()
@@ -224,7 +223,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         assert!(descends(&failed, call, failed_id), "{call}");
         assert_eq!(call["fault"], true, "{call}");
         let cause = call["cause"]["exceptions"][0]["message"].as_str().unwrap_or_default();
-        assert!(cause.contains("accounts unreachable"), "cause of {call}");
+        assert!(cause.contains("accounts could not be reached"), "cause of {call}");
     }
 }
 

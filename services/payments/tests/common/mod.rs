@@ -33,9 +33,18 @@ pub enum Fault {
 /// Faults per accounts route, switched by tests.
 #[derive(Debug, Default, Clone)]
 pub struct Faults {
-    pub debits: Fault,
-    pub credits: Fault,
-    pub voids: Fault,
+    pub transfers: Fault,
+    pub cancellations: Fault,
+}
+
+impl Faults {
+    /// The same fault on every route payments calls.
+    pub fn all(fault: Fault) -> Self {
+        Self {
+            transfers: fault,
+            cancellations: fault,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -49,22 +58,22 @@ pub struct Stack {
 async fn inject(faults: Arc<Mutex<Faults>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let current = faults.lock().unwrap().clone();
-    let fault = if path.ends_with("/debits") {
-        current.debits
-    } else if path.ends_with("/credits") {
-        current.credits
-    } else if path.ends_with("/voids") {
-        current.voids
-    } else {
-        Fault::None
+    let fault = match path.as_str() {
+        "/transfers" => current.transfers,
+        "/transfers/cancellations" => current.cancellations,
+        _ => Fault::None,
     };
     match fault {
         Fault::None => next.run(req).await,
         Fault::Unavailable => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response(),
-        Fault::Slow(delay) => {
+        // As on Lambda, the work goes on when the caller stops waiting: the
+        // call lands late, after payments gave up on it.
+        Fault::Slow(delay) => tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             next.run(req).await
-        }
+        })
+        .await
+        .unwrap_or_else(|_| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "lost").into_response()),
     }
 }
 
@@ -101,7 +110,10 @@ pub async fn stack() -> Stack {
     let config = &mut loaded.config;
     config.accounts_url = format!("http://{address}");
     config.accounts_timeout_ms = 300;
-    config.accounts_attempts = 2;
+    config.give_up_after_seconds = 2;
+    config.retry_base_ms = 50;
+    config.retry_max_ms = 200;
+    config.stuck_after_seconds = 60;
     let payments_state = payments::AppState::new(loaded, aws_sdk_dynamodb::Client::new(&sdk), reqwest::Client::new());
     Stack {
         accounts: accounts_state,
@@ -123,12 +135,51 @@ impl Stack {
         *self.faults.lock().unwrap() = faults;
     }
 
+    /// `POST /payments` with a 15 s budget (the deployed function's timeout).
     pub async fn pay(&self, key: Option<&str>, body: &str) -> Reply {
+        self.pay_within(key, body, Duration::from_secs(15)).await
+    }
+
+    /// `POST /payments` as an invocation with `budget` left.
+    pub async fn pay_within(&self, key: Option<&str>, body: &str, budget: Duration) -> Reply {
         let mut request = axum::http::Request::post("/payments").header("content-type", "application/json");
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
-        self.send(request.body(Body::from(body.to_owned())).unwrap()).await
+        let mut request = request.body(Body::from(body.to_owned())).unwrap();
+        request.extensions_mut().insert(shared::http::Deadline::after(budget));
+        self.send(request).await
+    }
+
+    /// One run of the sweeper with `budget`.
+    pub async fn sweep(&self, budget: Duration) -> payments::sweeper::Sweep {
+        let metrics = shared::metrics::MetricsConfig::from_env("payments", Arc::new(shared::telemetry::Stdout));
+        payments::sweeper::sweep(&self.payments_state, shared::http::Deadline::after(budget), &metrics)
+            .await
+            .expect("sweep")
+    }
+
+    /// Sweeps until the payment is final (at most `rounds` sweeps).
+    pub async fn settle(&self, id: &str, rounds: usize) -> Value {
+        for _ in 0..rounds {
+            let payment = self.payment(id).await;
+            if payment["status"] == "completed" || payment["status"] == "failed" {
+                return payment;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.sweep(Duration::from_secs(5)).await;
+        }
+        panic!(
+            "payment {id} not final after {rounds} sweeps: {}",
+            self.payment(id).await
+        )
+    }
+
+    /// Every invariant of the ledger holds over accounts' whole table.
+    pub async fn assert_ledger_sound(&self) {
+        let snapshot = self.accounts.store.snapshot().await.expect("snapshot");
+        let audit = accounts::ledger::audit(&snapshot);
+        assert!(audit.is_sound(), "{:#?}", audit.violations);
     }
 
     pub async fn send(&self, request: axum::http::Request<Body>) -> Reply {
@@ -196,11 +247,11 @@ pub fn body(from: &str, to: &str, amount: u64) -> String {
     serde_json::json!({"from_account": from, "to_account": to, "amount_minor": amount, "currency": "EUR", "reference": "test payment"}).to_string()
 }
 
-/// The payment id of a problem response (`instance: /payments/{id}`).
-pub fn instance_id(reply: &Reply) -> String {
-    reply.body["instance"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("/payments/")
-        .to_owned()
+/// The payment id of an answer: its `Location` (201, 202) or the problem's `instance` (422).
+pub fn payment_id(reply: &Reply) -> String {
+    let location = match reply.headers.get("location") {
+        Some(location) => location.to_str().unwrap().to_owned(),
+        None => reply.body["instance"].as_str().expect("an instance").to_owned(),
+    };
+    location.trim_start_matches("/payments/").to_owned()
 }
