@@ -8,8 +8,10 @@
 //!
 //! Requests that no rule picks are forwarded unchanged (method, path, query,
 //! headers including `Host` and the SigV4 `Authorization`, body), and so is
-//! the answer. When the upstream cannot be reached the proxy answers 502, as
-//! a gateway in front of a dead backend does.
+//! the answer. A forwarded call runs to its end even when the caller has
+//! stopped waiting (a stalled call lands late, as on Lambda). When the
+//! upstream cannot be reached the proxy answers 502, as a gateway in front
+//! of a dead backend does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -196,15 +198,18 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     for (name, value) in &parts.headers {
         request = request.header(name, value);
     }
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(_) => return (StatusCode::BAD_GATEWAY, "upstream unreachable").into_response(),
-    };
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = match response.bytes().await {
-        Ok(bytes) => bytes,
-        Err(_) => return (StatusCode::BAD_GATEWAY, "upstream closed the connection").into_response(),
+    // The forwarded call runs to its end even when the caller stops waiting,
+    // as a Lambda invocation behind API Gateway does: a stalled call lands late.
+    let forwarded = tokio::spawn(async move {
+        let response = request.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        Ok::<_, reqwest::Error>((status, headers, bytes))
+    });
+    let (status, headers, bytes) = match forwarded.await {
+        Ok(Ok(answer)) => answer,
+        _ => return (StatusCode::BAD_GATEWAY, "upstream unreachable").into_response(),
     };
     let mut answer = Response::new(Body::from(bytes));
     *answer.status_mut() = status;

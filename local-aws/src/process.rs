@@ -106,6 +106,13 @@ impl Process {
         }
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Waits until the process exits on its own (or was killed).
     pub async fn exited(&mut self) -> Option<std::process::ExitStatus> {
         let status = match &mut self.child {

@@ -36,6 +36,12 @@ struct Party {
     iban: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Search {
+    limit: u32,
+}
+
 fn router(emf: Capture) -> Router {
     let routes = Router::new()
         .route(
@@ -52,7 +58,16 @@ fn router(emf: Capture) -> Router {
         .route(
             "/boom",
             get(|| async { Problem::internal(&"database password=hunter2 rejected") }),
-        );
+        )
+        .route(
+            "/items/{id}",
+            get(|shared::http::Path(id): shared::http::Path<u32>| async move { format!("item {id}") }),
+        )
+        .route(
+            "/search",
+            get(|axum::extract::Query(q): axum::extract::Query<Search>| async move { q.limit.to_string() }),
+        )
+        .route("/notes", post(|body: String| async move { body.len().to_string() }));
     let metrics = MetricsConfig {
         namespace: String::from("Test"),
         service: String::from("edge-test"),
@@ -121,6 +136,62 @@ async fn json_errors_name_the_field() {
     .await;
     check(r#"{"amount_minor": 1, "to": {"iban": "x"}"#, 400, None).await;
     check("", 400, None).await;
+}
+
+/// RFC 8259: a JSON text is one value. Data after it is refused, not ignored.
+#[tokio::test]
+async fn data_after_the_json_value_is_refused() {
+    let ok = r#"{"amount_minor": 1, "to": {"iban": "x"}}"#;
+    for tail in ["GARBAGE", " {}", "[]", "}", "\u{0}"] {
+        check(&format!("{ok}{tail}"), 400, None).await;
+    }
+    let (status, _, _) = send(router(Capture::default()), post_json(&format!("{ok} \n\t"))).await;
+    assert_eq!(status, 200, "trailing whitespace is part of JSON");
+}
+
+/// Every error response is problem+json: extractor rejections of paths,
+/// queries and bodies included, with the status they mean.
+#[tokio::test]
+async fn every_rejection_is_a_problem() {
+    let get = |uri: &str| axum::http::Request::get(uri).body(Body::empty()).unwrap();
+    let big = axum::http::Request::post("/notes")
+        .header("content-type", "text/plain")
+        .body(Body::from("x".repeat(3 * 1024 * 1024)))
+        .unwrap();
+    let big_json = axum::http::Request::post("/transfers")
+        .header("content-type", "application/json")
+        .body(Body::from(format!(r#"{{"pad": "{}"}}"#, "x".repeat(3 * 1024 * 1024))))
+        .unwrap();
+    for (request, status) in [
+        (get("/items/not-a-number"), 400),
+        (get("/search?limit=x"), 400),
+        (get("/search?limit=1&other=2"), 400),
+        (big, 413),
+        (big_json, 413),
+    ] {
+        let uri = request.uri().clone();
+        let (got, headers, problem) = send(router(Capture::default()), request).await;
+        assert_eq!(got, status, "{uri}: {problem}");
+        assert_eq!(headers["content-type"], "application/problem+json", "{uri}");
+        assert_eq!(problem["status"], status, "{uri}: {problem}");
+        assert!(
+            problem["type"].as_str().is_some_and(|t| t.starts_with("urn:problem:")),
+            "{problem}"
+        );
+    }
+    let (status, _, _) = send(router(Capture::default()), get("/items/7")).await;
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn bearer_schemes_are_case_insensitive() {
+    use shared::http::bearer_token;
+    for value in ["Bearer k", "bearer k", "BEARER k", "Bearer   k"] {
+        assert_eq!(bearer_token(value), Some("k"), "{value}");
+    }
+    for value in ["Basic k", "Bearer", "Bearer ", "Bearerk", ""] {
+        assert_eq!(bearer_token(value), None, "{value}");
+    }
 }
 
 #[tokio::test]

@@ -445,12 +445,7 @@ impl Store {
                     TransferState::Applied { .. } => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
                 }
             }
-            Attempt::Cancelled(why) if why.failed(0) => {
-                Err(self.explain_party("from_account", new, Direction::Debit).await)
-            }
-            Attempt::Cancelled(why) if why.failed(1) => {
-                Err(self.explain_party("to_account", new, Direction::Credit).await)
-            }
+            Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new).await),
             Attempt::Cancelled(_) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
         }
     }
@@ -645,30 +640,32 @@ impl Store {
         }
     }
 
-    /// Why a transfer's condition on one party failed, read after the fact.
-    async fn explain_party(&self, field: &'static str, new: &NewTransfer, direction: Direction) -> StoreError {
-        let id = match direction {
-            Direction::Debit => new.from_account,
-            Direction::Credit => new.to_account,
+    /// Why a transfer's conditions on its parties failed, read after the
+    /// fact. What does not depend on balances comes first, so the answer is
+    /// the same whatever the balances: a missing payer, a missing payee, the
+    /// payer's currency, the payee's, then the payer's funds and the payee's limit.
+    async fn explain_parties(&self, new: &NewTransfer) -> StoreError {
+        let (payer, payee) = match tokio::try_join!(self.find(new.from_account), self.find(new.to_account)) {
+            Ok(parties) => parties,
+            Err(err) => return err,
         };
-        match self.find(id).await {
-            Err(err) => err,
-            Ok(None) => DomainError::UnknownParty { field }.into(),
-            Ok(Some(account)) if account.currency != new.currency => DomainError::PartyCurrency {
-                field,
-                account: account.currency.as_str().to_owned(),
-                transfer: new.currency.as_str().to_owned(),
-            }
-            .into(),
-            Ok(Some(account)) => match direction {
-                Direction::Debit => DomainError::InsufficientFunds {
-                    balance_minor: account.balance_minor,
-                    amount_minor: new.amount_minor,
-                }
-                .into(),
-                Direction::Credit => DomainError::BalanceLimit.into(),
+        let currency = |field, account: &Account| DomainError::PartyCurrency {
+            field,
+            account: account.currency.as_str().to_owned(),
+            transfer: new.currency.as_str().to_owned(),
+        };
+        let refusal = match (payer, payee) {
+            (None, _) => DomainError::UnknownParty { field: "from_account" },
+            (_, None) => DomainError::UnknownParty { field: "to_account" },
+            (Some(payer), _) if payer.currency != new.currency => currency("from_account", &payer),
+            (_, Some(payee)) if payee.currency != new.currency => currency("to_account", &payee),
+            (Some(payer), _) if payer.balance_minor < new.amount_minor => DomainError::InsufficientFunds {
+                balance_minor: payer.balance_minor,
+                amount_minor: new.amount_minor,
             },
-        }
+            _ => DomainError::BalanceLimit,
+        };
+        refusal.into()
     }
 
     /// One page of an account's transactions, newest first.

@@ -10,22 +10,11 @@ pub use shared::money::Currency;
 pub struct RecordId(pub uuid::Uuid);
 
 impl RecordId {
-    /// A fresh random id.
-    pub fn new() -> Self {
-        Self(uuid::Uuid::new_v4())
-    }
-
     /// Parses the `{id}` path segment.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         uuid::Uuid::parse_str(raw)
             .map(Self)
             .map_err(|_| DomainError::invalid("id", "expected a record id (a UUID)"))
-    }
-}
-
-impl Default for RecordId {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

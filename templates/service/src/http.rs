@@ -3,7 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /{{project-name}}` | needs `Idempotency-Key`; `{owner, currency, limit_minor}` → 201 record (the same response again for the same key and body) |
+//! | `POST /{{project-name}}` | needs `Idempotency-Key`; `{owner, currency, limit_minor}` → 201 record (the same response again for the same key and body; the record's id is the key's resource id) |
 //! | `GET /{{project-name}}/{id}` | the record |
 //!
 //! Every `/{{project-name}}` route needs `Authorization: Bearer <service key>`.
@@ -11,12 +11,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use shared::http::{Json, Problem};
+use shared::http::{Json, Path, Problem};
+use shared::idempotency::Key;
 use shared::metrics::{InvocationMetrics, Unit};
 
 use crate::AppState;
@@ -49,7 +50,7 @@ fn problem(err: StoreError) -> Problem {
 fn domain_problem(err: DomainError) -> Problem {
     let detail = err.to_string();
     match err {
-        DomainError::Invalid { field, message } => Problem::invalid_field(field, message),
+        DomainError::Invalid { field, message } => Problem::invalid_field(field, message).before_work(),
         DomainError::NotFound(_) => Problem::not_found("the record")
             .detail(detail)
             .field("id", "no record has this id"),
@@ -70,6 +71,7 @@ pub struct CreateRequest {
 
 async fn create(
     State(state): State<AppState>,
+    axum::Extension(key): axum::Extension<Key>,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<CreateRequest>,
 ) -> Result<Response, Problem> {
@@ -80,7 +82,11 @@ async fn create(
         state.config.max_amount_minor,
     )
     .map_err(domain_problem)?;
-    let record = state.store.create(new).await.map_err(problem)?;
+    let record = state
+        .store
+        .create(RecordId(key.resource_id()), new)
+        .await
+        .map_err(problem)?;
     metrics.add("{{project-name | pascal_case}}Created", Unit::Count, 1.0);
     let location = format!("/{{project-name}}/{}", record.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(record)).into_response())

@@ -1,6 +1,8 @@
 //! The DynamoDB adapter: one item per record, keyed `{{table_key}}` (the
 //! record id). A record is written once, with a condition that no item has
-//! its key, and read strongly consistent.
+//! its key, and read strongly consistent. Its id comes from the request's
+//! Idempotency-Key, so a request run again (after a crash or a 5xx) finds
+//! the record the first run wrote instead of writing a second.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -55,16 +57,17 @@ impl Store {
         }
     }
 
-    /// Writes a new record under a fresh id.
-    pub async fn create(&self, new: NewRecord) -> Result<Record, StoreError> {
+    /// Writes a new record under `id`, or returns the one already there.
+    pub async fn create(&self, id: RecordId, new: NewRecord) -> Result<Record, StoreError> {
         let record = Record {
-            id: RecordId::new(),
+            id,
             owner: new.owner,
             currency: new.currency,
             limit_minor: new.limit_minor,
             created_at: now(),
         };
-        self.client
+        let written = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(KEY, s(&record.id.to_string()))
@@ -75,9 +78,18 @@ impl Store {
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", KEY)
             .send()
-            .await
-            .map_err(failure("PutItem"))?;
-        Ok(record)
+            .await;
+        match written {
+            Ok(_) => Ok(record),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.get(id).await
+            }
+            Err(err) => Err(failure("PutItem")(err).into()),
+        }
     }
 
     /// Reads a record (strongly consistent).
