@@ -7,11 +7,19 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
+/** A global secondary index's keys (strings), as in `local_aws::registry::IndexSpec`. */
+export interface IndexSpec {
+  readonly partition_key: string;
+  readonly sort_key?: string;
+}
+
 /** A DynamoDB table's keys, as in `local_aws::registry::TableSpec`. */
 export interface TableSpec {
   readonly partition_key: string;
   readonly sort_key?: string;
   readonly ttl_attribute?: string;
+  /** Global secondary indexes by name, every attribute projected. */
+  readonly indexes?: Record<string, IndexSpec>;
   /** Items only the local stack puts in the table (ignored here). */
   readonly seed?: string;
 }
@@ -30,6 +38,8 @@ export interface ServiceSpec {
   readonly config?: Record<string, ConfigValue>;
   readonly postman?: { collection: string; before_traffic?: string[]; after_traffic?: string[] };
   readonly alarms?: Record<string, number>;
+  /** Scheduled functions of the package, by binary name (`local_aws::registry::ScheduleSpec`). */
+  readonly schedules?: Record<string, { readonly every_seconds: number }>;
 }
 
 /** `[package.metadata.lambda.deploy]`: the settings `cargo lambda deploy` uses too. */

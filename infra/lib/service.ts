@@ -12,6 +12,9 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -52,6 +55,8 @@ export class FintechService extends Construct {
   readonly api: apigw.LambdaRestApi;
   /** Tables by logical name. */
   readonly tables: ReadonlyMap<string, dynamodb.Table>;
+  /** The package's scheduled functions (the registry's `schedules`), by binary name. */
+  readonly scheduled: ReadonlyMap<string, RustLambda>;
   /** Alarms that roll a deployment back. */
   readonly alarms: cloudwatch.Alarm[];
   /** Blue/green deployments of the alias. */
@@ -95,10 +100,19 @@ export class FintechService extends Construct {
         deletionProtection: true,
         removalPolicy: RemovalPolicy.RETAIN,
       });
+      for (const [indexName, index] of Object.entries(spec.indexes ?? {})) {
+        table.addGlobalSecondaryIndex({
+          indexName,
+          partitionKey: { name: index.partition_key, type: dynamodb.AttributeType.STRING },
+          sortKey: index.sort_key ? { name: index.sort_key, type: dynamodb.AttributeType.STRING } : undefined,
+          projectionType: dynamodb.ProjectionType.ALL,
+        });
+      }
       table.grantReadWriteData(this.lambda.role);
       tables.set(logical, table);
     }
     this.tables = tables;
+    this.acknowledgeIndexes(this.lambda.role, service, tables);
 
     if (service.spec.secret) {
       const secret = props.secrets.get(service.spec.secret);
@@ -155,6 +169,7 @@ export class FintechService extends Construct {
       });
     }
     grantConfigRead(Stack.of(this), this.lambda.role, prefix);
+    this.scheduled = this.createScheduled(props, tables, prefix);
     new ssm.StringParameter(this, 'LiveUrl', {
       parameterName: `${deployment.configPrefix(HOOK_CONFIG_NAME)}live_urls/${name}`,
       stringValue: this.url(),
@@ -186,6 +201,70 @@ export class FintechService extends Construct {
     })));
 
     this.dashboard = this.createDashboard(props);
+  }
+
+  /**
+   * Each scheduled binary of the package (the payments sweeper) as its own
+   * function on an EventBridge rate: the service's tables, configuration and
+   * secret, and an errors alarm to the topic. It is not deployed through the
+   * alias: it finishes what requests left, whichever version made them.
+   */
+  private createScheduled(props: FintechServiceProps, tables: ReadonlyMap<string, dynamodb.Table>, prefix: string): Map<string, RustLambda> {
+    const { service, deployment } = props;
+    const scheduled = new Map<string, RustLambda>();
+    for (const [binary, schedule] of Object.entries(service.spec.schedules ?? {})) {
+      const job = new RustLambda(this, `Scheduled-${binary}`, {
+        functionName: binary,
+        manifestPath: service.manifestPath,
+        binaryName: binary,
+        deploy: service.deploy,
+        description: `${service.name}: scheduled every ${schedule.every_seconds} s`,
+        environment: {
+          APP_NAME: deployment.app,
+          STAGE: deployment.stage,
+          POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        },
+      });
+      for (const table of tables.values()) {
+        table.grantReadWriteData(job.role);
+      }
+      this.acknowledgeIndexes(job.role, service, tables);
+      if (service.spec.secret) {
+        props.secrets.get(service.spec.secret)?.grantRead(job.role);
+      }
+      grantConfigRead(Stack.of(this), job.role, prefix);
+      new events.Rule(this, `Schedule-${binary}`, {
+        description: `${binary} every ${schedule.every_seconds} s`,
+        // EventBridge rates are whole minutes, one at least.
+        schedule: events.Schedule.rate(Duration.minutes(Math.max(1, Math.round(schedule.every_seconds / 60)))),
+        // A missed run is made up by the next one.
+        targets: [new eventTargets.LambdaFunction(job.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
+      });
+      new cloudwatch.Alarm(this, `ScheduledErrors-${binary}`, {
+        alarmName: `${deployment.app}-${deployment.stage}-${binary}-errors`,
+        alarmDescription: `${binary} failed (its work waits for the next run; PaymentsStuck-style business alarms say when that matters)`,
+        metric: job.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
+      scheduled.set(binary, job);
+    }
+    return scheduled;
+  }
+
+  /** CDK grants a table's indexes as `<table>/index/*`; each such table's indexes are exactly the registry's. */
+  private acknowledgeIndexes(role: iam.IRole, service: Service, tables: ReadonlyMap<string, dynamodb.Table>): void {
+    for (const [logical, table] of tables) {
+      const indexes = Object.keys(service.spec.tables?.[logical]?.indexes ?? {});
+      if (indexes.length > 0) {
+        acknowledge(role, {
+          id: `AwsSolutions-IAM5[Resource::${arnRef(table)}/index/*]`,
+          reason: `The grant covers the table's own indexes, which are exactly the registry's (${indexes.join(', ')}).`,
+        });
+      }
+    }
   }
 
   /** The base URL of the API stage (the service's routes include its prefix). */

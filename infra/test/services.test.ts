@@ -43,7 +43,8 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
 
   test('one arm64 function per service plus the two hooks, traced, JSON logs', () => {
     const template = stage(name);
-    template.resourceCountIs('AWS::Lambda::Function', registry.services.length + 2);
+    const scheduled = registry.services.flatMap((s) => Object.keys(s.spec.schedules ?? {}));
+    template.resourceCountIs('AWS::Lambda::Function', registry.services.length + 2 + scheduled.length);
     for (const fn of Object.values<any>(template.findResources('AWS::Lambda::Function'))) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.Runtime).toBe('provided.al2023');
@@ -170,6 +171,47 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: `fintech-${name}-${service}` });
   });
 
+  test('scheduled functions run on an EventBridge rate with their service\'s tables, config and secret', () => {
+    const template = stage(name);
+    const scheduled = registry.services.flatMap((s) => Object.entries(s.spec.schedules ?? {}).map(([binary, schedule]) => ({ service: s, binary, schedule })));
+    expect(scheduled.map((s) => s.binary)).toContain('payments-sweeper');
+    for (const { service, binary, schedule } of scheduled) {
+      const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: binary });
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: `rate(${Math.max(1, Math.round(schedule.every_seconds / 60))} minute${Math.round(schedule.every_seconds / 60) > 1 ? 's' : ''})`,
+        State: 'ENABLED',
+        Targets: Match.arrayWith([Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })]),
+      });
+      const roleId = template.findResources('AWS::Lambda::Function')[fnId].Properties.Role['Fn::GetAtt'][0];
+      const granted = statements(template.toJSON()).filter(({ resource }) => {
+        const policy = template.findResources('AWS::IAM::Policy')[resource];
+        return policy?.Properties.Roles.some((r: any) => r.Ref === roleId);
+      }).map(({ statement }) => statement);
+      expect(granted.flatMap(actions)).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:PutItem', 'ssm:GetParametersByPath', 'secretsmanager:GetSecretValue']));
+      for (const logical of Object.keys(service.spec.tables ?? {})) {
+        const tableId = logicalId(template, 'AWS::DynamoDB::Table', { TableName: `fintech-${name}-${logical}` });
+        expect(JSON.stringify(granted)).toContain(tableId);
+      }
+    }
+  });
+
+  test('every registry index is a global secondary index of its table, all attributes projected', () => {
+    const template = stage(name);
+    for (const service of registry.services) {
+      for (const [, table] of Object.entries(service.spec.tables ?? {})) {
+        for (const [indexName, index] of Object.entries(table.indexes ?? {})) {
+          const keys = [{ AttributeName: index.partition_key, KeyType: 'HASH' }];
+          if (index.sort_key) {
+            keys.push({ AttributeName: index.sort_key, KeyType: 'RANGE' });
+          }
+          template.hasResourceProperties('AWS::DynamoDB::Table', {
+            GlobalSecondaryIndexes: Match.arrayWith([{ IndexName: indexName, KeySchema: keys, Projection: { ProjectionType: 'ALL' } }]),
+          });
+        }
+      }
+    }
+  });
+
   test('table-valued config holds the physical table name; callee URLs point at the callee API', () => {
     const template = stage(name);
     for (const service of registry.services) {
@@ -227,8 +269,10 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
   test('every log group (functions, hooks, API access logs) has a retention; the alarm topic takes TLS only', () => {
     const template = stage(name);
     const groups = Object.values<any>(template.findResources('AWS::Logs::LogGroup'));
-    // One per function (the services and both hooks) and one API access log per service.
-    expect(groups).toHaveLength(2 * registry.services.length + 2);
+    // One per function (the services, their scheduled functions and both
+    // hooks) and one API access log per service.
+    const scheduled = registry.services.flatMap((s) => Object.keys(s.spec.schedules ?? {}));
+    expect(groups).toHaveLength(2 * registry.services.length + scheduled.length + 2);
     for (const group of groups) {
       expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
     }

@@ -396,6 +396,10 @@ pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: Metrics
         ))
 }
 
+/// Time kept back before an invocation's deadline to answer a request that
+/// ran out of time.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+
 /// What the per-invocation middleware needs.
 #[derive(Clone)]
 struct Edge {
@@ -597,7 +601,26 @@ async fn invocation(State(edge): State<Edge>, mut req: Request, next: Next) -> R
     req.extensions_mut().insert(deadline);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(CorrelationId(correlation_id.clone()));
-    let mut response = next.run(req).instrument(span.clone()).await;
+    // No request outlives its invocation: whatever the handler still waits
+    // on (a slow dependency, a queue in front of DynamoDB) is abandoned just
+    // before the deadline, with an answer the client can act on, instead of
+    // Lambda killing the sandbox mid-request.
+    let budget = deadline.remaining().saturating_sub(DEADLINE_MARGIN);
+    let mut response = match tokio::time::timeout(budget, next.run(req).instrument(span.clone())).await {
+        Ok(response) => response,
+        Err(_) => span.in_scope(|| {
+            tracing::error!(budget_ms = budget.as_millis() as u64, "request abandoned at its deadline");
+            let mut response = (
+                [(header::RETRY_AFTER, "1")],
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "Out of time")
+                    .detail("the request ran out of time before it could finish; retry it (with the same Idempotency-Key, if it had one)"),
+            )
+                .into_response();
+            // Work may have started: an idempotency key stays bound to it.
+            response.extensions_mut().insert(Disposition::Pending);
+            response
+        }),
+    };
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     if status >= 400 {

@@ -67,7 +67,14 @@ fn router(emf: Capture) -> Router {
             "/search",
             get(|axum::extract::Query(q): axum::extract::Query<Search>| async move { q.limit.to_string() }),
         )
-        .route("/notes", post(|body: String| async move { body.len().to_string() }));
+        .route("/notes", post(|body: String| async move { body.len().to_string() }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "too late"
+            }),
+        );
     let metrics = MetricsConfig {
         namespace: String::from("Test"),
         service: String::from("edge-test"),
@@ -181,6 +188,26 @@ async fn every_rejection_is_a_problem() {
     }
     let (status, _, _) = send(router(Capture::default()), get("/items/7")).await;
     assert_eq!(status, 200);
+}
+
+/// No request outlives its invocation: at the deadline the edge answers 503
+/// (retry) instead of the handler running on until Lambda kills it.
+#[tokio::test]
+async fn a_request_past_its_deadline_is_answered_in_time() {
+    let mut request = axum::http::Request::get("/slow").body(Body::empty()).unwrap();
+    request
+        .extensions_mut()
+        .insert(shared::http::Deadline::after(std::time::Duration::from_millis(400)));
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        send(router(Capture::default()), request),
+    )
+    .await
+    .expect("answered before the handler finished");
+    let (status, headers, problem) = answered;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "urn:problem:timeout");
+    assert_eq!(headers["retry-after"], "1");
 }
 
 #[test]

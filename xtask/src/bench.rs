@@ -43,6 +43,15 @@ enum Which {
         #[arg(long, default_value_t = 11)]
         runs: usize,
     },
+    /// Concurrent clients paying against the local stack; throughput, latency per route, and no money lost.
+    Load {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// How long they run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// A traffic hook's verdict for a 20-request collection through the Lambda-invoke transport.
     Hook {
         /// Verdicts timed (the median is reported).
@@ -63,6 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Which::ColdStart { runs, zip, profile } => cold_start(runs, zip, &profile).await,
         Which::Runner { runs } => crate::bench_runner::run(runs).await,
         Which::Hook { runs } => crate::bench_hook::run(runs).await,
+        Which::Load { clients, seconds } => crate::bench_load::run(clients, seconds).await,
         Which::Measure { command } => crate::bench_runner::measure(&command),
     }
 }

@@ -463,9 +463,8 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
                 return Err(format!("expected 201 completed, got {} {}", a.status, a.raw));
             }
             Ok(format!(
-                "payment {} completed in {} steps",
-                a.body["id"],
-                a.body["steps"].as_array().map_or(0, Vec::len)
+                "payment {} completed: one transfer, both legs in one ledger transaction",
+                a.body["id"]
             ))
         }),
     );
@@ -512,5 +511,75 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         "payment without Idempotency-Key refused",
         missing_key.and_then(|a| names_field(&a, StatusCode::BAD_REQUEST, "Idempotency-Key")),
     );
+    let nowhere = json!({"from_account": payer, "to_account": "00000000-0000-4000-8000-000000000000", "amount_minor": 500, "currency": "EUR", "reference": "demo to nobody"}).to_string();
+    let to_nobody = payments
+        .call_with(Method::POST, "/payments", Some(&nowhere), true, Some("demo-key-3"))
+        .await;
+    let after_nobody = balances().await;
+    report.step(
+        "payment to an account that does not exist moves nothing",
+        to_nobody.and_then(|a| {
+            let named = names_field(&a, StatusCode::UNPROCESSABLE_ENTITY, "to_account")?;
+            match after_nobody {
+                Ok(b) if b == [3_000, 2_000] => Ok(format!("{named}; the payer keeps 30.00")),
+                other => Err(format!("balances changed: {other:?}")),
+            }
+        }),
+    );
+    let payment_id = first_raw_id(&first_raw);
+    let leg = accounts
+        .call(
+            Method::POST,
+            &format!("/accounts/{payer}/voids"),
+            Some(&json!({"reference": format!("pay-{}", payment_id.replace('-', ""))}).to_string()),
+            true,
+        )
+        .await;
+    let after_void = balances().await;
+    report.step(
+        "voiding one leg of the completed payment is refused",
+        leg.and_then(|a| {
+            if a.status != StatusCode::CONFLICT || a.body["type"] != "urn:problem:transfer-leg" {
+                return Err(format!("expected 409 transfer-leg, got {} {}", a.status, a.raw));
+            }
+            match after_void {
+                Ok(b) if b == [3_000, 2_000] => Ok(String::from("409: a leg of a transfer is never reversed alone")),
+                other => Err(format!("balances changed: {other:?}")),
+            }
+        }),
+    );
+    let audit = ledger_audit(stack).await;
+    report.step(
+        "ledger audit: every invariant holds",
+        audit.map_err(|e| format!("{e:#}")).and_then(|audit| {
+            if audit.is_sound() {
+                Ok(format!(
+                    "{} accounts, {} postings, {} transfers; the total {} is what external credits brought in",
+                    audit.accounts,
+                    audit.transactions,
+                    audit.transfers_applied,
+                    euros(&Value::from(u64::try_from(audit.balances_minor).unwrap_or_default()))
+                ))
+            } else {
+                Err(format!("{:?}", audit.violations))
+            }
+        }),
+    );
     Ok(())
+}
+
+/// The id of the payment a `201` body describes.
+fn first_raw_id(raw: &str) -> String {
+    serde_json::from_str::<Value>(raw)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The accounts ledger's audit over the local stack's table.
+pub async fn ledger_audit(stack: &Stack) -> anyhow::Result<accounts::ledger::Audit> {
+    let table = crate::stack::local_deployment().table_name("accounts");
+    let store = accounts::store::Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk_config().await), table, 50);
+    let snapshot = store.snapshot().await.context("reading the ledger")?;
+    Ok(accounts::ledger::audit(&snapshot))
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_hook;
+mod bench_load;
 mod bench_runner;
 mod demo;
 mod dev;
@@ -10,6 +11,7 @@ mod new_service;
 mod pact;
 mod postman;
 mod setup;
+mod soak;
 mod stack;
 mod synth;
 mod test;
@@ -40,6 +42,8 @@ enum Command {
     Postman(postman::Args),
     /// Benchmarks.
     Bench(bench::Args),
+    /// Run the model-based money test (random requests and faults) for more cases.
+    Soak(soak::Args),
     /// Run a CodeDeploy traffic hook locally against the local stack and the stand-ins.
     Hook(hook::Args),
     /// Create a new service from the template (templates/service/) with cargo-generate.
@@ -59,6 +63,7 @@ async fn main() -> std::process::ExitCode {
         Command::Pact(args) => pact::run(args).await,
         Command::Postman(args) => postman::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Soak(args) => soak::run(args).await,
         Command::Hook(args) => hook::run(args).await,
         Command::Synth(args) => synth::run(args).await,
         Command::NewService(args) => new_service::run(args).await,
