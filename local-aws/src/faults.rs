@@ -172,7 +172,7 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if fault.is_some() {
         shared.injected.fetch_add(1, Ordering::Relaxed);
     }
-    match fault {
+    let stall = match fault {
         Some(Fault::Status(status)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return (status, "fault injected by local_aws::faults").into_response();
@@ -185,9 +185,9 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             )
                 .into_response();
         }
-        Some(Fault::Stall(delay)) => tokio::time::sleep(delay).await,
-        None => {}
-    }
+        Some(Fault::Stall(delay)) => delay,
+        None => Duration::ZERO,
+    };
     let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
@@ -201,6 +201,7 @@ async fn proxy(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     // The forwarded call runs to its end even when the caller stops waiting,
     // as a Lambda invocation behind API Gateway does: a stalled call lands late.
     let forwarded = tokio::spawn(async move {
+        tokio::time::sleep(stall).await;
         let response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();

@@ -178,6 +178,30 @@ async fn requests_without_the_service_key_are_refused() {
     assert_eq!(health.status, 200, "health needs no key");
 }
 
+/// The defect: `bearer <key>` (lower case) was refused. RFC 9110 makes the
+/// scheme case-insensitive.
+#[tokio::test]
+async fn the_auth_scheme_is_case_insensitive() {
+    use tower::ServiceExt;
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 50).await;
+    for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+        let request = axum::http::Request::get(format!("/accounts/{id}"))
+            .header("authorization", format!("{scheme} {}", f.key))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let reply = common::read(f.router.clone().oneshot(request).await.unwrap()).await;
+        assert_eq!(reply.status, 200, "{scheme}: {}", reply.raw);
+    }
+    let basic = axum::http::Request::get(format!("/accounts/{id}"))
+        .header("authorization", format!("Basic {}", f.key))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let reply = common::read(f.router.clone().oneshot(basic).await.unwrap()).await;
+    assert_eq!(reply.status, 401, "another scheme is not the service key");
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+}
+
 #[tokio::test]
 async fn transactions_page_newest_first() {
     let f = common::fixture().await;
