@@ -26,7 +26,9 @@ async fn throttling_reads_as_dynamodbs_own_error_and_the_rest_passes_through() {
         indexes: Default::default(),
         seed: None,
     };
-    local_aws::seed::create_table(&dynamodb, &table, &spec).await.expect("through the proxy");
+    local_aws::seed::create_table(&dynamodb, &table, &spec)
+        .await
+        .expect("through the proxy");
 
     proxy
         .set(vec![Rule {
@@ -43,15 +45,26 @@ async fn throttling_reads_as_dynamodbs_own_error_and_the_rest_passes_through() {
         .await
         .expect_err("throttled");
     assert_eq!(put.code(), Some("ProvisionedThroughputExceededException"), "{put:?}");
-    assert!(put.as_service_error().is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()));
+    assert!(
+        put.as_service_error()
+            .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception())
+    );
     // A read is not a PutItem: it passes.
     let read = dynamodb.describe_table().table_name(&table).send().await;
     assert!(read.is_ok(), "{read:?}");
     assert_eq!(proxy.injected(), 1);
 
     proxy.set(vec![Rule::always(Fault::Status(503))]).await;
-    let down = dynamodb.describe_table().table_name(&table).send().await.expect_err("503");
-    assert!(down.raw_response().is_some_and(|r| r.status().as_u16() == 503), "{down:?}");
+    let down = dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect_err("503");
+    assert!(
+        down.raw_response().is_some_and(|r| r.status().as_u16() == 503),
+        "{down:?}"
+    );
 
     proxy.clear().await;
     dynamodb

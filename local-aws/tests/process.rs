@@ -11,7 +11,10 @@ async fn a_killed_process_comes_back_on_the_same_address() {
     let env = vec![(shared::env::BIND_ADDR.to_owned(), String::from("127.0.0.1:0"))];
     let mut process = Process::start(&binary, &env, None).await.expect("starts");
     let url = process.url().to_owned();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let health = |http: &reqwest::Client| {
         let request = http.get(format!("{url}/health"));
         async move { request.send().await.map(|r| r.status().as_u16()) }

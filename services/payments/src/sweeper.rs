@@ -58,7 +58,12 @@ pub async fn sweep(state: &AppState, deadline: Deadline, metrics: &MetricsConfig
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let correlation = format!("sweep-{}", payment.id);
+            // The index lags the table: read the payment itself, and leave
+            // one that another runner finished since.
             let current = state.store.get(payment.id).await?;
+            if current.payment.status.is_final() {
+                return Ok(None);
+            }
             crate::runner::advance(
                 &state.store,
                 &state.accounts,
@@ -68,12 +73,13 @@ pub async fn sweep(state: &AppState, deadline: Deadline, metrics: &MetricsConfig
                 &correlation,
             )
             .await
-            .map(|v| v.payment.status)
+            .map(|v| Some(v.payment.status))
         });
     }
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok(status)) => {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(status))) => {
                 report.advanced += 1;
                 match status {
                     Status::Completed => report.completed += 1,
