@@ -228,7 +228,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| body_problem(e.status(), e.body_text()))?;
+            .map_err(|e| body_problem(e.status()))?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -255,15 +255,22 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The largest request body the edge reads (axum's default limit).
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
 /// The problem for a body that could not be read: 413 when it is larger
-/// than the limit, else 400.
-pub fn body_problem(status: StatusCode, text: String) -> Problem {
-    let problem = if status == StatusCode::PAYLOAD_TOO_LARGE {
+/// than the limit, else 400 (a broken chunk, a body shorter than its
+/// `Content-Length`). The detail is ours, not the HTTP library's.
+pub fn body_problem(status: StatusCode) -> Problem {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
         Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large")
+            .detail(format!("request bodies are limited to {MAX_BODY} bytes"))
+            .before_work()
     } else {
         Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "Unreadable body")
-    };
-    problem.detail(text).before_work()
+            .detail("the request body could not be read whole (a broken chunk, or fewer bytes than Content-Length)")
+            .before_work()
+    }
 }
 
 /// A path parameter extractor whose rejection is a problem naming the
@@ -298,6 +305,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let message = strip_position(&inner.to_string());
+                // At the root, serde names the Rust type it wanted ("expected
+                // struct PaymentRequest"): say what the client must send instead.
+                let message = if path == "." && message.contains("expected struct") {
+                    String::from("expected a JSON object")
+                } else {
+                    message
+                };
                 // serde reports a missing field at its parent's path; an
                 // unknown field's path already ends with its name.
                 let missing = message
@@ -306,6 +320,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
                 let field = match (missing, path.as_str()) {
                     (Some(name), ".") => name.to_owned(),
                     (Some(name), parent) => format!("{parent}.{name}"),
+                    (None, ".") => String::from("body"),
                     (None, path) => path.to_owned(),
                 };
                 Problem::invalid_field(&field, message).before_work()
@@ -396,9 +411,9 @@ pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: Metrics
         ))
 }
 
-/// Time kept back before an invocation's deadline to answer a request that
-/// ran out of time.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+/// Time kept back before an invocation's deadline to answer a request (or
+/// end a scheduled run) that ran out of time.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// What the per-invocation middleware needs.
 #[derive(Clone)]

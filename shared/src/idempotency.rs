@@ -52,8 +52,6 @@ pub const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Response headers stored with the body and replayed.
 const STORED_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION];
-/// The largest request body the layer reads.
-const MAX_BODY: usize = 1024 * 1024;
 
 /// How records are kept.
 #[derive(Debug, Clone)]
@@ -413,14 +411,17 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
     let deadline = req.extensions().get::<Deadline>().map(Deadline::since_epoch);
     let json = crate::http::is_json(req.headers());
     let (parts, body) = req.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes: Bytes = match axum::body::to_bytes(body, crate::http::MAX_BODY).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return crate::http::body_problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request bodies are limited to {MAX_BODY} bytes"),
-            )
-            .into_response();
+        Err(err) => {
+            let too_large =
+                std::error::Error::source(&err).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            let problem = if too_large {
+                crate::http::body_problem(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                crate::http::body_problem(StatusCode::BAD_REQUEST)
+            };
+            return problem.into_response();
         }
     };
     // The body is read as the handler's `Json` extractor reads it, so a

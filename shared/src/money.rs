@@ -17,16 +17,20 @@ impl TryFrom<String> for Currency {
     }
 }
 
+/// ISO 4217 codes that name no money: "no currency" and the testing code.
+const NOT_MONEY: &[&str] = &["XXX", "XTS"];
+
 /// A string that is not an active ISO 4217 code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected an ISO 4217 currency code such as EUR, got {0:?}")]
 pub struct NotACurrency(pub String);
 
 impl Currency {
-    /// Accepts only active ISO 4217 codes, in upper case.
+    /// Accepts only active ISO 4217 codes, in upper case, that denote money:
+    /// not `XXX` ("no currency") nor `XTS` (reserved for testing).
     pub fn parse(raw: &str) -> Result<Self, NotACurrency> {
         match iso_currency::Currency::from_code(raw) {
-            Some(currency) if currency.code() == raw => Ok(Self(raw.to_owned())),
+            Some(currency) if currency.code() == raw && !NOT_MONEY.contains(&raw) => Ok(Self(raw.to_owned())),
             _ => Err(NotACurrency(raw.to_owned())),
         }
     }
@@ -50,7 +54,7 @@ mod tests {
     #[test]
     fn only_upper_case_iso_codes() {
         assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
-        for bad in ["eur", "EURO", "XYZ", "", "€"] {
+        for bad in ["eur", "EURO", "XYZ", "", "€", "XXX", "XTS"] {
             assert!(Currency::parse(bad).is_err(), "{bad}");
             assert!(
                 serde_json::from_value::<Currency>(serde_json::json!(bad)).is_err(),

@@ -102,17 +102,14 @@ where
     J: Fn(Deadline) -> JFut + Clone + Send + 'static,
     JFut: Future<Output = Result<T, JE>> + Send,
     T: serde::Serialize + std::fmt::Debug,
-    JE: std::fmt::Display + Into<Box<dyn std::error::Error + Send + Sync>>,
+    JE: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let job = initialize(service, init).await?;
     if env::var(env::AWS_LAMBDA_RUNTIME_API).is_some() {
         let handler = lambda_http::lambda_runtime::service_fn(
             move |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let job = job.clone();
-                async move {
-                    let deadline = Deadline::at_epoch_millis(event.context.deadline);
-                    job(deadline).await.map_err(Into::into)
-                }
+                async move { within(Deadline::at_epoch_millis(event.context.deadline), job).await }
             },
         );
         return lambda_http::lambda_runtime::run(handler)
@@ -135,10 +132,30 @@ where
                 std::future::pending::<()>().await;
             }
         }
-        match job(Deadline::after(every)).await {
+        match within(Deadline::after(every), job.clone()).await {
             Ok(result) => tracing::debug!(?result, "scheduled run done"),
             Err(err) => tracing::error!(error = %err, "scheduled run failed"),
         }
+    }
+}
+
+/// A scheduled run that ran out of time.
+#[derive(Debug, thiserror::Error)]
+#[error("the scheduled run was stopped at its deadline; what it finished is kept, the next run carries on")]
+pub struct OutOfTime;
+
+/// Runs `job` and stops it just before `deadline`, whatever it waits on:
+/// no invocation outlives its deadline.
+async fn within<J, JFut, T, JE>(deadline: Deadline, job: J) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+where
+    J: Fn(Deadline) -> JFut,
+    JFut: Future<Output = Result<T, JE>>,
+    JE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let budget = deadline.remaining().saturating_sub(crate::http::DEADLINE_MARGIN);
+    match tokio::time::timeout(budget, job(deadline)).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(Box::new(OutOfTime)),
     }
 }
 
@@ -222,4 +239,27 @@ fn strip_stage<B>(mut req: http::Request<B>) -> http::Request<B> {
         }
     }
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A scheduled run whose work hangs (a stalled dependency) is stopped
+    /// at its deadline, not when the work ends.
+    #[tokio::test]
+    async fn a_scheduled_run_never_outlives_its_deadline() {
+        let started = Instant::now();
+        let hung = |_: Deadline| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, std::io::Error>(())
+        };
+        let result = within(Deadline::after(Duration::from_millis(300)), hung).await;
+        assert!(result.unwrap_err().is::<OutOfTime>());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let quick = |_: Deadline| async { Ok::<_, std::io::Error>(7) };
+        assert_eq!(within(Deadline::after(Duration::from_secs(5)), quick).await.unwrap(), 7);
+    }
 }

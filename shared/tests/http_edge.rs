@@ -145,6 +145,17 @@ async fn json_errors_name_the_field() {
     check("", 400, None).await;
 }
 
+/// A body that is JSON but not an object says so, naming no Rust type.
+#[tokio::test]
+async fn a_body_that_is_not_an_object_names_no_rust_type() {
+    for body in ["[]", "null", "5", r#""text""#] {
+        let (status, _, problem) = send(router(Capture::default()), post_json(body)).await;
+        assert_eq!(status, 422, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "body", "{body}: {problem}");
+        assert!(!problem.to_string().contains("struct"), "{body}: {problem}");
+    }
+}
+
 /// RFC 8259: a JSON text is one value. Data after it is refused, not ignored.
 #[tokio::test]
 async fn data_after_the_json_value_is_refused() {

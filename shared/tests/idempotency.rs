@@ -185,3 +185,46 @@ async fn a_body_the_handler_would_refuse_is_refused_before_the_claim() {
     assert_eq!(h.runs.load(Ordering::SeqCst), 0, "the handler never ran");
     assert_eq!(call(&app, Some("strict"), r#"{"a":1}"#).await.0, 201, "the key is free");
 }
+
+/// A body that breaks off (a bad chunk, fewer bytes than promised) is a 400,
+/// not the 413 of a body that is too large; neither claims the key.
+#[tokio::test]
+async fn a_broken_body_is_400_and_a_large_one_413() {
+    struct Broken;
+    impl http_body::Body for Broken {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            std::task::Poll::Ready(Some(Err(std::io::Error::other("connection reset"))))
+        }
+    }
+    let h = handler(false, Duration::ZERO);
+    let app = app(h.clone()).await;
+    let send = |body: Body| {
+        let request = axum::http::Request::post("/things")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "broken")
+            .body(body)
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, body) = send(Body::new(Broken)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("urn:problem:unreadable-body") && !body.contains("connection reset"),
+        "{body}"
+    );
+    let (status, body) = send(Body::from(vec![b' '; 3 * 1024 * 1024])).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(h.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(call(&app, Some("broken"), "{}").await.0, 201, "the key is free");
+}

@@ -422,6 +422,15 @@ mod tests {
         }
     }
 
+    /// Reversals are posted under `void#<reference>`: no caller's reference
+    /// can take that name, so a caller's own posting is never read as a reversal.
+    #[test]
+    fn no_callers_reference_looks_like_a_reversal() {
+        let reversal = crate::store::reversal_reference("c1");
+        assert!(reference(&reversal).is_err(), "{reversal}");
+        assert!(reference("void-c1").is_ok(), "a caller may still use the word");
+    }
+
     #[test]
     fn owners_are_trimmed_and_bounded() {
         assert_eq!(NewAccount::parse("  Ada  ", "GBP").unwrap().owner, "Ada");

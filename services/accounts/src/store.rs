@@ -76,7 +76,7 @@ pub struct Store {
 pub enum Voided {
     /// Nothing had been posted with the reference; now nothing ever will be.
     Blocked,
-    /// A posting existed and was reversed by this transaction (reference `void-<reference>`).
+    /// A posting existed and was reversed by this transaction (reference `void#<reference>`).
     Reversed(Transaction),
 }
 
@@ -89,9 +89,11 @@ pub enum Applied {
     Replayed,
 }
 
-/// The reference under which a voided posting is reversed.
+/// The reference under which a voided posting is reversed. `#` is not in
+/// the alphabet of callers' references (`domain::reference`), so no posting
+/// of a caller's can ever be taken for a reversal, or block one.
 pub fn reversal_reference(reference: &str) -> String {
-    format!("void-{reference}")
+    format!("void#{reference}")
 }
 
 /// One page of an account's transactions, newest first.

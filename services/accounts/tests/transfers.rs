@@ -204,3 +204,51 @@ async fn bad_transfers_name_the_field_and_are_problems() {
     assert_eq!(f.snapshot(&payer).await, (10, 1));
     assert_sound(&f).await;
 }
+
+/// Found by the attack on this change: reversals were posted as
+/// `void-<reference>`, a name callers may use, so a caller's own posting
+/// was taken for the reversal and a void "succeeded" without moving money.
+#[tokio::test]
+async fn a_callers_posting_is_never_taken_for_a_reversal() {
+    let f = common::fixture().await;
+    let id = f.account_with("EUR", 0).await;
+    let post = |kind: &str, amount: u64, reference: &str| {
+        let body = json!({"amount_minor": amount, "currency": "EUR", "reference": reference}).to_string();
+        let (f, path) = (f.clone(), format!("/accounts/{id}/{kind}"));
+        async move { f.call("POST", &path, Some(&body)).await }
+    };
+    let void = |reference: &str| {
+        let body = json!({"reference": reference}).to_string();
+        let (f, path) = (f.clone(), format!("/accounts/{id}/voids"));
+        async move { f.call("POST", &path, Some(&body)).await }
+    };
+    assert_eq!(post("credits", 100, "c1").await.status, 201);
+    assert_eq!(post("debits", 100, "void-c1").await.status, 201, "a caller's payout");
+    let refused = void("c1").await;
+    assert_eq!(
+        refused.status, 422,
+        "the deposit is spent; it cannot be reversed: {}",
+        refused.raw
+    );
+    assert_eq!(refused.body["type"], "urn:problem:insufficient-funds");
+    assert_eq!(f.snapshot(&id).await.0, 0);
+
+    assert_eq!(post("credits", 100, "c2").await.status, 201);
+    assert_eq!(post("debits", 30, "d1").await.status, 201);
+    assert_eq!(post("credits", 30, "void-d1").await.status, 201, "a caller's refund");
+    let reversed = void("d1").await;
+    assert_eq!(reversed.status, 200, "{}", reversed.raw);
+    assert_eq!(reversed.body["outcome"], "reversed");
+    assert_eq!(reversed.body["reversal"]["reference"], "void#d1");
+    assert_eq!(
+        f.snapshot(&id).await.0,
+        130,
+        "the debit came back, beside the caller's refund"
+    );
+    assert_eq!(
+        void("d1").await.body["reversal"],
+        reversed.body["reversal"],
+        "a void repeats"
+    );
+    assert_sound(&f).await;
+}
