@@ -12,6 +12,17 @@ async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A table keyed by a string `pk`.
+fn table_spec() -> local_aws::registry::TableSpec {
+    local_aws::registry::TableSpec {
+        partition_key: String::from("pk"),
+        sort_key: None,
+        ttl_attribute: None,
+        indexes: Default::default(),
+        seed: None,
+    }
+}
+
 #[tokio::test]
 async fn throttling_reads_as_dynamodbs_own_error_and_the_rest_passes_through() {
     let moto = std::env::var("AWS_ENDPOINT_URL").expect("run under cargo xtask test");
@@ -19,13 +30,7 @@ async fn throttling_reads_as_dynamodbs_own_error_and_the_rest_passes_through() {
     let proxy = FaultProxy::start(&moto).await.unwrap();
     let dynamodb = client(proxy.url()).await;
     let table = local_aws::unique("faults");
-    let spec = local_aws::registry::TableSpec {
-        partition_key: String::from("pk"),
-        sort_key: None,
-        ttl_attribute: None,
-        indexes: Default::default(),
-        seed: None,
-    };
+    let spec = table_spec();
     local_aws::seed::create_table(&dynamodb, &table, &spec)
         .await
         .expect("through the proxy");
@@ -82,13 +87,7 @@ async fn a_stalled_call_lands_after_the_caller_gave_up() {
     let proxy = FaultProxy::start(&moto).await.unwrap();
     let direct = client(&moto).await;
     let table = local_aws::unique("stall");
-    let spec = local_aws::registry::TableSpec {
-        partition_key: String::from("pk"),
-        sort_key: None,
-        ttl_attribute: None,
-        indexes: Default::default(),
-        seed: None,
-    };
+    let spec = table_spec();
     local_aws::seed::create_table(&direct, &table, &spec).await.unwrap();
     proxy
         .set(vec![Rule::always(Fault::Stall(std::time::Duration::from_millis(600)))])

@@ -389,6 +389,18 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
+/// The 422 for a key used before with a different request; a handler that
+/// finds its resource made by another request under the key answers it too.
+pub fn key_reused() -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        "Idempotency-Key reused",
+    )
+    .detail("this Idempotency-Key was used with a different request")
+    .field("Idempotency-Key", "was already used with a different request body")
+}
+
 fn key_problem(message: &str) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Idempotency-Key required")
         .detail(format!("Idempotency-Key: {message}"))
@@ -447,16 +459,7 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
             )
                 .into_response();
         }
-        Ok(Claim::Mismatch) => {
-            return Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency-Key reused",
-            )
-            .detail("this Idempotency-Key was used with a different request")
-            .field("Idempotency-Key", "was already used with a different request body")
-            .into_response();
-        }
+        Ok(Claim::Mismatch) => return key_reused().into_response(),
         Err(err) => return Problem::unavailable(&err).into_response(),
     };
     let mut request = Request::from_parts(parts, Body::from(bytes));

@@ -122,27 +122,11 @@ async fn create(
             current
         }
         Created::Existing(_) => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency-Key reused",
-            )
-            .detail("this Idempotency-Key made a payment with a different request")
-            .field("Idempotency-Key", "was already used with a different request body")
-            .before_work());
+            return Err(shared::idempotency::key_reused().before_work());
         }
     };
     let last = current.payment.clone();
-    let payment = match crate::runner::advance(
-        &state.store,
-        &state.accounts,
-        &state.policy,
-        current,
-        deadline,
-        &correlation,
-    )
-    .await
-    {
+    let payment = match state.advance(current, deadline, &correlation).await {
         Ok(advanced) => advanced.payment,
         Err(err) => {
             // The payment is recorded; the sweeper finishes it. The client

@@ -118,6 +118,26 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Advances a payment as far as `deadline` allows (see [`runner::advance`]).
+    pub async fn advance(
+        &self,
+        current: store::Versioned,
+        deadline: shared::http::Deadline,
+        correlation: &str,
+    ) -> Result<store::Versioned, store::StoreError> {
+        runner::advance(
+            &self.store,
+            &self.accounts,
+            &self.policy,
+            current,
+            deadline,
+            correlation,
+        )
+        .await
+    }
+}
+
 /// The router of this service, wrapped with the shared edge.
 pub fn app(state: AppState) -> axum::Router {
     shared::http::service(&SERVICE, http::routes(state))

@@ -64,16 +64,10 @@ pub async fn sweep(state: &AppState, deadline: Deadline, metrics: &MetricsConfig
             if current.payment.status.is_final() {
                 return Ok(None);
             }
-            crate::runner::advance(
-                &state.store,
-                &state.accounts,
-                &state.policy,
-                current,
-                deadline,
-                &correlation,
-            )
-            .await
-            .map(|v| Some(v.payment.status))
+            state
+                .advance(current, deadline, &correlation)
+                .await
+                .map(|v| Some(v.payment.status))
         });
     }
     while let Some(joined) = tasks.join_next().await {
