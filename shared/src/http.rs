@@ -423,9 +423,11 @@ struct Edge {
     local_timeout: Duration,
 }
 
-/// `LOCAL_INVOCATION_TIMEOUT_MS`, else Lambda's default of the deployed
-/// functions here (15 s).
-fn local_invocation_timeout() -> Duration {
+/// How long an invocation that did not come through Lambda may take (a
+/// request served on a local port, a scheduled run started by the local
+/// loop): `LOCAL_INVOCATION_TIMEOUT_MS`, the function's timeout, which the
+/// stack sets from the registry; else the deployed functions' 15 s.
+pub(crate) fn local_invocation_timeout() -> Duration {
     crate::env::var(crate::env::LOCAL_INVOCATION_TIMEOUT_MS)
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(15), Duration::from_millis)

@@ -5,7 +5,8 @@
 //!
 //! A scheduled function ([`start_scheduled`]) runs the same two ways: on
 //! Lambda, once per event its schedule (EventBridge) sends; locally, once
-//! every `SCHEDULE_EVERY_MS`, as the schedule would invoke it.
+//! every `SCHEDULE_EVERY_MS`, as the schedule would invoke it. Either way a
+//! run has the function's timeout, not the interval, to finish in.
 
 use std::net::SocketAddr;
 
@@ -93,7 +94,10 @@ where
 /// job, run once per scheduled event within the invocation's [`Deadline`].
 /// On Lambda the job's result is the invocation's response (its error a
 /// function error, which the schedule's retry policy sees); locally it runs
-/// every `SCHEDULE_EVERY_MS` (default 60000), its result logged, until Ctrl-C.
+/// every `SCHEDULE_EVERY_MS` (default 60000), its result logged, until
+/// Ctrl-C, each run within the function's timeout
+/// (`LOCAL_INVOCATION_TIMEOUT_MS`, as a Lambda invocation's deadline) and
+/// the next one started after it ends.
 pub async fn start_scheduled<F, Fut, E, J, JFut, T, JE>(service: &crate::ServiceInfo, init: F) -> Result<(), StartError>
 where
     F: FnOnce(aws_config::SdkConfig, crate::naming::Deployment) -> Fut,
@@ -132,7 +136,7 @@ where
                 std::future::pending::<()>().await;
             }
         }
-        match within(Deadline::after(every), job.clone()).await {
+        match within(Deadline::after(crate::http::local_invocation_timeout()), job.clone()).await {
             Ok(result) => tracing::debug!(?result, "scheduled run done"),
             Err(err) => tracing::error!(error = %err, "scheduled run failed"),
         }

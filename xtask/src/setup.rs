@@ -94,11 +94,13 @@ pub async fn ensure() -> anyhow::Result<()> {
 /// the newest whose locked dependencies build with this workspace's Rust
 /// (1.95): 0.24 to 0.26 lock crates that need 1.96 or 1.97. Without default
 /// features it has no git support, which a template inside the workspace
-/// does not need, and builds in about 4 minutes on 2 cores.
+/// does not need. It is built unoptimised (`--debug`): a template of a few
+/// files renders as fast either way, and the optimised build took about 4
+/// minutes on 2 cores of every fresh machine's test run.
 pub const CARGO_GENERATE: &str = "0.23.7";
 
 /// `.venv/bin/cargo-generate`, installed from crates.io (`cargo install
-/// --locked`) unless that version is already there.
+/// --locked --debug`) unless that version is already there.
 pub async fn cargo_generate() -> anyhow::Result<std::path::PathBuf> {
     let bin = venv_bin("cargo-generate");
     let installed = match Command::new(&bin).arg("--version").output().await {
@@ -111,7 +113,7 @@ pub async fn cargo_generate() -> anyhow::Result<std::path::PathBuf> {
             local_aws::process::cargo()
                 .args(["install", "cargo-generate", "--version"])
                 .arg(format!("={CARGO_GENERATE}"))
-                .args(["--locked", "--no-default-features", "--root"])
+                .args(["--locked", "--debug", "--no-default-features", "--root"])
                 .arg(local_aws::workspace_root().join(".venv")),
             "cargo install cargo-generate",
         )

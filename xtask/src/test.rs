@@ -21,6 +21,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let clock = Clock(std::time::Instant::now());
     crate::setup::ensure().await?;
     let root = local_aws::workspace_root();
     let steps: [(&str, &[&str]); 3] = [
@@ -40,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("doc tests", &["test", "--workspace", "--doc", "--locked", "--quiet"]),
     ];
     for (name, step) in steps {
-        eprintln!("test: {name}");
+        clock.step(name);
         let status = local_aws::process::cargo()
             .args(step)
             .current_dir(&root)
@@ -52,7 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    eprintln!("test: postman collections under newman");
+    clock.step("postman collections under newman");
     let newman = crate::postman::ensure_newman().await?;
     let stack = Stack::up(Logs::Quiet).await?;
     let collections = crate::postman::run_collections(&stack, &newman, &[], true).await;
@@ -61,12 +62,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("test: postman collections failed");
         return Ok(ExitCode::FAILURE);
     }
-    eprintln!("test: infra (jest: CDK assertions, cdk-nag, buildspec)");
+    clock.step("infra (jest: CDK assertions, cdk-nag, buildspec)");
     if !crate::synth::jest().await? {
         eprintln!("test: infra jest tests failed");
         return Ok(ExitCode::FAILURE);
     }
-    eprintln!("test: cargo xtask synth (arm64 assets, cfn-lint)");
+    clock.step("cargo xtask synth (arm64 assets, cfn-lint)");
     if !crate::synth::synth_and_lint(false).await? {
         eprintln!("test: synth or cfn-lint failed");
         return Ok(ExitCode::FAILURE);
@@ -74,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // xtask's new-service test generates a service with the real cargo-generate.
     crate::setup::cargo_generate().await?;
     let moto = local_aws::Moto::start().await?;
-    eprintln!("test: local AWS stack at {}", moto.endpoint());
+    clock.step(&format!("nextest, with a local AWS stack at {}", moto.endpoint()));
     let status = local_aws::process::cargo()
         .args([
             "nextest",
@@ -96,4 +97,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Time since the command started, printed with each step: where a fresh
+/// machine's run spends its minutes.
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn step(&self, name: &str) {
+        eprintln!("test: {name} (at {} s)", self.0.elapsed().as_secs());
+    }
 }

@@ -35,6 +35,11 @@ use shared::naming::Deployment;
 const KEY: &str = "model-service-key";
 /// How long a local invocation of payments may run.
 const INVOCATION_MS: u64 = 1_500;
+/// How long one run of the sweeper may take: as on AWS, a scheduled run has
+/// its own function timeout, longer than a request's here, so that a sweep
+/// over a slow store (moto's transactions take hundreds of milliseconds on
+/// a loaded machine) finishes what it starts.
+const SWEEP_MS: u64 = 10_000;
 /// Longer than any answer may take (a stall plus a deadline): a request
 /// still unanswered after this is a defect.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
@@ -306,8 +311,18 @@ impl Stack {
         )
         .await
         .expect("payments starts");
-        let mut sweeper_env = payments_env.clone();
-        sweeper_env.push((shared::env::SCHEDULE_EVERY_MS.to_owned(), String::from("500")));
+        let mut sweeper_env: Vec<(String, String)> = payments_env
+            .iter()
+            .filter(|(k, _)| k != shared::env::LOCAL_INVOCATION_TIMEOUT_MS)
+            .cloned()
+            .collect();
+        sweeper_env.extend([
+            (shared::env::SCHEDULE_EVERY_MS.to_owned(), String::from("500")),
+            (
+                shared::env::LOCAL_INVOCATION_TIMEOUT_MS.to_owned(),
+                SWEEP_MS.to_string(),
+            ),
+        ]);
         let (sweeper, _) = local_aws::process::spawn_until(
             std::path::Path::new(env!("CARGO_BIN_EXE_payments-sweeper")),
             &sweeper_env,
