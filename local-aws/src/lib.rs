@@ -6,6 +6,8 @@
 //! - [`registry`]: the services and what they need, read from each service's
 //!   `[package.metadata.service]` table.
 //! - [`seed`]: creates every service's tables, parameters and secrets.
+//! - [`identity`]: the stage's user pool (resource servers, the customers'
+//!   and the hooks' app clients) and signed-in customers.
 //! - [`runtime_api`]: a minimal Lambda Runtime API that runs a real function
 //!   binary, for cold-start measurements.
 //! - [`faults`]: a proxy that makes a dependency stall, fail, vanish or
@@ -19,6 +21,7 @@
 pub mod codedeploy;
 pub mod echo;
 pub mod faults;
+pub mod identity;
 pub mod lambda;
 pub mod moto;
 pub mod process;

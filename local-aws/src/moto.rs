@@ -18,15 +18,10 @@ pub struct Moto {
 /// Region every local process uses.
 pub const REGION: &str = "us-east-1";
 
-/// Runs `moto.server.main` with Werkzeug's `threaded` turned off; argv: host, port.
-const SERIAL_MOTO: &str = r#"
-import sys
-import moto.server as server
-serve = server.run_simple
-server.run_simple = lambda *args, **kwargs: serve(*args, **{**kwargs, "threaded": False})
-sys.argv = ["moto_server", "-H", sys.argv[1], "-p", sys.argv[2]]
-server.main()
-"#;
+/// moto's server as the stack runs it: one request at a time, with a user
+/// pool token endpoint and scoped access tokens (see the file's docstring);
+/// argv: host, port.
+const MOTO_SERVER: &str = include_str!("moto_server.py");
 
 impl Moto {
     /// The `moto_server` of the project's virtualenv (made by `cargo xtask setup`).
@@ -47,10 +42,12 @@ impl Moto {
         // moto's server handles requests on threads, and its DynamoDB
         // transactions are then not atomic: two concurrent conditional
         // debits can both pass. DynamoDB serializes them; so does moto when
-        // it serves one request at a time, which is what runs here.
+        // it serves one request at a time, which is what runs here
+        // (moto_server.py, which also stands in for the user pool's token
+        // endpoint).
         let python = binary.with_file_name("python");
         let child = Command::new(&python)
-            .args(["-c", SERIAL_MOTO, "127.0.0.1", &port.to_string()])
+            .args(["-c", MOTO_SERVER, "127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -62,6 +62,11 @@ pub struct ServiceSpec {
     /// schedules in `infra/`, a loop every `SCHEDULE_EVERY_MS` locally.
     #[serde(default)]
     pub schedules: BTreeMap<String, ScheduleSpec>,
+    /// The OAuth scopes its routes ask for, by name, with what each allows:
+    /// the user pool's resource server `<service>` with scopes
+    /// `<service>/<name>` (in `infra/` and in the local stack alike).
+    #[serde(default)]
+    pub scopes: BTreeMap<String, String>,
 }
 
 /// How often a scheduled function runs.

@@ -21,6 +21,12 @@ pub const LOCAL_INVOCATION_TIMEOUT_MS: &str = "LOCAL_INVOCATION_TIMEOUT_MS";
 /// How often a scheduled function runs when not on Lambda (milliseconds;
 /// default 60000), as its schedule would invoke it there (`runtime`).
 pub const SCHEDULE_EVERY_MS: &str = "SCHEDULE_EVERY_MS";
+/// The stage's token issuer: the exact `iss` of valid tokens (`auth`).
+pub const AUTH_ISSUER: &str = "AUTH_ISSUER";
+/// The issuer's JWKS; default `<AUTH_ISSUER>/.well-known/jwks.json` (`auth`).
+pub const AUTH_JWKS_URL: &str = "AUTH_JWKS_URL";
+/// The app clients whose tokens are accepted, comma-separated (`auth`).
+pub const AUTH_CLIENT_IDS: &str = "AUTH_CLIENT_IDS";
 /// Lambda's log level (`TRACE`…`FATAL`), preferred over [`RUST_LOG`] (`telemetry`).
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// `tracing-subscriber` filter directives, used when [`AWS_LAMBDA_LOG_LEVEL`] is unset (`telemetry`).

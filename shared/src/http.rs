@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::ServiceInfo;
+use crate::auth::Routes;
 use crate::metrics::{InvocationMetrics, MetricsConfig, Unit};
 use crate::telemetry::Stdout;
 
@@ -370,16 +371,17 @@ pub struct Health {
     pub function_version: Option<String>,
 }
 
-/// Wraps a service's routes into the router it runs: adds `GET /health`,
-/// problem+json for unknown routes and methods, and the per-invocation
-/// middleware. Metrics go to stdout.
-pub fn service(info: &ServiceInfo, routes: Router) -> Router {
+/// Wraps a service's routes (each with its access policy, see
+/// [`crate::auth::Routes`]) into the router it runs: adds `GET /health`
+/// (the one public route), problem+json for unknown routes and methods, and
+/// the per-invocation middleware. Metrics go to stdout.
+pub fn service(info: &ServiceInfo, routes: Routes) -> Router {
     let metrics = MetricsConfig::from_env(info.name, Arc::new(Stdout));
     service_with_metrics(info, routes, metrics)
 }
 
 /// As [`service`], with metrics written where `metrics` says.
-pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: MetricsConfig) -> Router {
+pub fn service_with_metrics(info: &ServiceInfo, routes: Routes, metrics: MetricsConfig) -> Router {
     let health = Health {
         status: String::from("ok"),
         service: info.name.to_owned(),
@@ -388,6 +390,7 @@ pub fn service_with_metrics(info: &ServiceInfo, routes: Router, metrics: Metrics
     };
     let metrics = Arc::new(metrics);
     routes
+        .into_router()
         .route("/health", get(move || async move { axum::Json(health) }))
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "no-route", "No such route").detail("no route matches this path")

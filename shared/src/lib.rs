@@ -9,7 +9,9 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format, flushed once per invocation.
 //! - [`http`]: RFC 9457 problem responses, a strict JSON extractor, request ids,
 //!   `GET /health`, and the middleware that ties telemetry to each request.
-//! - [`idempotency`]: Powertools' idempotent handlers, persisted in DynamoDB.
+//! - [`auth`]: verified bearer tokens (JWT against the issuer's JWKS), the
+//!   service key, and each route's access policy in one place.
+//! - [`idempotency`]: idempotent handlers with payment APIs' semantics, persisted in DynamoDB.
 //! - [`dynamo`]: what every DynamoDB store repeats (errors naming the
 //!   operation and attribute, timestamps).
 //! - [`runtime`]: one call that serves a router on Lambda or on a local port.
@@ -42,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod aws;
 pub mod bootstrap;
 mod cache;

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::Value;
 use shared::ServiceInfo;
+use shared::auth::{Access, Routes};
 use shared::http::{Json, Problem};
 use shared::metrics::{InvocationMetrics, MetricsConfig, Unit};
 use shared::telemetry::{Capture, JsonLayer};
@@ -19,6 +20,33 @@ use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 const INFO: ServiceInfo = ServiceInfo::new("edge-test", "9.9.9");
+
+/// A gate whose routes here are all public: the edge is under test, not auth.
+fn gate() -> Arc<shared::auth::Gate> {
+    let verifier = shared::auth::Verifier::new(
+        shared::auth::IdentitySettings {
+            issuer: String::from("https://issuer.test"),
+            jwks_url: String::from("http://127.0.0.1:9/jwks.json"),
+            client_ids: vec![String::from("app")],
+        },
+        reqwest::Client::new(),
+    );
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .build(),
+    );
+    let key = shared::secrets::SecretStore::with_value(
+        secrets,
+        "unused",
+        std::time::Duration::from_secs(3600),
+        shared::secrets::Secret::new(shared::secrets::ServiceKey {
+            api_key: String::from("k"),
+        }),
+    );
+    shared::auth::Gate::new(Arc::new(verifier), Arc::new(key))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +71,7 @@ struct Search {
 }
 
 fn router(emf: Capture) -> Router {
-    let routes = Router::new()
+    let routes = Routes::new(gate())
         .route(
             "/transfers",
             post(
@@ -54,26 +82,35 @@ fn router(emf: Capture) -> Router {
                     "ok"
                 },
             ),
+            Access::Public,
         )
         .route(
             "/boom",
             get(|| async { Problem::internal(&"database password=hunter2 rejected") }),
+            Access::Public,
         )
         .route(
             "/items/{id}",
             get(|shared::http::Path(id): shared::http::Path<u32>| async move { format!("item {id}") }),
+            Access::Public,
         )
         .route(
             "/search",
             get(|axum::extract::Query(q): axum::extract::Query<Search>| async move { q.limit.to_string() }),
+            Access::Public,
         )
-        .route("/notes", post(|body: String| async move { body.len().to_string() }))
+        .route(
+            "/notes",
+            post(|body: String| async move { body.len().to_string() }),
+            Access::Public,
+        )
         .route(
             "/slow",
             get(|| async {
                 tokio::time::sleep(std::time::Duration::from_secs(30)).await;
                 "too late"
             }),
+            Access::Public,
         );
     let metrics = MetricsConfig {
         namespace: String::from("Test"),

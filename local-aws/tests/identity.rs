@@ -1,0 +1,120 @@
+//! The local user pool through the real Cognito API, and its tokens through
+//! `shared::auth`: what the services will verify is what moto signs.
+
+use shared::auth::{AuthError, IdentitySettings, Verifier};
+use shared::naming::Deployment;
+
+#[tokio::test]
+async fn customers_and_the_hooks_get_tokens_the_services_verify() {
+    let moto = std::env::var("AWS_ENDPOINT_URL").expect("run under cargo xtask test");
+    let sdk = local_aws::test_sdk_config().await;
+    let services = local_aws::registry::load().unwrap();
+    let deployment = Deployment::new(local_aws::unique("id"), "test");
+    let identity = local_aws::identity::seed(&sdk, &moto, &deployment, &services)
+        .await
+        .unwrap();
+    assert!(
+        identity.scopes.contains(&String::from("payments/write")),
+        "{:?}",
+        identity.scopes
+    );
+
+    let verifier = Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
+    let alice = identity.customer(&sdk, "alice").await.unwrap();
+    let verified = verifier
+        .verify(&alice.access_token)
+        .await
+        .expect("a customer token verifies");
+    assert_eq!(verified.subject, alice.subject);
+    assert_eq!(verified.client_id, identity.customer_client_id);
+    for scope in &identity.scopes {
+        assert!(verified.scopes.contains(scope), "{scope} in {:?}", verified.scopes);
+    }
+
+    let machine = verifier
+        .verify(&identity.machine_token().await.unwrap())
+        .await
+        .expect("a machine token verifies");
+    assert_eq!(machine.subject, identity.machine_client_id);
+    assert!(machine.scopes.contains(&String::from("accounts/write")));
+
+    // Tokens of the pool for a client this service does not accept.
+    let only_machines = Verifier::load(
+        IdentitySettings {
+            client_ids: vec![identity.machine_client_id.clone()],
+            ..identity.settings.clone()
+        },
+        reqwest::Client::new(),
+    )
+    .await;
+    assert_eq!(
+        only_machines.verify(&alice.access_token).await,
+        Err(AuthError::Audience)
+    );
+
+    // Another pool is another issuer.
+    let other = local_aws::identity::seed(
+        &sdk,
+        &moto,
+        &Deployment::new(local_aws::unique("id"), "other"),
+        &services,
+    )
+    .await
+    .unwrap();
+    let stranger = other.customer(&sdk, "mallory").await.unwrap();
+    assert_eq!(verifier.verify(&stranger.access_token).await, Err(AuthError::Issuer));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_what_cognito_refuses() {
+    let moto = std::env::var("AWS_ENDPOINT_URL").expect("run under cargo xtask test");
+    let sdk = local_aws::test_sdk_config().await;
+    let services = local_aws::registry::load().unwrap();
+    let identity = local_aws::identity::seed(&sdk, &moto, &Deployment::new(local_aws::unique("id"), "t"), &services)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let token = |id: &str, secret: &str, form: &[(&str, &str)]| {
+        let request = http.post(&identity.token_url).basic_auth(id, Some(secret)).form(form);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let grant = [("grant_type", "client_credentials")];
+    let (id, secret) = (
+        identity.machine_client_id.as_str(),
+        identity.machine_client_secret.as_str(),
+    );
+    assert_eq!(
+        token(id, "wrong", &grant).await,
+        (400, serde_json::json!({"error": "invalid_client"}))
+    );
+    assert_eq!(
+        token(id, secret, &[("grant_type", "password")]).await,
+        (400, serde_json::json!({"error": "unsupported_grant_type"}))
+    );
+    assert_eq!(
+        token(
+            id,
+            secret,
+            &[("grant_type", "client_credentials"), ("scope", "admin/everything")]
+        )
+        .await,
+        (400, serde_json::json!({"error": "invalid_scope"}))
+    );
+    let (status, answer) = token(
+        id,
+        secret,
+        &[("grant_type", "client_credentials"), ("scope", "accounts/read")],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["token_type"], "Bearer");
+    let verifier = Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
+    let narrow = verifier.verify(answer["access_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(narrow.scopes, ["accounts/read"], "only what was asked");
+    // The customers' client has no secret and no client_credentials grant.
+    assert_eq!(token(&identity.customer_client_id, "", &grant).await.0, 400);
+}

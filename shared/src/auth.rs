@@ -1,0 +1,650 @@
+//! Who is calling, verified: OAuth 2.0 / OpenID Connect bearer tokens (JWT)
+//! from the stage's issuer (a Cognito user pool, or any OIDC issuer), and the
+//! service key of the services of this deployment.
+//!
+//! - [`Verifier`]: checks a token's signature against the issuer's JWKS
+//!   (fetched at init, cached, fetched again once for an unknown `kid` and
+//!   never more often than every [`REFETCH_EVERY`]), its `iss`, its `aud` or
+//!   `client_id`, `exp` and `nbf` with [`LEEWAY`], `token_use` where the
+//!   issuer sets it, and the asymmetric algorithm its key was published for.
+//!   `alg: none`, HMAC tokens and keys published as shared secrets are refused.
+//! - [`Routes`]: the only way a service adds a route, with its [`Access`]:
+//!   public, a scope (`accounts/read`), or the service key only. The
+//!   per-route policy is therefore in one place, and [`Routes::policy`]
+//!   lists it for the tests that try every route without a credential.
+//! - [`Principal`]: what a handler receives — a customer (subject, client,
+//!   scopes) or a service of this deployment, acting for a customer when it
+//!   says so (`X-On-Behalf-Of`, honoured only with the service key).
+//!
+//! Every refusal is a problem+json 401 (`WWW-Authenticate: Bearer
+//! error="invalid_token"`) or 403 (`insufficient_scope`) that says what was
+//! wrong and never echoes the token.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::http::Problem;
+use crate::secrets::{SecretStore, ServiceKey};
+
+/// The header a service sets, beside the service key, to act for a customer.
+pub const ON_BEHALF_OF_HEADER: HeaderName = HeaderName::from_static("x-on-behalf-of");
+
+/// Clock skew accepted on `exp` and `nbf`.
+pub const LEEWAY: Duration = Duration::from_secs(30);
+
+/// The shortest time between two fetches of the JWKS for unknown keys.
+pub const REFETCH_EVERY: Duration = Duration::from_secs(30);
+
+/// How long one JWKS fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The signature algorithms accepted: asymmetric only.
+const ASYMMETRIC: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Where tokens come from and whom they must be for: `AUTH_ISSUER`,
+/// `AUTH_JWKS_URL` and `AUTH_CLIENT_IDS`, which `infra/` sets from the
+/// stage's user pool and the local stack from moto's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySettings {
+    /// The exact `iss` of valid tokens.
+    pub issuer: String,
+    /// The issuer's JWKS document.
+    pub jwks_url: String,
+    /// The app clients (`client_id` of an access token, or `aud`) accepted.
+    pub client_ids: Vec<String>,
+}
+
+/// A variable the identity settings need is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not set: every route but /health needs a verified token from the stage's issuer")]
+pub struct MissingIdentity(pub &'static str);
+
+impl IdentitySettings {
+    /// Reads `AUTH_ISSUER`, `AUTH_JWKS_URL` (default: the issuer's
+    /// `/.well-known/jwks.json`) and `AUTH_CLIENT_IDS` (comma-separated).
+    pub fn from_env() -> Result<Self, MissingIdentity> {
+        let issuer = crate::env::var(crate::env::AUTH_ISSUER).ok_or(MissingIdentity(crate::env::AUTH_ISSUER))?;
+        let client_ids: Vec<String> = crate::env::var(crate::env::AUTH_CLIENT_IDS)
+            .ok_or(MissingIdentity(crate::env::AUTH_CLIENT_IDS))?
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if client_ids.is_empty() {
+            return Err(MissingIdentity(crate::env::AUTH_CLIENT_IDS));
+        }
+        let jwks_url = crate::env::var(crate::env::AUTH_JWKS_URL)
+            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+        Ok(Self {
+            issuer,
+            jwks_url,
+            client_ids,
+        })
+    }
+}
+
+/// Why a credential was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer …`.
+    #[error("send a bearer token: Authorization: Bearer <token>")]
+    Missing,
+    /// Not a JWT, or not one this verifier can read.
+    #[error("the bearer token is not a well-formed JWT")]
+    Malformed,
+    /// `alg` is not an asymmetric signature algorithm (`none`, HMAC, …).
+    #[error("the token's algorithm is not accepted (asymmetric signatures only)")]
+    Algorithm,
+    /// No key of the issuer has the token's `kid`.
+    #[error("the token is signed with a key the issuer does not publish")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the token's signature does not verify")]
+    Signature,
+    /// Past `exp`.
+    #[error("the token has expired")]
+    Expired,
+    /// Before `nbf`.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// Another `iss`.
+    #[error("the token is from another issuer")]
+    Issuer,
+    /// Neither `client_id` nor `aud` is an accepted app client.
+    #[error("the token is for another audience")]
+    Audience,
+    /// `token_use` is not `access` (an ID token sent as an access token).
+    #[error("the token is not an access token")]
+    TokenUse,
+    /// The route needs a scope the token lacks.
+    #[error("the token lacks scope {0}")]
+    Scope(&'static str),
+    /// The route is for the services of this deployment only.
+    #[error("this route takes the service key only")]
+    ServiceOnly,
+    /// The issuer's keys could not be read.
+    #[error("the issuer's signing keys could not be read")]
+    Keys,
+    /// The service key could not be read.
+    #[error("the service key could not be read")]
+    ServiceKey,
+}
+
+impl From<AuthError> for Problem {
+    fn from(err: AuthError) -> Self {
+        let detail = err.to_string();
+        match err {
+            AuthError::Scope(_) => Problem::new(StatusCode::FORBIDDEN, "insufficient-scope", "Insufficient scope"),
+            AuthError::Keys | AuthError::ServiceKey => Problem::unavailable(&err),
+            _ => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+        }
+        .detail(detail)
+        .before_work()
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let challenge = match &self {
+            AuthError::Missing | AuthError::ServiceOnly => String::from("Bearer"),
+            AuthError::Scope(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+            AuthError::Keys | AuthError::ServiceKey => String::new(),
+            other => format!(r#"Bearer error="invalid_token", error_description="{other}""#),
+        };
+        let mut response = Problem::from(self).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge)
+            && !challenge.is_empty()
+        {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// A verified customer (or machine client) token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// `sub`: who (a user, or the app client of a machine token).
+    pub subject: String,
+    /// The app client the token was issued to.
+    pub client_id: String,
+    /// The token's scopes.
+    pub scopes: Vec<String>,
+}
+
+/// Who is calling: a request extension on every route that is not public.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A verified bearer token.
+    Customer(Customer),
+    /// A service of this deployment holding the service key; when it says
+    /// for whom (`X-On-Behalf-Of`), it acts as that customer.
+    Service {
+        /// The customer it acts for, if any.
+        on_behalf_of: Option<String>,
+    },
+}
+
+impl Principal {
+    /// The customer whose data the request may touch: `None` for a service
+    /// acting for no one (back-office work), which is not limited to one owner.
+    pub fn acting_for(&self) -> Option<&str> {
+        match self {
+            Principal::Customer(customer) => Some(&customer.subject),
+            Principal::Service { on_behalf_of } => on_behalf_of.as_deref(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Problem> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Problem::internal(&"a handler asked for the principal of a route with no access policy"))
+    }
+}
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (`GET /health` only).
+    Public,
+    /// A token with this scope, or the service key (acting for a customer
+    /// or for no one).
+    Scope(&'static str),
+    /// The service key only: work no customer may do for themselves
+    /// (external credits and debits).
+    Service,
+}
+
+/// What the claims of an access token carry that the verifier reads.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    token_use: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, id: &str) -> bool {
+        match self {
+            Audience::One(one) => one == id,
+            Audience::Many(many) => many.iter().any(|a| a == id),
+        }
+    }
+}
+
+/// A public key and the algorithm it was published for.
+struct Key {
+    key: DecodingKey,
+    algorithm: Option<Algorithm>,
+}
+
+/// Checks tokens against one issuer.
+pub struct Verifier {
+    settings: IdentitySettings,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, Arc<Key>>>,
+    /// When the keys were last fetched for an unknown `kid`.
+    refetched: Mutex<Option<Instant>>,
+}
+
+/// The issuer's keys could not be fetched or read.
+#[derive(Debug, thiserror::Error)]
+#[error("fetching the JWKS at {url}: {message}")]
+pub struct JwksError {
+    url: String,
+    message: String,
+}
+
+impl Verifier {
+    /// A verifier whose keys are fetched now; when that fails (the issuer
+    /// unreachable at a cold start) it starts without keys and fetches them
+    /// for the first token, at most every [`REFETCH_EVERY`].
+    pub async fn load(settings: IdentitySettings, http: reqwest::Client) -> Self {
+        let verifier = Self::new(settings, http);
+        match verifier.fetch().await {
+            Ok(keys) => *verifier.keys.write().await = keys,
+            Err(err) => tracing::warn!(error = %err, "no signing keys at init; fetching them for the first token"),
+        }
+        verifier
+    }
+
+    /// A verifier with no keys yet: they are fetched for the first token.
+    pub fn new(settings: IdentitySettings, http: reqwest::Client) -> Self {
+        Self {
+            settings,
+            http,
+            keys: RwLock::new(HashMap::new()),
+            refetched: Mutex::new(None),
+        }
+    }
+
+    /// The settings it checks tokens against.
+    pub fn settings(&self) -> &IdentitySettings {
+        &self.settings
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Arc<Key>>, JwksError> {
+        let error = |message: String| JwksError {
+            url: self.settings.jwks_url.clone(),
+            message,
+        };
+        let response = self
+            .http
+            .get(&self.settings.jwks_url)
+            .timeout(FETCH_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(error(format!("status {}", response.status())));
+        }
+        let set: JwkSet = response.json().await.map_err(|e| error(e.to_string()))?;
+        Ok(keys_of(&set))
+    }
+
+    async fn key(&self, kid: &str) -> Result<Arc<Key>, AuthError> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        // One fetch at a time, and not more often than REFETCH_EVERY: a
+        // stream of made-up kids cannot make every request fetch the JWKS.
+        let mut refetched = self.refetched.lock().await;
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        if refetched.is_some_and(|at| at.elapsed() < REFETCH_EVERY) {
+            return Err(AuthError::UnknownKey);
+        }
+        *refetched = Some(Instant::now());
+        let keys = self.fetch().await.map_err(|err| {
+            tracing::warn!(error = %err, "could not refresh the signing keys");
+            AuthError::Keys
+        })?;
+        let found = keys.get(kid).cloned();
+        *self.keys.write().await = keys;
+        found.ok_or(AuthError::UnknownKey)
+    }
+
+    /// Verifies a bearer token and returns who it is for.
+    pub async fn verify(&self, token: &str) -> Result<Customer, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| match declared_algorithm(token) {
+            // A header that names an algorithm this library does not even
+            // know (`none`) is a refused algorithm, not a malformed token.
+            Some(_) => AuthError::Algorithm,
+            None => AuthError::Malformed,
+        })?;
+        if !ASYMMETRIC.contains(&header.alg) {
+            return Err(AuthError::Algorithm);
+        }
+        let kid = header.kid.ok_or(AuthError::UnknownKey)?;
+        let key = self.key(&kid).await?;
+        if key.algorithm.is_some_and(|published| published != header.alg) {
+            return Err(AuthError::Algorithm);
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = LEEWAY.as_secs();
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                    ErrorKind::InvalidIssuer => AuthError::Issuer,
+                    ErrorKind::InvalidSignature => AuthError::Signature,
+                    ErrorKind::InvalidAlgorithm => AuthError::Algorithm,
+                    _ => AuthError::Malformed,
+                }
+            })?
+            .claims;
+        if claims.token_use.as_deref().is_some_and(|usage| usage != "access") {
+            return Err(AuthError::TokenUse);
+        }
+        let accepted = |id: &str| self.settings.client_ids.iter().any(|c| c == id);
+        let client_id = match (&claims.client_id, &claims.aud) {
+            (Some(id), _) if accepted(id) => id.clone(),
+            (None, Some(aud)) => self
+                .settings
+                .client_ids
+                .iter()
+                .find(|c| aud.contains(c))
+                .cloned()
+                .ok_or(AuthError::Audience)?,
+            _ => return Err(AuthError::Audience),
+        };
+        Ok(Customer {
+            subject: claims.sub,
+            client_id,
+            scopes: claims
+                .scope
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+/// The `alg` a token's header declares, read without trusting anything else in it.
+fn declared_algorithm(token: &str) -> Option<String> {
+    use base64::Engine;
+    #[derive(Deserialize)]
+    struct Declared {
+        alg: String,
+    }
+    let header = token.split('.').next()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
+    serde_json::from_slice::<Declared>(&json).ok().map(|d| d.alg)
+}
+
+/// The signing keys of a JWKS: asymmetric keys with a `kid` (a shared
+/// secret published as `oct` is no signing key of an issuer's).
+fn keys_of(set: &JwkSet) -> HashMap<String, Arc<Key>> {
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let (Some(kid), false) = (
+            jwk.common.key_id.clone(),
+            matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)),
+        ) else {
+            continue;
+        };
+        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+        let algorithm = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+        keys.insert(kid, Arc::new(Key { key, algorithm }));
+    }
+    keys
+}
+
+/// What the access checks need: the verifier and the service key.
+pub struct Gate {
+    verifier: Arc<Verifier>,
+    service_key: Arc<SecretStore<ServiceKey>>,
+}
+
+impl Gate {
+    /// A gate over `verifier` and the deployment's service key.
+    pub fn new(verifier: Arc<Verifier>, service_key: Arc<SecretStore<ServiceKey>>) -> Arc<Self> {
+        Arc::new(Self { verifier, service_key })
+    }
+
+    /// Who `presented` (the bearer token) is, for `access`.
+    async fn principal(
+        &self,
+        presented: &str,
+        on_behalf_of: Option<&str>,
+        access: Access,
+    ) -> Result<Principal, AuthError> {
+        let looks_like_a_jwt = presented.split('.').count() == 3;
+        if !looks_like_a_jwt {
+            let key = self.service_key.get().await.map_err(|err| {
+                tracing::warn!(error = %err, "service key unavailable");
+                AuthError::ServiceKey
+            })?;
+            if bool::from(presented.as_bytes().ct_eq(key.expose().api_key.as_bytes())) {
+                return Ok(Principal::Service {
+                    on_behalf_of: on_behalf_of.map(str::to_owned),
+                });
+            }
+            return Err(match access {
+                Access::Service => AuthError::ServiceOnly,
+                _ => AuthError::Malformed,
+            });
+        }
+        let customer = self.verifier.verify(presented).await?;
+        match access {
+            Access::Service => Err(AuthError::ServiceOnly),
+            Access::Scope(scope) if !customer.scopes.iter().any(|s| s == scope) => Err(AuthError::Scope(scope)),
+            _ => Ok(Principal::Customer(customer)),
+        }
+    }
+}
+
+/// A printable, short `X-On-Behalf-Of` value, else none.
+fn on_behalf_of(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(&ON_BEHALF_OF_HEADER)?.to_str().ok()?;
+    (!value.is_empty() && value.len() <= 256 && value.bytes().all(|b| b.is_ascii_graphic())).then_some(value)
+}
+
+async fn authorize(State((gate, access)): State<(Arc<Gate>, Access)>, mut req: Request, next: Next) -> Response {
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::http::bearer_token);
+    let Some(presented) = presented else {
+        return AuthError::Missing.into_response();
+    };
+    match gate.principal(presented, on_behalf_of(req.headers()), access).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// One route and who may use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePolicy {
+    /// The route's path template, e.g. `/accounts/{id}`.
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+}
+
+/// A service's routes, each added with its [`Access`]; there is no other
+/// way to add one, so no route ships without a policy.
+pub struct Routes<S = ()> {
+    router: Router<S>,
+    policy: Vec<RoutePolicy>,
+    gate: Arc<Gate>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    /// No routes yet; every one added is checked through `gate`.
+    pub fn new(gate: Arc<Gate>) -> Self {
+        Self {
+            router: Router::new(),
+            policy: Vec::new(),
+            gate,
+        }
+    }
+
+    /// Adds `path` served by `method`, for `access`.
+    pub fn route(mut self, path: &'static str, method: MethodRouter<S>, access: Access) -> Self {
+        let check = axum::middleware::from_fn_with_state((self.gate.clone(), access), authorize);
+        self.router = self.router.route(path, method.route_layer(check));
+        self.policy.push(RoutePolicy { path, access });
+        self
+    }
+
+    /// Every route and its access, in the order they were added.
+    pub fn policy(&self) -> &[RoutePolicy] {
+        &self.policy
+    }
+
+    /// The routes with their state.
+    pub fn with_state(self, state: S) -> Routes<()> {
+        Routes {
+            router: self.router.with_state(state),
+            policy: self.policy,
+            gate: self.gate,
+        }
+    }
+}
+
+impl Routes<()> {
+    /// The router (used by [`crate::http::service`]).
+    pub(crate) fn into_router(self) -> Router {
+        self.router
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> IdentitySettings {
+        IdentitySettings {
+            issuer: String::from("https://issuer.example"),
+            jwks_url: String::from("http://127.0.0.1:9/unused"),
+            client_ids: vec![String::from("app")],
+        }
+    }
+
+    #[tokio::test]
+    async fn alg_none_and_hmac_tokens_are_refused_before_any_key_lookup() {
+        let verifier = Verifier::new(settings(), reqwest::Client::new());
+        let b64 = |s: &str| base64_url(s.as_bytes());
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(r#"{"sub":"x","iss":"https://issuer.example","exp":9999999999}"#)
+        );
+        assert_eq!(verifier.verify(&none).await, Err(AuthError::Algorithm));
+        let hmac = format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"HS256","typ":"JWT","kid":"k"}"#),
+            b64(r#"{"sub":"x","iss":"https://issuer.example","exp":9999999999}"#)
+        );
+        assert_eq!(verifier.verify(&hmac).await, Err(AuthError::Algorithm));
+        assert_eq!(verifier.verify("not-a-jwt").await, Err(AuthError::Malformed));
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn a_shared_secret_in_the_jwks_is_no_signing_key() {
+        let set: JwkSet = serde_json::from_str(r#"{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0"}]}"#).unwrap();
+        assert!(keys_of(&set).is_empty());
+    }
+
+    #[test]
+    fn refusals_are_problems_that_never_echo_the_token() {
+        for err in [
+            AuthError::Expired,
+            AuthError::Scope("payments/write"),
+            AuthError::Missing,
+        ] {
+            let response = err.clone().into_response();
+            let expected = if matches!(err, AuthError::Scope(_)) { 403 } else { 401 };
+            assert_eq!(response.status().as_u16(), expected, "{err}");
+            assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        }
+    }
+}
