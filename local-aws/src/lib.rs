@@ -24,6 +24,7 @@ pub mod faults;
 pub mod identity;
 pub mod lambda;
 pub mod moto;
+pub mod oidc;
 pub mod process;
 pub mod registry;
 pub mod runtime_api;
@@ -109,6 +110,12 @@ pub fn workspace_root() -> PathBuf {
 /// A name no other test run uses, for tables, parameter paths and secrets.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The local stack's endpoint in a test process started by `cargo xtask
+/// test` (`AWS_ENDPOINT_URL`; [`test_sdk_config`] checks it is loopback).
+pub fn test_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
 }
 
 /// The SDK configuration of a test process started by `cargo xtask test`.

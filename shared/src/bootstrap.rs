@@ -33,6 +33,9 @@ pub enum InitError {
     /// The secret is unreadable or has the wrong shape.
     #[error("reading the secret: {0}")]
     Secret(#[from] SecretError),
+    /// The stage's token issuer is not configured.
+    #[error(transparent)]
+    Identity(#[from] crate::auth::MissingIdentity),
 }
 
 /// Loads `service`'s configuration and the logical secret `secret` concurrently.

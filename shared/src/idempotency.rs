@@ -446,7 +446,14 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
     } else {
         None
     };
-    let scope = format!("{} {}", parts.method, parts.uri.path());
+    // Keys are the caller's own (Stripe scopes them to the account): two
+    // customers who happen to choose one key make two payments.
+    let caller = parts
+        .extensions
+        .get::<crate::auth::Principal>()
+        .and_then(crate::auth::Principal::acting_for)
+        .unwrap_or("-");
+    let scope = format!("{caller} {} {}", parts.method, parts.uri.path());
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), canonical.as_ref(), &bytes);
     let token = match store.claim(&scope, &key, &print, deadline).await {
         Ok(Claim::Acquired { token }) => token,

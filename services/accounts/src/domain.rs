@@ -61,8 +61,11 @@ pub fn reference(raw: &str) -> Result<String, DomainError> {
 pub struct Account {
     /// Its id.
     pub id: AccountId,
-    /// Who owns it.
+    /// Who owns it: the subject (`sub`) of the customer who opened it. Only
+    /// its owner reads it, debits it or pays out of it.
     pub owner: String,
+    /// The name it is held in, as the owner gave it.
+    pub holder: String,
     /// The one currency it holds.
     pub currency: Currency,
     /// The balance in minor units.
@@ -103,21 +106,24 @@ impl Direction {
 /// A validated request to open an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAccount {
-    /// Who owns it (trimmed, 1 to 200 characters).
+    /// The subject opening it, who will own it.
     pub owner: String,
+    /// The name it is held in (trimmed, 1 to 200 characters).
+    pub holder: String,
     /// Its currency.
     pub currency: Currency,
 }
 
 impl NewAccount {
-    /// Validates the fields of an open request.
-    pub fn parse(owner: &str, currency: &str) -> Result<Self, DomainError> {
-        let owner = owner.trim();
-        if owner.is_empty() || owner.chars().count() > 200 {
-            return Err(DomainError::invalid("owner", "expected 1 to 200 characters"));
+    /// Validates the fields of an open request by `owner`.
+    pub fn parse(owner: &str, holder: &str, currency: &str) -> Result<Self, DomainError> {
+        let holder = holder.trim();
+        if holder.is_empty() || holder.chars().count() > 200 {
+            return Err(DomainError::invalid("holder", "expected 1 to 200 characters"));
         }
         Ok(Self {
             owner: owner.to_owned(),
+            holder: holder.to_owned(),
             currency: self::currency("currency", currency)?,
         })
     }
@@ -432,9 +438,10 @@ mod tests {
     }
 
     #[test]
-    fn owners_are_trimmed_and_bounded() {
-        assert_eq!(NewAccount::parse("  Ada  ", "GBP").unwrap().owner, "Ada");
-        assert!(NewAccount::parse("   ", "GBP").is_err());
-        assert!(NewAccount::parse(&"x".repeat(201), "GBP").is_err());
+    fn holders_are_trimmed_and_bounded() {
+        let new = NewAccount::parse("sub-1", "  Ada  ", "GBP").unwrap();
+        assert_eq!((new.owner.as_str(), new.holder.as_str()), ("sub-1", "Ada"));
+        assert!(NewAccount::parse("sub-1", "   ", "GBP").is_err());
+        assert!(NewAccount::parse("sub-1", &"x".repeat(201), "GBP").is_err());
     }
 }

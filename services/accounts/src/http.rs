@@ -1,28 +1,32 @@
 //! Routes, and the translation between HTTP and the domain. Nothing here
 //! decides a business rule.
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /accounts` | open `{owner, currency}` → 201 account |
-//! | `GET /accounts/{id}` | the account |
-//! | `POST /accounts/{id}/credits` | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
-//! | `POST /accounts/{id}/debits` | as credits; 422 `insufficient-funds` when the balance is short |
-//! | `POST /accounts/{id}/voids` | `{reference}` → 200: the external posting with that reference reversed, or the reference blocked if nothing was posted; 409 `transfer-leg` for a leg of a transfer |
-//! | `GET /accounts/{id}/transactions?limit=&cursor=` | newest first, paged |
-//! | `POST /transfers` | `{from_account, to_account, amount_minor, currency, reference}` → 201 transfer (both legs in one transaction), 200 on a replay of the reference; 422 naming the party that cannot pay or receive; 409 `transfer-cancelled` |
-//! | `GET /transfers/{reference}` | the transfer, applied or cancelled |
-//! | `POST /transfers/cancellations` | the transfer's body → 200: `cancelled` (nothing moved, and nothing ever will under the reference) or `applied` (it had) |
+//! | route | access | what |
+//! |---|---|---|
+//! | `POST /accounts` | `accounts/write` | open `{holder, currency}` → 201 account, owned by the caller |
+//! | `GET /accounts/{id}` | `accounts/read` | the caller's account |
+//! | `GET /accounts/{id}/transactions?limit=&cursor=` | `accounts/read` | newest first, paged |
+//! | `POST /transfers` | `accounts/write` | `{from_account, to_account, amount_minor, currency, reference}` out of the caller's account → 201 transfer (both legs in one transaction), 200 on a replay of the reference; 422 naming the party that cannot pay or receive; 409 `transfer-cancelled` |
+//! | `GET /transfers/{reference}` | `accounts/read` | a transfer to or from the caller's accounts, applied or cancelled |
+//! | `POST /transfers/cancellations` | `accounts/write` | the transfer's body → 200: `cancelled` (nothing moved, and nothing ever will under the reference) or `applied` (it had) |
+//! | `POST /accounts/{id}/credits` | service key | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
+//! | `POST /accounts/{id}/debits` | service key | as credits; 422 `insufficient-funds` when the balance is short |
+//! | `POST /accounts/{id}/voids` | service key | `{reference}` → 200: the external posting with that reference reversed, or the reference blocked if nothing was posted; 409 `transfer-leg` for a leg of a transfer |
 //!
 //! Credits and debits are external movements (money entering or leaving the
-//! ledger); a transfer moves money inside it. Every route needs
-//! `Authorization: Bearer <service key>`.
+//! ledger), which no customer makes for themselves; a transfer moves money
+//! inside it. Another customer's account or transfer answers exactly as
+//! one that does not exist. A service holding the service key acts for the
+//! customer it names in `X-On-Behalf-Of`, or for no one (back-office work).
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use shared::auth::{Access, Gate, Principal, Routes};
 use shared::http::{Json, Path, Problem};
 use shared::metrics::{InvocationMetrics, Unit};
 
@@ -32,24 +36,25 @@ use crate::domain::{
 };
 use crate::store::{Applied, StoreError};
 
-/// The routes, behind the service-key check.
-pub fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/accounts", post(open))
-        .route("/accounts/{id}", get(account))
-        .route("/accounts/{id}/credits", post(credit))
-        .route("/accounts/{id}/debits", post(debit))
-        .route("/accounts/{id}/voids", post(void))
-        .route("/accounts/{id}/transactions", get(transactions))
-        .route("/transfers", post(transfer))
-        .route("/transfers/cancellations", post(cancel_transfer))
-        .route("/transfers/{reference}", get(get_transfer))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.api_key.clone(),
-            shared::secrets::require_service_key,
-        ))
+/// The routes and who may use each.
+pub fn routes(state: AppState, gate: Arc<Gate>) -> Routes {
+    Routes::new(gate)
+        .route("/accounts", post(open), Access::Scope(WRITE))
+        .route("/accounts/{id}", get(account), Access::Scope(READ))
+        .route("/accounts/{id}/transactions", get(transactions), Access::Scope(READ))
+        .route("/transfers", post(transfer), Access::Scope(WRITE))
+        .route("/transfers/cancellations", post(cancel_transfer), Access::Scope(WRITE))
+        .route("/transfers/{reference}", get(get_transfer), Access::Scope(READ))
+        .route("/accounts/{id}/credits", post(credit), Access::Service)
+        .route("/accounts/{id}/debits", post(debit), Access::Service)
+        .route("/accounts/{id}/voids", post(void), Access::Service)
         .with_state(state)
 }
+
+/// Reading accounts and transfers.
+pub const READ: &str = "accounts/read";
+/// Opening accounts and moving money out of one's own.
+pub const WRITE: &str = "accounts/write";
 
 /// Turns a store error into the response the client sees.
 fn problem(err: StoreError) -> Problem {
@@ -121,27 +126,46 @@ fn account_id(raw: &str) -> Result<AccountId, Problem> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenRequest {
-    /// Who owns the account.
-    pub owner: String,
+    /// The name the account is held in.
+    pub holder: String,
     /// ISO 4217 code.
     pub currency: String,
 }
 
+/// The customer a request acts for; opening an account needs one.
+fn customer(principal: &Principal) -> Result<&str, Problem> {
+    principal.acting_for().ok_or_else(|| {
+        Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
+            .detail("an account is opened by a customer, or by a service on behalf of one (X-On-Behalf-Of)")
+            .before_work()
+    })
+}
+
 async fn open(
     State(state): State<AppState>,
+    principal: Principal,
     metrics: axum::Extension<InvocationMetrics>,
     Json(body): Json<OpenRequest>,
 ) -> Result<Response, Problem> {
-    let new = NewAccount::parse(&body.owner, &body.currency).map_err(domain_problem)?;
+    let new = NewAccount::parse(customer(&principal)?, &body.holder, &body.currency).map_err(domain_problem)?;
     let account = state.store.open(new).await.map_err(problem)?;
     metrics.add("AccountsOpened", Unit::Count, 1.0);
     let location = format!("/accounts/{}", account.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(account)).into_response())
 }
 
-async fn account(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Account>, Problem> {
+async fn account(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Account>, Problem> {
     let id = account_id(&id)?;
-    state.store.get(id).await.map(axum::Json).map_err(problem)
+    state
+        .store
+        .get_owned(id, principal.acting_for())
+        .await
+        .map(axum::Json)
+        .map_err(problem)
 }
 
 /// Credit and debit body.
@@ -268,11 +292,16 @@ pub struct TransferResponse {
 
 async fn transfer(
     State(state): State<AppState>,
+    principal: Principal,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<TransferRequest>,
 ) -> Result<Response, Problem> {
     let new = body.validate(state.config.max_amount_minor)?;
-    let (transfer, applied) = state.store.transfer(&new).await.map_err(problem)?;
+    let (transfer, applied) = state
+        .store
+        .transfer(&new, principal.acting_for())
+        .await
+        .map_err(problem)?;
     metrics.add(
         match applied {
             Applied::New => "Transfers",
@@ -295,12 +324,13 @@ async fn transfer(
 
 async fn get_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(reference): Path<String>,
 ) -> Result<axum::Json<Transfer>, Problem> {
     let reference = crate::domain::reference(&reference).map_err(domain_problem)?;
     state
         .store
-        .get_transfer(&reference)
+        .get_transfer_owned(&reference, principal.acting_for())
         .await
         .map(axum::Json)
         .map_err(problem)
@@ -308,11 +338,16 @@ async fn get_transfer(
 
 async fn cancel_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<TransferRequest>,
 ) -> Result<axum::Json<Transfer>, Problem> {
     let new = body.validate(state.config.max_amount_minor)?;
-    let transfer = state.store.cancel_transfer(&new).await.map_err(problem)?;
+    let transfer = state
+        .store
+        .cancel_transfer(&new, principal.acting_for())
+        .await
+        .map_err(problem)?;
     metrics.add("TransferCancellations", Unit::Count, 1.0);
     Ok(axum::Json(transfer))
 }
@@ -374,6 +409,7 @@ pub struct PageQuery {
 
 async fn transactions(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -382,7 +418,7 @@ async fn transactions(
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query").detail(e.body_text()))?;
     let page = state
         .store
-        .transactions(id, query.limit, query.cursor.as_deref())
+        .transactions(id, principal.acting_for(), query.limit, query.cursor.as_deref())
         .await
         .map_err(problem)?;
     Ok(axum::Json(page).into_response())

@@ -215,6 +215,7 @@ mod tests {
         Account {
             id: AccountId::new(),
             owner: String::from("t"),
+            holder: String::from("T"),
             currency: eur(),
             balance_minor,
             created_at: String::new(),

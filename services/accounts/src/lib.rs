@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
+use shared::auth::{Gate, Verifier};
 use shared::bootstrap::InitError;
 use shared::naming::Deployment;
 use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
@@ -49,13 +50,16 @@ pub struct AppState {
 }
 
 /// The router of this service, wrapped with the shared edge (health, problem
-/// fallbacks, request ids, logs and metrics).
-pub fn app(state: AppState) -> axum::Router {
-    shared::http::service(&SERVICE, http::routes(state))
+/// fallbacks, request ids, logs and metrics); `verifier` checks customers'
+/// tokens, the state's service key the services'.
+pub fn app(state: AppState, verifier: Arc<Verifier>) -> axum::Router {
+    let gate = Gate::new(verifier, state.api_key.clone());
+    shared::http::service(&SERVICE, http::routes(state, gate))
 }
 
 /// Loads config and the service key concurrently and builds the state;
-/// also returns how long that waited on AWS.
+/// also returns how long that waited on AWS. (`main` fetches the issuer's
+/// signing keys at the same time: see [`app`].)
 pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
     // The DynamoDB client is built while the config and secret requests are
     // in flight: `join!` polls the fetch first, which sends both requests.

@@ -133,6 +133,7 @@ impl Stored<'_> {
         Ok(Account {
             id,
             owner: self.0.string("owner")?,
+            holder: self.0.string("holder")?,
             currency: self.0.currency("currency")?,
             balance_minor: self.0.number("balance")?,
             created_at: self.0.string("created_at")?,
@@ -194,21 +195,30 @@ fn balance_update(
     direction: Direction,
     amount: u64,
     currency: &str,
+    owner: Option<&str>,
 ) -> Result<TransactWriteItem, Malformed> {
     let (expression, condition) = match direction {
         Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
         Direction::Credit => ("SET balance = balance + :amount", "balance <= :limit"),
     };
+    let owned = if owner.is_some() { " AND #owner = :owner" } else { "" };
     let mut update = Update::builder()
         .table_name(table)
         .key("pk", pk(account))
         .key("sk", s("ACCOUNT"))
         .update_expression(expression)
-        .condition_expression(format!("attribute_exists(pk) AND currency = :currency AND {condition}"))
+        .condition_expression(format!(
+            "attribute_exists(pk) AND currency = :currency AND {condition}{owned}"
+        ))
         .expression_attribute_values(":amount", n(amount))
         .expression_attribute_values(":currency", s(currency));
     if direction == Direction::Credit {
         update = update.expression_attribute_values(":limit", n(MAX_BALANCE_MINOR - amount));
+    }
+    if let Some(owner) = owner {
+        update = update
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner));
     }
     Ok(TransactWriteItem::builder()
         .update(update.build().map_err(build_error)?)
@@ -277,6 +287,7 @@ impl Store {
         let account = Account {
             id: AccountId::new(),
             owner: new.owner,
+            holder: new.holder,
             currency: new.currency,
             balance_minor: 0,
             created_at: now(),
@@ -287,6 +298,7 @@ impl Store {
             .item("pk", pk(account.id))
             .item("sk", s("ACCOUNT"))
             .item("owner", s(&account.owner))
+            .item("holder", s(&account.holder))
             .item("currency", s(account.currency.as_str()))
             .item("balance", n(0))
             .item("created_at", s(&account.created_at))
@@ -299,9 +311,16 @@ impl Store {
 
     /// Reads an account (strongly consistent).
     pub async fn get(&self, id: AccountId) -> Result<Account, StoreError> {
+        self.get_owned(id, None).await
+    }
+
+    /// Reads an account for `owner`: another owner's account is not found,
+    /// exactly as one that does not exist (nothing tells them apart).
+    /// `None` reads any account (a service acting for no one).
+    pub async fn get_owned(&self, id: AccountId, owner: Option<&str>) -> Result<Account, StoreError> {
         match self.find(id).await? {
-            Some(account) => Ok(account),
-            None => Err(DomainError::NotFound(id).into()),
+            Some(account) if owner.is_none_or(|o| o == account.owner) => Ok(account),
+            _ => Err(DomainError::NotFound(id).into()),
         }
     }
 
@@ -364,7 +383,14 @@ impl Store {
             origin: Origin::External,
             created_at: now(),
         };
-        let update = balance_update(&self.table, id, tx.direction, tx.amount_minor, tx.currency.as_str())?;
+        let update = balance_update(
+            &self.table,
+            id,
+            tx.direction,
+            tx.amount_minor,
+            tx.currency.as_str(),
+            None,
+        )?;
         let [transaction, reference] = posting_items(&self.table, &tx)?;
         let request = self
             .client
@@ -382,8 +408,10 @@ impl Store {
     /// Moves money between two accounts of this ledger in one transaction:
     /// the debit, the credit, and the transfer record claimed by its
     /// reference. Replaying a reference returns the first transfer; a
-    /// cancelled reference never applies.
-    pub async fn transfer(&self, new: &NewTransfer) -> Result<(Transfer, Applied), StoreError> {
+    /// cancelled reference never applies. With an `owner`, the payer must be
+    /// theirs (a condition of the debit): another owner's account is refused
+    /// exactly as one that does not exist.
+    pub async fn transfer(&self, new: &NewTransfer, owner: Option<&str>) -> Result<(Transfer, Applied), StoreError> {
         let created_at = now();
         let leg = |account_id, direction| Transaction {
             id: uuid::Uuid::now_v7(),
@@ -423,6 +451,7 @@ impl Store {
                 Direction::Debit,
                 new.amount_minor,
                 currency,
+                owner,
             )?,
             balance_update(
                 &self.table,
@@ -430,6 +459,7 @@ impl Store {
                 Direction::Credit,
                 new.amount_minor,
                 currency,
+                None,
             )?,
             TransactWriteItem::builder().put(self.transfer_put(&transfer)?).build(),
             debit_tx,
@@ -440,6 +470,10 @@ impl Store {
         match self.transact(request, new.from_account).await? {
             Attempt::Written => Ok((transfer, Applied::New)),
             Attempt::Cancelled(why) if why.failed(2) => {
+                // Whose reference it is says nothing to anyone but the payer's owner.
+                if owner.is_some() && self.get_owned(new.from_account, owner).await.is_err() {
+                    return Err(DomainError::UnknownParty { field: "from_account" }.into());
+                }
                 let earlier = self.get_transfer(&new.reference).await?;
                 match earlier.state {
                     TransferState::Cancelled => Err(DomainError::TransferCancelled(new.reference.clone()).into()),
@@ -447,7 +481,7 @@ impl Store {
                     TransferState::Applied { .. } => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
                 }
             }
-            Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new).await),
+            Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new, owner).await),
             Attempt::Cancelled(_) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
         }
     }
@@ -474,6 +508,20 @@ impl Store {
         put.build().map_err(build_error)
     }
 
+    /// The transfer with `reference`, for `owner` when given: theirs when
+    /// they own its payer or its payee, else not found.
+    pub async fn get_transfer_owned(&self, reference: &str, owner: Option<&str>) -> Result<Transfer, StoreError> {
+        let transfer = self.get_transfer(reference).await?;
+        let Some(owner) = owner else { return Ok(transfer) };
+        let (payer, payee) = tokio::try_join!(self.find(transfer.from_account), self.find(transfer.to_account))?;
+        let theirs = [payer, payee].into_iter().flatten().any(|a| a.owner == owner);
+        if theirs {
+            Ok(transfer)
+        } else {
+            Err(DomainError::NoTransfer(reference.to_owned()).into())
+        }
+    }
+
     /// The transfer with `reference`.
     pub async fn get_transfer(&self, reference: &str) -> Result<Transfer, StoreError> {
         let output = self
@@ -495,8 +543,12 @@ impl Store {
     /// Cancels the transfer `new.reference` unless it applied: afterwards it
     /// never will. Returns the transfer as it stands: `Cancelled` (nothing
     /// moved) or `Applied` (it had). Safe to repeat. A reference that applied
-    /// to a different movement is a conflict.
-    pub async fn cancel_transfer(&self, new: &NewTransfer) -> Result<Transfer, StoreError> {
+    /// to a different movement is a conflict. With an `owner`, only the
+    /// payer's owner may cancel.
+    pub async fn cancel_transfer(&self, new: &NewTransfer, owner: Option<&str>) -> Result<Transfer, StoreError> {
+        if owner.is_some() && self.get_owned(new.from_account, owner).await.is_err() {
+            return Err(DomainError::UnknownParty { field: "from_account" }.into());
+        }
         let cancelled = Transfer {
             reference: new.reference.clone(),
             from_account: new.from_account,
@@ -646,11 +698,13 @@ impl Store {
     /// fact. What does not depend on balances comes first, so the answer is
     /// the same whatever the balances: a missing payer, a missing payee, the
     /// payer's currency, the payee's, then the payer's funds and the payee's limit.
-    async fn explain_parties(&self, new: &NewTransfer) -> StoreError {
+    async fn explain_parties(&self, new: &NewTransfer, owner: Option<&str>) -> StoreError {
         let (payer, payee) = match tokio::try_join!(self.find(new.from_account), self.find(new.to_account)) {
             Ok(parties) => parties,
             Err(err) => return err,
         };
+        // Someone else's payer account is, to this caller, no account.
+        let payer = payer.filter(|p| owner.is_none_or(|o| o == p.owner));
         let currency = |field, account: &Account| DomainError::PartyCurrency {
             field,
             account: account.currency.as_str().to_owned(),
@@ -670,14 +724,15 @@ impl Store {
         refusal.into()
     }
 
-    /// One page of an account's transactions, newest first.
+    /// One page of an account's transactions, newest first (for `owner`, see [`Store::get_owned`]).
     pub async fn transactions(
         &self,
         id: AccountId,
+        owner: Option<&str>,
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.get(id).await?;
+        self.get_owned(id, owner).await?;
         let limit = limit.unwrap_or(self.page_size).clamp(1, self.page_size);
         let mut query = self
             .client

@@ -62,10 +62,15 @@ async fn over_local_port(router: axum::Router, method: &Method, path: &str, body
     normalise(status, &content_type, &text)
 }
 
+/// The fixture's request, sent with a real customer token from the
+/// deployment's user pool in place of its `Authorization` example, through
+/// Lambda and over a local port.
 async fn check(fixture: &str, local_path: &str, local_body: Option<&str>, expected_status: u16) {
     let f = common::fixture().await;
-    let (lambda, method) = through_lambda(f.router.clone(), fixture).await;
-    let local = over_local_port(f.router.clone(), &method, local_path, local_body, &f.key).await;
+    let token = &f.customer.access_token;
+    let event = fixture.replace("test-service-key", token);
+    let (lambda, method) = through_lambda(f.router.clone(), &event).await;
+    let local = over_local_port(f.router.clone(), &method, local_path, local_body, token).await;
     assert_eq!(lambda.status, expected_status, "{lambda:?}");
     assert_eq!(lambda, local);
 }
@@ -80,7 +85,7 @@ async fn rest_api_with_stage_opens_an_account() {
     check(
         include_str!("data/apigw-rest-open-account.json"),
         "/accounts",
-        Some(r#"{"owner":"Ada Lovelace","currency":"EUR"}"#),
+        Some(r#"{"holder":"Ada Lovelace","currency":"EUR"}"#),
         201,
     )
     .await;
@@ -91,7 +96,7 @@ async fn rest_api_with_stage_refuses_a_bad_currency() {
     check(
         include_str!("data/apigw-rest-open-account-bad-currency.json"),
         "/accounts",
-        Some(r#"{"owner":"Ada Lovelace","currency":"EURO"}"#),
+        Some(r#"{"holder":"Ada Lovelace","currency":"EURO"}"#),
         422,
     )
     .await;
@@ -107,7 +112,7 @@ async fn http_api_with_stage_opens_an_account() {
     check(
         include_str!("data/apigw-http-open-account.json"),
         "/accounts",
-        Some(r#"{"owner":"Ada Lovelace","currency":"EUR"}"#),
+        Some(r#"{"holder":"Ada Lovelace","currency":"EUR"}"#),
         201,
     )
     .await;
@@ -118,7 +123,7 @@ async fn http_api_with_stage_refuses_a_bad_currency() {
     check(
         include_str!("data/apigw-http-open-account-bad-currency.json"),
         "/accounts",
-        Some(r#"{"owner":"Ada Lovelace","currency":"EURO"}"#),
+        Some(r#"{"holder":"Ada Lovelace","currency":"EURO"}"#),
         422,
     )
     .await;

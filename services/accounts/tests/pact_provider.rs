@@ -46,10 +46,13 @@ impl ProviderStateExecutor for States {
         let param = |name: &str| state.params.get(name).cloned().unwrap_or(Value::Null);
         let text = |name: &str, default: &str| param(name).as_str().unwrap_or(default).to_owned();
         let currency = text("currency", "EUR");
-        let open = |currency: String, balance: u64| {
+        // The payer belongs to the customer payments acts for (the pact's
+        // `X-On-Behalf-Of`); the payee to someone else.
+        let customer = text("customer", "pact-customer");
+        let open = |owner: String, currency: String, balance: u64| {
             let store = self.store.clone();
             async move {
-                let account = store.open(NewAccount::parse("Pact", &currency)?).await?;
+                let account = store.open(NewAccount::parse(&owner, "Pact", &currency)?).await?;
                 if balance > 0 {
                     let seed = Posting::parse(Direction::Credit, balance, &currency, "pact-seed", u64::MAX)?;
                     store.post(account.id, &seed).await?;
@@ -57,12 +60,17 @@ impl ProviderStateExecutor for States {
                 anyhow::Ok(account.id.to_string())
             }
         };
-        let payer = open(currency.clone(), param("payer_balance_minor").as_u64().unwrap_or(0)).await?;
+        let payer = open(
+            customer,
+            currency.clone(),
+            param("payer_balance_minor").as_u64().unwrap_or(0),
+        )
+        .await?;
         let payee = match state.name.as_str() {
-            "two accounts" => open(text("payee_currency", &currency), 0).await?,
+            "two accounts" => open(String::from("pact-payee"), text("payee_currency", &currency), 0).await?,
             "a payer and an unknown payee" => uuid::Uuid::new_v4().to_string(),
             "two accounts with a transfer between them" => {
-                let payee = open(currency.clone(), 0).await?;
+                let payee = open(String::from("pact-payee"), currency.clone(), 0).await?;
                 let transfer = NewTransfer::parse(
                     &payer,
                     &payee,
@@ -71,7 +79,7 @@ impl ProviderStateExecutor for States {
                     &text("reference", ""),
                     u64::MAX,
                 )?;
-                self.store.transfer(&transfer).await?;
+                self.store.transfer(&transfer, None).await?;
                 payee
             }
             other => anyhow::bail!("unknown provider state {other:?}"),

@@ -124,11 +124,11 @@ async fn unknown_and_malformed_accounts_are_refused() {
 async fn bad_open_requests_name_the_field() {
     let f = common::fixture().await;
     for (body, field) in [
-        (r#"{"owner": "Ada", "currency": "EURO"}"#, "currency"),
-        (r#"{"owner": "  ", "currency": "EUR"}"#, "owner"),
-        (r#"{"owner": "Ada"}"#, "currency"),
+        (r#"{"holder": "Ada", "currency": "EURO"}"#, "currency"),
+        (r#"{"holder": "  ", "currency": "EUR"}"#, "holder"),
+        (r#"{"holder": "Ada"}"#, "currency"),
         (
-            r#"{"owner": "Ada", "currency": "EUR", "balance_minor": 1000000}"#,
+            r#"{"holder": "Ada", "currency": "EUR", "balance_minor": 1000000}"#,
             "balance_minor",
         ),
     ] {
@@ -161,8 +161,7 @@ async fn requests_without_the_service_key_are_refused() {
     let id = f.account_with("EUR", 50).await;
     let wrong = common::Fixture {
         key: String::from("wrong"),
-        router: f.router.clone(),
-        state: f.state.clone(),
+        ..f.clone()
     };
     let reply = wrong
         .call(

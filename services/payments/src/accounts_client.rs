@@ -141,6 +141,8 @@ impl AccountsClient {
             .post(&url)
             .timeout(timeout)
             .bearer_auth(&key.expose().api_key)
+            // Accounts enforces that the payer's account is the customer's.
+            .header(shared::auth::ON_BEHALF_OF_HEADER, &payment.owner)
             .header(shared::http::CORRELATION_ID_HEADER, context.correlation)
             .json(&body);
         if let Some(trace) = shared::xray::header(&span) {

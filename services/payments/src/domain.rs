@@ -267,6 +267,9 @@ pub struct NewPayment {
 pub struct Payment {
     /// Its id.
     pub id: PaymentId,
+    /// Who made it: the subject (`sub`) of the customer, the only one who
+    /// reads it; accounts is asked to move money out of their account only.
+    pub owner: String,
     /// The payer's account.
     pub from_account: AccountId,
     /// The payee's account.
@@ -303,10 +306,11 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// A new pending payment for a validated request, to be tried at once.
-    pub fn new(id: PaymentId, request: &NewPayment, now: OffsetDateTime) -> Self {
+    /// A new pending payment by `owner` for a validated request, to be tried at once.
+    pub fn new(id: PaymentId, owner: &str, request: &NewPayment, now: OffsetDateTime) -> Self {
         Self {
             id,
+            owner: owner.to_owned(),
             from_account: request.from_account,
             to_account: request.to_account,
             amount_minor: request.amount_minor,
@@ -327,9 +331,11 @@ impl Payment {
         format!("pay-{}", self.id.0.simple())
     }
 
-    /// Whether `request` asks for this payment (same parties, amount, currency and reference).
-    pub fn is_for(&self, request: &NewPayment) -> bool {
-        self.from_account == request.from_account
+    /// Whether `request` by `owner` asks for this payment (same owner,
+    /// parties, amount, currency and reference).
+    pub fn is_for(&self, owner: &str, request: &NewPayment) -> bool {
+        self.owner == owner
+            && self.from_account == request.from_account
             && self.to_account == request.to_account
             && self.amount_minor == request.amount_minor
             && self.currency == request.currency
@@ -540,6 +546,7 @@ mod tests {
     fn pending() -> Payment {
         Payment::new(
             PaymentId(uuid::Uuid::from_u128(1)),
+            "customer-1",
             &request().validate(1_000).unwrap(),
             T0,
         )

@@ -1,9 +1,14 @@
 //! Routes, and the translation between HTTP and the payment runner.
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /payments` | needs `Idempotency-Key`; `{from_account, to_account, amount_minor, currency, reference}` → 201 `completed` payment; 422 when it failed (nothing moved: the problem's type says why, e.g. `urn:problem:unknown-payee`); 202 with `Location` while it is not final (accounts slow or down: it finishes on its own, read it or retry with the same key) |
-//! | `GET /payments/{id}` | the payment with its status and, once failed, why |
+//! | route | access | what |
+//! |---|---|---|
+//! | `POST /payments` | `payments/write` | needs `Idempotency-Key`; `{from_account, to_account, amount_minor, currency, reference}` → 201 `completed` payment; 422 when it failed (nothing moved: the problem's type says why, e.g. `urn:problem:unknown-payee`); 202 with `Location` while it is not final (accounts slow or down: it finishes on its own, read it or retry with the same key) |
+//! | `GET /payments/{id}` | `payments/read` | the caller's payment with its status and, once failed, why |
+//!
+//! A payment moves money out of the caller's own account only: accounts,
+//! told whom payments acts for, refuses another owner's account as one
+//! that does not exist. Another customer's payment is not found. Keys are
+//! the caller's own: two customers using one key make two payments.
 //!
 //! A key stays bound to its payment: a retry with it while the payment is
 //! not final continues that payment (202, or its final answer once it has
@@ -11,11 +16,11 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use shared::auth::{Access, Gate, Principal, Routes};
 use shared::http::{CorrelationId, Deadline, Disposition, Json, Path, Problem};
 use shared::idempotency::Key;
 use shared::metrics::{InvocationMetrics, Unit};
@@ -25,15 +30,20 @@ use crate::AppState;
 use crate::domain::{Failure, Payment, PaymentId, PaymentRequest, Refusal, Status};
 use crate::store::{Created, StoreError};
 
-/// The routes; `POST /payments` is idempotent by `Idempotency-Key`.
-pub fn routes(state: AppState) -> Router {
+/// The routes and who may use each; `POST /payments` is idempotent by `Idempotency-Key`.
+pub fn routes(state: AppState, gate: Arc<Gate>) -> Routes {
     let idempotent =
         axum::middleware::from_fn_with_state(Arc::clone(&state.idempotency), shared::idempotency::middleware);
-    Router::new()
-        .route("/payments", post(create).layer(idempotent))
-        .route("/payments/{id}", get(payment))
+    Routes::new(gate)
+        .route("/payments", post(create).layer(idempotent), Access::Scope(WRITE))
+        .route("/payments/{id}", get(payment), Access::Scope(READ))
         .with_state(state)
 }
+
+/// Reading one's payments.
+pub const READ: &str = "payments/read";
+/// Making payments.
+pub const WRITE: &str = "payments/write";
 
 impl From<StoreError> for Problem {
     fn from(err: StoreError) -> Self {
@@ -106,19 +116,28 @@ fn answer(payment: &Payment, metrics: &InvocationMetrics) -> Response {
 
 async fn create(
     State(state): State<AppState>,
+    principal: Principal,
     axum::Extension(key): axum::Extension<Key>,
     axum::Extension(deadline): axum::Extension<Deadline>,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     axum::Extension(CorrelationId(correlation)): axum::Extension<CorrelationId>,
     Json(body): Json<PaymentRequest>,
 ) -> Result<Response, Problem> {
+    let owner = principal.acting_for().ok_or_else(|| {
+        Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
+            .detail("a payment is made by a customer, or by a service on behalf of one (X-On-Behalf-Of)")
+            .before_work()
+    })?;
     let request = body
         .validate(state.config.max_amount_minor)
         .map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;
-    let payment = Payment::new(PaymentId(key.resource_id()), &request, OffsetDateTime::now_utc());
+    let payment = Payment::new(PaymentId(key.resource_id()), owner, &request, OffsetDateTime::now_utc());
     let current = match state.store.create(&payment, key.fingerprint()).await? {
         Created::New(current) => current,
-        Created::Existing(current) if current.fingerprint == key.fingerprint() || current.payment.is_for(&request) => {
+        Created::Existing(current)
+            if current.payment.owner == owner
+                && (current.fingerprint == key.fingerprint() || current.payment.is_for(owner, &request)) =>
+        {
             current
         }
         Created::Existing(_) => {
@@ -138,7 +157,16 @@ async fn create(
     Ok(answer(&payment, &metrics))
 }
 
-async fn payment(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Payment>, Problem> {
+async fn payment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Payment>, Problem> {
     let id = PaymentId::parse(&id).map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;
-    Ok(axum::Json(state.store.get(id).await?.payment))
+    let payment = state.store.get(id).await?.payment;
+    // Another customer's payment is not found, exactly as one that does not exist.
+    if principal.acting_for().is_some_and(|owner| owner != payment.owner) {
+        return Err(StoreError::NotFound(id).into());
+    }
+    Ok(axum::Json(payment))
 }

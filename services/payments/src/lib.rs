@@ -83,6 +83,9 @@ pub struct AppState {
     pub idempotency: Arc<Idempotency>,
     /// When to retry and when to give up.
     pub policy: Policy,
+    /// The service key: presented to accounts, and accepted from the
+    /// services of this deployment.
+    pub service_key: Arc<SecretStore<ServiceKey>>,
     /// The configuration loaded at init.
     pub config: Arc<Config>,
 }
@@ -104,7 +107,7 @@ impl AppState {
             http,
             &config.accounts_url,
             Duration::from_millis(config.accounts_timeout_ms),
-            key,
+            key.clone(),
         );
         let mut idempotency = IdempotencyConfig::new(&config.idempotency_table, SERVICE.name);
         idempotency.ttl = Duration::from_secs(config.idempotency_ttl_seconds);
@@ -113,6 +116,7 @@ impl AppState {
             accounts,
             idempotency: Arc::new(Idempotency::new(dynamodb, idempotency)),
             policy: config.policy(),
+            service_key: key,
             config: Arc::new(config),
         }
     }
@@ -138,9 +142,11 @@ impl AppState {
     }
 }
 
-/// The router of this service, wrapped with the shared edge.
-pub fn app(state: AppState) -> axum::Router {
-    shared::http::service(&SERVICE, http::routes(state))
+/// The router of this service, wrapped with the shared edge; `verifier`
+/// checks customers' tokens, the state's service key the services'.
+pub fn app(state: AppState, verifier: Arc<shared::auth::Verifier>) -> axum::Router {
+    let gate = shared::auth::Gate::new(verifier, state.service_key.clone());
+    shared::http::service(&SERVICE, http::routes(state, gate))
 }
 
 /// Loads config and the service key concurrently and builds the state;

@@ -273,7 +273,7 @@ mod tests {
             reference: String::from("invoice 7"),
         };
         let t = time::macros::datetime!(2026-12-01 08:00 UTC);
-        let open = Payment::new(PaymentId(uuid::Uuid::from_u128(9)), &request, t);
+        let open = Payment::new(PaymentId(uuid::Uuid::from_u128(9)), "customer-9", &request, t);
         let policy = Policy {
             give_up_after: std::time::Duration::from_secs(60),
             retry_base: std::time::Duration::from_millis(100),

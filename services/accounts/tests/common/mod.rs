@@ -1,6 +1,8 @@
 //! Test support: a fresh deployment of accounts on the local stack (its own
-//! table, parameters and secret, seeded from the registry), initialised
-//! through the same `accounts::init` that `main` calls.
+//! table, parameters, secret and user pool, seeded from the registry),
+//! initialised through the same `accounts::init` that `main` calls. Calls go
+//! in as a service acting for the fixture's customer (the service key and
+//! `X-On-Behalf-Of`), unless a test says otherwise.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
@@ -15,7 +17,12 @@ use tower::ServiceExt;
 pub struct Fixture {
     pub state: accounts::AppState,
     pub router: axum::Router,
+    /// The service key.
     pub key: String,
+    /// The deployment's user pool.
+    pub identity: local_aws::identity::Identity,
+    /// The customer calls act for.
+    pub customer: local_aws::identity::Customer,
 }
 
 pub async fn fixture() -> Fixture {
@@ -28,14 +35,21 @@ pub async fn fixture_with_key(key: &str) -> Fixture {
     let sdk = local_aws::test_sdk_config().await;
     let deployment = Deployment::new(local_aws::unique("t"), "test");
     let mut services = local_aws::registry::load().expect("registry");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
+        .await
+        .expect("user pool");
     services.retain(|s| s.name == "accounts");
     services[0].spec.secret_value = Some(serde_json::json!({ "api_key": key }));
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
     let (state, _) = accounts::init(&sdk, &deployment).await.expect("init");
+    let verifier = shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
+    let customer = identity.customer(&sdk, "customer").await.expect("a customer");
     Fixture {
-        router: accounts::app(state.clone()),
+        router: accounts::app(state.clone(), std::sync::Arc::new(verifier)),
         state,
         key: key.to_owned(),
+        identity,
+        customer,
     }
 }
 
@@ -48,11 +62,28 @@ pub struct Reply {
 }
 
 impl Fixture {
+    /// A call as a service acting for the fixture's customer.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let on_behalf = [("x-on-behalf-of", self.customer.subject.as_str())];
+        self.call_with(method, path, body, &self.key, &on_behalf).await
+    }
+
+    /// A call with bearer `credential` (a token or the service key) and extra headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        credential: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = axum::http::Request::builder()
             .method(method)
             .uri(path)
-            .header("authorization", format!("Bearer {}", self.key));
+            .header("authorization", format!("Bearer {credential}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if body.is_some() {
             request = request.header("content-type", "application/json");
         }
@@ -66,7 +97,7 @@ impl Fixture {
             .call(
                 "POST",
                 "/accounts",
-                Some(&format!(r#"{{"owner":"Test","currency":"{currency}"}}"#)),
+                Some(&format!(r#"{{"holder":"Test","currency":"{currency}"}}"#)),
             )
             .await;
         assert_eq!(opened.status, 201, "{}", opened.raw);
@@ -83,7 +114,7 @@ impl Fixture {
     pub async fn snapshot(&self, id: &str) -> (u64, usize) {
         let id = accounts::domain::AccountId::parse(id).unwrap();
         let account = self.state.store.get(id).await.unwrap();
-        let page = self.state.store.transactions(id, Some(1000), None).await.unwrap();
+        let page = self.state.store.transactions(id, None, Some(1000), None).await.unwrap();
         (account.balance_minor, page.items.len())
     }
 }

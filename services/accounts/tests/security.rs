@@ -1,0 +1,291 @@
+//! Every route of accounts, with every credential a stranger or a careless
+//! client might send: no token, garbage, a forged signature, `alg: none`,
+//! an expired token, one for another audience, one from another issuer, a
+//! valid one without the route's scope, another customer's, a wrong service
+//! key. Each gets the status its route promises, and nothing is written:
+//! the test reads the store before and after.
+//!
+//! Tokens come from an issuer under the test's control (`local_aws::oidc`),
+//! so that expired and foreign tokens can be made at all.
+
+mod common;
+
+use std::sync::Arc;
+
+use local_aws::oidc::{Issuer, Key, claims, sign, token};
+use serde_json::{Value, json};
+use shared::auth::Access;
+
+/// How a route is called in this test: method, concrete path, body.
+struct Call {
+    method: &'static str,
+    path: String,
+    body: Option<String>,
+}
+
+#[tokio::test]
+async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
+    let f = common::fixture().await;
+    let issuer = Issuer::start().await.unwrap();
+    let verifier = Arc::new(shared::auth::Verifier::load(issuer.settings(), reqwest::Client::new()).await);
+    let app = accounts::app(f.state.clone(), verifier.clone());
+    let policy = accounts::http::routes(
+        f.state.clone(),
+        shared::auth::Gate::new(verifier, f.state.api_key.clone()),
+    )
+    .policy()
+    .to_vec();
+
+    // The victim's account (funded, with a transfer out) and the attacker's.
+    let victim = "victim-sub";
+    let open = |owner: &str, currency: &str| {
+        let (f, owner, currency) = (f.clone(), owner.to_owned(), currency.to_owned());
+        async move {
+            let body = json!({"holder": "x", "currency": currency}).to_string();
+            let reply = f
+                .call_with("POST", "/accounts", Some(&body), &f.key, &[("x-on-behalf-of", &owner)])
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.raw);
+            reply.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (account, elsewhere, attacker_account) = (
+        open(victim, "EUR").await,
+        open(victim, "EUR").await,
+        open("attacker-sub", "EUR").await,
+    );
+    let credit = json!({"amount_minor": 1000, "currency": "EUR", "reference": "fund"}).to_string();
+    assert_eq!(
+        f.call_with(
+            "POST",
+            &format!("/accounts/{account}/credits"),
+            Some(&credit),
+            &f.key,
+            &[]
+        )
+        .await
+        .status,
+        201
+    );
+    let moved = json!({"from_account": account, "to_account": elsewhere, "amount_minor": 100, "currency": "EUR", "reference": "t-1"}).to_string();
+    assert_eq!(
+        f.call_with(
+            "POST",
+            "/transfers",
+            Some(&moved),
+            &f.key,
+            &[("x-on-behalf-of", victim)]
+        )
+        .await
+        .status,
+        201
+    );
+    let before = f.state.store.snapshot().await.unwrap();
+
+    let steal = json!({"from_account": account, "to_account": attacker_account, "amount_minor": 500, "currency": "EUR", "reference": "steal"}).to_string();
+    let posting = json!({"amount_minor": 1, "currency": "EUR", "reference": "p"}).to_string();
+    let calls: Vec<(&str, Call)> = vec![
+        (
+            "/accounts",
+            Call {
+                method: "POST",
+                path: String::from("/accounts"),
+                body: Some(json!({"holder": "x", "currency": "EUR"}).to_string()),
+            },
+        ),
+        (
+            "/accounts/{id}",
+            Call {
+                method: "GET",
+                path: format!("/accounts/{account}"),
+                body: None,
+            },
+        ),
+        (
+            "/accounts/{id}/transactions",
+            Call {
+                method: "GET",
+                path: format!("/accounts/{account}/transactions"),
+                body: None,
+            },
+        ),
+        (
+            "/transfers",
+            Call {
+                method: "POST",
+                path: String::from("/transfers"),
+                body: Some(steal.clone()),
+            },
+        ),
+        (
+            "/transfers/cancellations",
+            Call {
+                method: "POST",
+                path: String::from("/transfers/cancellations"),
+                body: Some(moved.clone()),
+            },
+        ),
+        (
+            "/transfers/{reference}",
+            Call {
+                method: "GET",
+                path: String::from("/transfers/t-1"),
+                body: None,
+            },
+        ),
+        (
+            "/accounts/{id}/credits",
+            Call {
+                method: "POST",
+                path: format!("/accounts/{account}/credits"),
+                body: Some(posting.clone()),
+            },
+        ),
+        (
+            "/accounts/{id}/debits",
+            Call {
+                method: "POST",
+                path: format!("/accounts/{account}/debits"),
+                body: Some(posting.clone()),
+            },
+        ),
+        (
+            "/accounts/{id}/voids",
+            Call {
+                method: "POST",
+                path: format!("/accounts/{account}/voids"),
+                body: Some(json!({"reference": "fund"}).to_string()),
+            },
+        ),
+    ];
+    let mut covered: Vec<&str> = calls.iter().map(|(p, _)| *p).collect();
+    let mut declared: Vec<&str> = policy.iter().map(|p| p.path).collect();
+    covered.sort_unstable();
+    declared.sort_unstable();
+    assert_eq!(covered, declared, "every route has a policy and is tried here");
+
+    let all_scopes = ["accounts/read", "accounts/write", "payments/read", "payments/write"];
+    let mut expired = claims(victim, &all_scopes);
+    expired["exp"] = json!(local_aws::oidc::now() - 300);
+    let mut other_audience = claims(victim, &all_scopes);
+    other_audience["client_id"] = json!("someone-elses-app");
+    let mut other_issuer = claims(victim, &all_scopes);
+    other_issuer["iss"] = json!("https://evil.example/pool");
+    let good = token(victim, &all_scopes);
+    let [head, _, signature] = good.split('.').collect::<Vec<_>>()[..] else {
+        unreachable!()
+    };
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let forged = format!("{head}.{}.{signature}", b64(&claims("attacker-sub", &all_scopes)));
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims(victim, &all_scopes))
+    );
+    let bad: Vec<(&str, Option<String>)> = vec![
+        ("no credential", None),
+        ("garbage", Some(String::from("garbage"))),
+        ("a forged payload", Some(forged)),
+        ("alg none", Some(none)),
+        (
+            "a stranger's key",
+            Some(sign(Key::Stranger, "signing", &claims(victim, &all_scopes))),
+        ),
+        ("expired", Some(sign(Key::Signing, "signing", &expired))),
+        ("another audience", Some(sign(Key::Signing, "signing", &other_audience))),
+        ("another issuer", Some(sign(Key::Signing, "signing", &other_issuer))),
+        (
+            "another deployment's service key",
+            Some(String::from("not-the-service-key")),
+        ),
+    ];
+
+    let send = |call: &Call, credential: Option<&str>| {
+        let app = app.clone();
+        let mut request = axum::http::Request::builder().method(call.method).uri(&call.path);
+        if let Some(credential) = credential {
+            request = request.header("authorization", format!("Bearer {credential}"));
+        }
+        if call.body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(axum::body::Body::from(call.body.clone().unwrap_or_default()))
+            .unwrap();
+        async move {
+            use tower::ServiceExt;
+            common::read(app.oneshot(request).await.unwrap()).await
+        }
+    };
+    for route in &policy {
+        let (_, call) = calls.iter().find(|(p, _)| *p == route.path).unwrap();
+        for (name, credential) in &bad {
+            let reply = send(call, credential.as_deref()).await;
+            assert_eq!(
+                reply.status, 401,
+                "{} {} with {name}: {}",
+                call.method, route.path, reply.raw
+            );
+            assert_eq!(reply.headers["content-type"], "application/problem+json");
+            if let Some(credential) = credential {
+                assert!(!reply.raw.contains(credential.as_str()), "the token is never echoed");
+            }
+        }
+        let no_scope = send(call, Some(&token(victim, &["payments/read"]))).await;
+        let attacker = send(call, Some(&token("attacker-sub", &all_scopes))).await;
+        match route.access {
+            Access::Scope(_) => {
+                assert_eq!(
+                    no_scope.status, 403,
+                    "{} without its scope: {}",
+                    route.path, no_scope.raw
+                );
+                assert!(
+                    no_scope.headers["www-authenticate"]
+                        .to_str()
+                        .unwrap()
+                        .contains("insufficient_scope")
+                );
+                let expected = match route.path {
+                    "/accounts" => 201,
+                    "/transfers" | "/transfers/cancellations" => 422,
+                    _ => 404,
+                };
+                assert_eq!(
+                    attacker.status, expected,
+                    "another customer on {}: {}",
+                    route.path, attacker.raw
+                );
+                if expected == 422 {
+                    assert_eq!(
+                        attacker.body["errors"][0]["field"], "from_account",
+                        "as if it did not exist"
+                    );
+                }
+            }
+            Access::Service => {
+                assert_eq!(no_scope.status, 401, "{}: {}", route.path, no_scope.raw);
+                assert_eq!(
+                    attacker.status, 401,
+                    "a customer on a service route {}: {}",
+                    route.path, attacker.raw
+                );
+            }
+            Access::Public => panic!("{} is public", route.path),
+        }
+    }
+    // The victim's own token does what the attacker's could not.
+    let own = send(&calls[1].1, Some(&token(victim, &all_scopes))).await;
+    assert_eq!(own.status, 200, "{}", own.raw);
+
+    // Nothing of the victim's moved or changed; the only writes were the
+    // attacker's own new accounts.
+    let after = f.state.store.snapshot().await.unwrap();
+    assert_eq!(after.transactions, before.transactions);
+    assert_eq!(after.transfers, before.transfers);
+    let victims = |s: &accounts::ledger::Snapshot| -> Vec<accounts::domain::Account> {
+        s.accounts.iter().filter(|a| a.owner == victim).cloned().collect()
+    };
+    assert_eq!(victims(&after), victims(&before));
+}
