@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use shared::secrets::{SecretStore, ServiceKey};
 use tracing::Instrument;
 
-use crate::domain::{Cause, Outcome, Payment, Refusal};
+use crate::domain::{AccountId, Cause, Outcome, Payment, Refusal};
 
 /// One call's limits and the id that ties it to the request it serves.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,17 @@ pub struct CallContext<'a> {
     pub budget: Duration,
     /// The correlation id passed to accounts.
     pub correlation: &'a str,
+}
+
+/// Whether an account is the customer's, as far as accounts could say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// It is theirs.
+    Owned,
+    /// It is not theirs, or does not exist (accounts does not tell them apart).
+    NotOwned,
+    /// Accounts gave no answer; the transfer will check it.
+    Unknown(Cause),
 }
 
 /// What payments needs of the ledger.
@@ -224,6 +235,41 @@ fn read(call: Call, status: reqwest::StatusCode, body: &[u8]) -> Outcome {
         None => Outcome::Unknown(Cause::Rejected {
             status: status.as_u16(),
         }),
+    }
+}
+
+impl AccountsClient {
+    /// Whether `account` is `owner`'s: asked before a payment is recorded,
+    /// so a payment out of someone else's account leaves nothing behind.
+    pub async fn owns(&self, owner: &str, account: AccountId, context: CallContext<'_>) -> Ownership {
+        let timeout = self.timeout.min(context.budget);
+        if timeout.is_zero() {
+            return Ownership::Unknown(Cause::NoTime);
+        }
+        let Ok(key) = self.key.get().await else {
+            return Ownership::Unknown(Cause::CredentialUnavailable);
+        };
+        let url = format!("{}/accounts/{account}", self.base);
+        let span = shared::xray::outgoing("accounts", "GET", &url);
+        let mut request = self
+            .http
+            .get(&url)
+            .timeout(timeout)
+            .bearer_auth(&key.expose().api_key)
+            .header(shared::auth::ON_BEHALF_OF_HEADER, owner)
+            .header(shared::http::CORRELATION_ID_HEADER, context.correlation);
+        if let Some(trace) = shared::xray::header(&span) {
+            request = request.header(shared::xray::TRACE_HEADER, trace);
+        }
+        match request.send().instrument(span.clone()).await {
+            Ok(response) if response.status().is_success() => Ownership::Owned,
+            Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => Ownership::NotOwned,
+            Ok(response) => Ownership::Unknown(Cause::Rejected {
+                status: response.status().as_u16(),
+            }),
+            Err(err) if err.is_timeout() => Ownership::Unknown(Cause::Timeout),
+            Err(_) => Ownership::Unknown(Cause::Unreachable),
+        }
     }
 }
 

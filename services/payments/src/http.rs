@@ -27,6 +27,7 @@ use shared::metrics::{InvocationMetrics, Unit};
 use time::OffsetDateTime;
 
 use crate::AppState;
+use crate::accounts_client::{CallContext, Ownership};
 use crate::domain::{Failure, Payment, PaymentId, PaymentRequest, Refusal, Status};
 use crate::store::{Created, StoreError};
 
@@ -131,6 +132,21 @@ async fn create(
     let request = body
         .validate(state.config.max_amount_minor)
         .map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;
+    let context = CallContext {
+        budget: deadline.remaining().saturating_sub(crate::runner::RESERVE),
+        correlation: &correlation,
+    };
+    // Someone else's account is refused before anything is recorded. When
+    // accounts cannot say, the transfer checks it (it owns the data).
+    if state.accounts.owns(owner, request.from_account, context).await == Ownership::NotOwned {
+        let reason = Refusal::UnknownPayer;
+        return Err(
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-payer", "Payment refused")
+                .detail(format!("{reason}; no money moved"))
+                .field(reason.field(), reason.to_string())
+                .before_work(),
+        );
+    }
     let payment = Payment::new(PaymentId(key.resource_id()), owner, &request, OffsetDateTime::now_utc());
     let current = match state.store.create(&payment, key.fingerprint()).await? {
         Created::New(current) => current,

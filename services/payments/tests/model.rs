@@ -4,7 +4,8 @@
 //! proptest-state-machine generates random sequences of what clients and the
 //! platform do — accounts opened, external credits, payments (valid, to an
 //! unknown payee, over the balance, in another currency, invalid, with keys
-//! reused with the same or another body, concurrent duplicates) — interleaved
+//! reused with the same or another body, concurrent duplicates, a stranger
+//! paying out of someone else's account) — interleaved
 //! with faults: accounts stalled, killed and restarted, payments killed in
 //! the middle of a payment and restarted, DynamoDB throttling. The real
 //! `accounts`, `payments` and `payments-sweeper` binaries run against moto,
@@ -106,6 +107,12 @@ enum Op {
         amount: u64,
         after_ms: u64,
     },
+    /// Another customer pays out of one of the owner's accounts.
+    PayAsStranger {
+        from: usize,
+        to: Payee,
+        amount: u64,
+    },
     StallAccounts {
         ms: u64,
     },
@@ -171,8 +178,9 @@ impl ReferenceStateMachine for Model {
                 .prop_map(|(from, to, amount, key)| Op::Pay { from, to, amount, key }),
             2 => (account.clone(), payee.clone(), 1u64..300, 2usize..5)
                 .prop_map(|(from, to, amount, copies)| Op::Duplicates { from, to, amount, copies }),
-            2 => (account, payee, 1u64..300, 0u64..60)
+            2 => (account.clone(), payee.clone(), 1u64..300, 0u64..60)
                 .prop_map(|(from, to, amount, after_ms)| Op::PayAndKillPayments { from, to, amount, after_ms }),
+            2 => (account, payee, 1u64..300).prop_map(|(from, to, amount)| Op::PayAsStranger { from, to, amount }),
             5 => faults,
         ]
         .boxed()
@@ -192,7 +200,9 @@ impl ReferenceStateMachine for Model {
             Op::Pay { from, to, key, .. } => {
                 exists(from) && payee(to) && (matches!(key, KeyUse::Fresh) || state.pays > 0)
             }
-            Op::Duplicates { from, to, .. } | Op::PayAndKillPayments { from, to, .. } => exists(from) && payee(to),
+            Op::Duplicates { from, to, .. } | Op::PayAndKillPayments { from, to, .. } | Op::PayAsStranger { from, to, .. } => {
+                exists(from) && payee(to)
+            }
             _ => true,
         }
     }
@@ -200,7 +210,9 @@ impl ReferenceStateMachine for Model {
     fn apply(mut state: ModelState, op: &Op) -> ModelState {
         match op {
             Op::Open(cur) => state.accounts.push(*cur),
-            Op::Pay { .. } | Op::Duplicates { .. } | Op::PayAndKillPayments { .. } => state.pays += 1,
+            Op::Pay { .. } | Op::Duplicates { .. } | Op::PayAndKillPayments { .. } | Op::PayAsStranger { .. } => {
+                state.pays += 1
+            }
             Op::KillAccounts => state.accounts_down = true,
             Op::RestartAccounts => state.accounts_down = false,
             _ => {}
@@ -231,6 +243,10 @@ struct Stack {
     payments_table: String,
     dynamodb: aws_sdk_dynamodb::Client,
     throttling: bool,
+    /// The customer who owns every account the test opens.
+    owner: local_aws::identity::Customer,
+    /// A customer who owns none of them.
+    stranger: local_aws::identity::Customer,
 }
 
 static WORLD: OnceLock<World> = OnceLock::new();
@@ -266,6 +282,11 @@ impl Stack {
         }
         local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
         let moto = std::env::var("AWS_ENDPOINT_URL").expect("the local stack");
+        let identity = local_aws::identity::seed(&sdk, &moto, &deployment, &services)
+            .await
+            .expect("user pool");
+        let owner = identity.customer(&sdk, "owner").await.expect("a customer");
+        let stranger = identity.customer(&sdk, "stranger").await.expect("another customer");
         let dynamo_proxy = FaultProxy::start(&moto).await.expect("dynamodb proxy");
         let base = env(&[
             ("AWS_ENDPOINT_URL", moto.clone()),
@@ -278,7 +299,10 @@ impl Stack {
             (shared::env::STAGE, deployment.stage.clone()),
             (shared::env::BIND_ADDR, String::from("127.0.0.1:0")),
             (shared::env::POWERTOOLS_METRICS_DISABLED, String::from("true")),
-        ]);
+        ])
+        .into_iter()
+        .chain(identity.env())
+        .collect::<Vec<_>>();
         let accounts_binary = local_aws::process::build_binary("accounts")
             .await
             .expect("accounts built");
@@ -344,6 +368,8 @@ impl Stack {
             dynamo_proxy,
             http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap(),
             throttling: false,
+            owner,
+            stranger,
         }
     }
 }
@@ -371,14 +397,31 @@ impl Answer {
     }
 }
 
+/// Who a call is from.
+#[derive(Debug, Clone, Copy)]
+enum Auth<'a> {
+    /// The back office: the service key, acting for no one.
+    Service,
+    /// The service key acting for a customer.
+    ServiceFor(&'a str),
+    /// A customer's access token.
+    Token(&'a str),
+}
+
 async fn call(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: String,
     body: Option<&Value>,
     key: Option<&str>,
+    auth: Auth<'_>,
 ) -> Result<Answer, reqwest::Error> {
-    let mut request = http.request(method, url).bearer_auth(KEY);
+    let mut request = http.request(method, url);
+    request = match auth {
+        Auth::Service => request.bearer_auth(KEY),
+        Auth::ServiceFor(subject) => request.bearer_auth(KEY).header("x-on-behalf-of", subject),
+        Auth::Token(token) => request.bearer_auth(token),
+    };
     if let Some(body) = body {
         request = request.json(body);
     }
@@ -421,6 +464,8 @@ struct Pay {
     amount: u64,
     /// Refused before any work (an invalid amount): the key keeps nothing.
     invalid: bool,
+    /// Sent by a customer who does not own the payer's account.
+    stranger: bool,
 }
 
 #[derive(Debug, Default)]
@@ -477,7 +522,7 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
     );
     match answer.status {
         201 => {
-            assert!(!pay.invalid && !case.doomed(pay), "completed: {}", context());
+            assert!(!pay.invalid && !case.doomed(pay) && !pay.stranger, "completed: {}", context());
             assert_eq!(answer.body["status"], "completed", "{}", context());
         }
         202 => {
@@ -486,6 +531,11 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
             assert!(status == "pending" || status == "cancelling", "{}", context());
         }
         422 if pay.invalid => assert_eq!(answer.kind(), "urn:problem:invalid-field", "{}", context()),
+        422 if pay.stranger => assert!(
+            answer.kind() == "urn:problem:unknown-payer" || answer.kind() == "urn:problem:accounts-unavailable",
+            "out of someone else's account: {}",
+            context()
+        ),
         422 => {
             let allowed: &[&str] = match pay.to {
                 Payee::Unknown => &["urn:problem:unknown-payee"],
@@ -528,24 +578,34 @@ impl Case {
     }
 }
 
-async fn pay_once(stack: &Stack, key: &str, body: &Value) -> Result<Answer, reqwest::Error> {
+/// `POST /payments` as the owner, or as the stranger.
+async fn pay_once(stack: &Stack, key: &str, body: &Value, stranger: bool) -> Result<Answer, reqwest::Error> {
+    let token = if stranger { &stack.stranger } else { &stack.owner }.access_token.clone();
     pay_at(
         stack.http.clone(),
         stack.payments.url().to_owned(),
         key.to_owned(),
         body.clone(),
+        token,
     )
     .await
 }
 
-/// `POST /payments` with owned arguments, for a spawned task.
-async fn pay_at(http: reqwest::Client, base: String, key: String, body: Value) -> Result<Answer, reqwest::Error> {
+/// `POST /payments` with owned arguments (`token`'s), for a spawned task.
+async fn pay_at(
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    body: Value,
+    token: String,
+) -> Result<Answer, reqwest::Error> {
     call(
         &http,
         reqwest::Method::POST,
         format!("{base}/payments"),
         Some(&body),
         Some(&key),
+        Auth::Token(&token),
     )
     .await
 }
@@ -559,8 +619,9 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 &stack.http,
                 reqwest::Method::POST,
                 format!("{}/accounts", stack.accounts.url()),
-                Some(&json!({"owner": "model", "currency": cur.code()})),
+                Some(&json!({"holder": "model", "currency": cur.code()})),
                 None,
+                Auth::ServiceFor(&stack.owner.subject),
             )
             .await
             .expect("accounts is up");
@@ -578,6 +639,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 format!("{}/accounts/{id}/credits", stack.accounts_proxy.url()),
                 Some(&body),
                 None,
+                Auth::Service,
             )
             .await;
             let confirmed = matches!(&answer, Ok(a) if a.status == 201 || a.status == 200);
@@ -604,15 +666,19 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 to,
                 amount,
                 invalid: case.invalid(from, to, amount),
+                stranger: false,
             };
+            // A stranger's keys are the stranger's own: the owner reusing
+            // one uses a key of their own.
             let pay = match key {
+                KeyUse::Reuse { of, .. } if case.pays[of % n].stranger => fresh(format!("k{}-{n}", case.number)),
                 KeyUse::Fresh => fresh(format!("k{}-{n}", case.number)),
                 KeyUse::Reuse { of, same_body: true } => case.pays[of % n].clone(),
                 KeyUse::Reuse { of, same_body: false } => fresh(case.pays[of % n].key.clone()),
             };
             let (key, body) = (pay.key.clone(), pay.body.clone());
             let reused_for_another = case.binding.get(&key).is_some_and(|bound| *bound != body);
-            let answer = pay_once(stack, &key, &body).await.expect("payments answers in time");
+            let answer = pay_once(stack, &key, &body, false).await.expect("payments answers in time");
             // The key's binding is checked before the request is: a bound key
             // refuses another body, valid or not (Stripe's order too).
             let refused_as_reuse = answer.kind() == "urn:problem:idempotency-key-reused"
@@ -644,11 +710,12 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 to,
                 amount,
                 invalid: case.invalid(from, to, amount),
+                stranger: false,
             };
             let mut copies_in_flight = tokio::task::JoinSet::new();
             for _ in 0..copies {
-                let base = stack.payments.url().to_owned();
-                copies_in_flight.spawn(pay_at(stack.http.clone(), base, key.clone(), body.clone()));
+                let (base, token) = (stack.payments.url().to_owned(), stack.owner.access_token.clone());
+                copies_in_flight.spawn(pay_at(stack.http.clone(), base, key.clone(), body.clone(), token));
             }
             while let Some(answer) = copies_in_flight.join_next().await {
                 let answer = answer.expect("a task").expect("payments answers in time");
@@ -666,7 +733,8 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
             let key = format!("k{}-{n}", case.number);
             let body = case.pay_body(from, to, amount, &reference(case));
             let base = stack.payments.url().to_owned();
-            let request = tokio::spawn(pay_at(stack.http.clone(), base, key.clone(), body.clone()));
+            let token = stack.owner.access_token.clone();
+            let request = tokio::spawn(pay_at(stack.http.clone(), base, key.clone(), body.clone(), token));
             tokio::time::sleep(Duration::from_millis(after_ms)).await;
             // The sandbox is lost with the request in flight (or just after it).
             stack.payments.kill().await;
@@ -685,7 +753,25 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 to,
                 amount,
                 invalid: case.invalid(from, to, amount),
+                stranger: false,
             });
+        }
+        Op::PayAsStranger { from, to, amount } => {
+            let key = format!("s{}-{n}", case.number);
+            let body = case.pay_body(from, to, amount, &reference(case));
+            let pay = Pay {
+                key: key.clone(),
+                body: body.clone(),
+                from,
+                to,
+                amount,
+                invalid: case.invalid(from, to, amount),
+                stranger: true,
+            };
+            let answer = pay_once(stack, &key, &body, true).await.expect("payments answers in time");
+            check_pay(case, &pay, &answer, stack.throttling);
+            case.record(&key, &body, &answer);
+            case.pays.push(pay);
         }
         Op::StallAccounts { ms } => {
             stack
@@ -741,12 +827,12 @@ async fn settle(stack: &mut Stack, case: &Case) {
         let http = stack.http.clone();
         async move {
             for _ in 0..20 {
-                let answer = call(&http, reqwest::Method::GET, url.clone(), None, None).await?;
+                let answer = call(&http, reqwest::Method::GET, url.clone(), None, None, Auth::Service).await?;
                 if answer.kind() != "urn:problem:timeout" {
                     return Ok(answer);
                 }
             }
-            call(&http, reqwest::Method::GET, url, None, None).await
+            call(&http, reqwest::Method::GET, url, None, None, Auth::Service).await
         }
     };
 
@@ -763,6 +849,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
                 format!("{}/accounts/{id}/credits", stack.accounts.url()),
                 Some(&body),
                 None,
+                Auth::Service,
             )
             .await;
             if matches!(&answer, Ok(a) if a.status == 200 || a.status == 201) {
@@ -799,7 +886,19 @@ async fn settle(stack: &mut Stack, case: &Case) {
     // the one payment the key ever made. Any other body under the key is
     // refused as a reuse.
     let mut candidates: BTreeMap<&str, Vec<&Pay>> = BTreeMap::new();
-    for pay in case.pays.iter().filter(|p| !p.invalid) {
+    // A stranger's payment ends refused, and moves nothing.
+    for pay in case.pays.iter().filter(|p| p.stranger && !p.invalid) {
+        let answer = loop {
+            let answer = pay_once(stack, &pay.key, &pay.body, true).await.expect("payments answers");
+            if answer.status == 201 || answer.status == 422 {
+                break answer;
+            }
+            assert!(started.elapsed() < SETTLE_WITHIN, "stranger's {} not final: {}", pay.key, answer.raw);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(answer.status, 422, "a payment out of someone else's account: {}", answer.raw);
+    }
+    for pay in case.pays.iter().filter(|p| !p.invalid && !p.stranger) {
         let bodies = candidates.entry(&pay.key).or_default();
         if !bodies.iter().any(|p| p.body == pay.body) {
             bodies.push(pay);
@@ -810,7 +909,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
         let mut bound = None;
         for pay in bodies {
             let answer = loop {
-                let answer = pay_once(stack, key, &pay.body).await.expect("payments answers");
+                let answer = pay_once(stack, key, &pay.body, false).await.expect("payments answers");
                 if answer.status == 201 || answer.status == 422 {
                     break answer;
                 }

@@ -14,16 +14,20 @@ use pact_consumer::builders::{HttpPartBuilder, InteractionBuilder};
 use pact_consumer::prelude::*;
 use pact_models::expression_parser::DataType;
 use pact_models::generators::Generator;
-use payments::accounts_client::{AccountsClient, CallContext, Ledger};
+use payments::accounts_client::{AccountsClient, CallContext, Ledger, Ownership};
 use payments::domain::{AccountId, NewPayment, Outcome, Payment, PaymentId, Refusal};
 use serde_json::json;
 use shared::secrets::{Secret, SecretStore, ServiceKey};
 
 const PAYER_EXAMPLE: &str = "6f1c3c52-7d2f-4a53-9a55-1d0f6a1b2c3d";
 const PAYEE_EXAMPLE: &str = "0a8e4d3b-1c2f-4e5a-8b7c-9d0e1f2a3b4c";
+/// An account of someone else's.
+const STRANGERS_EXAMPLE: &str = "5d2e7f10-3a4b-4c5d-8e9f-a0b1c2d3e4f5";
 /// The payments whose transfer references the examples carry: one per
 /// interaction (by amount), as every payment has its own reference.
 const PAYMENT_EXAMPLE: u128 = 0x019a_c0a3_a5e0_7b2c_8a1d_5e6f_7a8b_0000;
+/// The customer payments acts for: the provider state's payer belongs to them.
+const CUSTOMER: &str = "pact-customer";
 const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 fn reference(amount: u64) -> String {
@@ -37,6 +41,7 @@ fn transfer_request(i: &mut InteractionBuilder, path: &str, amount: u64) {
         .post()
         .path(path)
         .header("Authorization", term!("^Bearer .+$", "Bearer test-service-key"))
+        .header("X-On-Behalf-Of", term!("^.+$", CUSTOMER))
         .header("Content-Type", "application/json")
         .json_body(json_pattern!({
             "from_account": term!(UUID, PAYER_EXAMPLE),
@@ -55,6 +60,15 @@ fn transfer_request(i: &mut InteractionBuilder, path: &str, amount: u64) {
         );
 }
 
+/// `GET /accounts/{from_account}` (the example `account`) for the customer payments acts for.
+fn read_account(i: &mut InteractionBuilder, account: &str) {
+    i.request
+        .get()
+        .path_from_provider_state("/accounts/${from_account}", format!("/accounts/{account}"))
+        .header("Authorization", term!("^Bearer .+$", "Bearer test-service-key"))
+        .header("X-On-Behalf-Of", term!("^.+$", CUSTOMER));
+}
+
 fn refused(i: &mut InteractionBuilder, status: u16, kind: &str, field: &str) {
     i.response
         .status(status)
@@ -68,7 +82,7 @@ fn refused(i: &mut InteractionBuilder, status: u16, kind: &str, field: &str) {
 fn two_accounts(i: &mut InteractionBuilder, payer_balance: u64, payee_currency: &str) {
     i.given_with_params(
         "two accounts",
-        &json!({"payer_balance_minor": payer_balance, "currency": "EUR", "payee_currency": payee_currency}),
+        &json!({"payer_balance_minor": payer_balance, "currency": "EUR", "payee_currency": payee_currency, "customer": CUSTOMER}),
     );
 }
 
@@ -92,7 +106,7 @@ fn contract() -> PactBuilder {
     .interaction("a transfer to an account that does not exist", "", |mut i| {
         i.given_with_params(
             "a payer and an unknown payee",
-            &json!({"payer_balance_minor": 1000, "currency": "EUR"}),
+            &json!({"payer_balance_minor": 1000, "currency": "EUR", "customer": CUSTOMER}),
         );
         transfer_request(&mut i, "/transfers", 301);
         refused(&mut i, 422, "unknown-account", "to_account");
@@ -113,10 +127,30 @@ fn contract() -> PactBuilder {
             .json_body(json_pattern!({"state": "cancelled"}));
         i
     })
+    .interaction("reading the customer's own account", "", |mut i| {
+        two_accounts(&mut i, 1000, "EUR");
+        read_account(&mut i, PAYER_EXAMPLE);
+        i.response
+            .status(200)
+            .header("Content-Type", "application/json")
+            .json_body(json_pattern!({"id": term!(UUID, PAYER_EXAMPLE)}));
+        i
+    })
+    .interaction("reading another customer's account", "", |mut i| {
+        i.given_with_params(
+            "two accounts",
+            &json!({"payer_balance_minor": 1000, "currency": "EUR", "payee_currency": "EUR", "customer": "someone-else"}),
+        );
+        read_account(&mut i, STRANGERS_EXAMPLE);
+        i.response
+            .status(404)
+            .header("Content-Type", "application/problem+json");
+        i
+    })
     .interaction("cancelling a transfer that applied", "", |mut i| {
         i.given_with_params(
             "two accounts with a transfer between them",
-            &json!({"payer_balance_minor": 1000, "currency": "EUR", "amount_minor": 303, "reference": reference(303)}),
+            &json!({"payer_balance_minor": 1000, "currency": "EUR", "amount_minor": 303, "reference": reference(303), "customer": CUSTOMER}),
         );
         transfer_request(&mut i, "/transfers/cancellations", 303);
         i.response
@@ -156,6 +190,7 @@ fn payment(amount: u64) -> Payment {
     let at = time::macros::datetime!(2026-12-01 08:00 UTC);
     Payment::new(
         PaymentId(uuid::Uuid::from_u128(PAYMENT_EXAMPLE + u128::from(amount))),
+        CUSTOMER,
         &request,
         at,
     )
@@ -190,6 +225,12 @@ fn payments_calls_to_accounts_match_the_committed_contract() {
                 Outcome::Refused(Refusal::PayeeCurrency)
             );
             assert_eq!(accounts.cancel(&payment(304), call).await, Outcome::Cancelled);
+            let account = |id: &str| AccountId(id.parse().unwrap());
+            assert_eq!(accounts.owns(CUSTOMER, account(PAYER_EXAMPLE), call).await, Ownership::Owned);
+            assert_eq!(
+                accounts.owns(CUSTOMER, account(STRANGERS_EXAMPLE), call).await,
+                Ownership::NotOwned
+            );
             assert_eq!(accounts.cancel(&payment(303), call).await, Outcome::Transferred);
         });
         // The mock server checks every interaction was hit and writes the pact on drop.

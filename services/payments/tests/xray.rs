@@ -20,14 +20,15 @@ use shared::naming::Deployment;
 
 const KEY: &str = "xray-test-service-key";
 
-/// An API Gateway REST (payload 1.0) proxy event.
-fn event(method: &str, path: &str, body: &Value, idempotency_key: &str) -> Vec<u8> {
+/// An API Gateway REST (payload 1.0) proxy event from a customer holding `token`.
+fn event(method: &str, path: &str, body: &Value, idempotency_key: &str, token: &str) -> Vec<u8> {
+    let authorization = format!("Bearer {token}");
     json!({
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
-        "headers": {"content-type": "application/json", "idempotency-key": idempotency_key},
-        "multiValueHeaders": {"content-type": ["application/json"], "idempotency-key": [idempotency_key]},
+        "headers": {"content-type": "application/json", "idempotency-key": idempotency_key, "authorization": authorization},
+        "multiValueHeaders": {"content-type": ["application/json"], "idempotency-key": [idempotency_key], "authorization": [authorization]},
         "queryStringParameters": null,
         "multiValueQueryStringParameters": null,
         "pathParameters": {"proxy": path.trim_start_matches('/')},
@@ -55,8 +56,8 @@ fn payment(from: &str, to: &str) -> Value {
 }
 
 /// Invokes `POST /payments` with `body` and `trace`; returns the proxy response's status.
-async fn pay(api: &RuntimeApi, trace: &str, body: &Value) -> u16 {
-    let event = event("POST", "/payments", body, &uuid::Uuid::new_v4().to_string());
+async fn pay(api: &RuntimeApi, trace: &str, body: &Value, token: &str) -> u16 {
+    let event = event("POST", "/payments", body, &uuid::Uuid::new_v4().to_string(), token);
     match api
         .invoke_traced(event.into(), Some(trace), Duration::from_secs(4))
         .await
@@ -97,12 +98,16 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         service.spec.secret_value = Some(json!({ "api_key": KEY }));
     }
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
+        .await
+        .expect("user pool");
+    let customer = identity.customer(&sdk, "traced").await.expect("a customer");
     let (accounts_state, _) = accounts::init(&sdk, &deployment).await.expect("accounts init");
     let open = |balance: u64| {
-        let store = accounts_state.store.clone();
+        let (store, owner) = (accounts_state.store.clone(), customer.subject.clone());
         async move {
             use accounts::domain::{Direction, NewAccount, Posting};
-            let account = store.open(NewAccount::parse("Traced", "EUR").unwrap()).await.unwrap();
+            let account = store.open(NewAccount::parse(&owner, "Traced", "EUR").unwrap()).await.unwrap();
             if balance > 0 {
                 let seed = Posting::parse(Direction::Credit, balance, "EUR", "seed", u64::MAX).unwrap();
                 store.post(account.id, &seed).await.unwrap();
@@ -121,6 +126,7 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(identity.env())
     .collect();
     let accounts_binary = local_aws::process::build_binary("accounts").await.unwrap();
     let (mut accounts, accounts_url) = local_aws::process::serve(&accounts_binary, &env, None).await.unwrap();
@@ -148,17 +154,21 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
     let facades = [segment_id(), segment_id()];
     let headers = [trace_header(&facades[0]), trace_header(&facades[1])];
     let body = payment(&from, &to);
-    let statuses = tokio::join!(pay(&api, &headers[0].1, &body), pay(&api, &headers[1].1, &body));
+    let token = &customer.access_token;
+    let statuses = tokio::join!(
+        pay(&api, &headers[0].1, &body, token),
+        pay(&api, &headers[1].1, &body, token)
+    );
     assert_eq!(statuses, (201, 201));
     let refused_facade = segment_id();
     let (refused_root, refused_header) = trace_header(&refused_facade);
     let refused =
         json!({"from_account": from, "to_account": to, "amount_minor": 0, "currency": "EUR", "reference": "traced"});
-    assert_eq!(pay(&api, &refused_header, &refused).await, 422);
+    assert_eq!(pay(&api, &refused_header, &refused, token).await, 422);
     accounts.kill().await.expect("accounts stops");
     let failed_facade = segment_id();
     let (failed_root, failed_header) = trace_header(&failed_facade);
-    let failed_status = pay(&api, &failed_header, &body).await;
+    let failed_status = pay(&api, &failed_header, &body, token).await;
     assert_eq!(
         failed_status, 202,
         "a payment without accounts is accepted, to be finished later"

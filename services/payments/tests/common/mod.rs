@@ -53,6 +53,10 @@ pub struct Stack {
     pub payments: axum::Router,
     pub payments_state: payments::AppState,
     pub faults: Arc<Mutex<Faults>>,
+    /// The deployment's user pool.
+    pub identity: local_aws::identity::Identity,
+    /// The customer who pays: owns the accounts [`Stack::account`] opens.
+    pub customer: local_aws::identity::Customer,
 }
 
 async fn inject(faults: Arc<Mutex<Faults>>, req: Request, next: Next) -> Response {
@@ -88,12 +92,16 @@ pub async fn stack() -> Stack {
         service.spec.secret_value = Some(serde_json::json!({ "api_key": KEY }));
     }
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
+        .await
+        .expect("user pool");
+    let verifier = Arc::new(shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await);
+    let customer = identity.customer(&sdk, "payer").await.expect("a customer");
     let (accounts_state, _) = accounts::init(&sdk, &deployment).await.expect("accounts init");
     let faults = Arc::new(Mutex::new(Faults::default()));
     let switch = faults.clone();
-    let accounts_app = accounts::app(accounts_state.clone()).layer(axum::middleware::from_fn(move |req, next| {
-        inject(switch.clone(), req, next)
-    }));
+    let accounts_app = accounts::app(accounts_state.clone(), verifier.clone())
+        .layer(axum::middleware::from_fn(move |req, next| inject(switch.clone(), req, next)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, accounts_app).await.unwrap() });
@@ -117,9 +125,11 @@ pub async fn stack() -> Stack {
     let payments_state = payments::AppState::new(loaded, aws_sdk_dynamodb::Client::new(&sdk), reqwest::Client::new());
     Stack {
         accounts: accounts_state,
-        payments: payments::app(payments_state.clone()),
+        payments: payments::app(payments_state.clone(), verifier),
         payments_state,
         faults,
+        identity,
+        customer,
     }
 }
 
@@ -142,7 +152,9 @@ impl Stack {
 
     /// `POST /payments` as an invocation with `budget` left.
     pub async fn pay_within(&self, key: Option<&str>, body: &str, budget: Duration) -> Reply {
-        let mut request = axum::http::Request::post("/payments").header("content-type", "application/json");
+        let mut request = axum::http::Request::post("/payments")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.customer.access_token));
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
@@ -183,17 +195,7 @@ impl Stack {
     }
 
     pub async fn send(&self, request: axum::http::Request<Body>) -> Reply {
-        let response = self.payments.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let raw = String::from_utf8_lossy(&bytes).into_owned();
-        Reply {
-            status,
-            headers,
-            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
-            raw,
-        }
+        read(self.payments.clone().oneshot(request).await.unwrap()).await
     }
 
     /// Opens an account holding `balance` EUR minor units, straight through accounts' store.
@@ -204,7 +206,10 @@ impl Stack {
     pub async fn account_in(&self, currency: &str, balance: u64) -> String {
         use accounts::domain::{Direction, NewAccount, Posting};
         let store = &self.accounts.store;
-        let account = store.open(NewAccount::parse("Test", currency).unwrap()).await.unwrap();
+        let account = store
+            .open(NewAccount::parse(&self.customer.subject, "Test", currency).unwrap())
+            .await
+            .unwrap();
         if balance > 0 {
             let posting = Posting::parse(Direction::Credit, balance, currency, "seed", u64::MAX).unwrap();
             store.post(account.id, &posting).await.unwrap();
@@ -220,7 +225,7 @@ impl Stack {
     /// The account's postings: (direction, amount, reference), oldest first.
     pub async fn postings(&self, id: &str) -> Vec<(String, u64, String)> {
         let id = accounts::domain::AccountId::parse(id).unwrap();
-        let page = self.accounts.store.transactions(id, Some(1000), None).await.unwrap();
+        let page = self.accounts.store.transactions(id, None, Some(1000), None).await.unwrap();
         let mut out: Vec<_> = page
             .items
             .into_iter()
@@ -234,12 +239,27 @@ impl Stack {
         let reply = self
             .send(
                 axum::http::Request::get(format!("/payments/{id}"))
+                    .header("authorization", format!("Bearer {}", self.customer.access_token))
                     .body(Body::empty())
                     .unwrap(),
             )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.raw);
         reply.body
+    }
+}
+
+/// A response, read whole.
+pub async fn read(response: axum::response::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+        raw,
     }
 }
 
