@@ -123,22 +123,10 @@ impl AccountsClient {
     }
 
     async fn call(&self, call: Call, payment: &Payment, context: CallContext<'_>) -> Outcome {
-        let timeout = self.timeout.min(context.budget);
-        if timeout.is_zero() {
-            return Outcome::Unknown(Cause::NoTime);
-        }
-        let key = match self.key.get().await {
-            Ok(key) => key,
-            Err(err) => {
-                tracing::warn!(error = %err, "service key unavailable");
-                return Outcome::Unknown(Cause::CredentialUnavailable);
-            }
-        };
         let path = match call {
             Call::Transfer => "/transfers",
             Call::Cancel => "/transfers/cancellations",
         };
-        let url = format!("{}{path}", self.base);
         let body = TransferBody {
             from_account: payment.from_account.to_string(),
             to_account: payment.to_account.to_string(),
@@ -146,16 +134,54 @@ impl AccountsClient {
             currency: payment.currency.as_str(),
             reference: payment.transfer_reference(),
         };
-        let span = shared::xray::outgoing("accounts", "POST", &url);
+        // Accounts enforces that the payer's account is the customer's.
+        match self
+            .send(reqwest::Method::POST, path, Some(&body), &payment.owner, context)
+            .await
+        {
+            Ok((status, bytes)) => {
+                let outcome = read(call, status, &bytes);
+                if let Outcome::Unknown(cause) = outcome {
+                    tracing::warn!(%cause, status = status.as_u16(), "accounts call without a definitive answer");
+                }
+                outcome
+            }
+            Err(cause) => Outcome::Unknown(cause),
+        }
+    }
+
+    /// One call to accounts at `path` on behalf of `owner`, with the service
+    /// credential, the correlation id and the trace header, within the
+    /// call's budget; its answer, or why there is none (recorded on the
+    /// call's subsegment as a fault).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&TransferBody<'_>>,
+        owner: &str,
+        context: CallContext<'_>,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), Cause> {
+        let timeout = self.timeout.min(context.budget);
+        if timeout.is_zero() {
+            return Err(Cause::NoTime);
+        }
+        let key = self.key.get().await.map_err(|err| {
+            tracing::warn!(error = %err, "service key unavailable");
+            Cause::CredentialUnavailable
+        })?;
+        let url = format!("{}{path}", self.base);
+        let span = shared::xray::outgoing("accounts", method.as_str(), &url);
         let mut request = self
             .http
-            .post(&url)
+            .request(method, &url)
             .timeout(timeout)
             .bearer_auth(&key.expose().api_key)
-            // Accounts enforces that the payer's account is the customer's.
-            .header(shared::auth::ON_BEHALF_OF_HEADER, &payment.owner)
-            .header(shared::http::CORRELATION_ID_HEADER, context.correlation)
-            .json(&body);
+            .header(shared::auth::ON_BEHALF_OF_HEADER, owner)
+            .header(shared::http::CORRELATION_ID_HEADER, context.correlation);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         if let Some(trace) = shared::xray::header(&span) {
             request = request.header(shared::xray::TRACE_HEADER, trace);
         }
@@ -163,12 +189,18 @@ impl AccountsClient {
             let response = request.send().await?;
             let status = response.status();
             let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
+            Ok::<_, reqwest::Error>((status, bytes.to_vec()))
         }
         .instrument(span.clone())
         .await;
-        let (status, bytes) = match answer {
-            Ok(answer) => answer,
+        match answer {
+            Ok((status, bytes)) => {
+                span.record("http.response.status_code", status.as_u16());
+                if !status.is_success() {
+                    span.record("otel.status_code", "error");
+                }
+                Ok((status, bytes))
+            }
             Err(err) => {
                 let cause = if err.is_timeout() {
                     Cause::Timeout
@@ -178,18 +210,9 @@ impl AccountsClient {
                 // The log keeps the whole error; the payment keeps its kind.
                 tracing::warn!(error = %err, %cause, "accounts call failed");
                 shared::xray::fail(&span, &cause);
-                return Outcome::Unknown(cause);
+                Err(cause)
             }
-        };
-        span.record("http.response.status_code", status.as_u16());
-        if !status.is_success() {
-            span.record("otel.status_code", "error");
         }
-        let outcome = read(call, status, &bytes);
-        if let Outcome::Unknown(cause) = outcome {
-            tracing::warn!(%cause, status = status.as_u16(), "accounts call without a definitive answer");
-        }
-        outcome
     }
 }
 
@@ -242,33 +265,16 @@ impl AccountsClient {
     /// Whether `account` is `owner`'s: asked before a payment is recorded,
     /// so a payment out of someone else's account leaves nothing behind.
     pub async fn owns(&self, owner: &str, account: AccountId, context: CallContext<'_>) -> Ownership {
-        let timeout = self.timeout.min(context.budget);
-        if timeout.is_zero() {
-            return Ownership::Unknown(Cause::NoTime);
-        }
-        let Ok(key) = self.key.get().await else {
-            return Ownership::Unknown(Cause::CredentialUnavailable);
-        };
-        let url = format!("{}/accounts/{account}", self.base);
-        let span = shared::xray::outgoing("accounts", "GET", &url);
-        let mut request = self
-            .http
-            .get(&url)
-            .timeout(timeout)
-            .bearer_auth(&key.expose().api_key)
-            .header(shared::auth::ON_BEHALF_OF_HEADER, owner)
-            .header(shared::http::CORRELATION_ID_HEADER, context.correlation);
-        if let Some(trace) = shared::xray::header(&span) {
-            request = request.header(shared::xray::TRACE_HEADER, trace);
-        }
-        match request.send().instrument(span.clone()).await {
-            Ok(response) if response.status().is_success() => Ownership::Owned,
-            Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => Ownership::NotOwned,
-            Ok(response) => Ownership::Unknown(Cause::Rejected {
-                status: response.status().as_u16(),
+        match self
+            .send(reqwest::Method::GET, &format!("/accounts/{account}"), None, owner, context)
+            .await
+        {
+            Ok((status, _)) if status.is_success() => Ownership::Owned,
+            Ok((reqwest::StatusCode::NOT_FOUND, _)) => Ownership::NotOwned,
+            Ok((status, _)) => Ownership::Unknown(Cause::Rejected {
+                status: status.as_u16(),
             }),
-            Err(err) if err.is_timeout() => Ownership::Unknown(Cause::Timeout),
-            Err(_) => Ownership::Unknown(Cause::Unreachable),
+            Err(cause) => Ownership::Unknown(cause),
         }
     }
 }
