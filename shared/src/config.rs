@@ -139,20 +139,26 @@ pub async fn fetch_raw(ssm: &aws_sdk_ssm::Client, prefix: &str) -> Result<BTreeM
             );
         }
     }
-    for (var, value) in std::env::vars() {
-        if let Some(key) = var.strip_prefix(env::CONFIG_OVERRIDE_PREFIX) {
-            let key = normalize(&key.to_lowercase().replace("__", "/"));
-            raw.insert(
+    raw.extend(overrides());
+    Ok(raw)
+}
+
+/// The `CONFIG_*` environment overrides alone: what a caller that must
+/// start without SSM (the traffic hooks) still honours.
+pub fn overrides() -> BTreeMap<String, RawValue> {
+    std::env::vars()
+        .filter_map(|(var, value)| {
+            let key = normalize(&var.strip_prefix(env::CONFIG_OVERRIDE_PREFIX)?.to_lowercase().replace("__", "/"));
+            Some((
                 key,
                 RawValue {
                     value,
                     source: var,
                     secure: false,
                 },
-            );
-        }
-    }
-    Ok(raw)
+            ))
+        })
+        .collect()
 }
 
 fn normalize(key: &str) -> String {

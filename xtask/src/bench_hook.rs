@@ -57,6 +57,7 @@ pub async fn run(runs: usize) -> anyhow::Result<ExitCode> {
         plans,
         settings: Settings::default(),
         clients,
+        credentials: traffic_gate::credentials::Credentials::None,
     };
     let mut times = Vec::new();
     for (i, hook) in hooks.iter().enumerate() {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use local_aws::Moto;
+use local_aws::identity::Identity;
 use local_aws::process::Process;
 use local_aws::registry::Service;
 use shared::naming::Deployment;
@@ -56,6 +57,9 @@ pub struct Stack {
     pub services: Vec<Running>,
     /// The scheduled functions.
     pub scheduled: Vec<Scheduled>,
+    /// The stage's user pool: customers sign in to it, services verify its
+    /// tokens, the hooks' client gets its own from it.
+    pub identity: Identity,
     moto: Moto,
     bin_dir: PathBuf,
 }
@@ -113,7 +117,13 @@ impl Stack {
     /// as a Lambda function version.
     pub fn function_env(&self, name: &str) -> Option<Vec<(String, String)>> {
         let service = &self.services.iter().find(|r| r.service.name == name)?.service;
-        Some(process_env(service, &self.moto, &local_deployment(), &self.services))
+        Some(process_env(
+            service,
+            &self.moto,
+            &local_deployment(),
+            &self.identity,
+            &self.services,
+        ))
     }
 
     /// Starts moto, seeds it from the registry, builds and starts every service.
@@ -123,7 +133,10 @@ impl Stack {
         let bin_dir = local_aws::process::build_workspace().await?;
         let moto = Moto::start().await?;
         let deployment = local_deployment();
-        local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
+        let sdk = moto.sdk_config().await;
+        local_aws::seed::seed(&sdk, &deployment, &services).await?;
+        let identity = local_aws::identity::seed(&sdk, moto.endpoint(), &deployment, &services).await?;
+        seed_hooks_client(&sdk, &deployment, &identity).await?;
         let mut running: Vec<Running> = Vec::new();
         let mut waiting = services;
         // Callees first, so each caller is told where they listen.
@@ -143,7 +156,7 @@ impl Stack {
                     )
                 })?;
             let service = waiting.remove(ready);
-            let env = process_env(&service, &moto, &deployment, &running);
+            let env = process_env(&service, &moto, &deployment, &identity, &running);
             let echo = (logs == Logs::Echo).then(|| service.name.clone());
             let process = Process::start(&bin_dir.join(&service.name), &env, echo)
                 .await
@@ -157,7 +170,7 @@ impl Stack {
         let mut scheduled = Vec::new();
         for service in &running {
             for name in service.service.spec.schedules.keys() {
-                let mut env = process_env(&service.service, &moto, &deployment, &running);
+                let mut env = process_env(&service.service, &moto, &deployment, &identity, &running);
                 env.push((
                     shared::env::SCHEDULE_EVERY_MS.to_owned(),
                     LOCAL_SCHEDULE.as_millis().to_string(),
@@ -175,6 +188,7 @@ impl Stack {
         Ok(Self {
             services: running,
             scheduled,
+            identity,
             moto,
             bin_dir,
         })
@@ -223,13 +237,20 @@ async fn supervise(name: String, mut process: Process) {
 }
 
 /// The environment a process of `service` runs with: the local stack, the
-/// deployment, its function timeout as the local request deadline, and the
-/// URLs of the services it calls.
-fn process_env(service: &Service, moto: &Moto, deployment: &Deployment, running: &[Running]) -> Vec<(String, String)> {
+/// deployment, the user pool whose tokens it accepts, its function timeout
+/// as the local request deadline, and the URLs of the services it calls.
+fn process_env(
+    service: &Service,
+    moto: &Moto,
+    deployment: &Deployment,
+    identity: &Identity,
+    running: &[Running],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = service_env(moto, deployment)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+    env.extend(identity.env());
     if let Some(timeout) = service.deploy.timeout {
         env.push((
             shared::env::LOCAL_INVOCATION_TIMEOUT_MS.to_owned(),
@@ -250,4 +271,32 @@ pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, S
         (shared::env::POWERTOOLS_METRICS_DISABLED, String::from("true")),
     ]);
     env
+}
+
+/// The hooks' machine client where the hooks read it, as `infra/` puts it:
+/// its id and secret in Secrets Manager, the pool's token endpoint in the
+/// hooks' configuration.
+pub async fn seed_hooks_client(
+    sdk: &aws_config::SdkConfig,
+    deployment: &Deployment,
+    identity: &Identity,
+) -> anyhow::Result<()> {
+    let client = serde_json::json!({
+        "client_id": identity.machine_client_id,
+        "client_secret": identity.machine_client_secret,
+    });
+    local_aws::seed::put_secret(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        &deployment.secret_name(traffic_gate::credentials::CLIENT_SECRET),
+        &client.to_string(),
+    )
+    .await?;
+    local_aws::seed::put_parameter(
+        &aws_sdk_ssm::Client::new(sdk),
+        &format!("{}token_url", deployment.config_prefix(traffic_gate::lambda::CONFIG_NAME)),
+        &identity.token_url,
+        false,
+    )
+    .await?;
+    Ok(())
 }

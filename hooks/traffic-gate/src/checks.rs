@@ -146,6 +146,22 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
         return outcome;
     }
     let started = Instant::now();
+    let span = check_span("credential");
+    let token = gate
+        .credentials
+        .token(settings.request_timeout, until)
+        .instrument(span.clone())
+        .await;
+    let detail = token.as_ref().map(|t| match t {
+        Some(_) => String::from("a token for the hooks' client"),
+        None => String::from("no token needed"),
+    });
+    if !outcome.record(span, "credential", started, detail.map_err(Clone::clone)) {
+        return outcome;
+    }
+    let token = token.ok().flatten();
+
+    let started = Instant::now();
     let span = check_span("collection");
     let mut options = Options {
         environment: plan.environment.clone(),
@@ -159,6 +175,11 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     options.environment.set(plan.url_variable.clone(), Value::String(base));
     for (key, value) in &plan.variables {
         options.environment.set(key.clone(), value.clone());
+    }
+    if let Some(token) = token {
+        options
+            .environment
+            .set(crate::credentials::TOKEN_VARIABLE.to_owned(), Value::String(token));
     }
     if runner::count(&plan.collection, folders) == 0 {
         outcome.record(

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use crate::credentials::Credentials;
 use crate::plan::{MetricsSink, Plans};
 use crate::{Clients, Gate, Phase, Settings};
 
@@ -35,6 +36,10 @@ pub struct HookConfig {
     /// After traffic: the live base URL per function (`live_urls/accounts`);
     /// functions without one are checked by invoking their alias.
     pub live_urls: BTreeMap<String, String>,
+    /// The user pool's OAuth 2.0 token endpoint the hooks' client gets its
+    /// tokens from (`https://<domain>/oauth2/token`); without it every
+    /// check that needs a token fails.
+    pub token_url: String,
 }
 
 impl Default for HookConfig {
@@ -46,6 +51,7 @@ impl Default for HookConfig {
             payload_format: String::from("rest"),
             api_stage: String::from("live"),
             live_urls: BTreeMap::new(),
+            token_url: String::new(),
         }
     }
 }
@@ -75,12 +81,17 @@ pub const CONFIG_NAME: &str = "traffic-gate";
 /// bundle for the deployment's stage, service keys from Secrets Manager.
 pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared::naming::Deployment) -> Gate {
     let ssm = shared::aws::ssm(sdk);
-    let config: HookConfig = shared::config::load(&ssm, &deployment.config_prefix(CONFIG_NAME))
-        .await
-        .unwrap_or_else(|err| {
-            tracing::error!(error = %err, "hook configuration unusable; using the defaults");
-            HookConfig::default()
-        });
+    let prefix = deployment.config_prefix(CONFIG_NAME);
+    let config: HookConfig = match shared::config::load(&ssm, &prefix).await {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(error = %err, "hook configuration unusable; using the defaults and the CONFIG_* overrides");
+            shared::config::from_raw(&prefix, &shared::config::overrides()).unwrap_or_else(|err| {
+                tracing::error!(error = %err, "the CONFIG_* overrides are unusable too; using the defaults");
+                HookConfig::default()
+            })
+        }
+    };
     let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
     let (mut plans, secrets) = crate::bundle::plans(&deployment.stage, &live_urls).unwrap_or_else(|err| {
         tracing::error!(error = %err, "bundled checks unusable; every verdict will be Failed");
@@ -94,6 +105,7 @@ pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared
             Err(err) => tracing::error!(error = %err, function, "service key unavailable; its checks will fail"),
         }
     }
+    let credentials = credentials(&config, &secrets_client, deployment).await;
     let metrics = MetricsSink(shared::metrics::MetricsConfig::from_env(
         phase.as_str(),
         Arc::new(shared::telemetry::Stdout),
@@ -103,6 +115,37 @@ pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared
         plans,
         settings: config.settings(Some(metrics)),
         clients: Clients::new(sdk),
+        credentials,
+    }
+}
+
+/// The hooks' client from Secrets Manager and the token endpoint from the
+/// configuration; what is missing makes the credential check fail.
+async fn credentials(
+    config: &HookConfig,
+    secrets: &aws_sdk_secretsmanager::Client,
+    deployment: &shared::naming::Deployment,
+) -> Credentials {
+    if config.token_url.is_empty() {
+        let reason = format!(
+            "no token endpoint: set token_url under {}",
+            deployment.config_prefix(CONFIG_NAME)
+        );
+        tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");
+        return Credentials::Unusable(reason);
+    }
+    let id = deployment.secret_name(crate::credentials::CLIENT_SECRET);
+    match shared::secrets::fetch::<crate::credentials::Client>(secrets, &id).await {
+        Ok(client) => Credentials::ClientCredentials {
+            token_url: config.token_url.clone(),
+            client,
+            http: reqwest::Client::new(),
+        },
+        Err(err) => {
+            let reason = format!("the hooks' client secret {id} is unusable: {err}");
+            tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");
+            Credentials::Unusable(reason)
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! [`Gate::handle`] takes CodeDeploy's event and the invocation's deadline:
 //! it finds the function and versions being deployed ([`target`]), runs the
 //! service's checks ([`checks`]: `/health` smoke, then the Postman folders of
-//! the phase through `collection-runner`) against the target version (before
+//! the phase through `collection-runner`, as the hooks' own machine client
+//! of the user pool: [`credentials`]) against the target version (before
 //! traffic, by Lambda Invoke with the version as qualifier) or the live path
 //! (after traffic), and reports `Succeeded` only when all passed ([`verdict`]).
 //! It always answers: checks still running near the deadline, a panic in the
@@ -14,6 +15,7 @@
 
 pub mod bundle;
 pub mod checks;
+pub mod credentials;
 pub mod lambda;
 pub mod plan;
 pub mod report;
@@ -94,6 +96,8 @@ pub struct Gate {
     pub settings: Settings,
     /// AWS clients.
     pub clients: Clients,
+    /// How the checks get the token every route but `/health` needs.
+    pub credentials: credentials::Credentials,
 }
 
 impl Gate {

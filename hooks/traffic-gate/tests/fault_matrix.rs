@@ -79,6 +79,7 @@ async fn stage(phase: Phase, env: &[(&str, &str)], plan: Plan, settings: Setting
         plans,
         settings,
         clients,
+        credentials: traffic_gate::credentials::Credentials::None,
     };
     Stage {
         codedeploy,
@@ -313,5 +314,66 @@ fn an_unparseable_event_is_an_error_with_its_payload() {
     ] {
         let err = traffic_gate::parse_event(&raw).unwrap_err().to_string();
         assert!(err.contains(&raw.to_string()), "{err}");
+    }
+}
+
+/// The hooks' identity: a token from the local user pool's token endpoint
+/// (client credentials, as Cognito's `/oauth2/token`) when the client is
+/// right; a `Failed` verdict naming what went wrong, and never the client's
+/// secret, when it is refused, unreachable or not configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
+    use traffic_gate::credentials::{Client, Credentials};
+    let sdk = local_aws::test_sdk_config().await;
+    let deployment = shared::naming::Deployment::new(local_aws::unique("h"), "test");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &[])
+        .await
+        .expect("user pool");
+    let client = |secret: &str| {
+        shared::secrets::Secret::new(Client {
+            client_id: identity.machine_client_id.clone(),
+            client_secret: secret.to_owned(),
+        })
+    };
+    let with = |token_url: &str, secret: &str| Credentials::ClientCredentials {
+        token_url: token_url.to_owned(),
+        client: client(secret),
+        http: reqwest::Client::new(),
+    };
+    let good = with(&identity.token_url, &identity.machine_client_secret);
+    let healthy = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let mut gate = healthy.gate.clone();
+    gate.credentials = good.clone();
+    let report = gate.handle(&event(), Instant::now() + Duration::from_secs(20)).await;
+    assert!(report.verdict, "{report:?}");
+    assert!(report.checks.iter().any(|c| c.name == "credential" && c.passed), "{report:?}");
+    let token = good
+        .token(Duration::from_secs(5), Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("a token")
+        .expect("a token, not none");
+    let verifier = shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
+    let machine = verifier.verify(&token).await.expect("the hooks' token verifies");
+    assert_eq!(machine.client_id, identity.machine_client_id);
+
+    let wrong_secret = "not-the-secret-0123456789";
+    for (credentials, expected) in [
+        (with(&identity.token_url, wrong_secret), "refused client"),
+        (with("http://127.0.0.1:9/oauth2/token", wrong_secret), "could not be reached"),
+        (
+            Credentials::Unusable(String::from("no token endpoint: set token_url")),
+            "no token endpoint",
+        ),
+    ] {
+        let refused = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+        let mut gate = refused.gate.clone();
+        gate.credentials = credentials;
+        let report = gate.handle(&event(), Instant::now() + Duration::from_secs(20)).await;
+        assert!(!report.verdict, "{report:?}");
+        assert_eq!(refused.codedeploy.statuses(DEPLOYMENT, HOOK).await, ["Failed"]);
+        let reason = report.reason.clone().unwrap_or_default();
+        assert!(reason.contains(expected), "{reason:?} should say {expected:?}");
+        assert!(!format!("{report:?}").contains(wrong_secret), "the secret leaked: {report:?}");
+        assert!(report.assertions.is_empty(), "no collection ran without a token");
     }
 }

@@ -4,7 +4,9 @@
 //! stand-ins only through `AWS_ENDPOINT_URL_CODEDEPLOY` and
 //! `AWS_ENDPOINT_URL_LAMBDA`. The deployed "accounts" version is really
 //! `echo_lambda`, so `/health` passes and the accounts collection fails: the
-//! binary must report exactly one `Failed`, with the reason, in time — and
+//! binary must report exactly one `Failed`, with the reason, in time (its
+//! own token from the local user pool's token endpoint, with its client
+//! from Secrets Manager, while SSM is unreachable) — and
 //! trace it: the hook, each check, each collection request and each SDK
 //! call are X-Ray subsegments under the invoking segment, sent to a local
 //! daemon stand-in.
@@ -30,17 +32,36 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     codedeploy.add_deployment("d-BIN", target, &["hook-1"]).await;
     let lambda = LambdaInvoke::start().await.unwrap();
     lambda.publish("accounts", "2", &echo, &[]).await.unwrap();
+    // The hooks' client where infra puts it; the token endpoint comes from
+    // the configuration's override, SSM being down.
+    let sdk = local_aws::test_sdk_config().await;
+    let app = local_aws::unique("hook");
+    let deployment = shared::naming::Deployment::new(&app, "local");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &[])
+        .await
+        .unwrap();
+    local_aws::seed::put_secret(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &deployment.secret_name(traffic_gate::credentials::CLIENT_SECRET),
+        &json!({"client_id": identity.machine_client_id, "client_secret": identity.machine_client_secret}).to_string(),
+    )
+    .await
+    .unwrap();
+    let secrets_endpoint = local_aws::test_endpoint();
+    let token_url = shared::config::override_var("token_url");
     let env: Vec<(String, String)> = [
-        ("APP_NAME", "fintech"),
+        ("APP_NAME", app.as_str()),
         ("STAGE", "local"),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
-        // SSM and Secrets Manager are unreachable: the hook must start anyway.
+        // SSM is unreachable: the hook must start anyway.
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
         ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()),
         ("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_endpoint.as_str()),
+        (token_url.as_str(), identity.token_url.as_str()),
         ("CONFIG_DEADLINE_MARGIN_MS", "2000"),
     ]
     .iter()

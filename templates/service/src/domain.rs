@@ -29,8 +29,11 @@ impl std::fmt::Display for RecordId {
 pub struct Record {
     /// Its id.
     pub id: RecordId,
-    /// Who owns it.
+    /// The customer who created it (the token's subject): the only one who
+    /// may read it.
     pub owner: String,
+    /// The name it is held in.
+    pub holder: String,
     /// The currency of its limit.
     pub currency: Currency,
     /// Its limit in minor units.
@@ -42,8 +45,10 @@ pub struct Record {
 /// A validated request to create a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRecord {
-    /// Who owns it (trimmed, 1 to 200 characters).
+    /// The customer creating it.
     pub owner: String,
+    /// The name it is held in (trimmed, 1 to 200 characters).
+    pub holder: String,
     /// The currency of its limit.
     pub currency: Currency,
     /// Its limit in minor units, 1 to the configured maximum.
@@ -51,12 +56,18 @@ pub struct NewRecord {
 }
 
 impl NewRecord {
-    /// Validates the fields of a create request; `max_amount_minor` is the
-    /// configured largest limit.
-    pub fn parse(owner: &str, currency: &str, limit_minor: u64, max_amount_minor: u64) -> Result<Self, DomainError> {
-        let owner = owner.trim();
-        if owner.is_empty() || owner.chars().count() > 200 {
-            return Err(DomainError::invalid("owner", "expected 1 to 200 characters"));
+    /// Validates the fields of `owner`'s create request; `max_amount_minor`
+    /// is the configured largest limit.
+    pub fn parse(
+        owner: &str,
+        holder: &str,
+        currency: &str,
+        limit_minor: u64,
+        max_amount_minor: u64,
+    ) -> Result<Self, DomainError> {
+        let holder = holder.trim();
+        if holder.is_empty() || holder.chars().count() > 200 {
+            return Err(DomainError::invalid("holder", "expected 1 to 200 characters"));
         }
         let currency = Currency::parse(currency).map_err(|e| DomainError::invalid("currency", e.to_string()))?;
         if limit_minor == 0 || limit_minor > max_amount_minor {
@@ -67,6 +78,7 @@ impl NewRecord {
         }
         Ok(Self {
             owner: owner.to_owned(),
+            holder: holder.to_owned(),
             currency,
             limit_minor,
         })
@@ -112,25 +124,25 @@ mod tests {
 
     #[test]
     fn a_valid_request_is_trimmed_and_kept() {
-        let new = NewRecord::parse("  Ada  ", "EUR", 500, 1_000).unwrap();
-        assert_eq!(new.owner, "Ada");
+        let new = NewRecord::parse("sub-1", "  Ada  ", "EUR", 500, 1_000).unwrap();
+        assert_eq!(new.holder, "Ada");
         assert_eq!(new.currency.as_str(), "EUR");
         assert_eq!(new.limit_minor, 500);
     }
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(field_of(NewRecord::parse(" ", "EUR", 1, 10).unwrap_err()), "owner");
-        assert_eq!(field_of(NewRecord::parse(&"x".repeat(201), "EUR", 1, 10).unwrap_err()), "owner");
-        assert_eq!(field_of(NewRecord::parse("Ada", "EURO", 1, 10).unwrap_err()), "currency");
-        assert_eq!(field_of(NewRecord::parse("Ada", "EUR", 0, 10).unwrap_err()), "limit_minor");
-        assert_eq!(field_of(NewRecord::parse("Ada", "EUR", 11, 10).unwrap_err()), "limit_minor");
+        assert_eq!(field_of(NewRecord::parse("sub-1", " ", "EUR", 1, 10).unwrap_err()), "holder");
+        assert_eq!(field_of(NewRecord::parse("sub-1", &"x".repeat(201), "EUR", 1, 10).unwrap_err()), "holder");
+        assert_eq!(field_of(NewRecord::parse("sub-1", "Ada", "EURO", 1, 10).unwrap_err()), "currency");
+        assert_eq!(field_of(NewRecord::parse("sub-1", "Ada", "EUR", 0, 10).unwrap_err()), "limit_minor");
+        assert_eq!(field_of(NewRecord::parse("sub-1", "Ada", "EUR", 11, 10).unwrap_err()), "limit_minor");
         assert_eq!(field_of(RecordId::parse("not-a-uuid").unwrap_err()), "id");
     }
 
     #[test]
     fn the_limit_bounds_are_inclusive() {
-        assert!(NewRecord::parse("Ada", "EUR", 1, 10).is_ok());
-        assert!(NewRecord::parse("Ada", "EUR", 10, 10).is_ok());
+        assert!(NewRecord::parse("sub-1", "Ada", "EUR", 1, 10).is_ok());
+        assert!(NewRecord::parse("sub-1", "Ada", "EUR", 10, 10).is_ok());
     }
 }

@@ -1,21 +1,24 @@
 //! Routes, and the translation between HTTP and the domain. Nothing here
 //! decides a business rule.
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /{{project-name}}` | needs `Idempotency-Key`; `{owner, currency, limit_minor}` → 201 record (the same response again for the same key and body; the record's id is the key's resource id) |
-//! | `GET /{{project-name}}/{id}` | the record |
+//! | route | access | what |
+//! |---|---|---|
+//! | `POST /{{project-name}}` | `{{project-name}}/write` | needs `Idempotency-Key`; `{holder, currency, limit_minor}` → 201 record owned by the caller (the same response again for the same key and body; the record's id is the key's resource id) |
+//! | `GET /{{project-name}}/{id}` | `{{project-name}}/read` | the caller's record |
 //!
-//! Every `/{{project-name}}` route needs `Authorization: Bearer <service key>`.
+//! Every route but `GET /health` needs `Authorization: Bearer <token>` with
+//! the route's scope (or the service key, acting for the customer named in
+//! `X-On-Behalf-Of`). Another customer's record answers exactly as one that
+//! does not exist.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use shared::auth::{Access, Gate, Principal, Routes};
 use shared::http::{Json, Path, Problem};
 use shared::idempotency::Key;
 use shared::metrics::{InvocationMetrics, Unit};
@@ -24,18 +27,28 @@ use crate::AppState;
 use crate::domain::{DomainError, NewRecord, Record, RecordId};
 use crate::store::StoreError;
 
-/// The routes, behind the service-key check; `POST` is idempotent by `Idempotency-Key`.
-pub fn routes(state: AppState) -> Router {
+/// The routes and who may use each; `POST` is idempotent by `Idempotency-Key`.
+pub fn routes(state: AppState, gate: Arc<Gate>) -> Routes {
     let idempotent =
         axum::middleware::from_fn_with_state(Arc::clone(&state.idempotency), shared::idempotency::middleware);
-    Router::new()
-        .route("/{{project-name}}", post(create).layer(idempotent))
-        .route("/{{project-name}}/{id}", get(record))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.api_key.clone(),
-            shared::secrets::require_service_key,
-        ))
+    Routes::new(gate)
+        .route("/{{project-name}}", post(create).layer(idempotent), Access::Scope(WRITE))
+        .route("/{{project-name}}/{id}", get(record), Access::Scope(READ))
         .with_state(state)
+}
+
+/// Reading one's own records.
+pub const READ: &str = "{{project-name}}/read";
+/// Creating records.
+pub const WRITE: &str = "{{project-name}}/write";
+
+/// The customer a request acts for; creating a record needs one.
+fn customer(principal: &Principal) -> Result<&str, Problem> {
+    principal.acting_for().ok_or_else(|| {
+        Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
+            .detail("a record is created by a customer, or by a service on behalf of one (X-On-Behalf-Of)")
+            .before_work()
+    })
 }
 
 /// Turns a store error into the response the client sees.
@@ -61,8 +74,8 @@ fn domain_problem(err: DomainError) -> Problem {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    /// Who owns the record.
-    pub owner: String,
+    /// The name the record is held in.
+    pub holder: String,
     /// ISO 4217 code of the limit.
     pub currency: String,
     /// The limit in minor units (cents): a positive integer.
@@ -71,12 +84,14 @@ pub struct CreateRequest {
 
 async fn create(
     State(state): State<AppState>,
+    principal: Principal,
     axum::Extension(key): axum::Extension<Key>,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<CreateRequest>,
 ) -> Result<Response, Problem> {
     let new = NewRecord::parse(
-        &body.owner,
+        customer(&principal)?,
+        &body.holder,
         &body.currency,
         body.limit_minor,
         state.config.max_amount_minor,
@@ -92,7 +107,16 @@ async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(record)).into_response())
 }
 
-async fn record(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Record>, Problem> {
+async fn record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Record>, Problem> {
     let id = RecordId::parse(&id).map_err(domain_problem)?;
-    state.store.get(id).await.map(axum::Json).map_err(problem)
+    state
+        .store
+        .get(id, principal.acting_for())
+        .await
+        .map(axum::Json)
+        .map_err(problem)
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
+use shared::auth::{Gate, Verifier};
 use shared::bootstrap::InitError;
 use shared::idempotency::{Idempotency, IdempotencyConfig};
 use shared::naming::Deployment;
@@ -51,14 +52,18 @@ pub struct AppState {
     pub api_key: Arc<SecretStore<ServiceKey>>,
 }
 
-/// The router of this service, wrapped with the shared edge (health, problem
-/// fallbacks, request ids, logs and metrics).
-pub fn app(state: AppState) -> axum::Router {
-    shared::http::service(&SERVICE, http::routes(state))
+/// The router of this service, every route behind its access policy
+/// (tokens checked by `verifier`, the service key by the state's store),
+/// wrapped with the shared edge (health, problem fallbacks, request ids,
+/// logs and metrics).
+pub fn app(state: AppState, verifier: Arc<Verifier>) -> axum::Router {
+    let gate = Gate::new(verifier, state.api_key.clone());
+    shared::http::service(&SERVICE, http::routes(state, gate))
 }
 
 /// Loads config and the service key concurrently and builds the state;
-/// also returns how long that waited on AWS.
+/// also returns how long that waited on AWS. (`main` fetches the issuer's
+/// signing keys at the same time: see [`app`].)
 pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
     // The DynamoDB client is built while the config and secret requests are
     // in flight: `join!` polls the fetch first, which sends both requests.

@@ -35,6 +35,7 @@ fn record(item: &Item, id: RecordId) -> Result<Record, StoreError> {
     Ok(Record {
         id,
         owner: item.string("owner")?,
+        holder: item.string("holder")?,
         currency: item.currency("currency")?,
         limit_minor: item.number("limit_minor")?,
         created_at: item.string("created_at")?,
@@ -62,6 +63,7 @@ impl Store {
         let record = Record {
             id,
             owner: new.owner,
+            holder: new.holder,
             currency: new.currency,
             limit_minor: new.limit_minor,
             created_at: now(),
@@ -72,6 +74,7 @@ impl Store {
             .table_name(&self.table)
             .item(KEY, s(&record.id.to_string()))
             .item("owner", s(&record.owner))
+            .item("holder", s(&record.holder))
             .item("currency", s(record.currency.as_str()))
             .item("limit_minor", AttributeValue::N(record.limit_minor.to_string()))
             .item("created_at", s(&record.created_at))
@@ -86,14 +89,17 @@ impl Store {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                self.get(id).await
+                self.get(id, Some(&record.owner)).await
             }
             Err(err) => Err(failure("PutItem")(err).into()),
         }
     }
 
     /// Reads a record (strongly consistent).
-    pub async fn get(&self, id: RecordId) -> Result<Record, StoreError> {
+    /// Another owner's record is not found, exactly as one that does not
+    /// exist (nothing tells them apart); `None` reads any record (a service
+    /// acting for no one).
+    pub async fn get(&self, id: RecordId, owner: Option<&str>) -> Result<Record, StoreError> {
         let output = self
             .client
             .get_item()
@@ -104,7 +110,14 @@ impl Store {
             .await
             .map_err(failure("GetItem"))?;
         match output.item {
-            Some(item) => record(&Item(&item), id),
+            Some(item) => {
+                let record = record(&Item(&item), id)?;
+                if owner.is_none_or(|o| o == record.owner) {
+                    Ok(record)
+                } else {
+                    Err(DomainError::NotFound(id).into())
+                }
+            }
             None => Err(DomainError::NotFound(id).into()),
         }
     }

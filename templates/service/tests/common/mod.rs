@@ -1,6 +1,11 @@
 //! Test support: a fresh deployment of {{project-name}} on the local stack
-//! (its own tables, parameters and secret, seeded from the registry),
-//! initialised through the same `init` that `main` calls.
+//! (its own tables, parameters, secret and user pool, seeded from the
+//! registry), initialised through the same `init` that `main` calls. Calls
+//! carry the fixture's customer's access token unless a test says otherwise.
+
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use http_body_util::BodyExt;
@@ -14,6 +19,13 @@ pub const KEY: &str = "test-service-key";
 /// A deployment of {{project-name}} that no other test shares.
 pub struct Fixture {
     pub router: axum::Router,
+    pub state: {{crate_name}}::AppState,
+    pub verifier: Arc<shared::auth::Verifier>,
+    pub sdk: aws_config::SdkConfig,
+    /// The deployment's user pool.
+    pub identity: local_aws::identity::Identity,
+    /// The customer calls are made as.
+    pub customer: local_aws::identity::Customer,
 }
 
 pub async fn fixture() -> Fixture {
@@ -22,12 +34,22 @@ pub async fn fixture() -> Fixture {
     let sdk = local_aws::test_sdk_config().await;
     let deployment = Deployment::new(local_aws::unique("t"), "test");
     let mut services = local_aws::registry::load().expect("registry");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
+        .await
+        .expect("user pool");
     services.retain(|s| s.name == {{crate_name}}::SERVICE.name);
     services[0].spec.secret_value = Some(serde_json::json!({ "api_key": KEY }));
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
     let (state, _) = {{crate_name}}::init(&sdk, &deployment).await.expect("init");
+    let verifier = Arc::new(shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await);
+    let customer = identity.customer(&sdk, "customer").await.expect("a customer");
     Fixture {
-        router: {{crate_name}}::app(state),
+        router: {{crate_name}}::app(state.clone(), verifier.clone()),
+        state,
+        verifier,
+        sdk,
+        identity,
+        customer,
     }
 }
 
@@ -40,13 +62,13 @@ pub struct Reply {
 }
 
 impl Fixture {
-    /// Sends a request with the service key, unless `headers` (which replace
-    /// any header of the same name) carry another `authorization`.
+    /// Sends a request with the customer's token, unless `headers` (which
+    /// replace any header of the same name) carry another `authorization`.
     pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
         let mut request = axum::http::Request::builder()
             .method(method)
             .uri(path)
-            .header("authorization", format!("Bearer {KEY}"))
+            .header("authorization", format!("Bearer {}", self.customer.access_token))
             .header("content-type", "application/json")
             .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
             .unwrap();
@@ -69,7 +91,7 @@ impl Fixture {
         }
     }
 
-    /// `POST /{{project-name}}` with an Idempotency-Key.
+    /// `POST /{{project-name}}` with an Idempotency-Key, as the customer.
     pub async fn create(&self, key: &str, body: Value) -> Reply {
         self.send("POST", "/{{project-name}}", &[("idempotency-key", key)], Some(body)).await
     }
