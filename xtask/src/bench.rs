@@ -87,13 +87,13 @@ struct Sample {
 }
 
 /// An API Gateway HTTP API (v2) event for `GET path`.
-fn event(path: &str, key: &str) -> String {
+fn event(path: &str, bearer: &str) -> String {
     serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"authorization": format!("Bearer {key}"), "host": "bench.local"},
+        "headers": {"authorization": format!("Bearer {bearer}"), "host": "bench.local"},
         "requestContext": {
             "accountId": "000000000000", "apiId": "bench", "domainName": "bench.local", "domainPrefix": "bench",
             "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
@@ -107,7 +107,7 @@ fn event(path: &str, key: &str) -> String {
 async fn once(
     path: &std::path::Path,
     name: &str,
-    env: &[(&'static str, String)],
+    env: &[(String, String)],
     event: &str,
     trace: Option<&str>,
 ) -> anyhow::Result<Sample> {
@@ -238,13 +238,22 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     build(&["-p", "local-aws", "--example", "hello_lambda"], profile).await?;
     let moto = Moto::start().await?;
     let deployment = local_deployment();
-    local_aws::seed::seed(&moto.sdk_config().await, &deployment, &services).await?;
-    let env = service_env(&moto, &deployment);
+    let sdk = moto.sdk_config().await;
+    local_aws::seed::seed(&sdk, &deployment, &services).await?;
+    // Each service fetches the user pool's signing keys at init and
+    // verifies a customer's token on the first request.
+    let identity = local_aws::identity::seed(&sdk, moto.endpoint(), &deployment, &services).await?;
+    let customer = identity.customer(&sdk, "bench").await?;
+    let mut env: Vec<(String, String)> = service_env(&moto, &deployment)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend(identity.env());
     let hello_path = binary(profile, "examples/hello_lambda");
     // X-Ray on: a daemon stand-in to send to, and a sampled trace header.
     let daemon = local_aws::xray::Daemon::start().await?;
     let mut traced_env = env.clone();
-    traced_env.push((shared::env::AWS_XRAY_DAEMON_ADDRESS, daemon.address()?));
+    traced_env.push((shared::env::AWS_XRAY_DAEMON_ADDRESS.to_owned(), daemon.address()?));
     let (_, trace) = local_aws::xray::trace_header(&local_aws::xray::segment_id());
 
     println!("Profile `{profile}`, {runs} runs per binary.\n");
@@ -261,15 +270,8 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     }
     let baseline = print_row("hello_lambda (baseline) (`/health`)", &hello_path, &hello, None);
     for service in &services {
-        let key = service
-            .spec
-            .secret_value
-            .as_ref()
-            .and_then(|v| v["api_key"].as_str())
-            .unwrap_or_default()
-            .to_owned();
         let request = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
-        let event = event(&request, &key);
+        let event = event(&request, &customer.access_token);
         let path = binary(profile, &service.name);
         let (mut plain, mut traced) = (Vec::new(), Vec::new());
         for _ in 0..runs {

@@ -56,7 +56,10 @@ struct Target {
     http: reqwest::Client,
     accounts: String,
     payments: String,
-    key: String,
+    /// The load's customer (who owns every account it pays between).
+    token: String,
+    /// For the external credits that fund the accounts.
+    service_key: String,
 }
 
 impl Target {
@@ -68,7 +71,7 @@ impl Target {
     ) -> Option<(u16, Value, Option<String>)> {
         let started = Instant::now();
         let answer = async {
-            let response = request.bearer_auth(&self.key).send().await?;
+            let response = request.bearer_auth(&self.token).send().await?;
             let status = response.status().as_u16();
             let location = response
                 .headers()
@@ -181,7 +184,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
             .map(|r| r.url.clone())
             .with_context(|| format!("{name} is not running"))
     };
-    let key = stack
+    let service_key = stack
         .services
         .iter()
         .find_map(|r| {
@@ -190,19 +193,27 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
                 .map(str::to_owned)
         })
         .context("no local service key")?;
+    // One customer (a business paying between its own accounts): every
+    // payment passes the ownership checks.
+    let customer = stack
+        .identity
+        .customer(&stack.sdk_config().await, "load")
+        .await
+        .context("the load's customer in the local user pool")?;
     let target = std::sync::Arc::new(Target {
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
         accounts: url("accounts")?,
         payments: url("payments")?,
-        key,
+        token: customer.access_token,
+        service_key,
     });
     let mut accounts = Vec::with_capacity(ACCOUNTS);
     for i in 0..ACCOUNTS {
         let opened: Value = target
             .http
             .post(format!("{}/accounts", target.accounts))
-            .bearer_auth(&target.key)
-            .json(&json!({"owner": format!("load {i}"), "currency": "EUR"}))
+            .bearer_auth(&target.token)
+            .json(&json!({"holder": format!("load {i}"), "currency": "EUR"}))
             .send()
             .await?
             .json()
@@ -212,7 +223,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
         let funded = target
             .http
             .post(format!("{}/accounts/{id}/credits", target.accounts))
-            .bearer_auth(&target.key)
+            .bearer_auth(&target.service_key)
             .json(&credit)
             .send()
             .await?;
@@ -248,7 +259,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
             let payment: Value = target
                 .http
                 .get(format!("{}/payments/{id}", target.payments))
-                .bearer_auth(&target.key)
+                .bearer_auth(&target.token)
                 .send()
                 .await?
                 .json()

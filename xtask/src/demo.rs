@@ -1,6 +1,8 @@
 //! `cargo xtask demo`: the newcomer's first run. Starts the local stack and
-//! every service, drives them end to end over HTTP, prints what happened, and
-//! exits non-zero if anything did not behave.
+//! every service, drives them end to end over HTTP as customers signed in to
+//! the local user pool (and as a service holding the service key, for the
+//! external credits), prints what happened, and exits non-zero if anything
+//! did not behave.
 
 use std::process::ExitCode;
 
@@ -44,10 +46,12 @@ struct Answer {
     replayed: bool,
 }
 
+/// Calls to one service with one bearer credential (a customer's access
+/// token, or the service key).
 struct Client {
     http: reqwest::Client,
     base: String,
-    key: String,
+    bearer: String,
 }
 
 impl Client {
@@ -74,7 +78,7 @@ impl Client {
             request = request.header("idempotency-key", key);
         }
         if auth {
-            request = request.bearer_auth(&self.key);
+            request = request.bearer_auth(&self.bearer);
         }
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body.to_owned());
@@ -173,7 +177,7 @@ async fn every_service(stack: &Stack, report: &mut Report) -> anyhow::Result<()>
         let client = Client {
             http: reqwest::Client::new(),
             base: running.url.clone(),
-            key: String::new(),
+            bearer: String::new(),
         };
         let outcome = match client.call(reqwest::Method::GET, "/health", None, false).await {
             Ok(answer) if answer.status == StatusCode::OK && answer.body["service"] == name.as_str() => Ok(format!(
@@ -194,10 +198,21 @@ fn euros(minor: &Value) -> String {
     format!("{}.{:02} EUR", minor / 100, minor % 100)
 }
 
+/// A customer of the local user pool, signed in.
+async fn sign_up(stack: &Stack, username: &str) -> anyhow::Result<local_aws::identity::Customer> {
+    Ok(stack
+        .identity
+        .customer(&stack.sdk_config().await, username)
+        .await
+        .with_context(|| format!("signing {username} up in the local user pool"))?)
+}
+
 async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     use reqwest::Method;
-    let client = client_for(stack, "accounts")?;
-    println!("\naccounts at {}", client.base);
+    let ada = sign_up(stack, "ada").await?;
+    let client = client_for(stack, "accounts", &ada.access_token)?;
+    let service = client_for(stack, "accounts", &service_key(stack)?)?;
+    println!("\naccounts at {}, as customer ada (subject {})", client.base, ada.subject);
 
     let health = client.expect(Method::GET, "/health", None, StatusCode::OK).await;
     report.step(
@@ -209,7 +224,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         .expect(
             Method::POST,
             "/accounts",
-            Some(json!({"owner": "Ada Lovelace", "currency": "EUR"})),
+            Some(json!({"holder": "Ada Lovelace", "currency": "EUR"})),
             StatusCode::CREATED,
         )
         .await;
@@ -221,9 +236,9 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         "open an account",
         opened.map(|a| {
             format!(
-                "{} for {}, balance {}",
+                "{} held by {}, owned by ada, balance {}",
                 a.body["id"],
-                a.body["owner"],
+                a.body["holder"],
                 euros(&a.body["balance_minor"])
             )
         }),
@@ -233,7 +248,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     }
     let path = format!("/accounts/{id}");
 
-    let credit = client
+    let credit = service
         .expect(
             Method::POST,
             &format!("{path}/credits"),
@@ -241,10 +256,13 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
             StatusCode::CREATED,
         )
         .await;
-    report.step("credit 100.00 EUR", credit.and_then(|a| balance_is(&a, 10_000)));
+    report.step(
+        "credit 100.00 EUR (an external credit: the service key)",
+        credit.and_then(|a| balance_is(&a, 10_000)),
+    );
 
     let debit = json!({"amount_minor": 2_550, "currency": "EUR", "reference": "demo-rent"});
-    let first = client
+    let first = service
         .expect(
             Method::POST,
             &format!("{path}/debits"),
@@ -254,7 +272,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         .await;
     report.step("debit 25.50 EUR", first.and_then(|a| balance_is(&a, 7_450)));
 
-    let replay = client
+    let replay = service
         .expect(Method::POST, &format!("{path}/debits"), Some(debit), StatusCode::OK)
         .await;
     report.step(
@@ -267,7 +285,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         }),
     );
 
-    let overdraft = client
+    let overdraft = service
         .call(
             Method::POST,
             &format!("{path}/debits"),
@@ -280,9 +298,10 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         overdraft.and_then(|a| names_field(&a, StatusCode::UNPROCESSABLE_ENTITY, "amount_minor")),
     );
 
-    let bad_inputs: [(&str, String, &str, StatusCode, &str); 6] = [
+    let bad_inputs: [(&str, &Client, String, &str, StatusCode, &str); 6] = [
         (
             "negative amount",
+            &service,
             format!("{path}/debits"),
             r#"{"amount_minor": -5, "currency": "EUR", "reference": "demo-neg"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -290,6 +309,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         ),
         (
             "fractional amount",
+            &service,
             format!("{path}/credits"),
             r#"{"amount_minor": 10.5, "currency": "EUR", "reference": "demo-frac"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -297,6 +317,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         ),
         (
             "wrong currency",
+            &service,
             format!("{path}/credits"),
             r#"{"amount_minor": 100, "currency": "USD", "reference": "demo-usd"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -304,34 +325,37 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         ),
         (
             "unknown field",
+            &client,
             String::from("/accounts"),
-            r#"{"owner": "Eve", "currency": "EUR", "admin": true}"#,
+            r#"{"holder": "Eve", "currency": "EUR", "admin": true}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
             "admin",
         ),
         (
             "not a currency",
+            &client,
             String::from("/accounts"),
-            r#"{"owner": "Eve", "currency": "EURO"}"#,
+            r#"{"holder": "Eve", "currency": "EURO"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
             "currency",
         ),
         (
             "unknown account",
+            &service,
             format!("/accounts/{}/debits", "00000000-0000-4000-8000-000000000000"),
             r#"{"amount_minor": 1, "currency": "EUR", "reference": "demo-ghost"}"#,
             StatusCode::NOT_FOUND,
             "id",
         ),
     ];
-    for (name, path, body, status, field) in bad_inputs {
-        let answer = client.call(Method::POST, &path, Some(body), true).await;
+    for (name, caller, path, body, status, field) in bad_inputs {
+        let answer = caller.call(Method::POST, &path, Some(body), true).await;
         report.step(
             &format!("bad input rejected: {name}"),
             answer.and_then(|a| names_field(&a, status, field)),
         );
     }
-    let malformed = client.call(Method::POST, "/accounts", Some("{\"owner\": "), true).await;
+    let malformed = client.call(Method::POST, "/accounts", Some("{\"holder\": "), true).await;
     report.step(
         "bad input rejected: malformed JSON",
         malformed.and_then(|a| {
@@ -342,11 +366,32 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     );
     let anonymous = client.call(Method::GET, &path, None, false).await;
     report.step(
-        "no service key refused",
+        "no credential refused",
         anonymous.and_then(|a| {
             (a.status == StatusCode::UNAUTHORIZED)
-                .then(|| String::from("401 Unauthorized"))
+                .then(|| format!("401: {}", a.body["detail"].as_str().unwrap_or_default()))
                 .ok_or_else(|| format!("expected 401, got {}", a.status))
+        }),
+    );
+    let eve = sign_up(stack, "eve").await?;
+    let stranger = client_for(stack, "accounts", &eve.access_token)?;
+    let theirs = stranger.call(Method::GET, &path, None, true).await;
+    report.step(
+        "another customer cannot see ada's account",
+        theirs.and_then(|a| {
+            (a.status == StatusCode::NOT_FOUND)
+                .then(|| String::from("404 for eve, exactly as an account that does not exist"))
+                .ok_or_else(|| format!("expected 404, got {} {}", a.status, a.raw))
+        }),
+    );
+    let forged = client_for(stack, "accounts", &forged_token(&ada.access_token))?;
+    let forged = forged.call(Method::GET, &path, None, true).await;
+    report.step(
+        "a token with a forged signature refused",
+        forged.and_then(|a| {
+            (a.status == StatusCode::UNAUTHORIZED)
+                .then(|| format!("401: {}", a.body["detail"].as_str().unwrap_or_default()))
+                .ok_or_else(|| format!("expected 401, got {} {}", a.status, a.raw))
         }),
     );
 
@@ -384,38 +429,59 @@ fn balance_is(answer: &Answer, expected: u64) -> Result<String, String> {
     }
 }
 
-fn client_for(stack: &Stack, name: &str) -> anyhow::Result<Client> {
+/// `token` with its signature's last characters changed: the claims a
+/// customer could edit, signed by no one.
+fn forged_token(token: &str) -> String {
+    let mut forged = token.trim_end_matches(|c: char| c != '.').to_owned();
+    let signature = &token[forged.len()..];
+    let flipped: String = signature
+        .chars()
+        .rev()
+        .map(|c| if c == 'A' { 'B' } else { 'A' })
+        .collect();
+    forged.push_str(&flipped);
+    forged
+}
+
+/// The local service key (the services' shared secret).
+fn service_key(stack: &Stack) -> anyhow::Result<String> {
+    stack
+        .services
+        .iter()
+        .find_map(|r| r.service.spec.secret_value.as_ref()?["api_key"].as_str().map(str::to_owned))
+        .context("no service has a local secret with an api_key")
+}
+
+/// Calls to service `name` with `bearer`.
+fn client_for(stack: &Stack, name: &str, bearer: &str) -> anyhow::Result<Client> {
     let running = stack
         .services
         .iter()
         .find(|r| r.service.name == name)
         .with_context(|| format!("the {name} service is not registered"))?;
-    let key = running
-        .service
-        .spec
-        .secret_value
-        .as_ref()
-        .and_then(|v| v["api_key"].as_str())
-        .with_context(|| format!("{name}'s local secret has no api_key"))?;
     Ok(Client {
         http: reqwest::Client::new(),
         base: running.url.clone(),
-        key: key.to_owned(),
+        bearer: bearer.to_owned(),
     })
 }
 
 async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     use reqwest::Method;
-    let accounts = client_for(stack, "accounts")?;
-    let payments = client_for(stack, "payments")?;
-    println!("\npayments at {}", payments.base);
+    let (grace, alan) = (sign_up(stack, "grace").await?, sign_up(stack, "alan").await?);
+    let accounts = client_for(stack, "accounts", &grace.access_token)?;
+    let alans_accounts = client_for(stack, "accounts", &alan.access_token)?;
+    let service = client_for(stack, "accounts", &service_key(stack)?)?;
+    let payments = client_for(stack, "payments", &grace.access_token)?;
+    let alans_payments = client_for(stack, "payments", &alan.access_token)?;
+    println!("\npayments at {}, as customers grace (the payer) and alan (the payee)", payments.base);
     let mut ids = Vec::new();
-    for owner in ["Grace Hopper", "Alan Turing"] {
-        let opened = accounts
+    for (holder, customer) in [("Grace Hopper", &accounts), ("Alan Turing", &alans_accounts)] {
+        let opened = customer
             .expect(
                 Method::POST,
                 "/accounts",
-                Some(json!({"owner": owner, "currency": "EUR"})),
+                Some(json!({"holder": holder, "currency": "EUR"})),
                 StatusCode::CREATED,
             )
             .await;
@@ -428,7 +494,7 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         }
     }
     let (payer, payee) = (ids[0].clone(), ids[1].clone());
-    let funded = accounts
+    let funded = service
         .expect(
             Method::POST,
             &format!("/accounts/{payer}/credits"),
@@ -443,8 +509,8 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
 
     let balances = || async {
         let mut out = Vec::new();
-        for id in [&payer, &payee] {
-            let answer = accounts
+        for (id, owner) in [(&payer, &accounts), (&payee, &alans_accounts)] {
+            let answer = owner
                 .expect(Method::GET, &format!("/accounts/{id}"), None, StatusCode::OK)
                 .await?;
             out.push(answer.body["balance_minor"].as_u64().unwrap_or_default());
@@ -506,6 +572,32 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
             }
         }),
     );
+    let theft = json!({"from_account": payer, "to_account": payee, "amount_minor": 1_000, "currency": "EUR", "reference": "demo not mine"}).to_string();
+    let stolen = alans_payments
+        .call_with(Method::POST, "/payments", Some(&theft), true, Some("demo-key-theft"))
+        .await;
+    let after_theft = balances().await;
+    report.step(
+        "alan paying out of grace's account is refused",
+        stolen.and_then(|a| {
+            let named = names_field(&a, StatusCode::UNPROCESSABLE_ENTITY, "from_account")?;
+            match after_theft {
+                Ok(b) if b == [3_000, 2_000] => Ok(format!("{named}; nothing moved")),
+                other => Err(format!("balances changed: {other:?}")),
+            }
+        }),
+    );
+    let anonymous = payments
+        .call_with(Method::POST, "/payments", Some(&theft), false, Some("demo-key-anon"))
+        .await;
+    report.step(
+        "a payment with no credential refused",
+        anonymous.and_then(|a| {
+            (a.status == StatusCode::UNAUTHORIZED)
+                .then(|| format!("401: {}", a.body["detail"].as_str().unwrap_or_default()))
+                .ok_or_else(|| format!("expected 401, got {} {}", a.status, a.raw))
+        }),
+    );
     let missing_key = payments.call(Method::POST, "/payments", Some(&body), true).await;
     report.step(
         "payment without Idempotency-Key refused",
@@ -527,7 +619,7 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         }),
     );
     let payment_id = first_raw_id(&first_raw);
-    let leg = accounts
+    let leg = service
         .call(
             Method::POST,
             &format!("/accounts/{payer}/voids"),

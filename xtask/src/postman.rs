@@ -51,6 +51,13 @@ pub async fn run_collections(
     }) {
         vars.push(format!("service_key={key}"));
     }
+    // The token the traffic hooks run the collections with: their own client's.
+    let token = stack
+        .identity
+        .machine_token()
+        .await
+        .context("a token for the hooks' client from the local user pool")?;
+    vars.push(format!("{}={token}", traffic_gate::credentials::TOKEN_VARIABLE));
     let mut all_passed = true;
     for running in &stack.services {
         let Some(postman) = &running.service.spec.postman else {
