@@ -148,7 +148,11 @@ pub async fn fetch_raw(ssm: &aws_sdk_ssm::Client, prefix: &str) -> Result<BTreeM
 pub fn overrides() -> BTreeMap<String, RawValue> {
     std::env::vars()
         .filter_map(|(var, value)| {
-            let key = normalize(&var.strip_prefix(env::CONFIG_OVERRIDE_PREFIX)?.to_lowercase().replace("__", "/"));
+            let key = normalize(
+                &var.strip_prefix(env::CONFIG_OVERRIDE_PREFIX)?
+                    .to_lowercase()
+                    .replace("__", "/"),
+            );
             Some((
                 key,
                 RawValue {

@@ -212,7 +212,10 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     let ada = sign_up(stack, "ada").await?;
     let client = client_for(stack, "accounts", &ada.access_token)?;
     let service = client_for(stack, "accounts", &service_key(stack)?)?;
-    println!("\naccounts at {}, as customer ada (subject {})", client.base, ada.subject);
+    println!(
+        "\naccounts at {}, as customer ada (subject {})",
+        client.base, ada.subject
+    );
 
     let health = client.expect(Method::GET, "/health", None, StatusCode::OK).await;
     report.step(
@@ -355,7 +358,9 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
             answer.and_then(|a| names_field(&a, status, field)),
         );
     }
-    let malformed = client.call(Method::POST, "/accounts", Some("{\"holder\": "), true).await;
+    let malformed = client
+        .call(Method::POST, "/accounts", Some("{\"holder\": "), true)
+        .await;
     report.step(
         "bad input rejected: malformed JSON",
         malformed.and_then(|a| {
@@ -448,7 +453,11 @@ fn service_key(stack: &Stack) -> anyhow::Result<String> {
     stack
         .services
         .iter()
-        .find_map(|r| r.service.spec.secret_value.as_ref()?["api_key"].as_str().map(str::to_owned))
+        .find_map(|r| {
+            r.service.spec.secret_value.as_ref()?["api_key"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .context("no service has a local secret with an api_key")
 }
 
@@ -474,7 +483,10 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     let service = client_for(stack, "accounts", &service_key(stack)?)?;
     let payments = client_for(stack, "payments", &grace.access_token)?;
     let alans_payments = client_for(stack, "payments", &alan.access_token)?;
-    println!("\npayments at {}, as customers grace (the payer) and alan (the payee)", payments.base);
+    println!(
+        "\npayments at {}, as customers grace (the payer) and alan (the payee)",
+        payments.base
+    );
     let mut ids = Vec::new();
     for (holder, customer) in [("Grace Hopper", &accounts), ("Alan Turing", &alans_accounts)] {
         let opened = customer

@@ -293,7 +293,10 @@ pub async fn seed_hooks_client(
     .await?;
     local_aws::seed::put_parameter(
         &aws_sdk_ssm::Client::new(sdk),
-        &format!("{}token_url", deployment.config_prefix(traffic_gate::lambda::CONFIG_NAME)),
+        &format!(
+            "{}token_url",
+            deployment.config_prefix(traffic_gate::lambda::CONFIG_NAME)
+        ),
         &identity.token_url,
         false,
     )

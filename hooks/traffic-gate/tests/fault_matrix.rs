@@ -346,7 +346,10 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
     gate.credentials = good.clone();
     let report = gate.handle(&event(), Instant::now() + Duration::from_secs(20)).await;
     assert!(report.verdict, "{report:?}");
-    assert!(report.checks.iter().any(|c| c.name == "credential" && c.passed), "{report:?}");
+    assert!(
+        report.checks.iter().any(|c| c.name == "credential" && c.passed),
+        "{report:?}"
+    );
     let token = good
         .token(Duration::from_secs(5), Instant::now() + Duration::from_secs(5))
         .await
@@ -359,7 +362,10 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
     let wrong_secret = "not-the-secret-0123456789";
     for (credentials, expected) in [
         (with(&identity.token_url, wrong_secret), "refused client"),
-        (with("http://127.0.0.1:9/oauth2/token", wrong_secret), "could not be reached"),
+        (
+            with("http://127.0.0.1:9/oauth2/token", wrong_secret),
+            "could not be reached",
+        ),
         (
             Credentials::Unusable(String::from("no token endpoint: set token_url")),
             "no token endpoint",
@@ -373,7 +379,10 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
         assert_eq!(refused.codedeploy.statuses(DEPLOYMENT, HOOK).await, ["Failed"]);
         let reason = report.reason.clone().unwrap_or_default();
         assert!(reason.contains(expected), "{reason:?} should say {expected:?}");
-        assert!(!format!("{report:?}").contains(wrong_secret), "the secret leaked: {report:?}");
+        assert!(
+            !format!("{report:?}").contains(wrong_secret),
+            "the secret leaked: {report:?}"
+        );
         assert!(report.assertions.is_empty(), "no collection ran without a token");
     }
 }

@@ -266,7 +266,13 @@ impl AccountsClient {
     /// so a payment out of someone else's account leaves nothing behind.
     pub async fn owns(&self, owner: &str, account: AccountId, context: CallContext<'_>) -> Ownership {
         match self
-            .send(reqwest::Method::GET, &format!("/accounts/{account}"), None, owner, context)
+            .send(
+                reqwest::Method::GET,
+                &format!("/accounts/{account}"),
+                None,
+                owner,
+                context,
+            )
             .await
         {
             Ok((status, _)) if status.is_success() => Ownership::Owned,

@@ -200,9 +200,9 @@ impl ReferenceStateMachine for Model {
             Op::Pay { from, to, key, .. } => {
                 exists(from) && payee(to) && (matches!(key, KeyUse::Fresh) || state.pays > 0)
             }
-            Op::Duplicates { from, to, .. } | Op::PayAndKillPayments { from, to, .. } | Op::PayAsStranger { from, to, .. } => {
-                exists(from) && payee(to)
-            }
+            Op::Duplicates { from, to, .. }
+            | Op::PayAndKillPayments { from, to, .. }
+            | Op::PayAsStranger { from, to, .. } => exists(from) && payee(to),
             _ => true,
         }
     }
@@ -522,7 +522,11 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
     );
     match answer.status {
         201 => {
-            assert!(!pay.invalid && !case.doomed(pay) && !pay.stranger, "completed: {}", context());
+            assert!(
+                !pay.invalid && !case.doomed(pay) && !pay.stranger,
+                "completed: {}",
+                context()
+            );
             assert_eq!(answer.body["status"], "completed", "{}", context());
         }
         202 => {
@@ -580,7 +584,9 @@ impl Case {
 
 /// `POST /payments` as the owner, or as the stranger.
 async fn pay_once(stack: &Stack, key: &str, body: &Value, stranger: bool) -> Result<Answer, reqwest::Error> {
-    let token = if stranger { &stack.stranger } else { &stack.owner }.access_token.clone();
+    let token = if stranger { &stack.stranger } else { &stack.owner }
+        .access_token
+        .clone();
     pay_at(
         stack.http.clone(),
         stack.payments.url().to_owned(),
@@ -678,7 +684,9 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
             };
             let (key, body) = (pay.key.clone(), pay.body.clone());
             let reused_for_another = case.binding.get(&key).is_some_and(|bound| *bound != body);
-            let answer = pay_once(stack, &key, &body, false).await.expect("payments answers in time");
+            let answer = pay_once(stack, &key, &body, false)
+                .await
+                .expect("payments answers in time");
             // The key's binding is checked before the request is: a bound key
             // refuses another body, valid or not (Stripe's order too).
             let refused_as_reuse = answer.kind() == "urn:problem:idempotency-key-reused"
@@ -768,7 +776,9 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 invalid: case.invalid(from, to, amount),
                 stranger: true,
             };
-            let answer = pay_once(stack, &key, &body, true).await.expect("payments answers in time");
+            let answer = pay_once(stack, &key, &body, true)
+                .await
+                .expect("payments answers in time");
             check_pay(case, &pay, &answer, stack.throttling);
             case.record(&key, &body, &answer);
             case.pays.push(pay);
@@ -889,14 +899,25 @@ async fn settle(stack: &mut Stack, case: &Case) {
     // A stranger's payment ends refused, and moves nothing.
     for pay in case.pays.iter().filter(|p| p.stranger && !p.invalid) {
         let answer = loop {
-            let answer = pay_once(stack, &pay.key, &pay.body, true).await.expect("payments answers");
+            let answer = pay_once(stack, &pay.key, &pay.body, true)
+                .await
+                .expect("payments answers");
             if answer.status == 201 || answer.status == 422 {
                 break answer;
             }
-            assert!(started.elapsed() < SETTLE_WITHIN, "stranger's {} not final: {}", pay.key, answer.raw);
+            assert!(
+                started.elapsed() < SETTLE_WITHIN,
+                "stranger's {} not final: {}",
+                pay.key,
+                answer.raw
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        assert_eq!(answer.status, 422, "a payment out of someone else's account: {}", answer.raw);
+        assert_eq!(
+            answer.status, 422,
+            "a payment out of someone else's account: {}",
+            answer.raw
+        );
     }
     for pay in case.pays.iter().filter(|p| !p.invalid && !p.stranger) {
         let bodies = candidates.entry(&pay.key).or_default();

@@ -226,7 +226,10 @@ fn payments_calls_to_accounts_match_the_committed_contract() {
             );
             assert_eq!(accounts.cancel(&payment(304), call).await, Outcome::Cancelled);
             let account = |id: &str| AccountId(id.parse().unwrap());
-            assert_eq!(accounts.owns(CUSTOMER, account(PAYER_EXAMPLE), call).await, Ownership::Owned);
+            assert_eq!(
+                accounts.owns(CUSTOMER, account(PAYER_EXAMPLE), call).await,
+                Ownership::Owned
+            );
             assert_eq!(
                 accounts.owns(CUSTOMER, account(STRANGERS_EXAMPLE), call).await,
                 Ownership::NotOwned

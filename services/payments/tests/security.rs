@@ -39,7 +39,11 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
     ];
     let mut declared: Vec<&str> = policy.iter().map(|p| p.path).collect();
     declared.sort_unstable();
-    assert_eq!(declared, ["/payments", "/payments/{id}"], "every route has a policy and is tried here");
+    assert_eq!(
+        declared,
+        ["/payments", "/payments/{id}"],
+        "every route has a policy and is tried here"
+    );
 
     let scopes = ["payments/read", "payments/write", "accounts/read", "accounts/write"];
     let mut expired = claims(&victim, &scopes);
@@ -51,11 +55,17 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
     let bad = [
         ("no credential", None),
         ("garbage", Some(String::from("garbage"))),
-        ("a stranger's key", Some(sign(Key::Stranger, "signing", &claims(&victim, &scopes)))),
+        (
+            "a stranger's key",
+            Some(sign(Key::Stranger, "signing", &claims(&victim, &scopes))),
+        ),
         ("expired", Some(sign(Key::Signing, "signing", &expired))),
         ("another audience", Some(sign(Key::Signing, "signing", &other_audience))),
         ("another issuer", Some(sign(Key::Signing, "signing", &other_issuer))),
-        ("another deployment's service key", Some(String::from("not-the-service-key"))),
+        (
+            "another deployment's service key",
+            Some(String::from("not-the-service-key")),
+        ),
     ];
     let send = |method: &str, path: &str, body: Option<&String>, credential: Option<&str>, key: &str| {
         let mut request = axum::http::Request::builder()
@@ -80,7 +90,14 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
             assert_eq!(reply.status, 401, "{method} {path} with {name}: {}", reply.raw);
             assert_eq!(reply.headers["content-type"], "application/problem+json");
         }
-        let no_scope = send(method, path, body.as_ref(), Some(&token(&victim, &["accounts/read"])), "no-scope").await;
+        let no_scope = send(
+            method,
+            path,
+            body.as_ref(),
+            Some(&token(&victim, &["accounts/read"])),
+            "no-scope",
+        )
+        .await;
         assert_eq!(no_scope.status, 403, "{path} without its scope: {}", no_scope.raw);
     }
 
@@ -91,11 +108,18 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
     assert_eq!(read.status, 404, "{}", read.raw);
     let stolen = send("POST", "/payments", Some(&pay), Some(&attacker), "steal").await;
     assert_eq!(stolen.status, 422, "{}", stolen.raw);
-    assert_eq!(stolen.body["type"], "urn:problem:unknown-payer", "as if it did not exist");
+    assert_eq!(
+        stolen.body["type"], "urn:problem:unknown-payer",
+        "as if it did not exist"
+    );
     assert_eq!(stolen.body["errors"][0]["field"], "from_account");
     assert!(stolen.body.get("instance").is_none(), "no payment was recorded");
     assert_eq!((s.balance(&payer).await, s.balance(&payee).await), (900, 100));
-    assert_eq!(s.postings(&payer).await.len(), 2, "the seed and the victim's own payment");
+    assert_eq!(
+        s.postings(&payer).await.len(),
+        2,
+        "the seed and the victim's own payment"
+    );
     // The key was refused before any work, so the attacker holds nothing under it.
     let again = send("POST", "/payments", Some(&pay), Some(&attacker), "steal").await;
     assert!(!again.headers.contains_key("idempotent-replayed"), "{}", again.raw);

@@ -107,7 +107,10 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         let (store, owner) = (accounts_state.store.clone(), customer.subject.clone());
         async move {
             use accounts::domain::{Direction, NewAccount, Posting};
-            let account = store.open(NewAccount::parse(&owner, "Traced", "EUR").unwrap()).await.unwrap();
+            let account = store
+                .open(NewAccount::parse(&owner, "Traced", "EUR").unwrap())
+                .await
+                .unwrap();
             if balance > 0 {
                 let seed = Posting::parse(Direction::Credit, balance, "EUR", "seed", u64::MAX).unwrap();
                 store.post(account.id, &seed).await.unwrap();

@@ -100,8 +100,10 @@ pub async fn stack() -> Stack {
     let (accounts_state, _) = accounts::init(&sdk, &deployment).await.expect("accounts init");
     let faults = Arc::new(Mutex::new(Faults::default()));
     let switch = faults.clone();
-    let accounts_app = accounts::app(accounts_state.clone(), verifier.clone())
-        .layer(axum::middleware::from_fn(move |req, next| inject(switch.clone(), req, next)));
+    let accounts_app =
+        accounts::app(accounts_state.clone(), verifier.clone()).layer(axum::middleware::from_fn(move |req, next| {
+            inject(switch.clone(), req, next)
+        }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, accounts_app).await.unwrap() });
@@ -225,7 +227,12 @@ impl Stack {
     /// The account's postings: (direction, amount, reference), oldest first.
     pub async fn postings(&self, id: &str) -> Vec<(String, u64, String)> {
         let id = accounts::domain::AccountId::parse(id).unwrap();
-        let page = self.accounts.store.transactions(id, None, Some(1000), None).await.unwrap();
+        let page = self
+            .accounts
+            .store
+            .transactions(id, None, Some(1000), None)
+            .await
+            .unwrap();
         let mut out: Vec<_> = page
             .items
             .into_iter()
