@@ -263,7 +263,7 @@ fn a_generated_service_builds_tests_runs_its_checks_and_deploys() {
         &copy,
         &copy,
     );
-    assert!(tests.contains("10 tests run: 10 passed"), "{tests}");
+    assert!(tests.contains("11 tests run: 11 passed"), "{tests}");
 
     // On the local stack: its collection under newman and our runner, the
     // demo's health round, then the before-allow-traffic hook against it.
