@@ -22,6 +22,8 @@ export interface StageConfig {
   readonly apiBurstLimit: number;
   /** Where alarm notifications go, if anywhere besides the topic. */
   readonly alarmEmail?: string;
+  /** Where the customers' app client may return users after sign-in (default `https://localhost/callback`). */
+  readonly authCallbackUrls?: string[];
 }
 
 /** The pipeline's home and source. */

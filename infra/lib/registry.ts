@@ -40,6 +40,8 @@ export interface ServiceSpec {
   readonly alarms?: Record<string, number>;
   /** Scheduled functions of the package, by binary name (`local_aws::registry::ScheduleSpec`). */
   readonly schedules?: Record<string, { readonly every_seconds: number }>;
+  /** OAuth scopes of the service's resource server (`<service>/<name>`), with their descriptions. */
+  readonly scopes?: Record<string, string>;
 }
 
 /** `[package.metadata.lambda.deploy]`: the settings `cargo lambda deploy` uses too. */

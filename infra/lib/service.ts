@@ -28,6 +28,7 @@ import { grantConfigRead, retention, RustLambda } from './function';
 import { TrafficHooks } from './hooks';
 import { Deployment, HOOK_CONFIG_NAME } from './naming';
 import { Service } from './registry';
+import { CustomerIdentity } from './identity';
 
 /** What a service needs from its stack. */
 export interface FintechServiceProps {
@@ -43,6 +44,8 @@ export interface FintechServiceProps {
   readonly callees: ReadonlyMap<string, FintechService>;
   /** The stack's web ACL, associated with the API stage. */
   readonly webAcl: wafv2.CfnWebACL;
+  /** The stage's user pool, whose tokens the service verifies. */
+  readonly identity: CustomerIdentity;
 }
 
 /** A deployed service. */
@@ -82,6 +85,7 @@ export class FintechService extends Construct {
         APP_NAME: deployment.app,
         STAGE: deployment.stage,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        ...props.identity.environment(),
       },
     });
     const fn = this.lambda.fn;
@@ -150,8 +154,8 @@ export class FintechService extends Construct {
       webAclArn: props.webAcl.attrArn,
     });
     acknowledge(this.api, { id: 'AwsSolutions-APIG2', reason: 'The service validates every body itself and answers 400 with a problem document naming the field; an API Gateway model would be a second schema to keep in step.' },
-      { id: 'AwsSolutions-APIG4', reason: 'Service-to-service calls carry the service key from Secrets Manager, checked by the service; the authorizer for end users is the adopting team\'s choice (Cognito, Lambda or IAM).' },
-      { id: 'AwsSolutions-COG4', reason: 'See AwsSolutions-APIG4: no Cognito user pool is part of this template.' },);
+      { id: 'AwsSolutions-APIG4', reason: 'Every route but /health is authenticated by the service itself (shared::auth: the stage user pool\'s tokens with the route\'s scope, or the service key for service-to-service calls, which a gateway Cognito authorizer would refuse); a gateway authorizer in front comes with machine-client tokens for service calls (issue 15, open).' },
+      { id: 'AwsSolutions-COG4', reason: 'See AwsSolutions-APIG4: the stage user pool\'s tokens are verified in the service.' },);
 
     const config = new Map<string, string>();
     for (const [key, value] of Object.entries(service.spec.config ?? {})) {

@@ -18,6 +18,7 @@ import { TrafficHooks } from './hooks';
 import { Deployment, HOOK_CONFIG_NAME } from './naming';
 import { Registry, Service } from './registry';
 import { FintechService } from './service';
+import { CustomerIdentity } from './identity';
 
 /** Props of a stage's services stack. */
 export interface ServicesStackProps extends StackProps {
@@ -34,6 +35,8 @@ export class ServicesStack extends Stack {
   readonly hooks: TrafficHooks;
   /** Where alarms notify. */
   readonly alarmTopic: sns.Topic;
+  /** The stage's user pool. */
+  readonly identity: CustomerIdentity;
 
   constructor(scope: Construct, id: string, props: ServicesStackProps) {
     super(scope, id, props);
@@ -113,6 +116,14 @@ export class ServicesStack extends Stack {
       deployment,
       metricsNamespace: config.metricsNamespace,
     });
+    this.identity = new CustomerIdentity(this, 'Identity', {
+      deployment,
+      services: registry.services,
+      callbackUrls: stage.authCallbackUrls ?? ['https://localhost/callback'],
+    });
+    for (const hook of this.hooks.all()) {
+      this.identity.grantHooks(hook.role);
+    }
     for (const [key, value] of [['api_stage', stage.name], ['payload_format', 'rest']]) {
       new ssm.StringParameter(this, `HookConfig-${key}`, {
         parameterName: `${deployment.configPrefix(HOOK_CONFIG_NAME)}${key}`,
@@ -133,6 +144,7 @@ export class ServicesStack extends Stack {
         secrets,
         callees: new Map((service.spec.calls ?? []).map((c) => [c, services.get(c)!])),
         webAcl,
+        identity: this.identity,
       });
       built.api.node.addDependency(apiAccount);
       services.set(service.name, built);

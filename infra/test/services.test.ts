@@ -286,6 +286,38 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     });
   });
 
+  test('a user pool with every service\'s scopes, a customers\' client and the hooks\' machine client, whose secret only the hooks read', () => {
+    const template = stage(name);
+    template.resourceCountIs('AWS::Cognito::UserPool', 1);
+    template.hasResourceProperties('AWS::Cognito::UserPool', { UserPoolTier: 'PLUS', MfaConfiguration: 'ON' });
+    for (const service of registry.services.filter((s) => Object.keys(s.spec.scopes ?? {}).length > 0)) {
+      template.hasResourceProperties('AWS::Cognito::UserPoolResourceServer', {
+        Identifier: service.name,
+        Scopes: Object.keys(service.spec.scopes!).map((scope) => Match.objectLike({ ScopeName: scope })),
+      });
+    }
+    template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      ClientName: 'customers', AllowedOAuthFlows: ['code'], GenerateSecret: false,
+    });
+    template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      ClientName: 'traffic-gate', AllowedOAuthFlows: ['client_credentials'], GenerateSecret: true,
+    });
+    const secretId = logicalId(template, 'AWS::SecretsManager::Secret', { Name: `fintech/${name}/traffic-gate-client` });
+    const readers = statements(template.toJSON())
+      .filter(({ statement }) => actions(statement).includes('secretsmanager:GetSecretValue') && JSON.stringify(statement.Resource).includes(secretId))
+      .flatMap(({ resource }) => template.findResources('AWS::IAM::Policy')[resource].Properties.Roles.map((r: any) => r.Ref));
+    const hookRoles = ['before-allow-traffic', 'after-allow-traffic'].map((hook) => {
+      const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: `fintech-${hook}` });
+      return template.findResources('AWS::Lambda::Function')[fnId].Properties.Role['Fn::GetAtt'][0];
+    });
+    expect(readers.sort()).toEqual(hookRoles.sort());
+    for (const service of registry.services) {
+      const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: service.name });
+      const vars = template.findResources('AWS::Lambda::Function')[fnId].Properties.Environment.Variables;
+      expect(Object.keys(vars)).toEqual(expect.arrayContaining(['AUTH_ISSUER', 'AUTH_JWKS_URL', 'AUTH_CLIENT_IDS']));
+    }
+  });
+
   test('no IAM action in the services stack has a wildcard', () => {
     const wildcards = statements(stage(name).toJSON())
       .flatMap(({ resource, statement }) => actions(statement).filter((a) => a.includes('*')).map((a) => `${resource}: ${a}`));
