@@ -16,9 +16,17 @@
 //!   operation and attribute, timestamps).
 //! - [`runtime`]: one call that serves a router on Lambda or on a local port.
 //!
-//! A service's `main` is wiring only:
+//! A service's `main` is wiring only: config, the service key and the
+//! issuer's signing keys fetched at once, every route added with who may
+//! use it:
 //!
 //! ```no_run
+//! use std::sync::Arc;
+//!
+//! use axum::routing::get;
+//! use shared::auth::{Access, Gate, IdentitySettings, Routes, Verifier};
+//! use shared::secrets::{SecretStore, ServiceKey};
+//!
 //! #[derive(serde::Deserialize)]
 //! struct Config {
 //!     table_name: String,
@@ -28,16 +36,21 @@
 //!
 //! # async fn example() -> Result<(), shared::runtime::StartError> {
 //! shared::runtime::start(&SERVICE, |sdk, deployment| async move {
-//!     let loaded = shared::bootstrap::load::<Config, shared::secrets::ServiceKey>(
-//!         &sdk,
-//!         &deployment,
-//!         SERVICE.name,
-//!         shared::secrets::SERVICE_KEY_SECRET,
-//!     )
-//!     .await?;
-//!     // The service's routes, built with loaded.config.
-//!     let routes = axum::Router::new();
+//!     let identity = IdentitySettings::from_env()?;
+//!     let (loaded, verifier) = tokio::join!(
+//!         shared::bootstrap::load::<Config, ServiceKey>(&sdk, &deployment, SERVICE.name, shared::secrets::SERVICE_KEY_SECRET),
+//!         Verifier::load(identity, reqwest::Client::new())
+//!     );
+//!     let loaded = loaded?;
 //!     # let _ = &loaded.config.table_name;
+//!     let key = Arc::new(SecretStore::with_value(
+//!         loaded.secrets,
+//!         loaded.secret_id,
+//!         std::time::Duration::from_secs(300),
+//!         loaded.secret,
+//!     ));
+//!     let routes = Routes::new(Gate::new(Arc::new(verifier), key))
+//!         .route("/accounts/{id}", get(|| async { "an account" }), Access::Scope("accounts/read"));
 //!     Ok::<_, shared::bootstrap::InitError>((shared::http::service(&SERVICE, routes), loaded.aws_wait))
 //! })
 //! .await
