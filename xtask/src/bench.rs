@@ -58,6 +58,12 @@ enum Which {
         #[arg(long, default_value_t = 11)]
         runs: usize,
     },
+    /// What checking a bearer token costs a warm function: the verifier alone, and a request through the edge.
+    Verify {
+        /// Verifications and requests timed (medians and p99 reported).
+        #[arg(long, default_value_t = 2001)]
+        runs: usize,
+    },
     /// Runs a command as the only child and prints its wall time and peak RSS (used by `bench runner`).
     #[command(hide = true)]
     Measure {
@@ -73,6 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Which::Runner { runs } => crate::bench_runner::run(runs).await,
         Which::Hook { runs } => crate::bench_hook::run(runs).await,
         Which::Load { clients, seconds } => crate::bench_load::run(clients, seconds).await,
+        Which::Verify { runs } => crate::bench_verify::run(runs).await,
         Which::Measure { command } => crate::bench_runner::measure(&command),
     }
 }

@@ -4,6 +4,7 @@ mod bench;
 mod bench_hook;
 mod bench_load;
 mod bench_runner;
+mod bench_verify;
 mod demo;
 mod dev;
 mod hook;
