@@ -183,46 +183,6 @@ impl<T: DeserializeOwned> SecretStore<T> {
     }
 }
 
-/// Middleware for routes only callers holding the service key may use: the
-/// request must carry `Authorization: Bearer <api_key>` (compared in constant
-/// time), else 401 problem+json with `WWW-Authenticate: Bearer`; 503 when the
-/// key itself cannot be read. Add it with
-/// `axum::middleware::from_fn_with_state(key, require_service_key)` as a
-/// `route_layer`, so unknown routes still answer 404.
-pub async fn require_service_key(
-    axum::extract::State(key): axum::extract::State<Arc<SecretStore<ServiceKey>>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    use subtle::ConstantTimeEq;
-
-    use crate::http::Problem;
-
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::http::bearer_token)
-        .map(str::as_bytes);
-    let key = match key.get().await {
-        Ok(key) => key,
-        Err(err) => return Problem::unavailable(&err).into_response(),
-    };
-    let expected = key.expose().api_key.as_bytes();
-    match presented {
-        Some(presented) if bool::from(presented.ct_eq(expected)) => next.run(req).await,
-        _ => (
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-                .detail("send the service key as Authorization: Bearer <key>")
-                .before_work(),
-        )
-            .into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

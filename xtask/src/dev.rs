@@ -1,7 +1,10 @@
 //! `cargo xtask dev`: the local stack, every service and its scheduled
-//! functions, until Ctrl-C. A service that dies is started again.
+//! functions, until Ctrl-C. A service that dies is started again. It prints
+//! the local user pool and a signed-in customer to call the services as.
 
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use crate::stack::{Logs, Stack};
 
@@ -25,6 +28,26 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
             crate::stack::LOCAL_SCHEDULE.as_secs()
         );
     }
+    let identity = &stack.identity;
+    let customer = identity
+        .customer(&stack.sdk_config().await, "dev")
+        .await
+        .context("signing the dev customer up in the local user pool")?;
+    println!("\nuser pool {} (issuer {})", identity.pool_id, identity.settings.issuer);
+    println!(
+        "  customers' client {}: customer `dev`, password {} (subject {})",
+        identity.customer_client_id, customer.password, customer.subject
+    );
+    println!(
+        "  a new token: InitiateAuth USER_PASSWORD_AUTH with that client at {}",
+        stack.aws_endpoint()
+    );
+    println!("  scopes: {}", identity.scopes.join(" "));
+    println!(
+        "  the hooks' client {}: client_credentials at {}",
+        identity.machine_client_id, identity.token_url
+    );
+    println!("\nAuthorization: Bearer {}\n", customer.access_token);
     println!("A service that dies is started again on its address. Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     stack.down().await;
