@@ -140,6 +140,13 @@ pub enum AuthError {
     /// `token_use` is not `access` (an ID token sent as an access token).
     #[error("the token is not an access token")]
     TokenUse,
+    /// `sub` is not something a service can name a customer by (see
+    /// [`is_subject`]): such a customer could not be told apart from no one.
+    #[error("the token's subject is not 1 to 256 visible ASCII characters")]
+    Subject,
+    /// `X-On-Behalf-Of` is present but names no one usable, or is sent twice.
+    #[error("X-On-Behalf-Of must be sent once and name a customer: 1 to 256 visible ASCII characters")]
+    OnBehalfOf,
     /// The route needs a scope the token lacks.
     #[error("the token lacks scope {0}")]
     Scope(&'static str),
@@ -159,6 +166,8 @@ impl From<AuthError> for Problem {
         let detail = err.to_string();
         match err {
             AuthError::Scope(_) => Problem::new(StatusCode::FORBIDDEN, "insufficient-scope", "Insufficient scope"),
+            AuthError::OnBehalfOf => Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "A header is invalid")
+                .field("X-On-Behalf-Of", detail.clone()),
             AuthError::Keys | AuthError::ServiceKey => Problem::unavailable(&err),
             _ => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
         }
@@ -172,7 +181,7 @@ impl IntoResponse for AuthError {
         let challenge = match &self {
             AuthError::Missing | AuthError::ServiceOnly => String::from("Bearer"),
             AuthError::Scope(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
-            AuthError::Keys | AuthError::ServiceKey => String::new(),
+            AuthError::Keys | AuthError::ServiceKey | AuthError::OnBehalfOf => String::new(),
             other => format!(r#"Bearer error="invalid_token", error_description="{other}""#),
         };
         let mut response = Problem::from(self).into_response();
@@ -249,6 +258,8 @@ pub enum Access {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    /// One string (the library also takes an array of issuers).
+    iss: String,
     #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
@@ -403,6 +414,9 @@ impl Verifier {
                 }
             })?
             .claims;
+        if claims.iss != self.settings.issuer {
+            return Err(AuthError::Issuer);
+        }
         if claims.token_use.as_deref().is_some_and(|usage| usage != "access") {
             return Err(AuthError::TokenUse);
         }
@@ -418,13 +432,18 @@ impl Verifier {
                 .ok_or(AuthError::Audience)?,
             _ => return Err(AuthError::Audience),
         };
+        if !is_subject(&claims.sub) {
+            return Err(AuthError::Subject);
+        }
         Ok(Customer {
             subject: claims.sub,
             client_id,
+            // RFC 6749 §3.3: scopes are separated by spaces (0x20) only.
             scopes: claims
                 .scope
                 .unwrap_or_default()
-                .split_whitespace()
+                .split(' ')
+                .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
         })
@@ -508,10 +527,29 @@ impl Gate {
     }
 }
 
-/// A printable, short `X-On-Behalf-Of` value, else none.
-fn on_behalf_of(headers: &http::HeaderMap) -> Option<&str> {
-    let value = headers.get(&ON_BEHALF_OF_HEADER)?.to_str().ok()?;
-    (!value.is_empty() && value.len() <= 256 && value.bytes().all(|b| b.is_ascii_graphic())).then_some(value)
+/// Whether `subject` is a customer's name a service can pass on in
+/// `X-On-Behalf-Of` unchanged: 1 to 256 visible ASCII characters (Cognito's
+/// are UUIDs). Tokens with any other `sub` are refused, so every principal
+/// names its customer exactly.
+pub fn is_subject(subject: &str) -> bool {
+    !subject.is_empty() && subject.len() <= 256 && subject.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The customer `X-On-Behalf-Of` names: none when the header is absent; an
+/// error when it is present but unusable or sent twice, which must never
+/// read as "acting for no one".
+fn on_behalf_of(headers: &http::HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(&ON_BEHALF_OF_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::OnBehalfOf);
+    }
+    match value.to_str() {
+        Ok(value) if is_subject(value) => Ok(Some(value)),
+        _ => Err(AuthError::OnBehalfOf),
+    }
 }
 
 async fn authorize(State((gate, access)): State<(Arc<Gate>, Access)>, mut req: Request, next: Next) -> Response {
@@ -526,7 +564,11 @@ async fn authorize(State((gate, access)): State<(Arc<Gate>, Access)>, mut req: R
     let Some(presented) = presented else {
         return AuthError::Missing.into_response();
     };
-    match gate.principal(presented, on_behalf_of(req.headers()), access).await {
+    let on_behalf_of = match on_behalf_of(req.headers()) {
+        Ok(named) => named,
+        Err(err) => return err.into_response(),
+    };
+    match gate.principal(presented, on_behalf_of, access).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use shared::auth::{AuthError, IdentitySettings, Verifier};
 
-use local_aws::oidc::{CLIENT, Issuer, Key, claims as cognito_claims, now, sign as sign_with};
+use local_aws::oidc::{CLIENT, ISSUER, Issuer, Key, claims as cognito_claims, now, sign as sign_with};
 
 async fn verifier(issuer: &Issuer) -> Verifier {
     Verifier::load(issuer.settings(), reqwest::Client::new()).await
@@ -115,6 +115,39 @@ async fn every_forgery_and_mistake_is_refused_with_its_reason() {
                 sign("signing", "signing", &with(json!({"token_use": "id"}))),
                 Err(AuthError::TokenUse),
             ),
+            // Found by the attack on issue 15: a subject a service cannot
+            // pass on unchanged in X-On-Behalf-Of (a space, a non-ASCII
+            // letter, nothing, too long) made payments act for no one.
+            (
+                "a subject with a space",
+                sign("signing", "signing", &with(json!({"sub": "mallory evil"}))),
+                Err(AuthError::Subject),
+            ),
+            (
+                "a subject padded to look like another",
+                sign("signing", "signing", &with(json!({"sub": "3f1e-customer "}))),
+                Err(AuthError::Subject),
+            ),
+            (
+                "a non-ASCII subject",
+                sign("signing", "signing", &with(json!({"sub": "mallöry"}))),
+                Err(AuthError::Subject),
+            ),
+            (
+                "an empty subject",
+                sign("signing", "signing", &with(json!({"sub": ""}))),
+                Err(AuthError::Subject),
+            ),
+            (
+                "a subject of 300 characters",
+                sign("signing", "signing", &with(json!({"sub": "m".repeat(300)}))),
+                Err(AuthError::Subject),
+            ),
+            (
+                "the issuer as an array",
+                sign("signing", "signing", &with(json!({"iss": [ISSUER]}))),
+                Err(AuthError::Malformed),
+            ),
             (
                 "expired",
                 sign("signing", "signing", &with(json!({"exp": now() - 120}))),
@@ -191,4 +224,21 @@ async fn an_issuer_down_at_init_is_fetched_for_the_first_token() {
     );
     let up = verifier(&issuer).await;
     assert!(up.verify(&sign("signing", "signing", &claims())).await.is_ok());
+}
+
+/// RFC 6749 §3.3: scopes are separated by a space (0x20) and nothing else;
+/// a non-breaking space does not split `accounts/read` off a longer scope
+/// (found by the attack on issue 15).
+#[tokio::test]
+async fn scopes_split_on_spaces_only() {
+    let issuer = Issuer::start().await.unwrap();
+    let verifier = verifier(&issuer).await;
+    let mut c = claims();
+    c["scope"] = json!("accounts/read\u{a0}x  payments/write\taccounts/write");
+    let customer = verifier.verify(&sign("signing", "signing", &c)).await.unwrap();
+    assert_eq!(
+        customer.scopes,
+        ["accounts/read\u{a0}x", "payments/write\taccounts/write"],
+        "neither accounts/read nor accounts/write is granted"
+    );
 }

@@ -575,11 +575,13 @@ impl Store {
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
                 let existing = self.get_transfer(&new.reference).await?;
-                match existing.state {
-                    TransferState::Applied { .. } if !new.same_as(&existing) => {
-                        Err(DomainError::ReferenceConflict(new.reference.clone()).into())
-                    }
-                    _ => Ok(existing),
+                // Only the request that made the transfer (or the
+                // cancellation) under this reference learns what it is:
+                // anyone else's body is a conflict, and says nothing more.
+                if new.same_as(&existing) {
+                    Ok(existing)
+                } else {
+                    Err(DomainError::ReferenceConflict(new.reference.clone()).into())
                 }
             }
             Err(err) => Err(failure("PutItem")(err).into()),

@@ -289,3 +289,70 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
     };
     assert_eq!(victims(&after), victims(&before));
 }
+
+/// Found by the attack on issue 15. A service naming a customer it cannot
+/// name (`X-On-Behalf-Of` empty, with a space or a tab, too long, or sent
+/// twice) is refused 400: it must never read as acting for no one, which
+/// may touch every account. And someone else's cancelled transfer is not
+/// described to whoever sends its reference.
+#[tokio::test]
+async fn a_bad_on_behalf_of_is_refused_and_a_reference_tells_a_stranger_nothing() {
+    let f = common::fixture().await;
+    let victim = f.account_with("EUR", 1_000).await;
+    let elsewhere = f.account_with("EUR", 0).await;
+    let before = f.state.store.snapshot().await.unwrap();
+    let long = "m".repeat(300);
+    let steal = json!({"from_account": victim, "to_account": elsewhere, "amount_minor": 500, "currency": "EUR", "reference": "bad-obo"}).to_string();
+    let bad: [&[(&str, &str)]; 5] = [
+        &[("x-on-behalf-of", "")],
+        &[("x-on-behalf-of", "mallory evil")],
+        &[("x-on-behalf-of", "mallory\tevil")],
+        &[("x-on-behalf-of", &long)],
+        &[
+            ("x-on-behalf-of", f.customer.subject.as_str()),
+            ("x-on-behalf-of", "someone-else"),
+        ],
+    ];
+    for headers in bad {
+        let read = f
+            .call_with("GET", &format!("/accounts/{victim}"), None, &f.key, headers)
+            .await;
+        assert_eq!(read.status, 400, "{headers:?}: {}", read.raw);
+        assert_eq!(read.body["errors"][0]["field"], "X-On-Behalf-Of", "{}", read.raw);
+        assert!(!read.raw.contains(&victim), "{}", read.raw);
+        let moved = f.call_with("POST", "/transfers", Some(&steal), &f.key, headers).await;
+        assert_eq!(moved.status, 400, "{headers:?}: {}", moved.raw);
+    }
+    let after = f.state.store.snapshot().await.unwrap();
+    assert_eq!(after.transactions, before.transactions, "nothing moved");
+
+    // The customer cancels a transfer under their reference; a stranger
+    // (another owner, through the same service) sends that reference with
+    // their own accounts, and learns only that it is taken.
+    let cancel = json!({"from_account": victim, "to_account": elsewhere, "amount_minor": 777, "currency": "EUR", "reference": "invoice-17"}).to_string();
+    let cancelled = f.call("POST", "/transfers/cancellations", Some(&cancel)).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.raw);
+    let stranger = "stranger-sub";
+    let open = json!({"holder": "s", "currency": "EUR"}).to_string();
+    let as_stranger = [("x-on-behalf-of", stranger)];
+    let mine = f
+        .call_with("POST", "/accounts", Some(&open), &f.key, &as_stranger)
+        .await;
+    let theirs = f
+        .call_with("POST", "/accounts", Some(&open), &f.key, &as_stranger)
+        .await;
+    let (mine, theirs) = (mine.body["id"].as_str().unwrap(), theirs.body["id"].as_str().unwrap());
+    let probe = json!({"from_account": mine, "to_account": theirs, "amount_minor": 1, "currency": "EUR", "reference": "invoice-17"}).to_string();
+    let answer = f
+        .call_with("POST", "/transfers/cancellations", Some(&probe), &f.key, &as_stranger)
+        .await;
+    assert_eq!(answer.status, 409, "{}", answer.raw);
+    assert_eq!(answer.body["type"], "urn:problem:reference-conflict", "{}", answer.raw);
+    for secret in [victim.as_str(), elsewhere.as_str(), "777"] {
+        assert!(!answer.raw.contains(secret), "{secret} leaked: {}", answer.raw);
+    }
+    // The customer's own request still reads its cancellation back.
+    let again = f.call("POST", "/transfers/cancellations", Some(&cancel)).await;
+    assert_eq!(again.status, 200, "{}", again.raw);
+    assert_eq!(again.body["state"], "cancelled");
+}
