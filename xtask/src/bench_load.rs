@@ -184,15 +184,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
             .map(|r| r.url.clone())
             .with_context(|| format!("{name} is not running"))
     };
-    let service_key = stack
-        .services
-        .iter()
-        .find_map(|r| {
-            r.service.spec.secret_value.as_ref()?["api_key"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .context("no local service key")?;
+    let service_key = stack.service_key()?;
     // One customer (a business paying between its own accounts): every
     // payment passes the ownership checks.
     let customer = stack

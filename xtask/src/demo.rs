@@ -211,7 +211,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     use reqwest::Method;
     let ada = sign_up(stack, "ada").await?;
     let client = client_for(stack, "accounts", &ada.access_token)?;
-    let service = client_for(stack, "accounts", &service_key(stack)?)?;
+    let service = client_for(stack, "accounts", &stack.service_key()?)?;
     println!(
         "\naccounts at {}, as customer ada (subject {})",
         client.base, ada.subject
@@ -448,19 +448,6 @@ fn forged_token(token: &str) -> String {
     forged
 }
 
-/// The local service key (the services' shared secret).
-fn service_key(stack: &Stack) -> anyhow::Result<String> {
-    stack
-        .services
-        .iter()
-        .find_map(|r| {
-            r.service.spec.secret_value.as_ref()?["api_key"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .context("no service has a local secret with an api_key")
-}
-
 /// Calls to service `name` with `bearer`.
 fn client_for(stack: &Stack, name: &str, bearer: &str) -> anyhow::Result<Client> {
     let running = stack
@@ -480,7 +467,7 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     let (grace, alan) = (sign_up(stack, "grace").await?, sign_up(stack, "alan").await?);
     let accounts = client_for(stack, "accounts", &grace.access_token)?;
     let alans_accounts = client_for(stack, "accounts", &alan.access_token)?;
-    let service = client_for(stack, "accounts", &service_key(stack)?)?;
+    let service = client_for(stack, "accounts", &stack.service_key()?)?;
     let payments = client_for(stack, "payments", &grace.access_token)?;
     let alans_payments = client_for(stack, "payments", &alan.access_token)?;
     println!(

@@ -44,13 +44,7 @@ pub async fn run_collections(
         .iter()
         .map(|r| format!("{}_url={}", r.service.name, r.url))
         .collect();
-    if let Some(key) = stack.services.iter().find_map(|r| {
-        r.service.spec.secret_value.as_ref()?["api_key"]
-            .as_str()
-            .map(str::to_owned)
-    }) {
-        vars.push(format!("service_key={key}"));
-    }
+    vars.push(format!("service_key={}", stack.service_key()?));
     // The token the traffic hooks run the collections with: their own client's.
     let token = stack
         .identity

@@ -194,6 +194,19 @@ impl Stack {
         })
     }
 
+    /// The local service key (the services' shared secret, the registry's
+    /// local value), for the calls only a service may make.
+    pub fn service_key(&self) -> anyhow::Result<String> {
+        self.services
+            .iter()
+            .find_map(|r| {
+                r.service.spec.secret_value.as_ref()?["api_key"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .context("no service has a local secret with an api_key")
+    }
+
     /// The path of service `name`'s binary, as this stack runs it.
     pub fn binary(&self, name: &str) -> PathBuf {
         self.bin_dir.join(name)

@@ -485,6 +485,25 @@ struct Case {
 }
 
 impl Case {
+    /// A payment request under `key` with a fresh reference, as the
+    /// accounts' owner or (`stranger`) as another customer.
+    fn pay(&self, key: String, from: usize, to: Payee, amount: u64, stranger: bool) -> Pay {
+        Pay {
+            body: self.pay_body(from, to, amount, &self.next_reference()),
+            key,
+            from,
+            to,
+            amount,
+            invalid: self.invalid(from, to, amount),
+            stranger,
+        }
+    }
+
+    /// A payment reference no earlier request of this case used.
+    fn next_reference(&self) -> String {
+        format!("m{}-{}", self.number, self.pays.len())
+    }
+
     fn pay_body(&self, from: usize, to: Payee, amount: u64, reference: &str) -> Value {
         let to = match to {
             Payee::Account(i) => self.accounts[i].0.clone(),
@@ -618,7 +637,6 @@ async fn pay_at(
 
 async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
     let n = case.pays.len();
-    let reference = |case: &Case| format!("m{}-{}", case.number, case.pays.len());
     match op {
         Op::Open(cur) => {
             let answer = call(
@@ -667,7 +685,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
         Op::Pay { from, to, amount, key } => {
             let fresh = |key: String| Pay {
                 key,
-                body: case.pay_body(from, to, amount, &reference(case)),
+                body: case.pay_body(from, to, amount, &case.next_reference()),
                 from,
                 to,
                 amount,
@@ -709,17 +727,8 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
             amount,
             copies,
         } => {
-            let key = format!("k{}-{n}", case.number);
-            let body = case.pay_body(from, to, amount, &reference(case));
-            let pay = Pay {
-                key: key.clone(),
-                body: body.clone(),
-                from,
-                to,
-                amount,
-                invalid: case.invalid(from, to, amount),
-                stranger: false,
-            };
+            let pay = case.pay(format!("k{}-{n}", case.number), from, to, amount, false);
+            let (key, body) = (pay.key.clone(), pay.body.clone());
             let mut copies_in_flight = tokio::task::JoinSet::new();
             for _ in 0..copies {
                 let (base, token) = (stack.payments.url().to_owned(), stack.owner.access_token.clone());
@@ -739,7 +748,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
             after_ms,
         } => {
             let key = format!("k{}-{n}", case.number);
-            let body = case.pay_body(from, to, amount, &reference(case));
+            let body = case.pay_body(from, to, amount, &case.next_reference());
             let base = stack.payments.url().to_owned();
             let token = stack.owner.access_token.clone();
             let request = tokio::spawn(pay_at(stack.http.clone(), base, key.clone(), body.clone(), token));
@@ -765,17 +774,8 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
             });
         }
         Op::PayAsStranger { from, to, amount } => {
-            let key = format!("s{}-{n}", case.number);
-            let body = case.pay_body(from, to, amount, &reference(case));
-            let pay = Pay {
-                key: key.clone(),
-                body: body.clone(),
-                from,
-                to,
-                amount,
-                invalid: case.invalid(from, to, amount),
-                stranger: true,
-            };
+            let pay = case.pay(format!("s{}-{n}", case.number), from, to, amount, true);
+            let (key, body) = (pay.key.clone(), pay.body.clone());
             let answer = pay_once(stack, &key, &body, true)
                 .await
                 .expect("payments answers in time");
