@@ -122,6 +122,14 @@ impl Client {
     }
 }
 
+/// A request refused for its credential: 401 with what was wrong.
+fn unauthorized(answer: &Answer) -> Result<String, String> {
+    if answer.status != StatusCode::UNAUTHORIZED {
+        return Err(format!("expected 401, got {} {}", answer.status, answer.raw));
+    }
+    Ok(format!("401: {}", answer.body["detail"].as_str().unwrap_or_default()))
+}
+
 /// A refused request must be problem+json naming `field`.
 fn names_field(answer: &Answer, status: StatusCode, field: &str) -> Result<String, String> {
     if answer.status != status {
@@ -370,14 +378,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         }),
     );
     let anonymous = client.call(Method::GET, &path, None, false).await;
-    report.step(
-        "no credential refused",
-        anonymous.and_then(|a| {
-            (a.status == StatusCode::UNAUTHORIZED)
-                .then(|| format!("401: {}", a.body["detail"].as_str().unwrap_or_default()))
-                .ok_or_else(|| format!("expected 401, got {}", a.status))
-        }),
-    );
+    report.step("no credential refused", anonymous.and_then(|a| unauthorized(&a)));
     let eve = sign_up(stack, "eve").await?;
     let stranger = client_for(stack, "accounts", &eve.access_token)?;
     let theirs = stranger.call(Method::GET, &path, None, true).await;
@@ -393,11 +394,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     let forged = forged.call(Method::GET, &path, None, true).await;
     report.step(
         "a token with a forged signature refused",
-        forged.and_then(|a| {
-            (a.status == StatusCode::UNAUTHORIZED)
-                .then(|| format!("401: {}", a.body["detail"].as_str().unwrap_or_default()))
-                .ok_or_else(|| format!("expected 401, got {} {}", a.status, a.raw))
-        }),
+        forged.and_then(|a| unauthorized(&a)),
     );
 
     let after = client.expect(Method::GET, &path, None, StatusCode::OK).await;
@@ -591,11 +588,7 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         .await;
     report.step(
         "a payment with no credential refused",
-        anonymous.and_then(|a| {
-            (a.status == StatusCode::UNAUTHORIZED)
-                .then(|| format!("401: {}", a.body["detail"].as_str().unwrap_or_default()))
-                .ok_or_else(|| format!("expected 401, got {} {}", a.status, a.raw))
-        }),
+        anonymous.and_then(|a| unauthorized(&a)),
     );
     let missing_key = payments.call(Method::POST, "/payments", Some(&body), true).await;
     report.step(
