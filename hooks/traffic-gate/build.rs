@@ -1,6 +1,6 @@
 //! Bundles every service's Postman collection and every stage's environment
 //! from `postman/` into the hook binaries, with the phases' folders and the
-//! service-key secret read from each service's `[package.metadata.service]`
+//! scope names read from each service's `[package.metadata.service]`
 //! (the service registry). Generates `$OUT_DIR/bundle.rs`.
 
 use std::fmt::Write as _;
@@ -50,13 +50,14 @@ fn main() {
                 })
                 .unwrap_or_default()
         };
-        let secret = match service.get("secret").and_then(|s| s.as_str()) {
-            Some(secret) => format!("Some({secret:?})"),
-            None => String::from("None"),
-        };
+        let scopes = service
+            .get("scopes")
+            .and_then(|s| s.as_table())
+            .map(|t| t.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
         let _ = writeln!(
             services,
-            "    BundledService {{ function: {name:?}, collection_file: {:?}, collection: include_str!({:?}), before: &[{}], after: &[{}], secret: {secret} }},",
+            "    BundledService {{ function: {name:?}, collection_file: {:?}, collection: include_str!({:?}), before: &[{}], after: &[{}], scopes: &[{scopes}] }},",
             file.file_name().unwrap().to_string_lossy(),
             abs(&file),
             folders("before_traffic"),

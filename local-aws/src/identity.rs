@@ -4,9 +4,16 @@
 //! - a resource server per service with the registry's `scopes`
 //!   (`accounts/read`, `payments/write`, …);
 //! - an app client for customers (no secret; `USER_PASSWORD_AUTH` here,
-//!   managed login on AWS), allowed every scope;
+//!   managed login on AWS), allowed every scope but the services' own
+//!   (`<service>/service`, see `shared::auth::SERVICE_SCOPE`);
 //! - a machine client for the traffic hooks (a secret, the
-//!   `client_credentials` grant at the pool's token endpoint), allowed every scope.
+//!   `client_credentials` grant at the pool's token endpoint), allowed every scope;
+//! - a machine client for each service that calls others (the registry's
+//!   `calls`), allowed the service scope of each service it calls.
+//!
+//! Each machine client's id and secret are put in Secrets Manager
+//! (`shared::credentials::client_secret`) and the token endpoint in its
+//! configuration (`token_url`), where the hooks and the services read them.
 //!
 //! Customers are users of the pool who sign in with `InitiateAuth`; their
 //! access tokens carry their client's scopes (`moto_server.py` says why).
@@ -17,6 +24,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use shared::auth::IdentitySettings;
 use shared::naming::Deployment;
+use std::collections::BTreeMap;
 
 use crate::Error;
 use crate::registry::Service;
@@ -34,13 +42,32 @@ pub struct Identity {
     pub machine_client_id: String,
     /// Its secret.
     pub machine_client_secret: String,
+    /// The machine client of each service that calls others, by service.
+    pub service_clients: BTreeMap<String, MachineClient>,
     /// The pool's token endpoint (`client_credentials`).
     pub token_url: String,
     /// Every scope of every service.
     pub scopes: Vec<String>,
+    /// The scopes a customer may be given: all but the services' own.
+    pub customer_scopes: Vec<String>,
     /// The Cognito API endpoint (the local stack's).
     pub endpoint: String,
 }
+
+/// A machine client of the pool.
+#[derive(Debug, Clone)]
+pub struct MachineClient {
+    /// The app client id.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// The scopes it is allowed.
+    pub scopes: Vec<String>,
+}
+
+/// The name the hooks' machine client has and its secret and configuration
+/// are kept under (the hooks' configuration name).
+pub const HOOKS: &str = "traffic-gate";
 
 /// A customer of the pool, signed in.
 #[derive(Debug, Clone)]
@@ -71,6 +98,37 @@ pub fn scopes(services: &[Service]) -> Vec<String> {
     services
         .iter()
         .flat_map(|s| s.spec.scopes.keys().map(move |name| format!("{}/{name}", s.name)))
+        .collect()
+}
+
+/// The scopes a customer's app client is allowed: every scope but the
+/// services' own, which make a token a service of the deployment.
+pub fn customer_scopes(services: &[Service]) -> Vec<String> {
+    services
+        .iter()
+        .flat_map(|s| {
+            s.spec
+                .scopes
+                .keys()
+                .filter(|name| name.as_str() != shared::auth::SERVICE_SCOPE)
+                .map(move |name| format!("{}/{name}", s.name))
+        })
+        .collect()
+}
+
+/// The scopes `service`'s machine client is allowed: the service scope of
+/// each service it calls that has one.
+pub fn caller_scopes(service: &Service, services: &[Service]) -> Vec<String> {
+    service
+        .spec
+        .calls
+        .iter()
+        .filter(|callee| {
+            services
+                .iter()
+                .any(|s| &&s.name == callee && s.spec.scopes.contains_key(shared::auth::SERVICE_SCOPE))
+        })
+        .map(|callee| shared::auth::service_scope(callee))
         .collect()
 }
 
@@ -124,42 +182,87 @@ pub async fn seed(
         .allowed_o_auth_flows(OAuthFlowType::Code)
         .allowed_o_auth_flows_user_pool_client(true)
         .callback_urls("http://localhost/callback")
-        .set_allowed_o_auth_scopes(Some(scopes.clone()))
+        .set_allowed_o_auth_scopes(Some(customer_scopes(services)))
         .send()
         .await
         .map_err(|e| failed("the customers' client")(sdk_message(e)))?
         .user_pool_client
         .ok_or_else(|| failed("the customers' client")(String::from("no client")))?;
-    let machine = cognito
+    let endpoint = endpoint.trim_end_matches('/').to_owned();
+    let token_url = format!("{endpoint}/oauth2/token");
+    let hooks = machine_client(sdk, deployment, &pool_id, HOOKS, scopes.clone(), &token_url).await?;
+    let mut service_clients = BTreeMap::new();
+    for service in services {
+        let allowed = caller_scopes(service, services);
+        if !allowed.is_empty() {
+            let client = machine_client(sdk, deployment, &pool_id, &service.name, allowed, &token_url).await?;
+            service_clients.insert(service.name.clone(), client);
+        }
+    }
+    let customer_client_id = customers.client_id.unwrap_or_default();
+    let mut client_ids = vec![customer_client_id.clone(), hooks.client_id.clone()];
+    client_ids.extend(service_clients.values().map(|c| c.client_id.clone()));
+    Ok(Identity {
+        settings: IdentitySettings {
+            issuer: format!("https://cognito-idp.{}.amazonaws.com/{pool_id}", crate::moto::REGION),
+            jwks_url: format!("{endpoint}/{pool_id}/.well-known/jwks.json"),
+            client_ids,
+        },
+        pool_id,
+        customer_client_id,
+        machine_client_secret: hooks.client_secret,
+        machine_client_id: hooks.client_id,
+        service_clients,
+        token_url,
+        scopes,
+        customer_scopes: customer_scopes(services),
+        endpoint,
+    })
+}
+
+/// Creates machine client `name` allowed `scopes`, and puts its id and
+/// secret in Secrets Manager and the token endpoint in its configuration.
+async fn machine_client(
+    sdk: &aws_config::SdkConfig,
+    deployment: &Deployment,
+    pool_id: &str,
+    name: &str,
+    scopes: Vec<String>,
+    token_url: &str,
+) -> Result<MachineClient, Error> {
+    let created = Client::new(sdk)
         .create_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_name("traffic-gate")
+        .user_pool_id(pool_id)
+        .client_name(name)
         .generate_secret(true)
         .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
         .allowed_o_auth_flows_user_pool_client(true)
         .set_allowed_o_auth_scopes(Some(scopes.clone()))
         .send()
         .await
-        .map_err(|e| failed("the hooks' client")(sdk_message(e)))?
+        .map_err(|e| failed(name)(sdk_message(e)))?
         .user_pool_client
-        .ok_or_else(|| failed("the hooks' client")(String::from("no client")))?;
-    let customer_client_id = customers.client_id.unwrap_or_default();
-    let machine_client_id = machine.client_id.unwrap_or_default();
-    let endpoint = endpoint.trim_end_matches('/').to_owned();
-    Ok(Identity {
-        settings: IdentitySettings {
-            issuer: format!("https://cognito-idp.{}.amazonaws.com/{pool_id}", crate::moto::REGION),
-            jwks_url: format!("{endpoint}/{pool_id}/.well-known/jwks.json"),
-            client_ids: vec![customer_client_id.clone(), machine_client_id.clone()],
-        },
-        pool_id,
-        customer_client_id,
-        machine_client_secret: machine.client_secret.unwrap_or_default(),
-        machine_client_id,
-        token_url: format!("{endpoint}/oauth2/token"),
+        .ok_or_else(|| failed(name)(String::from("no client")))?;
+    let client = MachineClient {
+        client_id: created.client_id.unwrap_or_default(),
+        client_secret: created.client_secret.unwrap_or_default(),
         scopes,
-        endpoint,
-    })
+    };
+    let value = serde_json::json!({ "client_id": client.client_id, "client_secret": client.client_secret });
+    crate::seed::put_secret(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        &deployment.secret_name(&shared::credentials::client_secret(name)),
+        &value.to_string(),
+    )
+    .await?;
+    crate::seed::put_parameter(
+        &aws_sdk_ssm::Client::new(sdk),
+        &format!("{}{}", deployment.config_prefix(name), shared::credentials::TOKEN_URL_KEY),
+        token_url,
+        false,
+    )
+    .await?;
+    Ok(client)
 }
 
 impl Identity {
@@ -242,17 +345,48 @@ impl Identity {
         })
     }
 
-    /// A token for the machine client (`client_credentials` at the pool's
-    /// token endpoint), as the traffic hooks get theirs.
+    /// A token for the hooks' machine client with the customers' scopes
+    /// (`client_credentials` at the pool's token endpoint), as the traffic
+    /// hooks get theirs for calling routes as a customer.
     pub async fn machine_token(&self) -> Result<String, Error> {
+        self.hooks_token(&self.customer_scopes).await
+    }
+
+    /// A token for the hooks' machine client with every service scope, as
+    /// the hooks get theirs for routes only the deployment's services may call.
+    pub async fn service_token(&self) -> Result<String, Error> {
+        let services: Vec<String> = self
+            .scopes
+            .iter()
+            .filter(|s| !self.customer_scopes.contains(s))
+            .cloned()
+            .collect();
+        self.hooks_token(&services).await
+    }
+
+    /// A token for `service`'s machine client, as that service gets its own.
+    pub async fn client_token(&self, service: &str) -> Result<String, Error> {
+        let client = self
+            .service_clients
+            .get(service)
+            .ok_or_else(|| failed(service)(String::from("no machine client: it calls no service")))?;
+        self.token(&client.client_id, &client.client_secret, &[]).await
+    }
+
+    async fn hooks_token(&self, scopes: &[String]) -> Result<String, Error> {
+        self.token(&self.machine_client_id, &self.machine_client_secret, scopes)
+            .await
+    }
+
+    async fn token(&self, client_id: &str, client_secret: &str, scopes: &[String]) -> Result<String, Error> {
         #[derive(serde::Deserialize)]
         struct Token {
             access_token: String,
         }
         let response = reqwest::Client::new()
             .post(&self.token_url)
-            .basic_auth(&self.machine_client_id, Some(&self.machine_client_secret))
-            .form(&[("grant_type", "client_credentials")])
+            .basic_auth(client_id, Some(client_secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", &scopes.join(" "))])
             .send()
             .await
             .map_err(|e| failed("a machine token")(e.to_string()))?;

@@ -27,9 +27,14 @@ async fn customers_and_the_hooks_get_tokens_the_services_verify() {
         .expect("a customer token verifies");
     assert_eq!(verified.subject, alice.subject);
     assert_eq!(verified.client_id, identity.customer_client_id);
-    for scope in &identity.scopes {
+    for scope in &identity.customer_scopes {
         assert!(verified.scopes.contains(scope), "{scope} in {:?}", verified.scopes);
     }
+    assert!(
+        !verified.scopes.contains(&String::from("accounts/service")),
+        "no customer is a service: {:?}",
+        verified.scopes
+    );
 
     let machine = verifier
         .verify(&identity.machine_token().await.unwrap())
@@ -37,6 +42,41 @@ async fn customers_and_the_hooks_get_tokens_the_services_verify() {
         .expect("a machine token verifies");
     assert_eq!(machine.subject, identity.machine_client_id);
     assert!(machine.scopes.contains(&String::from("accounts/write")));
+    assert!(!machine.scopes.contains(&String::from("accounts/service")));
+    let service = verifier
+        .verify(&identity.service_token().await.unwrap())
+        .await
+        .expect("a service token verifies");
+    assert_eq!(service.scopes, ["accounts/service", "payments/service"]);
+    // Payments' own client: the service scope of what it calls, nothing else.
+    let payments = verifier
+        .verify(&identity.client_token("payments").await.unwrap())
+        .await
+        .expect("payments' token verifies");
+    assert_eq!(payments.client_id, identity.service_clients["payments"].client_id);
+    assert_eq!(payments.scopes, ["accounts/service"]);
+    // Each machine client's secret and token endpoint are where its owner reads them.
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    for (owner, client_id) in [
+        (local_aws::identity::HOOKS, identity.machine_client_id.clone()),
+        ("payments", identity.service_clients["payments"].client_id.clone()),
+    ] {
+        let id = deployment.secret_name(&shared::credentials::client_secret(owner));
+        let kept = shared::secrets::fetch::<shared::credentials::ClientCredentials>(&secrets, &id)
+            .await
+            .unwrap();
+        assert_eq!(kept.expose().client_id, client_id, "{owner}");
+        let parameter = aws_sdk_ssm::Client::new(&sdk)
+            .get_parameter()
+            .name(format!("{}token_url", deployment.config_prefix(owner)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            parameter.parameter.and_then(|p| p.value).as_deref(),
+            Some(identity.token_url.as_str())
+        );
+    }
 
     // Tokens of the pool for a client this service does not accept.
     let only_machines = Verifier::load(

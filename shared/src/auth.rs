@@ -1,6 +1,6 @@
 //! Who is calling, verified: OAuth 2.0 / OpenID Connect bearer tokens (JWT)
-//! from the stage's issuer (a Cognito user pool, or any OIDC issuer), and the
-//! service key of the services of this deployment.
+//! from the stage's issuer (a Cognito user pool, or any OIDC issuer) — a
+//! customer's, or a machine client's of a service of this deployment.
 //!
 //! - [`Verifier`]: checks a token's signature against the issuer's JWKS
 //!   (fetched at init, cached, fetched again once for an unknown `kid` and
@@ -9,12 +9,15 @@
 //!   issuer sets it, and the asymmetric algorithm its key was published for.
 //!   `alg: none`, HMAC tokens and keys published as shared secrets are refused.
 //! - [`Routes`]: the only way a service adds a route, with its [`Access`]:
-//!   public, a scope (`accounts/read`), or the service key only. The
-//!   per-route policy is therefore in one place, and [`Routes::policy`]
-//!   lists it for the tests that try every route without a credential.
+//!   public, a scope (`accounts/read`), or the services of this deployment
+//!   only. The per-route policy is therefore in one place, and
+//!   [`Routes::policy`] lists it for the tests that try every route without
+//!   a credential and for the gateway's authorizer scopes.
 //! - [`Principal`]: what a handler receives — a customer (subject, client,
-//!   scopes) or a service of this deployment, acting for a customer when it
-//!   says so (`X-On-Behalf-Of`, honoured only with the service key).
+//!   scopes) or a service of this deployment (a token with the API's
+//!   [`SERVICE_SCOPE`], which only the deployment's machine clients are
+//!   allowed), acting for a customer when it says so (`X-On-Behalf-Of`,
+//!   honoured for services only).
 //!
 //! Every refusal is a problem+json 401 (`WWW-Authenticate: Bearer
 //! error="invalid_token"`) or 403 (`insufficient_scope`) that says what was
@@ -33,14 +36,23 @@ use axum::routing::MethodRouter;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tokio::sync::{Mutex, RwLock};
 
+use crate::ServiceInfo;
 use crate::http::Problem;
-use crate::secrets::{SecretStore, ServiceKey};
 
-/// The header a service sets, beside the service key, to act for a customer.
+/// The header a service of this deployment sets to act for a customer.
 pub const ON_BEHALF_OF_HEADER: HeaderName = HeaderName::from_static("x-on-behalf-of");
+
+/// The scope, on each service's resource server (`accounts/service`), that
+/// makes a token a service of this deployment: granted to the deployment's
+/// machine clients only, never to the customers' app client.
+pub const SERVICE_SCOPE: &str = "service";
+
+/// The full service scope of `service`'s API, e.g. `accounts/service`.
+pub fn service_scope(service: &str) -> String {
+    format!("{service}/{SERVICE_SCOPE}")
+}
 
 /// Clock skew accepted on `exp` and `nbf`.
 pub const LEEWAY: Duration = Duration::from_secs(30);
@@ -147,18 +159,13 @@ pub enum AuthError {
     /// `X-On-Behalf-Of` is present but names no one usable, or is sent twice.
     #[error("X-On-Behalf-Of must be sent once and name a customer: 1 to 256 visible ASCII characters")]
     OnBehalfOf,
-    /// The route needs a scope the token lacks.
+    /// The route needs a scope the token lacks (for routes of the
+    /// deployment's services, and for `X-On-Behalf-Of`, the service scope).
     #[error("the token lacks scope {0}")]
-    Scope(&'static str),
-    /// The route is for the services of this deployment only.
-    #[error("this route takes the service key only")]
-    ServiceOnly,
+    Scope(String),
     /// The issuer's keys could not be read.
     #[error("the issuer's signing keys could not be read")]
     Keys,
-    /// The service key could not be read.
-    #[error("the service key could not be read")]
-    ServiceKey,
 }
 
 impl From<AuthError> for Problem {
@@ -168,7 +175,7 @@ impl From<AuthError> for Problem {
             AuthError::Scope(_) => Problem::new(StatusCode::FORBIDDEN, "insufficient-scope", "Insufficient scope"),
             AuthError::OnBehalfOf => Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "A header is invalid")
                 .field("X-On-Behalf-Of", detail.clone()),
-            AuthError::Keys | AuthError::ServiceKey => Problem::unavailable(&err),
+            AuthError::Keys => Problem::unavailable(&err),
             _ => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
         }
         .detail(detail)
@@ -179,9 +186,9 @@ impl From<AuthError> for Problem {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let challenge = match &self {
-            AuthError::Missing | AuthError::ServiceOnly => String::from("Bearer"),
+            AuthError::Missing => String::from("Bearer"),
             AuthError::Scope(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
-            AuthError::Keys | AuthError::ServiceKey | AuthError::OnBehalfOf => String::new(),
+            AuthError::Keys | AuthError::OnBehalfOf => String::new(),
             other => format!(r#"Bearer error="invalid_token", error_description="{other}""#),
         };
         let mut response = Problem::from(self).into_response();
@@ -194,7 +201,7 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// A verified customer (or machine client) token.
+/// A verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
     /// `sub`: who (a user, or the app client of a machine token).
@@ -210,9 +217,11 @@ pub struct Customer {
 pub enum Principal {
     /// A verified bearer token.
     Customer(Customer),
-    /// A service of this deployment holding the service key; when it says
-    /// for whom (`X-On-Behalf-Of`), it acts as that customer.
+    /// A service of this deployment (a token with the API's service scope);
+    /// when it says for whom (`X-On-Behalf-Of`), it acts as that customer.
     Service {
+        /// The machine client the token was issued to: which service calls.
+        client_id: String,
         /// The customer it acts for, if any.
         on_behalf_of: Option<String>,
     },
@@ -224,7 +233,7 @@ impl Principal {
     pub fn acting_for(&self) -> Option<&str> {
         match self {
             Principal::Customer(customer) => Some(&customer.subject),
-            Principal::Service { on_behalf_of } => on_behalf_of.as_deref(),
+            Principal::Service { on_behalf_of, .. } => on_behalf_of.as_deref(),
         }
     }
 }
@@ -246,11 +255,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 pub enum Access {
     /// Anyone (`GET /health` only).
     Public,
-    /// A token with this scope, or the service key (acting for a customer
-    /// or for no one).
+    /// A token with this scope, or a service of this deployment (acting for
+    /// a customer or for no one).
     Scope(&'static str),
-    /// The service key only: work no customer may do for themselves
-    /// (external credits and debits).
+    /// The services of this deployment only: work no customer may do for
+    /// themselves (external credits and debits).
     Service,
 }
 
@@ -483,16 +492,36 @@ fn keys_of(set: &JwkSet) -> HashMap<String, Arc<Key>> {
     keys
 }
 
-/// What the access checks need: the verifier and the service key.
+/// What the access checks need: the verifier and the API's service scope.
 pub struct Gate {
     verifier: Arc<Verifier>,
-    service_key: Arc<SecretStore<ServiceKey>>,
+    service_scope: String,
 }
 
 impl Gate {
-    /// A gate over `verifier` and the deployment's service key.
-    pub fn new(verifier: Arc<Verifier>, service_key: Arc<SecretStore<ServiceKey>>) -> Arc<Self> {
-        Arc::new(Self { verifier, service_key })
+    /// A gate over `verifier` for `service`'s API, whose service scope is
+    /// [`service_scope`]`(service.name)`.
+    pub fn new(verifier: Arc<Verifier>, service: &ServiceInfo) -> Arc<Self> {
+        Arc::new(Self {
+            verifier,
+            service_scope: service_scope(service.name),
+        })
+    }
+
+    /// The scope that makes a token a service of this deployment here.
+    pub fn service_scope(&self) -> &str {
+        &self.service_scope
+    }
+
+    /// The scopes any one of which lets a token use a route with `access`
+    /// (what the gateway's authorizer is given for its method); none for a
+    /// public route.
+    pub fn scopes(&self, access: Access) -> Vec<String> {
+        match access {
+            Access::Public => Vec::new(),
+            Access::Scope(scope) => vec![scope.to_owned(), self.service_scope.clone()],
+            Access::Service => vec![self.service_scope.clone()],
+        }
     }
 
     /// Who `presented` (the bearer token) is, for `access`.
@@ -502,27 +531,20 @@ impl Gate {
         on_behalf_of: Option<&str>,
         access: Access,
     ) -> Result<Principal, AuthError> {
-        let looks_like_a_jwt = presented.split('.').count() == 3;
-        if !looks_like_a_jwt {
-            let key = self.service_key.get().await.map_err(|err| {
-                tracing::warn!(error = %err, "service key unavailable");
-                AuthError::ServiceKey
-            })?;
-            if bool::from(presented.as_bytes().ct_eq(key.expose().api_key.as_bytes())) {
-                return Ok(Principal::Service {
-                    on_behalf_of: on_behalf_of.map(str::to_owned),
-                });
-            }
-            return Err(match access {
-                Access::Service => AuthError::ServiceOnly,
-                _ => AuthError::Malformed,
+        let token = self.verifier.verify(presented).await?;
+        let is_service = token.scopes.contains(&self.service_scope);
+        if is_service {
+            return Ok(Principal::Service {
+                client_id: token.client_id,
+                on_behalf_of: on_behalf_of.map(str::to_owned),
             });
         }
-        let customer = self.verifier.verify(presented).await?;
         match access {
-            Access::Service => Err(AuthError::ServiceOnly),
-            Access::Scope(scope) if !customer.scopes.iter().any(|s| s == scope) => Err(AuthError::Scope(scope)),
-            _ => Ok(Principal::Customer(customer)),
+            Access::Scope(scope) if token.scopes.iter().any(|s| s == scope) && on_behalf_of.is_none() => {
+                Ok(Principal::Customer(token))
+            }
+            Access::Scope(scope) if on_behalf_of.is_none() => Err(AuthError::Scope(scope.to_owned())),
+            _ => Err(AuthError::Scope(self.service_scope.clone())),
         }
     }
 }
@@ -584,6 +606,8 @@ pub struct RoutePolicy {
     pub path: &'static str,
     /// Who may use it.
     pub access: Access,
+    /// The scopes any one of which admits a token ([`Gate::scopes`]).
+    pub scopes: Vec<String>,
 }
 
 /// A service's routes, each added with its [`Access`]; there is no other
@@ -608,7 +632,8 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn route(mut self, path: &'static str, method: MethodRouter<S>, access: Access) -> Self {
         let check = axum::middleware::from_fn_with_state((self.gate.clone(), access), authorize);
         self.router = self.router.route(path, method.route_layer(check));
-        self.policy.push(RoutePolicy { path, access });
+        let scopes = self.gate.scopes(access);
+        self.policy.push(RoutePolicy { path, access, scopes });
         self
     }
 
@@ -680,7 +705,7 @@ mod tests {
     fn refusals_are_problems_that_never_echo_the_token() {
         for err in [
             AuthError::Expired,
-            AuthError::Scope("payments/write"),
+            AuthError::Scope(String::from("payments/write")),
             AuthError::Missing,
         ] {
             let response = err.clone().into_response();

@@ -9,23 +9,24 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format, flushed once per invocation.
 //! - [`http`]: RFC 9457 problem responses, a strict JSON extractor, request ids,
 //!   `GET /health`, and the middleware that ties telemetry to each request.
-//! - [`auth`]: verified bearer tokens (JWT against the issuer's JWKS), the
-//!   service key, and each route's access policy in one place.
+//! - [`auth`]: verified bearer tokens (JWT against the issuer's JWKS) of
+//!   customers and of the deployment's services, and each route's access
+//!   policy in one place.
+//! - [`credentials`]: a service's own machine-client tokens (OAuth 2.0
+//!   client credentials) for calling another service.
+//! - [`bootstrap`]: init's concurrent fetch of configuration, secret and
+//!   signing keys.
 //! - [`idempotency`]: idempotent handlers with payment APIs' semantics, persisted in DynamoDB.
 //! - [`dynamo`]: what every DynamoDB store repeats (errors naming the
 //!   operation and attribute, timestamps).
 //! - [`runtime`]: one call that serves a router on Lambda or on a local port.
 //!
-//! A service's `main` is wiring only: config, the service key and the
-//! issuer's signing keys fetched at once, every route added with who may
-//! use it:
+//! A service's `main` is wiring only: config and the issuer's signing keys
+//! fetched at once, every route added with who may use it:
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//!
 //! use axum::routing::get;
-//! use shared::auth::{Access, Gate, IdentitySettings, Routes, Verifier};
-//! use shared::secrets::{SecretStore, ServiceKey};
+//! use shared::auth::{Access, Gate, Routes};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config {
@@ -36,20 +37,10 @@
 //!
 //! # async fn example() -> Result<(), shared::runtime::StartError> {
 //! shared::runtime::start(&SERVICE, |sdk, deployment| async move {
-//!     let identity = IdentitySettings::from_env()?;
-//!     let (loaded, verifier) = tokio::join!(
-//!         shared::bootstrap::load::<Config, ServiceKey>(&sdk, &deployment, SERVICE.name, shared::secrets::SERVICE_KEY_SECRET),
-//!         Verifier::load(identity, reqwest::Client::new())
-//!     );
-//!     let loaded = loaded?;
+//!     let identity = shared::auth::IdentitySettings::from_env()?;
+//!     let loaded = shared::bootstrap::load::<Config>(&sdk, &deployment, SERVICE.name, identity).await?;
 //!     # let _ = &loaded.config.table_name;
-//!     let key = Arc::new(SecretStore::with_value(
-//!         loaded.secrets,
-//!         loaded.secret_id,
-//!         std::time::Duration::from_secs(300),
-//!         loaded.secret,
-//!     ));
-//!     let routes = Routes::new(Gate::new(Arc::new(verifier), key))
+//!     let routes = Routes::new(Gate::new(loaded.verifier, &SERVICE))
 //!         .route("/accounts/{id}", get(|| async { "an account" }), Access::Scope("accounts/read"));
 //!     Ok::<_, shared::bootstrap::InitError>((shared::http::service(&SERVICE, routes), loaded.aws_wait))
 //! })
@@ -62,6 +53,7 @@ pub mod aws;
 pub mod bootstrap;
 mod cache;
 pub mod config;
+pub mod credentials;
 pub mod dynamo;
 pub mod env;
 pub mod http;

@@ -14,17 +14,6 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::Cached;
 
-/// The logical name of the secret holding the service-to-service key that
-/// callers present as `Authorization: Bearer <api_key>`.
-pub const SERVICE_KEY_SECRET: &str = "service-api-key";
-
-/// The service-to-service key's value.
-#[derive(serde::Deserialize)]
-pub struct ServiceKey {
-    /// The bearer token.
-    pub api_key: String,
-}
-
 /// A value that must not be printed: `Debug` and `Display` show `[REDACTED]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);

@@ -31,21 +31,7 @@ fn gate() -> Arc<shared::auth::Gate> {
         },
         reqwest::Client::new(),
     );
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .build(),
-    );
-    let key = shared::secrets::SecretStore::with_value(
-        secrets,
-        "unused",
-        std::time::Duration::from_secs(3600),
-        shared::secrets::Secret::new(shared::secrets::ServiceKey {
-            api_key: String::from("k"),
-        }),
-    );
-    shared::auth::Gate::new(Arc::new(verifier), Arc::new(key))
+    shared::auth::Gate::new(Arc::new(verifier), &shared::ServiceInfo::new("edge", "0"))
 }
 
 #[derive(Debug, Deserialize)]

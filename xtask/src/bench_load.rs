@@ -58,8 +58,8 @@ struct Target {
     payments: String,
     /// The load's customer (who owns every account it pays between).
     token: String,
-    /// For the external credits that fund the accounts.
-    service_key: String,
+    /// A service-scoped token, for the external credits that fund the accounts.
+    service_token: String,
 }
 
 impl Target {
@@ -184,7 +184,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
             .map(|r| r.url.clone())
             .with_context(|| format!("{name} is not running"))
     };
-    let service_key = stack.service_key()?;
+    let service_token = stack.service_token().await?;
     // One customer (a business paying between its own accounts): every
     // payment passes the ownership checks.
     let customer = stack
@@ -197,7 +197,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
         accounts: url("accounts")?,
         payments: url("payments")?,
         token: customer.access_token,
-        service_key,
+        service_token,
     });
     let mut accounts = Vec::with_capacity(ACCOUNTS);
     for i in 0..ACCOUNTS {
@@ -215,7 +215,7 @@ async fn measure(stack: &Stack, clients: usize, seconds: u64) -> anyhow::Result<
         let funded = target
             .http
             .post(format!("{}/accounts/{id}/credits", target.accounts))
-            .bearer_auth(&target.service_key)
+            .bearer_auth(&target.service_token)
             .json(&credit)
             .send()
             .await?;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use axum::routing::get;
 use shared::auth::{Access, Gate, Routes, Verifier};
-use shared::secrets::{Secret, SecretStore, ServiceKey};
 use tower::ServiceExt;
 
 const SCOPE: &str = "bench/read";
@@ -37,17 +36,7 @@ pub async fn run(runs: usize) -> anyhow::Result<ExitCode> {
     }
 
     let service = shared::ServiceInfo::new("bench", env!("CARGO_PKG_VERSION"));
-    // The service key is never asked for here; its store is never refreshed.
-    let secrets = aws_sdk_secretsmanager::Client::new(&local_aws::sdk_config_at("http://127.0.0.1:9").await);
-    let key = Arc::new(SecretStore::with_value(
-        secrets,
-        "unused",
-        Duration::from_secs(3600),
-        Secret::new(ServiceKey {
-            api_key: String::from("bench-service-key"),
-        }),
-    ));
-    let routes = Routes::new(Gate::new(verifier.clone(), key))
+    let routes = Routes::new(Gate::new(verifier.clone(), &service))
         .route("/scoped", get(|| async { "ok" }), Access::Scope(SCOPE))
         .route("/open", get(|| async { "ok" }), Access::Public);
     // The bench measures the gate, not the metrics output.

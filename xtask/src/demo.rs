@@ -1,8 +1,8 @@
 //! `cargo xtask demo`: the newcomer's first run. Starts the local stack and
 //! every service, drives them end to end over HTTP as customers signed in to
-//! the local user pool (and as a service holding the service key, for the
-//! external credits), prints what happened, and exits non-zero if anything
-//! did not behave.
+//! the local user pool (and as a service of the deployment, with a machine
+//! client's service-scoped token, for the external credits), prints what
+//! happened, and exits non-zero if anything did not behave.
 
 use std::process::ExitCode;
 
@@ -47,7 +47,7 @@ struct Answer {
 }
 
 /// Calls to one service with one bearer credential (a customer's access
-/// token, or the service key).
+/// token, or a service-scoped machine token).
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -219,7 +219,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     use reqwest::Method;
     let ada = sign_up(stack, "ada").await?;
     let client = client_for(stack, "accounts", &ada.access_token)?;
-    let service = client_for(stack, "accounts", &stack.service_key()?)?;
+    let service = client_for(stack, "accounts", &stack.service_token().await?)?;
     println!(
         "\naccounts at {}, as customer ada (subject {})",
         client.base, ada.subject
@@ -268,7 +268,7 @@ async fn accounts(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
         )
         .await;
     report.step(
-        "credit 100.00 EUR (an external credit: the service key)",
+        "credit 100.00 EUR (an external credit: a service-scoped token)",
         credit.and_then(|a| balance_is(&a, 10_000)),
     );
 
@@ -464,7 +464,7 @@ async fn payments(stack: &Stack, report: &mut Report) -> anyhow::Result<()> {
     let (grace, alan) = (sign_up(stack, "grace").await?, sign_up(stack, "alan").await?);
     let accounts = client_for(stack, "accounts", &grace.access_token)?;
     let alans_accounts = client_for(stack, "accounts", &alan.access_token)?;
-    let service = client_for(stack, "accounts", &stack.service_key()?)?;
+    let service = client_for(stack, "accounts", &stack.service_token().await?)?;
     let payments = client_for(stack, "payments", &grace.access_token)?;
     let alans_payments = client_for(stack, "payments", &alan.access_token)?;
     println!(

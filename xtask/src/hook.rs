@@ -2,8 +2,8 @@
 //! locally, as CodeDeploy would, against the local stack: the service's
 //! binary published as version 2 behind the local Lambda Invoke endpoint
 //! (alias `live`), a local CodeDeploy deploying 1 → 2, the hook's real
-//! configuration and bundled checks, the service key from the local Secrets
-//! Manager. Prints the report and what CodeDeploy recorded.
+//! configuration and bundled checks, the hooks' machine client from the
+//! local user pool and Secrets Manager. Prints the report and what CodeDeploy recorded.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -44,8 +44,12 @@ pub async fn run_collections(
         .iter()
         .map(|r| format!("{}_url={}", r.service.name, r.url))
         .collect();
-    vars.push(format!("service_key={}", stack.service_key()?));
-    // The token the traffic hooks run the collections with: their own client's.
+    // The tokens the traffic hooks run the collections with: their own client's.
+    vars.push(format!(
+        "{}={}",
+        traffic_gate::credentials::SERVICE_TOKEN_VARIABLE,
+        stack.service_token().await?
+    ));
     let token = stack
         .identity
         .machine_token()

@@ -136,7 +136,6 @@ impl Stack {
         let sdk = moto.sdk_config().await;
         local_aws::seed::seed(&sdk, &deployment, &services).await?;
         let identity = local_aws::identity::seed(&sdk, moto.endpoint(), &deployment, &services).await?;
-        seed_hooks_client(&sdk, &deployment, &identity).await?;
         let mut running: Vec<Running> = Vec::new();
         let mut waiting = services;
         // Callees first, so each caller is told where they listen.
@@ -194,17 +193,14 @@ impl Stack {
         })
     }
 
-    /// The local service key (the services' shared secret, the registry's
-    /// local value), for the calls only a service may make.
-    pub fn service_key(&self) -> anyhow::Result<String> {
-        self.services
-            .iter()
-            .find_map(|r| {
-                r.service.spec.secret_value.as_ref()?["api_key"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .context("no service has a local secret with an api_key")
+    /// A token of the hooks' machine client with every service scope
+    /// (`accounts/service`), for the calls only the deployment's services
+    /// may make (credits, debits, voids).
+    pub async fn service_token(&self) -> anyhow::Result<String> {
+        self.identity
+            .service_token()
+            .await
+            .context("a service token for the hooks' client from the local user pool")
     }
 
     /// The path of service `name`'s binary, as this stack runs it.
@@ -286,33 +282,3 @@ pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, S
     env
 }
 
-/// The hooks' machine client where the hooks read it, as `infra/` puts it:
-/// its id and secret in Secrets Manager, the pool's token endpoint in the
-/// hooks' configuration.
-pub async fn seed_hooks_client(
-    sdk: &aws_config::SdkConfig,
-    deployment: &Deployment,
-    identity: &Identity,
-) -> anyhow::Result<()> {
-    let client = serde_json::json!({
-        "client_id": identity.machine_client_id,
-        "client_secret": identity.machine_client_secret,
-    });
-    local_aws::seed::put_secret(
-        &aws_sdk_secretsmanager::Client::new(sdk),
-        &deployment.secret_name(traffic_gate::credentials::CLIENT_SECRET),
-        &client.to_string(),
-    )
-    .await?;
-    local_aws::seed::put_parameter(
-        &aws_sdk_ssm::Client::new(sdk),
-        &format!(
-            "{}token_url",
-            deployment.config_prefix(traffic_gate::lambda::CONFIG_NAME)
-        ),
-        &identity.token_url,
-        false,
-    )
-    .await?;
-    Ok(())
-}

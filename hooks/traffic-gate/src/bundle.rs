@@ -21,8 +21,8 @@ pub struct BundledService {
     pub before: &'static [&'static str],
     /// Folders after traffic.
     pub after: &'static [&'static str],
-    /// The service-key secret the collection's `service_key` comes from.
-    pub secret: Option<&'static str>,
+    /// The names of the scopes of its resource server (`read`, `service`).
+    pub scopes: &'static [&'static str],
 }
 
 include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -38,13 +38,19 @@ pub enum BundleError {
     Invalid(#[from] collection_runner::collection::LoadError),
 }
 
-/// (function, secret name) for each service whose checks need its service key.
-pub type Secrets = Vec<(&'static str, &'static str)>;
+/// The scopes the hooks ask their tokens for, over every bundled service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes {
+    /// Every scope a customer may have (`accounts/read`, …).
+    pub customer: Vec<String>,
+    /// Every service scope (`accounts/service`).
+    pub service: Vec<String>,
+}
 
 /// The plans for `stage` (every bundled service with the stage's
-/// environment and, after traffic, its live URL when given), and the secrets
-/// their `service_key` variables come from.
-pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Secrets), BundleError> {
+/// environment and, after traffic, its live URL when given), and the scopes
+/// of the services they check.
+pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Scopes), BundleError> {
     let (_, text) = ENVIRONMENTS.iter().find(|(s, _)| *s == stage).ok_or_else(|| {
         BundleError::UnknownStage(
             stage.to_owned(),
@@ -56,7 +62,7 @@ pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Secr
         text,
     )?;
     let mut plans = Plans::default();
-    let mut secrets = Vec::new();
+    let mut scopes = Scopes::default();
     for service in SERVICES {
         let collection = parse_json(
             std::path::Path::new(&format!("postman/{}", service.collection_file)),
@@ -80,11 +86,16 @@ pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Secr
                 variables: Vec::new(),
             },
         );
-        if let Some(secret) = service.secret {
-            secrets.push((service.function, secret));
+        for name in service.scopes {
+            let scope = format!("{}/{name}", service.function);
+            if *name == shared::auth::SERVICE_SCOPE {
+                scopes.service.push(scope);
+            } else {
+                scopes.customer.push(scope);
+            }
         }
     }
-    Ok((plans, secrets))
+    Ok((plans, scopes))
 }
 
 #[cfg(test)]
@@ -93,7 +104,7 @@ mod tests {
 
     #[test]
     fn every_registered_service_is_bundled_with_its_folders() {
-        let (plans, secrets) = plans("local", &[]).unwrap();
+        let (plans, scopes) = plans("local", &[]).unwrap();
         for function in ["accounts", "payments"] {
             let plan = plans.get(function).unwrap_or_else(|| panic!("{function} bundled"));
             assert_eq!(plan.url_variable, format!("{function}_url"));
@@ -113,8 +124,9 @@ mod tests {
                     "{function}: folder {folder} is in the collection"
                 );
             }
-            assert!(secrets.contains(&(function, "service-api-key")));
+            assert!(scopes.customer.contains(&format!("{function}/read")), "{scopes:?}");
         }
+        assert_eq!(scopes.service, ["accounts/service", "payments/service"]);
         assert_eq!(
             plans.get("accounts").unwrap().environment_name.as_deref(),
             Some("local")

@@ -147,19 +147,19 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     }
     let started = Instant::now();
     let span = check_span("credential");
-    let token = gate
+    let tokens = gate
         .credentials
-        .token(settings.request_timeout, until)
+        .tokens(settings.request_timeout, until)
         .instrument(span.clone())
         .await;
-    let detail = token.as_ref().map(|t| match t {
-        Some(_) => String::from("a token for the hooks' client"),
+    let detail = tokens.as_ref().map(|t| match t {
+        Some(_) => String::from("tokens for the hooks' client"),
         None => String::from("no token needed"),
     });
     if !outcome.record(span, "credential", started, detail.map_err(Clone::clone)) {
         return outcome;
     }
-    let token = token.ok().flatten();
+    let tokens = tokens.ok().flatten();
 
     let started = Instant::now();
     let span = check_span("collection");
@@ -176,10 +176,15 @@ pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     for (key, value) in &plan.variables {
         options.environment.set(key.clone(), value.clone());
     }
-    if let Some(token) = token {
-        options
-            .environment
-            .set(crate::credentials::TOKEN_VARIABLE.to_owned(), Value::String(token));
+    if let Some(tokens) = tokens {
+        for (variable, token) in [
+            (crate::credentials::TOKEN_VARIABLE, &tokens.access),
+            (crate::credentials::SERVICE_TOKEN_VARIABLE, &tokens.service),
+        ] {
+            options
+                .environment
+                .set(variable.to_owned(), Value::String(token.expose().clone()));
+        }
     }
     if runner::count(&plan.collection, folders) == 0 {
         outcome.record(

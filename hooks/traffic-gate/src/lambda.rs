@@ -1,5 +1,5 @@
 //! The hook functions' `main`: telemetry, configuration, the bundled plans
-//! with their service keys, then `lambda_runtime` with the invocation's
+//! and the hooks' identity, then `lambda_runtime` with the invocation's
 //! deadline. Init never fails hard — a hook that does not start leaves the
 //! deployment waiting for an hour — so bad configuration or a missing secret
 //! is logged and the checks then fail, which CodeDeploy hears as `Failed`.
@@ -77,8 +77,12 @@ impl HookConfig {
 /// Where the hook's configuration lives.
 pub const CONFIG_NAME: &str = "traffic-gate";
 
+/// How long the hooks' client secret is kept before it is read again (a
+/// rotated secret is picked up within this).
+const CLIENT_SECRET_TTL: Duration = Duration::from_secs(300);
+
 /// Builds the gate for `phase`: configuration from SSM, plans from the
-/// bundle for the deployment's stage, service keys from Secrets Manager.
+/// bundle for the deployment's stage, the hooks' client from Secrets Manager.
 pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared::naming::Deployment) -> Gate {
     let ssm = shared::aws::ssm(sdk);
     let prefix = deployment.config_prefix(CONFIG_NAME);
@@ -93,19 +97,12 @@ pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared
         }
     };
     let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
-    let (mut plans, secrets) = crate::bundle::plans(&deployment.stage, &live_urls).unwrap_or_else(|err| {
+    let (plans, scopes) = crate::bundle::plans(&deployment.stage, &live_urls).unwrap_or_else(|err| {
         tracing::error!(error = %err, "bundled checks unusable; every verdict will be Failed");
-        (Plans::default(), Vec::new())
+        (Plans::default(), crate::bundle::Scopes::default())
     });
     let secrets_client = shared::aws::secrets_manager(sdk);
-    for (function, secret) in secrets {
-        let id = deployment.secret_name(secret);
-        match shared::secrets::fetch::<shared::secrets::ServiceKey>(&secrets_client, &id).await {
-            Ok(key) => plans.add_variable(function, "service_key", Value::String(key.expose().api_key.clone())),
-            Err(err) => tracing::error!(error = %err, function, "service key unavailable; its checks will fail"),
-        }
-    }
-    let credentials = credentials(&config, &secrets_client, deployment).await;
+    let credentials = credentials(&config, &secrets_client, deployment, scopes).await;
     let metrics = MetricsSink(shared::metrics::MetricsConfig::from_env(
         phase.as_str(),
         Arc::new(shared::telemetry::Stdout),
@@ -120,11 +117,13 @@ pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared
 }
 
 /// The hooks' client from Secrets Manager and the token endpoint from the
-/// configuration; what is missing makes the credential check fail.
+/// configuration, for tokens with the bundled services' `scopes`; what is
+/// missing makes the credential check fail.
 async fn credentials(
     config: &HookConfig,
     secrets: &aws_sdk_secretsmanager::Client,
     deployment: &shared::naming::Deployment,
+    scopes: crate::bundle::Scopes,
 ) -> Credentials {
     if config.token_url.is_empty() {
         let reason = format!(
@@ -134,13 +133,29 @@ async fn credentials(
         tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");
         return Credentials::Unusable(reason);
     }
-    let id = deployment.secret_name(crate::credentials::CLIENT_SECRET);
-    match shared::secrets::fetch::<crate::credentials::Client>(secrets, &id).await {
-        Ok(client) => Credentials::ClientCredentials {
-            token_url: config.token_url.clone(),
-            client,
-            http: reqwest::Client::new(),
-        },
+    let id = deployment.secret_name(&crate::credentials::client_secret());
+    match shared::secrets::fetch::<shared::credentials::ClientCredentials>(secrets, &id).await {
+        Ok(client) => {
+            let client = Arc::new(shared::secrets::SecretStore::with_value(
+                secrets.clone(),
+                id,
+                CLIENT_SECRET_TTL,
+                client,
+            ));
+            let http = reqwest::Client::new();
+            let source = |scopes| {
+                Arc::new(shared::credentials::TokenSource::new(
+                    &config.token_url,
+                    client.clone(),
+                    scopes,
+                    http.clone(),
+                ))
+            };
+            Credentials::ClientCredentials {
+                customer: source(scopes.customer),
+                service: source(scopes.service),
+            }
+        }
         Err(err) => {
             let reason = format!("the hooks' client secret {id} is unusable: {err}");
             tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");

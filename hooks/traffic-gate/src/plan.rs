@@ -47,7 +47,7 @@ pub struct Plan {
     /// After traffic: the live base URL (API Gateway stage URL). Without one,
     /// the alias is invoked directly.
     pub live_url: Option<String>,
-    /// Variables added to the environment (e.g. `service_key` from Secrets Manager).
+    /// Variables added to the environment (e.g. the URLs of the other services).
     pub variables: Vec<(String, serde_json::Value)>,
 }
 

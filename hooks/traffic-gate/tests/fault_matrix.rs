@@ -323,22 +323,44 @@ fn an_unparseable_event_is_an_error_with_its_payload() {
 /// secret, when it is refused, unreachable or not configured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
-    use traffic_gate::credentials::{Client, Credentials};
+    use std::sync::Arc;
+
+    use shared::credentials::{ClientCredentials, TokenSource};
+    use traffic_gate::credentials::Credentials;
     let sdk = local_aws::test_sdk_config().await;
     let deployment = shared::naming::Deployment::new(local_aws::unique("h"), "test");
-    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &[])
+    let services = local_aws::registry::load().expect("registry");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
         .await
         .expect("user pool");
-    let client = |secret: &str| {
-        shared::secrets::Secret::new(Client {
-            client_id: identity.machine_client_id.clone(),
-            client_secret: secret.to_owned(),
-        })
-    };
-    let with = |token_url: &str, secret: &str| Credentials::ClientCredentials {
-        token_url: token_url.to_owned(),
-        client: client(secret),
-        http: reqwest::Client::new(),
+    let with = |token_url: &str, secret: &str| {
+        let client = Arc::new(shared::secrets::SecretStore::with_value(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            "unused",
+            Duration::from_secs(3600),
+            shared::secrets::Secret::new(ClientCredentials {
+                client_id: identity.machine_client_id.clone(),
+                client_secret: secret.to_owned(),
+            }),
+        ));
+        let source = |scopes: &[String]| {
+            Arc::new(TokenSource::new(
+                token_url,
+                client.clone(),
+                scopes.to_vec(),
+                reqwest::Client::new(),
+            ))
+        };
+        let services: Vec<String> = identity
+            .scopes
+            .iter()
+            .filter(|s| !identity.customer_scopes.contains(s))
+            .cloned()
+            .collect();
+        Credentials::ClientCredentials {
+            customer: source(&identity.customer_scopes),
+            service: source(&services),
+        }
     };
     let good = with(&identity.token_url, &identity.machine_client_secret);
     let healthy = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
@@ -350,14 +372,21 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
         report.checks.iter().any(|c| c.name == "credential" && c.passed),
         "{report:?}"
     );
-    let token = good
-        .token(Duration::from_secs(5), Instant::now() + Duration::from_secs(5))
+    let tokens = good
+        .tokens(Duration::from_secs(5), Instant::now() + Duration::from_secs(5))
         .await
-        .expect("a token")
-        .expect("a token, not none");
+        .expect("tokens")
+        .expect("tokens, not none");
     let verifier = shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
-    let machine = verifier.verify(&token).await.expect("the hooks' token verifies");
-    assert_eq!(machine.client_id, identity.machine_client_id);
+    let customer = verifier.verify(tokens.access.expose()).await.expect("the hooks' token verifies");
+    assert_eq!(customer.client_id, identity.machine_client_id);
+    assert!(
+        !customer.scopes.contains(&String::from("accounts/service")),
+        "the customer-scoped token is no service: {:?}",
+        customer.scopes
+    );
+    let service = verifier.verify(tokens.service.expose()).await.expect("the service token verifies");
+    assert_eq!(service.scopes, ["accounts/service", "payments/service"]);
 
     let wrong_secret = "not-the-secret-0123456789";
     for (credentials, expected) in [

@@ -32,21 +32,16 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     codedeploy.add_deployment("d-BIN", target, &["hook-1"]).await;
     let lambda = LambdaInvoke::start().await.unwrap();
     lambda.publish("accounts", "2", &echo, &[]).await.unwrap();
-    // The hooks' client where infra puts it; the token endpoint comes from
-    // the configuration's override, SSM being down.
+    // The hooks' client where infra puts it (the pool's seeding puts it in
+    // Secrets Manager); the token endpoint comes from the configuration's
+    // override, SSM being down.
     let sdk = local_aws::test_sdk_config().await;
     let app = local_aws::unique("hook");
     let deployment = shared::naming::Deployment::new(&app, "local");
-    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &[])
+    let services = local_aws::registry::load().unwrap();
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
         .await
         .unwrap();
-    local_aws::seed::put_secret(
-        &aws_sdk_secretsmanager::Client::new(&sdk),
-        &deployment.secret_name(traffic_gate::credentials::CLIENT_SECRET),
-        &json!({"client_id": identity.machine_client_id, "client_secret": identity.machine_client_secret}).to_string(),
-    )
-    .await
-    .unwrap();
     let secrets_endpoint = local_aws::test_endpoint();
     let token_url = shared::config::override_var("token_url");
     let env: Vec<(String, String)> = [

@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
-use shared::auth::{Gate, Verifier};
+use shared::auth::{Gate, IdentitySettings, Verifier};
 use shared::bootstrap::InitError;
 use shared::naming::Deployment;
-use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
 
 /// This service.
 pub const SERVICE: ServiceInfo = ServiceInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
@@ -34,8 +33,6 @@ pub struct Config {
     pub max_amount_minor: u64,
     /// Transactions per page (and the largest `limit` a caller may ask for).
     pub transactions_page_size: u32,
-    /// How long the API key secret is cached before it is read again.
-    pub secret_ttl_seconds: u64,
 }
 
 /// What every handler shares.
@@ -45,42 +42,39 @@ pub struct AppState {
     pub store: store::Store,
     /// The configuration loaded at init.
     pub config: Arc<Config>,
-    /// The service-to-service key.
-    pub api_key: Arc<SecretStore<ServiceKey>>,
+    /// Checks the tokens of customers and of the deployment's services.
+    pub verifier: Arc<Verifier>,
 }
 
 /// The router of this service, wrapped with the shared edge (health, problem
-/// fallbacks, request ids, logs and metrics); `verifier` checks customers'
-/// tokens, the state's service key the services'.
-pub fn app(state: AppState, verifier: Arc<Verifier>) -> axum::Router {
-    let gate = Gate::new(verifier, state.api_key.clone());
+/// fallbacks, request ids, logs and metrics); every route but `/health`
+/// checks its caller's token with the state's verifier.
+pub fn app(state: AppState) -> axum::Router {
+    let gate = Gate::new(state.verifier.clone(), &SERVICE);
     shared::http::service(&SERVICE, http::routes(state, gate))
 }
 
-/// Loads config and the service key concurrently and builds the state;
-/// also returns how long that waited on AWS. (`main` fetches the issuer's
-/// signing keys at the same time: see [`app`].)
-pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
-    // The DynamoDB client is built while the config and secret requests are
-    // in flight: `join!` polls the fetch first, which sends both requests.
+/// Loads config and the issuer's signing keys concurrently and builds the
+/// state; also returns how long that waited on AWS and the issuer.
+pub async fn init(
+    sdk: &aws_config::SdkConfig,
+    deployment: &Deployment,
+    identity: IdentitySettings,
+) -> Result<(AppState, Duration), InitError> {
+    // The DynamoDB client is built while the fetches are in flight: `join!`
+    // polls the fetch first, which sends its requests.
     let (loaded, dynamodb) = tokio::join!(
-        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
+        shared::bootstrap::load::<Config>(sdk, deployment, SERVICE.name, identity),
         async { shared::aws::dynamodb(sdk) }
     );
     let loaded = loaded?;
-    let ttl = Duration::from_secs(loaded.config.secret_ttl_seconds);
     let state = AppState {
         store: store::Store::new(
             dynamodb,
             &loaded.config.table_name,
             loaded.config.transactions_page_size,
         ),
-        api_key: Arc::new(SecretStore::with_value(
-            loaded.secrets,
-            loaded.secret_id,
-            ttl,
-            loaded.secret,
-        )),
+        verifier: loaded.verifier,
         config: Arc::new(loaded.config),
     };
     Ok((state, loaded.aws_wait))

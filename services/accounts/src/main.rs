@@ -1,20 +1,11 @@
-//! Wiring only: the shared start sequence around this service's init and
-//! router; the issuer's signing keys are fetched while init waits on AWS.
-
-use std::sync::Arc;
-
-use shared::auth::{IdentitySettings, Verifier};
+//! Wiring only: the shared start sequence around this service's init and router.
 
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::StartError> {
     shared::runtime::start(&accounts::SERVICE, |sdk, deployment| async move {
-        let identity = IdentitySettings::from_env()?;
-        let (loaded, verifier) = tokio::join!(
-            accounts::init(&sdk, &deployment),
-            Verifier::load(identity, reqwest::Client::new())
-        );
-        let (state, aws_wait) = loaded?;
-        Ok::<_, shared::bootstrap::InitError>((accounts::app(state, Arc::new(verifier)), aws_wait))
+        let identity = shared::auth::IdentitySettings::from_env()?;
+        let (state, aws_wait) = accounts::init(&sdk, &deployment, identity).await?;
+        Ok::<_, shared::bootstrap::InitError>((accounts::app(state), aws_wait))
     })
     .await
 }

@@ -95,9 +95,12 @@ impl ProviderStateExecutor for States {
     }
 }
 
+/// Verifies every pact against `router`, each request carrying `token` (a
+/// real token of the consumer's machine client, where the pact has an example).
 async fn verify(
     router: axum::Router,
     store: accounts::store::Store,
+    token: &str,
 ) -> pact_verifier::verification_result::VerificationExecutionResult {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -124,6 +127,7 @@ async fn verify(
     let options: VerificationOptions<NullRequestFilterExecutor> = VerificationOptions {
         no_pacts_is_error: true,
         coloured_output: false,
+        custom_headers: HashMap::from([(String::from("Authorization"), format!("Bearer {token}"))]),
         ..VerificationOptions::default()
     };
     let result = pact_verifier::verify_provider_async(
@@ -145,7 +149,7 @@ async fn verify(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_honours_every_pact() {
     let f = common::fixture().await;
-    let result = verify(f.router.clone(), f.state.store.clone()).await;
+    let result = verify(f.router.clone(), f.state.store.clone(), &f.service_token).await;
     assert!(
         result.result,
         "verification failed: {:?}\n{}",
@@ -179,7 +183,7 @@ async fn rename_transfer(req: Request, next: Next) -> Response {
 async fn a_provider_that_renames_a_relied_on_field_fails_verification() {
     let f = common::fixture().await;
     let broken = f.router.clone().layer(axum::middleware::from_fn(rename_transfer));
-    let result = verify(broken, f.state.store.clone()).await;
+    let result = verify(broken, f.state.store.clone(), &f.service_token).await;
     assert!(!result.result, "a renamed field must fail verification");
     // Errors are described as "Verifying a pact between … Given <state> - <interaction>".
     let mut failed: Vec<&str> = result

@@ -1,9 +1,10 @@
 //! Every route of accounts, with every credential a stranger or a careless
 //! client might send: no token, garbage, a forged signature, `alg: none`,
 //! an expired token, one for another audience, one from another issuer, a
-//! valid one without the route's scope, another customer's, a wrong service
-//! key. Each gets the status its route promises, and nothing is written:
-//! the test reads the store before and after.
+//! valid one without the route's scope, another customer's, a forged
+//! service token, a customer acting for someone else. Each gets the status
+//! its route promises, and nothing is written: the test reads the store
+//! before and after.
 //!
 //! Tokens come from an issuer under the test's control (`local_aws::oidc`),
 //! so that expired and foreign tokens can be made at all.
@@ -28,13 +29,12 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
     let f = common::fixture().await;
     let issuer = Issuer::start().await.unwrap();
     let verifier = Arc::new(shared::auth::Verifier::load(issuer.settings(), reqwest::Client::new()).await);
-    let app = accounts::app(f.state.clone(), verifier.clone());
-    let policy = accounts::http::routes(
-        f.state.clone(),
-        shared::auth::Gate::new(verifier, f.state.api_key.clone()),
-    )
-    .policy()
-    .to_vec();
+    let mut state = f.state.clone();
+    state.verifier = verifier.clone();
+    let app = accounts::app(state.clone());
+    let policy = accounts::http::routes(state, shared::auth::Gate::new(verifier, &accounts::SERVICE))
+        .policy()
+        .to_vec();
 
     // The victim's account (funded, with a transfer out) and the attacker's.
     let victim = "victim-sub";
@@ -43,7 +43,7 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
         async move {
             let body = json!({"holder": "x", "currency": currency}).to_string();
             let reply = f
-                .call_with("POST", "/accounts", Some(&body), &f.key, &[("x-on-behalf-of", &owner)])
+                .call_with("POST", "/accounts", Some(&body), &f.service_token, &[("x-on-behalf-of", &owner)])
                 .await;
             assert_eq!(reply.status, 201, "{}", reply.raw);
             reply.body["id"].as_str().unwrap().to_owned()
@@ -60,7 +60,7 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
             "POST",
             &format!("/accounts/{account}/credits"),
             Some(&credit),
-            &f.key,
+            &f.service_token,
             &[]
         )
         .await
@@ -73,7 +73,7 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
             "POST",
             "/transfers",
             Some(&moved),
-            &f.key,
+            &f.service_token,
             &[("x-on-behalf-of", victim)]
         )
         .await
@@ -196,14 +196,21 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
         ("another audience", Some(sign(Key::Signing, "signing", &other_audience))),
         ("another issuer", Some(sign(Key::Signing, "signing", &other_issuer))),
         (
-            "another deployment's service key",
-            Some(String::from("not-the-service-key")),
+            "a service token signed by a stranger",
+            Some(sign(
+                Key::Stranger,
+                "signing",
+                &claims("attacker-client", &["accounts/service"]),
+            )),
         ),
     ];
 
-    let send = |call: &Call, credential: Option<&str>| {
+    let send_as = |call: &Call, credential: Option<&str>, on_behalf_of: Option<&str>| {
         let app = app.clone();
         let mut request = axum::http::Request::builder().method(call.method).uri(&call.path);
+        if let Some(customer) = on_behalf_of {
+            request = request.header("x-on-behalf-of", customer);
+        }
         if let Some(credential) = credential {
             request = request.header("authorization", format!("Bearer {credential}"));
         }
@@ -218,6 +225,7 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
             common::read(app.oneshot(request).await.unwrap()).await
         }
     };
+    let send = |call: &Call, credential: Option<&str>| send_as(call, credential, None);
     for route in &policy {
         let (_, call) = calls.iter().find(|(p, _)| *p == route.path).unwrap();
         for (name, credential) in &bad {
@@ -234,6 +242,22 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
         }
         let no_scope = send(call, Some(&token(victim, &["payments/read"]))).await;
         let attacker = send(call, Some(&token("attacker-sub", &all_scopes))).await;
+        // A customer naming someone else is refused: acting for a customer
+        // takes the service scope.
+        let impersonating = send_as(call, Some(&token("attacker-sub", &all_scopes)), Some(victim)).await;
+        assert_eq!(
+            impersonating.status, 403,
+            "{} as a customer acting for another: {}",
+            route.path, impersonating.raw
+        );
+        assert!(
+            impersonating.headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains(r#"scope="accounts/service""#),
+            "{:?}",
+            impersonating.headers
+        );
         match route.access {
             Access::Scope(_) => {
                 assert_eq!(
@@ -265,11 +289,15 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
                 }
             }
             Access::Service => {
-                assert_eq!(no_scope.status, 401, "{}: {}", route.path, no_scope.raw);
+                assert_eq!(no_scope.status, 403, "{}: {}", route.path, no_scope.raw);
                 assert_eq!(
-                    attacker.status, 401,
+                    attacker.status, 403,
                     "a customer on a service route {}: {}",
                     route.path, attacker.raw
+                );
+                assert_eq!(
+                    attacker.headers["www-authenticate"],
+                    r#"Bearer error="insufficient_scope", scope="accounts/service""#
                 );
             }
             Access::Public => panic!("{} is public", route.path),
@@ -315,12 +343,12 @@ async fn a_bad_on_behalf_of_is_refused_and_a_reference_tells_a_stranger_nothing(
     ];
     for headers in bad {
         let read = f
-            .call_with("GET", &format!("/accounts/{victim}"), None, &f.key, headers)
+            .call_with("GET", &format!("/accounts/{victim}"), None, &f.service_token, headers)
             .await;
         assert_eq!(read.status, 400, "{headers:?}: {}", read.raw);
         assert_eq!(read.body["errors"][0]["field"], "X-On-Behalf-Of", "{}", read.raw);
         assert!(!read.raw.contains(&victim), "{}", read.raw);
-        let moved = f.call_with("POST", "/transfers", Some(&steal), &f.key, headers).await;
+        let moved = f.call_with("POST", "/transfers", Some(&steal), &f.service_token, headers).await;
         assert_eq!(moved.status, 400, "{headers:?}: {}", moved.raw);
     }
     let after = f.state.store.snapshot().await.unwrap();
@@ -336,15 +364,15 @@ async fn a_bad_on_behalf_of_is_refused_and_a_reference_tells_a_stranger_nothing(
     let open = json!({"holder": "s", "currency": "EUR"}).to_string();
     let as_stranger = [("x-on-behalf-of", stranger)];
     let mine = f
-        .call_with("POST", "/accounts", Some(&open), &f.key, &as_stranger)
+        .call_with("POST", "/accounts", Some(&open), &f.service_token, &as_stranger)
         .await;
     let theirs = f
-        .call_with("POST", "/accounts", Some(&open), &f.key, &as_stranger)
+        .call_with("POST", "/accounts", Some(&open), &f.service_token, &as_stranger)
         .await;
     let (mine, theirs) = (mine.body["id"].as_str().unwrap(), theirs.body["id"].as_str().unwrap());
     let probe = json!({"from_account": mine, "to_account": theirs, "amount_minor": 1, "currency": "EUR", "reference": "invoice-17"}).to_string();
     let answer = f
-        .call_with("POST", "/transfers/cancellations", Some(&probe), &f.key, &as_stranger)
+        .call_with("POST", "/transfers/cancellations", Some(&probe), &f.service_token, &as_stranger)
         .await;
     assert_eq!(answer.status, 409, "{}", answer.raw);
     assert_eq!(answer.body["type"], "urn:problem:reference-conflict", "{}", answer.raw);

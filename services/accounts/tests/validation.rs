@@ -156,25 +156,37 @@ async fn a_reference_moves_money_once_and_conflicts_when_reused_differently() {
 }
 
 #[tokio::test]
-async fn requests_without_the_service_key_are_refused() {
+async fn debits_take_a_service_token_only() {
     let f = common::fixture().await;
     let id = f.account_with("EUR", 50).await;
+    let debit = format!("/accounts/{id}/debits");
+    let body = r#"{"amount_minor": 5, "currency": "EUR", "reference": "x"}"#;
     let wrong = common::Fixture {
-        key: String::from("wrong"),
+        service_token: String::from("wrong"),
         ..f.clone()
     };
-    let reply = wrong
-        .call(
-            "POST",
-            &format!("/accounts/{id}/debits"),
-            Some(r#"{"amount_minor": 5, "currency": "EUR", "reference": "x"}"#),
-        )
+    let reply = wrong.call("POST", &debit, Some(body)).await;
+    assert_eq!(reply.status, 401, "{}", reply.raw);
+    assert!(
+        reply.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with(r#"Bearer error="invalid_token""#),
+        "{:?}",
+        reply.headers
+    );
+    // The account's owner, with every scope a customer can have, is no service.
+    let owner = f
+        .call_with("POST", &debit, Some(body), &f.customer.access_token, &[])
         .await;
-    assert_eq!(reply.status, 401);
-    assert_eq!(reply.headers["www-authenticate"], "Bearer");
+    assert_eq!(owner.status, 403, "{}", owner.raw);
+    assert_eq!(
+        owner.headers["www-authenticate"],
+        r#"Bearer error="insufficient_scope", scope="accounts/service""#
+    );
     assert_eq!(f.snapshot(&id).await, (50, 1));
     let health = wrong.call("GET", "/health", None).await;
-    assert_eq!(health.status, 200, "health needs no key");
+    assert_eq!(health.status, 200, "health needs no token");
 }
 
 /// The defect: `bearer <key>` (lower case) was refused. RFC 9110 makes the
@@ -186,18 +198,18 @@ async fn the_auth_scheme_is_case_insensitive() {
     let id = f.account_with("EUR", 50).await;
     for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
         let request = axum::http::Request::get(format!("/accounts/{id}"))
-            .header("authorization", format!("{scheme} {}", f.key))
+            .header("authorization", format!("{scheme} {}", f.service_token))
             .body(axum::body::Body::empty())
             .unwrap();
         let reply = common::read(f.router.clone().oneshot(request).await.unwrap()).await;
         assert_eq!(reply.status, 200, "{scheme}: {}", reply.raw);
     }
     let basic = axum::http::Request::get(format!("/accounts/{id}"))
-        .header("authorization", format!("Basic {}", f.key))
+        .header("authorization", format!("Basic {}", f.service_token))
         .body(axum::body::Body::empty())
         .unwrap();
     let reply = common::read(f.router.clone().oneshot(basic).await.unwrap()).await;
-    assert_eq!(reply.status, 401, "another scheme is not the service key");
+    assert_eq!(reply.status, 401, "another scheme is not a bearer token");
     assert_eq!(reply.headers["content-type"], "application/problem+json");
 }
 
@@ -247,12 +259,19 @@ async fn transactions_page_newest_first() {
 }
 
 #[test]
-fn the_registry_names_the_secret_the_code_reads() {
+fn the_registry_declares_the_service_scope_the_gate_checks_and_no_secret() {
     let services = local_aws::registry::load().unwrap();
     let accounts = services.iter().find(|s| s.name == "accounts").unwrap();
+    assert!(
+        accounts.spec.scopes.contains_key(shared::auth::SERVICE_SCOPE),
+        "{:?}",
+        accounts.spec.scopes
+    );
+    assert_eq!(accounts.spec.secret, None, "accounts reads no secret");
+    let payments = services.iter().find(|s| s.name == "payments").unwrap();
     assert_eq!(
-        accounts.spec.secret.as_deref(),
-        Some(shared::secrets::SERVICE_KEY_SECRET)
+        local_aws::identity::caller_scopes(payments, &services),
+        ["accounts/service"]
     );
 }
 

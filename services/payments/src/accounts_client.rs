@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shared::secrets::{SecretStore, ServiceKey};
+use shared::credentials::TokenSource;
 use tracing::Instrument;
 
 use crate::domain::{AccountId, Cause, Outcome, Payment, Refusal};
@@ -50,7 +50,7 @@ pub trait Ledger: Send + Sync {
 pub struct AccountsClient {
     http: reqwest::Client,
     base: String,
-    key: Arc<SecretStore<ServiceKey>>,
+    tokens: Arc<TokenSource>,
     timeout: Duration,
 }
 
@@ -112,13 +112,14 @@ enum Call {
 
 impl AccountsClient {
     /// A client for `base` (e.g. `https://api.example.com/prod`) over
-    /// `http`; no call waits longer than `timeout`.
-    pub fn new(http: reqwest::Client, base: &str, timeout: Duration, key: Arc<SecretStore<ServiceKey>>) -> Self {
+    /// `http`, calling as payments with `tokens` (its machine client's,
+    /// with the scope `accounts/service`); no call waits longer than `timeout`.
+    pub fn new(http: reqwest::Client, base: &str, timeout: Duration, tokens: Arc<TokenSource>) -> Self {
         Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
             timeout,
-            key,
+            tokens,
         }
     }
 
@@ -150,10 +151,11 @@ impl AccountsClient {
         }
     }
 
-    /// One call to accounts at `path` on behalf of `owner`, with the service
-    /// credential, the correlation id and the trace header, within the
+    /// One call to accounts at `path` on behalf of `owner`, with payments'
+    /// own token, the correlation id and the trace header, within the
     /// call's budget; its answer, or why there is none (recorded on the
-    /// call's subsegment as a fault).
+    /// call's subsegment as a fault). A token accounts refuses (401) is
+    /// forgotten, so the next attempt fetches a new one.
     async fn send(
         &self,
         method: reqwest::Method,
@@ -166,17 +168,22 @@ impl AccountsClient {
         if timeout.is_zero() {
             return Err(Cause::NoTime);
         }
-        let key = self.key.get().await.map_err(|err| {
-            tracing::warn!(error = %err, "service key unavailable");
+        let started = std::time::Instant::now();
+        let token = self.tokens.token(timeout).await.map_err(|err| {
+            tracing::warn!(error = %err, "payments' token unavailable");
             Cause::CredentialUnavailable
         })?;
+        let timeout = timeout.saturating_sub(started.elapsed());
+        if timeout.is_zero() {
+            return Err(Cause::NoTime);
+        }
         let url = format!("{}{path}", self.base);
         let span = shared::xray::outgoing("accounts", method.as_str(), &url);
         let mut request = self
             .http
             .request(method, &url)
             .timeout(timeout)
-            .bearer_auth(&key.expose().api_key)
+            .bearer_auth(token.expose())
             .header(shared::auth::ON_BEHALF_OF_HEADER, owner)
             .header(shared::http::CORRELATION_ID_HEADER, context.correlation);
         if let Some(body) = body {
@@ -196,6 +203,9 @@ impl AccountsClient {
         match answer {
             Ok((status, bytes)) => {
                 span.record("http.response.status_code", status.as_u16());
+                if status == reqwest::StatusCode::UNAUTHORIZED {
+                    self.tokens.forget().await;
+                }
                 if !status.is_success() {
                     span.record("otel.status_code", "error");
                 }

@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
-use shared::bootstrap::Loaded;
+use shared::auth::{IdentitySettings, Verifier};
+use shared::bootstrap::{InitError, Loaded, LoadedSecret};
+use shared::credentials::{ClientCredentials, TokenSource};
 use shared::idempotency::{Idempotency, IdempotencyConfig};
 use shared::naming::Deployment;
-use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
 
 use crate::accounts_client::AccountsClient;
 use crate::domain::Policy;
@@ -43,6 +44,9 @@ pub struct Config {
     pub idempotency_table: String,
     /// The accounts API's base URL.
     pub accounts_url: String,
+    /// The user pool's token endpoint, where payments' machine client gets
+    /// its tokens for calling accounts.
+    pub token_url: String,
     /// The longest one call to accounts may take (less when the invocation has less left).
     pub accounts_timeout_ms: u64,
     /// A payment whose transfer has had no definitive answer this long is cancelled.
@@ -55,7 +59,8 @@ pub struct Config {
     pub stuck_after_seconds: u64,
     /// The largest payment, in minor units.
     pub max_amount_minor: u64,
-    /// How long the service key is cached.
+    /// How long the machine client's secret is cached before it is read
+    /// again (a rotated secret is picked up within this).
     pub secret_ttl_seconds: u64,
     /// How long an Idempotency-Key is kept (and its answer replayed).
     pub idempotency_ttl_seconds: u64,
@@ -83,31 +88,33 @@ pub struct AppState {
     pub idempotency: Arc<Idempotency>,
     /// When to retry and when to give up.
     pub policy: Policy,
-    /// The service key: presented to accounts, and accepted from the
-    /// services of this deployment.
-    pub service_key: Arc<SecretStore<ServiceKey>>,
+    /// Payments' own tokens for calling accounts.
+    pub tokens: Arc<TokenSource>,
+    /// Checks the tokens of customers.
+    pub verifier: Arc<Verifier>,
     /// The configuration loaded at init.
     pub config: Arc<Config>,
 }
 
 impl AppState {
-    /// Builds the state from what init loaded (configuration and the service
-    /// key) and the clients it uses.
-    pub fn new(loaded: Loaded<Config, ServiceKey>, dynamodb: aws_sdk_dynamodb::Client, http: reqwest::Client) -> Self {
+    /// Builds the state from what init loaded (configuration, signing keys
+    /// and the machine client) and the DynamoDB client.
+    pub fn new(loaded: Loaded<Config>, client: LoadedSecret<ClientCredentials>, dynamodb: aws_sdk_dynamodb::Client) -> Self {
         let Loaded {
-            config,
-            secret,
-            secret_id,
-            secrets,
-            ..
+            config, verifier, http, ..
         } = loaded;
-        let ttl = Duration::from_secs(config.secret_ttl_seconds);
-        let key = Arc::new(SecretStore::with_value(secrets, secret_id, ttl, secret));
+        let client = Arc::new(client.into_store(Duration::from_secs(config.secret_ttl_seconds)));
+        let tokens = Arc::new(TokenSource::new(
+            &config.token_url,
+            client,
+            vec![shared::auth::service_scope("accounts")],
+            http.clone(),
+        ));
         let accounts = AccountsClient::new(
             http,
             &config.accounts_url,
             Duration::from_millis(config.accounts_timeout_ms),
-            key.clone(),
+            tokens.clone(),
         );
         let mut idempotency = IdempotencyConfig::new(&config.idempotency_table, SERVICE.name);
         idempotency.ttl = Duration::from_secs(config.idempotency_ttl_seconds);
@@ -116,7 +123,8 @@ impl AppState {
             accounts,
             idempotency: Arc::new(Idempotency::new(dynamodb, idempotency)),
             policy: config.policy(),
-            service_key: key,
+            tokens,
+            verifier,
             config: Arc::new(config),
         }
     }
@@ -142,24 +150,37 @@ impl AppState {
     }
 }
 
-/// The router of this service, wrapped with the shared edge; `verifier`
-/// checks customers' tokens, the state's service key the services'.
-pub fn app(state: AppState, verifier: Arc<shared::auth::Verifier>) -> axum::Router {
-    let gate = shared::auth::Gate::new(verifier, state.service_key.clone());
+/// The router of this service, wrapped with the shared edge; every route
+/// but `/health` checks its caller's token with the state's verifier.
+pub fn app(state: AppState) -> axum::Router {
+    let gate = shared::auth::Gate::new(state.verifier.clone(), &SERVICE);
     shared::http::service(&SERVICE, http::routes(state, gate))
 }
 
-/// Loads config and the service key concurrently and builds the state;
-/// also returns how long that waited on AWS.
-pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> anyhow::Result<(AppState, Duration)> {
-    // The clients are built while the config and secret requests are in
-    // flight: `join!` polls the fetch first, which sends both requests.
-    let (loaded, dynamodb, http) = tokio::join!(
-        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
-        async { shared::aws::dynamodb(sdk) },
-        async { reqwest::Client::builder().build() }
+/// Loads config, the issuer's signing keys and payments' machine client
+/// concurrently, builds the state and gets the first token for accounts;
+/// also returns how long that waited on AWS and the issuer.
+pub async fn init(
+    sdk: &aws_config::SdkConfig,
+    deployment: &Deployment,
+    identity: IdentitySettings,
+) -> Result<(AppState, Duration), InitError> {
+    // The DynamoDB client is built while the fetches are in flight: `join!`
+    // polls the fetch first, which sends its requests.
+    let secret = shared::credentials::client_secret(SERVICE.name);
+    let (loaded, dynamodb) = tokio::join!(
+        shared::bootstrap::load_with_secret::<Config, ClientCredentials>(sdk, deployment, SERVICE.name, identity, &secret),
+        async { shared::aws::dynamodb(sdk) }
     );
-    let loaded = loaded?;
-    let aws_wait = loaded.aws_wait;
-    Ok((AppState::new(loaded, dynamodb, http?), aws_wait))
+    let (loaded, client) = loaded?;
+    let mut aws_wait = loaded.aws_wait;
+    let state = AppState::new(loaded, client, dynamodb);
+    // The first payment should not wait for a token: fetch it now. Without
+    // one, init still succeeds; the first call to accounts fetches it.
+    let started = std::time::Instant::now();
+    if let Err(err) = state.tokens.token(Duration::from_millis(state.config.accounts_timeout_ms)).await {
+        tracing::warn!(error = %err, "no token for accounts at init; the first call fetches one");
+    }
+    aws_wait += started.elapsed();
+    Ok((state, aws_wait))
 }

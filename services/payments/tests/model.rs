@@ -33,7 +33,6 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use serde_json::{Value, json};
 use shared::naming::Deployment;
 
-const KEY: &str = "model-service-key";
 /// How long a local invocation of payments may run.
 const INVOCATION_MS: u64 = 1_500;
 /// How long one run of the sweeper may take: as on AWS, a scheduled run has
@@ -247,6 +246,8 @@ struct Stack {
     owner: local_aws::identity::Customer,
     /// A customer who owns none of them.
     stranger: local_aws::identity::Customer,
+    /// A token of the deployment's services (the back office's credits and reads).
+    service_token: String,
 }
 
 static WORLD: OnceLock<World> = OnceLock::new();
@@ -277,9 +278,6 @@ impl Stack {
         let deployment = Deployment::new(local_aws::unique("m"), "test");
         let mut services = local_aws::registry::load().expect("registry");
         services.retain(|s| s.name == "accounts" || s.name == "payments");
-        for service in &mut services {
-            service.spec.secret_value = Some(json!({ "api_key": KEY }));
-        }
         local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
         let moto = std::env::var("AWS_ENDPOINT_URL").expect("the local stack");
         let identity = local_aws::identity::seed(&sdk, &moto, &deployment, &services)
@@ -287,6 +285,7 @@ impl Stack {
             .expect("user pool");
         let owner = identity.customer(&sdk, "owner").await.expect("a customer");
         let stranger = identity.customer(&sdk, "stranger").await.expect("another customer");
+        let service_token = identity.service_token().await.expect("a service token");
         let dynamo_proxy = FaultProxy::start(&moto).await.expect("dynamodb proxy");
         let base = env(&[
             ("AWS_ENDPOINT_URL", moto.clone()),
@@ -370,6 +369,7 @@ impl Stack {
             throttling: false,
             owner,
             stranger,
+            service_token,
         }
     }
 }
@@ -400,10 +400,10 @@ impl Answer {
 /// Who a call is from.
 #[derive(Debug, Clone, Copy)]
 enum Auth<'a> {
-    /// The back office: the service key, acting for no one.
-    Service,
-    /// The service key acting for a customer.
-    ServiceFor(&'a str),
+    /// The back office: a service-scoped token, acting for no one.
+    Service(&'a str),
+    /// A service-scoped token acting for a customer (token, subject).
+    ServiceFor(&'a str, &'a str),
     /// A customer's access token.
     Token(&'a str),
 }
@@ -418,8 +418,8 @@ async fn call(
 ) -> Result<Answer, reqwest::Error> {
     let mut request = http.request(method, url);
     request = match auth {
-        Auth::Service => request.bearer_auth(KEY),
-        Auth::ServiceFor(subject) => request.bearer_auth(KEY).header("x-on-behalf-of", subject),
+        Auth::Service(token) => request.bearer_auth(token),
+        Auth::ServiceFor(token, subject) => request.bearer_auth(token).header("x-on-behalf-of", subject),
         Auth::Token(token) => request.bearer_auth(token),
     };
     if let Some(body) = body {
@@ -645,7 +645,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 format!("{}/accounts", stack.accounts.url()),
                 Some(&json!({"holder": "model", "currency": cur.code()})),
                 None,
-                Auth::ServiceFor(&stack.owner.subject),
+                Auth::ServiceFor(&stack.service_token, &stack.owner.subject),
             )
             .await
             .expect("accounts is up");
@@ -663,7 +663,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 format!("{}/accounts/{id}/credits", stack.accounts_proxy.url()),
                 Some(&body),
                 None,
-                Auth::Service,
+                Auth::Service(&stack.service_token),
             )
             .await;
             let confirmed = matches!(&answer, Ok(a) if a.status == 201 || a.status == 200);
@@ -834,15 +834,15 @@ async fn settle(stack: &mut Stack, case: &Case) {
     let started = tokio::time::Instant::now();
     // A read that ran out of its invocation's time is read again.
     let get = |url: String| {
-        let http = stack.http.clone();
+        let (http, token) = (stack.http.clone(), stack.service_token.clone());
         async move {
             for _ in 0..20 {
-                let answer = call(&http, reqwest::Method::GET, url.clone(), None, None, Auth::Service).await?;
+                let answer = call(&http, reqwest::Method::GET, url.clone(), None, None, Auth::Service(&token)).await?;
                 if answer.kind() != "urn:problem:timeout" {
                     return Ok(answer);
                 }
             }
-            call(&http, reqwest::Method::GET, url, None, None, Auth::Service).await
+            call(&http, reqwest::Method::GET, url, None, None, Auth::Service(&token)).await
         }
     };
 
@@ -859,7 +859,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
                 format!("{}/accounts/{id}/credits", stack.accounts.url()),
                 Some(&body),
                 None,
-                Auth::Service,
+                Auth::Service(&stack.service_token),
             )
             .await;
             if matches!(&answer, Ok(a) if a.status == 200 || a.status == 201) {

@@ -17,7 +17,6 @@ use pact_models::generators::Generator;
 use payments::accounts_client::{AccountsClient, CallContext, Ledger, Ownership};
 use payments::domain::{AccountId, NewPayment, Outcome, Payment, PaymentId, Refusal};
 use serde_json::json;
-use shared::secrets::{Secret, SecretStore, ServiceKey};
 
 const PAYER_EXAMPLE: &str = "6f1c3c52-7d2f-4a53-9a55-1d0f6a1b2c3d";
 const PAYEE_EXAMPLE: &str = "0a8e4d3b-1c2f-4e5a-8b7c-9d0e1f2a3b4c";
@@ -28,6 +27,9 @@ const STRANGERS_EXAMPLE: &str = "5d2e7f10-3a4b-4c5d-8e9f-a0b1c2d3e4f5";
 const PAYMENT_EXAMPLE: u128 = 0x019a_c0a3_a5e0_7b2c_8a1d_5e6f_7a8b_0000;
 /// The customer payments acts for: the provider state's payer belongs to them.
 const CUSTOMER: &str = "pact-customer";
+/// Payments' own access token (its machine client's, scope
+/// `accounts/service`); the provider's verification sends a real one.
+const BEARER_EXAMPLE: &str = "Bearer payments-machine-client-access-token";
 const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 fn reference(amount: u64) -> String {
@@ -40,7 +42,7 @@ fn transfer_request(i: &mut InteractionBuilder, path: &str, amount: u64) {
     i.request
         .post()
         .path(path)
-        .header("Authorization", term!("^Bearer .+$", "Bearer test-service-key"))
+        .header("Authorization", term!("^Bearer .+$", BEARER_EXAMPLE))
         .header("X-On-Behalf-Of", term!("^.+$", CUSTOMER))
         .header("Content-Type", "application/json")
         .json_body(json_pattern!({
@@ -65,7 +67,7 @@ fn read_account(i: &mut InteractionBuilder, account: &str) {
     i.request
         .get()
         .path_from_provider_state("/accounts/${from_account}", format!("/accounts/{account}"))
-        .header("Authorization", term!("^Bearer .+$", "Bearer test-service-key"))
+        .header("Authorization", term!("^Bearer .+$", BEARER_EXAMPLE))
         .header("X-On-Behalf-Of", term!("^.+$", CUSTOMER));
 }
 
@@ -162,21 +164,33 @@ fn contract() -> PactBuilder {
     pact
 }
 
-fn client(base: &str) -> AccountsClient {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-        .build();
-    let key = Secret::new(ServiceKey {
-        api_key: String::from("test-service-key"),
-    });
-    let store = SecretStore::with_value(
-        aws_sdk_secretsmanager::Client::from_conf(config),
+/// The client payments runs, with its machine client of a user pool on the
+/// local stack (the mock server takes any bearer token; the verification
+/// against the real accounts checks a real one).
+async fn client(base: &str) -> AccountsClient {
+    let sdk = local_aws::test_sdk_config().await;
+    let deployment = shared::naming::Deployment::new(local_aws::unique("pact"), "test");
+    let services = local_aws::registry::load().expect("registry");
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
+        .await
+        .expect("user pool");
+    let client = &identity.service_clients["payments"];
+    let credentials = Arc::new(shared::secrets::SecretStore::with_value(
+        aws_sdk_secretsmanager::Client::new(&sdk),
         "unused",
         Duration::from_secs(3600),
-        key,
+        shared::secrets::Secret::new(shared::credentials::ClientCredentials {
+            client_id: client.client_id.clone(),
+            client_secret: client.client_secret.clone(),
+        }),
+    ));
+    let tokens = shared::credentials::TokenSource::new(
+        &identity.token_url,
+        credentials,
+        vec![shared::auth::service_scope("accounts")],
+        reqwest::Client::new(),
     );
-    AccountsClient::new(reqwest::Client::new(), base, Duration::from_secs(5), Arc::new(store))
+    AccountsClient::new(reqwest::Client::new(), base, Duration::from_secs(5), Arc::new(tokens))
 }
 
 fn payment(amount: u64) -> Payment {
@@ -206,7 +220,7 @@ fn payments_calls_to_accounts_match_the_committed_contract() {
         let base = server.url().to_string();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let accounts = client(&base);
+            let accounts = client(&base).await;
             let call = CallContext {
                 budget: Duration::from_secs(5),
                 correlation: "contract",

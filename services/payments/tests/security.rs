@@ -17,13 +17,12 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
     let s = common::stack().await;
     let issuer = Issuer::start().await.unwrap();
     let verifier = Arc::new(shared::auth::Verifier::load(issuer.settings(), reqwest::Client::new()).await);
-    let app = payments::app(s.payments_state.clone(), verifier.clone());
-    let policy = payments::http::routes(
-        s.payments_state.clone(),
-        shared::auth::Gate::new(verifier, s.payments_state.service_key.clone()),
-    )
-    .policy()
-    .to_vec();
+    let mut state = s.payments_state.clone();
+    state.verifier = verifier.clone();
+    let app = payments::app(state.clone());
+    let policy = payments::http::routes(state, shared::auth::Gate::new(verifier, &payments::SERVICE))
+        .policy()
+        .to_vec();
     let (payer, payee) = (s.account(1_000).await, s.account(0).await);
     let victim = s.customer.subject.clone();
     // The victim's own payment, for the read.
@@ -62,10 +61,6 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
         ("expired", Some(sign(Key::Signing, "signing", &expired))),
         ("another audience", Some(sign(Key::Signing, "signing", &other_audience))),
         ("another issuer", Some(sign(Key::Signing, "signing", &other_issuer))),
-        (
-            "another deployment's service key",
-            Some(String::from("not-the-service-key")),
-        ),
     ];
     let send = |method: &str, path: &str, body: Option<&String>, credential: Option<&str>, key: &str| {
         let mut request = axum::http::Request::builder()
@@ -100,6 +95,27 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
         .await;
         assert_eq!(no_scope.status, 403, "{path} without its scope: {}", no_scope.raw);
     }
+
+    // A customer cannot act for another: X-On-Behalf-Of is for services.
+    let impersonation = axum::http::Request::builder()
+        .method("POST")
+        .uri("/payments")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "impersonate")
+        .header("authorization", format!("Bearer {}", token("attacker-sub", &scopes)))
+        .header("x-on-behalf-of", victim.as_str())
+        .body(axum::body::Body::from(pay.clone()))
+        .unwrap();
+    let impersonated = common::read(app.clone().oneshot(impersonation).await.unwrap()).await;
+    assert_eq!(impersonated.status, 403, "{}", impersonated.raw);
+    assert!(
+        impersonated.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("payments/service"),
+        "{:?}",
+        impersonated.headers
+    );
 
     // Another customer: cannot read the victim's payment, cannot pay out of
     // the victim's account, and leaves nothing behind.

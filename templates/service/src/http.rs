@@ -7,8 +7,8 @@
 //! | `GET /{{project-name}}/{id}` | `{{project-name}}/read` | the caller's record |
 //!
 //! Every route but `GET /health` needs `Authorization: Bearer <token>` with
-//! the route's scope (or the service key, acting for the customer named in
-//! `X-On-Behalf-Of`). Another customer's record answers exactly as one that
+//! the route's scope (or a token with `{{project-name}}/service`, a service of
+//! the deployment acting for the customer named in `X-On-Behalf-Of`). Another customer's record answers exactly as one that
 //! does not exist.
 
 use std::sync::Arc;

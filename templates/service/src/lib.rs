@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::ServiceInfo;
-use shared::auth::{Gate, Verifier};
+use shared::auth::{Gate, IdentitySettings, Verifier};
 use shared::bootstrap::InitError;
 use shared::idempotency::{Idempotency, IdempotencyConfig};
 use shared::naming::Deployment;
-use shared::secrets::{SERVICE_KEY_SECRET, SecretStore, ServiceKey};
 
 /// This service.
 pub const SERVICE: ServiceInfo = ServiceInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
@@ -33,8 +32,6 @@ pub struct Config {
     pub idempotency_table: String,
     /// The largest `limit_minor` a record may have.
     pub max_amount_minor: u64,
-    /// How long the service key is cached before it is read again.
-    pub secret_ttl_seconds: u64,
     /// How long a response is replayed for its Idempotency-Key.
     pub idempotency_ttl_seconds: u64,
 }
@@ -48,27 +45,29 @@ pub struct AppState {
     pub idempotency: Arc<Idempotency>,
     /// The configuration loaded at init.
     pub config: Arc<Config>,
-    /// The service-to-service key.
-    pub api_key: Arc<SecretStore<ServiceKey>>,
+    /// Checks the tokens of customers and of the deployment's services.
+    pub verifier: Arc<Verifier>,
 }
 
 /// The router of this service, every route behind its access policy
-/// (tokens checked by `verifier`, the service key by the state's store),
-/// wrapped with the shared edge (health, problem fallbacks, request ids,
-/// logs and metrics).
-pub fn app(state: AppState, verifier: Arc<Verifier>) -> axum::Router {
-    let gate = Gate::new(verifier, state.api_key.clone());
+/// (tokens checked by the state's verifier), wrapped with the shared edge
+/// (health, problem fallbacks, request ids, logs and metrics).
+pub fn app(state: AppState) -> axum::Router {
+    let gate = Gate::new(state.verifier.clone(), &SERVICE);
     shared::http::service(&SERVICE, http::routes(state, gate))
 }
 
-/// Loads config and the service key concurrently and builds the state;
-/// also returns how long that waited on AWS. (`main` fetches the issuer's
-/// signing keys at the same time: see [`app`].)
-pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Result<(AppState, Duration), InitError> {
-    // The DynamoDB client is built while the config and secret requests are
-    // in flight: `join!` polls the fetch first, which sends both requests.
+/// Loads config and the issuer's signing keys concurrently and builds the
+/// state; also returns how long that waited on AWS and the issuer.
+pub async fn init(
+    sdk: &aws_config::SdkConfig,
+    deployment: &Deployment,
+    identity: IdentitySettings,
+) -> Result<(AppState, Duration), InitError> {
+    // The DynamoDB client is built while the fetches are in flight: `join!`
+    // polls the fetch first, which sends its requests.
     let (loaded, dynamodb) = tokio::join!(
-        shared::bootstrap::load::<Config, ServiceKey>(sdk, deployment, SERVICE.name, SERVICE_KEY_SECRET),
+        shared::bootstrap::load::<Config>(sdk, deployment, SERVICE.name, identity),
         async { shared::aws::dynamodb(sdk) }
     );
     let loaded = loaded?;
@@ -77,12 +76,7 @@ pub async fn init(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Resul
     let state = AppState {
         store: store::Store::new(dynamodb.clone(), &loaded.config.table_name),
         idempotency: Arc::new(Idempotency::new(dynamodb, idempotency)),
-        api_key: Arc::new(SecretStore::with_value(
-            loaded.secrets,
-            loaded.secret_id,
-            Duration::from_secs(loaded.config.secret_ttl_seconds),
-            loaded.secret,
-        )),
+        verifier: loaded.verifier,
         config: Arc::new(loaded.config),
     };
     Ok((state, loaded.aws_wait))

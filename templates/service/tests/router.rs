@@ -88,7 +88,7 @@ async fn every_bad_field_is_named() {
 #[tokio::test]
 async fn every_route_but_health_needs_a_credential() {
     let f = fixture().await;
-    let gate = shared::auth::Gate::new(f.verifier.clone(), f.state.api_key.clone());
+    let gate = shared::auth::Gate::new(f.state.verifier.clone(), &{{crate_name}}::SERVICE);
     let policy = {{crate_name}}::http::routes(f.state.clone(), gate).policy().to_vec();
     assert!(!policy.is_empty());
     for route in &policy {
@@ -159,7 +159,10 @@ async fn another_customers_record_is_not_found() {
 async fn the_seed_record_is_its_owners() {
     let f = fixture().await;
     let path = "/{{project-name}}/00000000-0000-4000-8000-000000000001";
-    let service = format!("Bearer {}", common::KEY);
+    // A service of the deployment (the hooks' machine client, with every
+    // service scope) acting for the seed's owner.
+    let token = f.identity.service_token().await.expect("a service token");
+    let service = format!("Bearer {token}");
     let reply = f
         .send(
             "GET",

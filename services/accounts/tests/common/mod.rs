@@ -1,8 +1,9 @@
 //! Test support: a fresh deployment of accounts on the local stack (its own
 //! table, parameters, secret and user pool, seeded from the registry),
 //! initialised through the same `accounts::init` that `main` calls. Calls go
-//! in as a service acting for the fixture's customer (the service key and
-//! `X-On-Behalf-Of`), unless a test says otherwise.
+//! in as a service acting for the fixture's customer (payments' machine
+//! client's token, scope `accounts/service`, and `X-On-Behalf-Of`), unless a
+//! test says otherwise.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
@@ -17,8 +18,8 @@ use tower::ServiceExt;
 pub struct Fixture {
     pub state: accounts::AppState,
     pub router: axum::Router,
-    /// The service key.
-    pub key: String,
+    /// A token of a service of the deployment (payments' machine client's).
+    pub service_token: String,
     /// The deployment's user pool.
     pub identity: local_aws::identity::Identity,
     /// The customer calls act for.
@@ -26,10 +27,6 @@ pub struct Fixture {
 }
 
 pub async fn fixture() -> Fixture {
-    fixture_with_key("test-service-key").await
-}
-
-pub async fn fixture_with_key(key: &str) -> Fixture {
     // Logs go to stdout, which nextest shows for a failing test.
     shared::telemetry::init(&accounts::SERVICE);
     let sdk = local_aws::test_sdk_config().await;
@@ -39,15 +36,16 @@ pub async fn fixture_with_key(key: &str) -> Fixture {
         .await
         .expect("user pool");
     services.retain(|s| s.name == "accounts");
-    services[0].spec.secret_value = Some(serde_json::json!({ "api_key": key }));
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
-    let (state, _) = accounts::init(&sdk, &deployment).await.expect("init");
-    let verifier = shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
+    let (state, _) = accounts::init(&sdk, &deployment, identity.settings.clone())
+        .await
+        .expect("init");
     let customer = identity.customer(&sdk, "customer").await.expect("a customer");
+    let service_token = identity.client_token("payments").await.expect("payments' token");
     Fixture {
-        router: accounts::app(state.clone(), std::sync::Arc::new(verifier)),
+        router: accounts::app(state.clone()),
         state,
-        key: key.to_owned(),
+        service_token,
         identity,
         customer,
     }
@@ -65,10 +63,10 @@ impl Fixture {
     /// A call as a service acting for the fixture's customer.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let on_behalf = [("x-on-behalf-of", self.customer.subject.as_str())];
-        self.call_with(method, path, body, &self.key, &on_behalf).await
+        self.call_with(method, path, body, &self.service_token, &on_behalf).await
     }
 
-    /// A call with bearer `credential` (a token or the service key) and extra headers.
+    /// A call with bearer `credential` and extra headers.
     pub async fn call_with(
         &self,
         method: &str,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::StartError> {
     shared::runtime::start_scheduled(&payments::SWEEPER, |sdk, deployment| async move {
-        let (state, aws_wait) = payments::init(&sdk, &deployment).await?;
+        let identity = shared::auth::IdentitySettings::from_env()?;
+        let (state, aws_wait) = payments::init(&sdk, &deployment, identity).await?;
         // Its metrics carry the service's name, which the registry's alarms watch.
         let metrics = Arc::new(shared::metrics::MetricsConfig::from_env(
             payments::SERVICE.name,

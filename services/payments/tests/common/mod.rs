@@ -1,6 +1,7 @@
 //! Test support: accounts and payments deployed together on the local stack
-//! (their own tables, parameters and secret), accounts served on loopback
-//! behind a fault switch, payments calling it over real HTTP.
+//! (their own tables, parameters, user pool and payments' machine client),
+//! accounts served on loopback behind a fault switch, payments calling it
+//! over real HTTP with its own tokens.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
@@ -15,8 +16,6 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::naming::Deployment;
 use tower::ServiceExt;
-
-pub const KEY: &str = "test-service-key";
 
 /// What the accounts service does with one kind of call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,35 +87,31 @@ pub async fn stack() -> Stack {
     let deployment = Deployment::new(local_aws::unique("p"), "test");
     let mut services = local_aws::registry::load().expect("registry");
     services.retain(|s| s.name == "accounts" || s.name == "payments");
-    for service in &mut services {
-        service.spec.secret_value = Some(serde_json::json!({ "api_key": KEY }));
-    }
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
     let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
         .await
         .expect("user pool");
-    let verifier = Arc::new(shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await);
     let customer = identity.customer(&sdk, "payer").await.expect("a customer");
-    let (accounts_state, _) = accounts::init(&sdk, &deployment).await.expect("accounts init");
+    let (accounts_state, _) = accounts::init(&sdk, &deployment, identity.settings.clone())
+        .await
+        .expect("accounts init");
     let faults = Arc::new(Mutex::new(Faults::default()));
     let switch = faults.clone();
-    let accounts_app =
-        accounts::app(accounts_state.clone(), verifier.clone()).layer(axum::middleware::from_fn(move |req, next| {
-            inject(switch.clone(), req, next)
-        }));
+    let accounts_app = accounts::app(accounts_state.clone())
+        .layer(axum::middleware::from_fn(move |req, next| inject(switch.clone(), req, next)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, accounts_app).await.unwrap() });
 
-    let loaded = shared::bootstrap::load::<payments::Config, shared::secrets::ServiceKey>(
+    let (mut loaded, client) = shared::bootstrap::load_with_secret::<payments::Config, shared::credentials::ClientCredentials>(
         &sdk,
         &deployment,
         payments::SERVICE.name,
-        shared::secrets::SERVICE_KEY_SECRET,
+        identity.settings.clone(),
+        &shared::credentials::client_secret(payments::SERVICE.name),
     )
     .await
-    .expect("payments config and key");
-    let mut loaded = loaded;
+    .expect("payments config, keys and machine client");
     let config = &mut loaded.config;
     config.accounts_url = format!("http://{address}");
     config.accounts_timeout_ms = 300;
@@ -124,10 +119,10 @@ pub async fn stack() -> Stack {
     config.retry_base_ms = 50;
     config.retry_max_ms = 200;
     config.stuck_after_seconds = 60;
-    let payments_state = payments::AppState::new(loaded, aws_sdk_dynamodb::Client::new(&sdk), reqwest::Client::new());
+    let payments_state = payments::AppState::new(loaded, client, aws_sdk_dynamodb::Client::new(&sdk));
     Stack {
         accounts: accounts_state,
-        payments: payments::app(payments_state.clone(), verifier),
+        payments: payments::app(payments_state.clone()),
         payments_state,
         faults,
         identity,

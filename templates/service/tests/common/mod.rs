@@ -1,11 +1,9 @@
 //! Test support: a fresh deployment of {{project-name}} on the local stack
-//! (its own tables, parameters, secret and user pool, seeded from the
+//! (its own tables, parameters and user pool, seeded from the
 //! registry), initialised through the same `init` that `main` calls. Calls
 //! carry the fixture's customer's access token unless a test says otherwise.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
-
-use std::sync::Arc;
 
 use axum::body::Body;
 use http_body_util::BodyExt;
@@ -13,14 +11,10 @@ use serde_json::Value;
 use shared::naming::Deployment;
 use tower::ServiceExt;
 
-/// The service key the fixture's secret holds.
-pub const KEY: &str = "test-service-key";
-
 /// A deployment of {{project-name}} that no other test shares.
 pub struct Fixture {
     pub router: axum::Router,
     pub state: {{crate_name}}::AppState,
-    pub verifier: Arc<shared::auth::Verifier>,
     pub sdk: aws_config::SdkConfig,
     /// The deployment's user pool.
     pub identity: local_aws::identity::Identity,
@@ -38,15 +32,14 @@ pub async fn fixture() -> Fixture {
         .await
         .expect("user pool");
     services.retain(|s| s.name == {{crate_name}}::SERVICE.name);
-    services[0].spec.secret_value = Some(serde_json::json!({ "api_key": KEY }));
     local_aws::seed::seed(&sdk, &deployment, &services).await.expect("seed");
-    let (state, _) = {{crate_name}}::init(&sdk, &deployment).await.expect("init");
-    let verifier = Arc::new(shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await);
+    let (state, _) = {{crate_name}}::init(&sdk, &deployment, identity.settings.clone())
+        .await
+        .expect("init");
     let customer = identity.customer(&sdk, "customer").await.expect("a customer");
     Fixture {
-        router: {{crate_name}}::app(state.clone(), verifier.clone()),
+        router: {{crate_name}}::app(state.clone()),
         state,
-        verifier,
         sdk,
         identity,
         customer,
