@@ -1,15 +1,14 @@
 /**
  * The CodeDeploy traffic hooks: `before-allow-traffic` and
  * `after-allow-traffic` from the traffic-gate package, shared by every
- * service's deployment group. Each may read its configuration and the
- * service keys, look up the targets of the deployment groups it serves,
+ * service's deployment group. Each may read its configuration and its own
+ * machine client, look up the targets of the deployment groups it serves,
  * invoke those services' versions, and report to those groups — nothing else.
  */
 import { Stack } from 'aws-cdk-lib';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { acknowledge, arnRef } from './nag';
 import { Construct } from 'constructs';
 import { grantConfigRead, RustLambda } from './function';
@@ -60,7 +59,7 @@ export class TrafficHooks extends Construct {
    * Lets both hooks serve `group` (target lookup; the status report is granted
    * by the group itself) and check `fn`'s versions and alias.
    */
-  serve(group: codedeploy.LambdaDeploymentGroup, fn: lambda.IFunction, secret?: secretsmanager.ISecret): void {
+  serve(group: codedeploy.LambdaDeploymentGroup, fn: lambda.IFunction): void {
     for (const hook of this.all()) {
       hook.role.addToPrincipalPolicy(new iam.PolicyStatement({
         actions: ['codedeploy:ListDeploymentTargets', 'codedeploy:GetDeploymentTarget'],
@@ -70,7 +69,6 @@ export class TrafficHooks extends Construct {
         actions: ['lambda:InvokeFunction'],
         resources: [`${fn.functionArn}:*`],
       }));
-      secret?.grantRead(hook.role);
     }
     acknowledge(this.all().map((h) => h.role), {
       id: `AwsSolutions-IAM5[Resource::${arnRef(fn)}:*]`,

@@ -1,11 +1,15 @@
 /**
- * The stage's customer identity: a Cognito user pool (Plus feature plan,
- * MFA required, strong passwords), one resource server per service with the
+ * The stage's identity: a Cognito user pool (Plus feature plan, MFA
+ * required, strong passwords), one resource server per service with the
  * scopes its registry entry declares, an app client for customers
- * (authorization code grant, SRP sign-in) and a machine client for the
- * traffic hooks (client credentials), whose id and secret go to Secrets
- * Manager for the hooks alone. Every service verifies the pool's tokens
- * itself (`shared::auth`): `environment()` is what its function needs.
+ * (authorization code grant, SRP sign-in; every scope but the services'
+ * own `<service>/service`), a machine client for the traffic hooks (client
+ * credentials, every scope) and one for each service that calls others
+ * (client credentials, the `<callee>/service` scope of each service it
+ * calls). Each machine client's id and secret go to Secrets Manager for its
+ * owner alone, its token endpoint to its owner's configuration. The API
+ * Gateway authorizer checks the pool's tokens and every service verifies
+ * them again itself (`shared::auth`): `environment()` is what its function needs.
  */
 import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
@@ -17,8 +21,20 @@ import { acknowledge } from './nag';
 import { Deployment, HOOK_CONFIG_NAME } from './naming';
 import { Service } from './registry';
 
-/** The logical name of the hooks' client secret (`traffic_gate::credentials::CLIENT_SECRET`). */
-export const HOOKS_CLIENT_SECRET = 'traffic-gate-client';
+/** The scope name that makes a token a service of the deployment (`shared::auth::SERVICE_SCOPE`). */
+export const SERVICE_SCOPE = 'service';
+
+/** The logical name of machine client `owner`'s secret (`shared::credentials::client_secret`). */
+export function clientSecretName(owner: string): string {
+  return `${owner}-client`;
+}
+
+/** A machine client and where its owner reads it. */
+export interface MachineClient {
+  readonly client: cognito.UserPoolClient;
+  /** Its id and secret, readable by its owner only. */
+  readonly secret: secretsmanager.Secret;
+}
 
 /** Props of a stage's identity. */
 export interface CustomerIdentityProps {
@@ -34,11 +50,14 @@ export class CustomerIdentity extends Construct {
   /** Customers' app (authorization code grant). */
   readonly customers: cognito.UserPoolClient;
   /** The traffic hooks' machine client (client credentials). */
-  readonly hooks: cognito.UserPoolClient;
-  /** The hooks' client id and secret, readable by the hooks only. */
-  readonly hooksSecret: secretsmanager.Secret;
+  readonly hooks: MachineClient;
+  /** The machine client of each service that calls others, by service. */
+  readonly callers: ReadonlyMap<string, MachineClient>;
   /** Every scope of every service, `<service>/<name>`. */
   readonly scopes: string[];
+  /** The scopes of each service's resource server, `<service>/<name>`, by service. */
+  readonly scopesOf: ReadonlyMap<string, string[]>;
+  private readonly domain: cognito.UserPoolDomain;
 
   constructor(scope: Construct, id: string, props: CustomerIdentityProps) {
     super(scope, id);
@@ -62,8 +81,8 @@ export class CustomerIdentity extends Construct {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    const oauthScopes: cognito.OAuthScope[] = [];
-    const scopes: string[] = [];
+    const oauthScopes = new Map<string, cognito.OAuthScope>();
+    const scopesOf = new Map<string, string[]>();
     for (const service of props.services) {
       const declared = Object.entries(service.spec.scopes ?? {});
       if (declared.length === 0) {
@@ -79,12 +98,16 @@ export class CustomerIdentity extends Construct {
         scopes: serverScopes,
       });
       for (const s of serverScopes) {
-        oauthScopes.push(cognito.OAuthScope.resourceServer(server, s));
-        scopes.push(`${service.name}/${s.scopeName}`);
+        oauthScopes.set(`${service.name}/${s.scopeName}`, cognito.OAuthScope.resourceServer(server, s));
       }
+      scopesOf.set(service.name, serverScopes.map((s) => `${service.name}/${s.scopeName}`));
     }
-    this.scopes = scopes;
-    const domain = this.pool.addDomain('Domain', {
+    this.scopes = [...oauthScopes.keys()];
+    this.scopesOf = scopesOf;
+    const customerScopes = [...oauthScopes.entries()]
+      .filter(([name]) => !name.endsWith(`/${SERVICE_SCOPE}`))
+      .map(([, scope]) => scope);
+    this.domain = this.pool.addDomain('Domain', {
       cognitoDomain: { domainPrefix: `${deployment.app}-${deployment.stage}-${Stack.of(this).account}`.toLowerCase() },
     });
     this.customers = this.pool.addClient('Customers', {
@@ -93,39 +116,58 @@ export class CustomerIdentity extends Construct {
       generateSecret: false,
       oAuth: {
         flows: { authorizationCodeGrant: true },
-        scopes: [cognito.OAuthScope.OPENID, ...oauthScopes],
+        scopes: [cognito.OAuthScope.OPENID, ...customerScopes],
         callbackUrls: props.callbackUrls,
       },
       accessTokenValidity: Duration.minutes(60),
       preventUserExistenceErrors: true,
     });
-    this.hooks = this.pool.addClient('TrafficHooks', {
-      userPoolClientName: 'traffic-gate',
+    this.hooks = this.machineClient(deployment, 'TrafficHooks', HOOK_CONFIG_NAME, [...oauthScopes.values()]);
+    const callers = new Map<string, MachineClient>();
+    for (const service of props.services) {
+      const allowed = (service.spec.calls ?? [])
+        .map((callee) => oauthScopes.get(`${callee}/${SERVICE_SCOPE}`))
+        .filter((scope): scope is cognito.OAuthScope => scope !== undefined);
+      if (allowed.length > 0) {
+        callers.set(service.name, this.machineClient(deployment, `Caller-${service.name}`, service.name, allowed));
+      }
+    }
+    this.callers = callers;
+  }
+
+  /**
+   * Machine client `owner` allowed `scopes`: its id and secret in the secret
+   * `clientSecretName(owner)`, the token endpoint in `owner`'s configuration.
+   */
+  private machineClient(deployment: Deployment, id: string, owner: string, scopes: cognito.OAuthScope[]): MachineClient {
+    const client = this.pool.addClient(id, {
+      userPoolClientName: owner,
       generateSecret: true,
-      oAuth: { flows: { clientCredentials: true }, scopes: oauthScopes },
+      oAuth: { flows: { clientCredentials: true }, scopes },
       accessTokenValidity: Duration.minutes(15),
     });
-    this.hooksSecret = new secretsmanager.Secret(this, 'TrafficHooksClient', {
-      secretName: deployment.secretName(HOOKS_CLIENT_SECRET),
-      description: 'The traffic hooks\' app client of the customer user pool; read by the hooks only',
+    const secret = new secretsmanager.Secret(this, `${id}Client`, {
+      secretName: deployment.secretName(clientSecretName(owner)),
+      description: `${owner}'s app client of the stage's user pool; read by ${owner} only`,
       secretObjectValue: {
-        client_id: SecretValue.unsafePlainText(this.hooks.userPoolClientId),
+        client_id: SecretValue.unsafePlainText(client.userPoolClientId),
         // CloudFormation's own ClientSecret attribute: no custom resource
         // (and no extra Lambda function) to read it.
         client_secret: SecretValue.resourceAttribute(
-          (this.hooks.node.defaultChild as cognito.CfnUserPoolClient).attrClientSecret,
+          (client.node.defaultChild as cognito.CfnUserPoolClient).attrClientSecret,
         ),
       },
     });
-    acknowledge(this.hooksSecret, {
+    acknowledge(secret, {
       id: 'AwsSolutions-SMG4',
-      reason: 'The value is the app client\'s secret, which Cognito generates and cannot rotate in place; rotating means a new client (docs/runbook.md).',
+      reason: 'The value is the app client\'s secret, which Cognito generates; rotating it means a second client, then retiring the first (docs/runbook.md).',
     });
-    new ssm.StringParameter(this, 'TokenUrl', {
-      parameterName: `${deployment.configPrefix(HOOK_CONFIG_NAME)}token_url`,
-      stringValue: `${domain.baseUrl()}/oauth2/token`,
-      description: 'The traffic hooks get their client-credentials token here',
+    new ssm.StringParameter(this, `${id}TokenUrl`, {
+      parameterName: `${deployment.configPrefix(owner)}token_url`,
+      stringValue: `${this.domain.baseUrl()}/oauth2/token`,
+      description: `${owner} gets its client-credentials tokens here`,
     });
+    return { client, secret };
   }
 
   /** The issuer (`iss` of the pool's tokens). */
@@ -138,12 +180,19 @@ export class CustomerIdentity extends Construct {
     return {
       AUTH_ISSUER: this.issuer(),
       AUTH_JWKS_URL: `${this.issuer()}/.well-known/jwks.json`,
-      AUTH_CLIENT_IDS: `${this.customers.userPoolClientId},${this.hooks.userPoolClientId}`,
+      AUTH_CLIENT_IDS: [this.customers, this.hooks.client, ...[...this.callers.values()].map((c) => c.client)]
+        .map((c) => c.userPoolClientId)
+        .join(','),
     };
   }
 
   /** Lets `role` (the hooks') read their client. */
   grantHooks(role: iam.IRole): void {
-    this.hooksSecret.grantRead(role);
+    this.hooks.secret.grantRead(role);
+  }
+
+  /** Lets `role` (service `service`'s) read its client, when it has one. */
+  grantCaller(service: string, role: iam.IRole): void {
+    this.callers.get(service)?.secret.grantRead(role);
   }
 }

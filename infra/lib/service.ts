@@ -125,6 +125,7 @@ export class FintechService extends Construct {
       }
       secret.grantRead(this.lambda.role);
     }
+    props.identity.grantCaller(name, this.lambda.role);
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: retention(service.deploy.log_retention),
@@ -134,7 +135,8 @@ export class FintechService extends Construct {
       restApiName: `${deployment.app}-${deployment.stage}-${name}`,
       description: `${name} (${service.spec.route_prefix}) → alias live`,
       handler: this.alias,
-      proxy: true,
+      // Methods are added below: every one behind the stage's user pool but /health.
+      proxy: false,
       cloudWatchRole: false,
       endpointTypes: [apigw.EndpointType.REGIONAL],
       deployOptions: {
@@ -153,9 +155,10 @@ export class FintechService extends Construct {
       resourceArn: this.api.deploymentStage.stageArn,
       webAclArn: props.webAcl.attrArn,
     });
+    this.authorize(props);
     acknowledge(this.api, { id: 'AwsSolutions-APIG2', reason: 'The service validates every body itself and answers 400 with a problem document naming the field; an API Gateway model would be a second schema to keep in step.' },
-      { id: 'AwsSolutions-APIG4', reason: 'Every route but /health is authenticated by the service itself (shared::auth: the stage user pool\'s tokens with the route\'s scope, or the service key for service-to-service calls, which a gateway Cognito authorizer would refuse); a gateway authorizer in front comes with machine-client tokens for service calls (issue 15, open).' },
-      { id: 'AwsSolutions-COG4', reason: 'See AwsSolutions-APIG4: the stage user pool\'s tokens are verified in the service.' },);
+      { id: 'AwsSolutions-APIG4', reason: 'Only GET /health is open (the load balancer and smoke checks call it without a token); every other method has the stage user pool\'s Cognito authorizer.' },
+      { id: 'AwsSolutions-COG4', reason: 'Only GET /health has no Cognito authorizer: see AwsSolutions-APIG4.' },);
 
     const config = new Map<string, string>();
     for (const [key, value] of Object.entries(service.spec.config ?? {})) {
@@ -195,7 +198,7 @@ export class FintechService extends Construct {
       postHook: props.hooks.after.fn,
       autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
     });
-    props.hooks.serve(this.deploymentGroup, fn, service.spec.secret ? props.secrets.get(service.spec.secret) : undefined);
+    props.hooks.serve(this.deploymentGroup, fn);
     acknowledge(this.deploymentGroup, {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
       reason: 'AWSCodeDeployRoleForLambdaLimited is the AWS-maintained least-privilege policy for Lambda deployments (alias updates, alarm reads, hook invocation by name).',
@@ -227,8 +230,10 @@ export class FintechService extends Construct {
           APP_NAME: deployment.app,
           STAGE: deployment.stage,
           POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+          ...props.identity.environment(),
         },
       });
+      props.identity.grantCaller(service.name, job.role);
       for (const table of tables.values()) {
         table.grantReadWriteData(job.role);
       }
@@ -256,6 +261,55 @@ export class FintechService extends Construct {
       scheduled.set(binary, job);
     }
     return scheduled;
+  }
+
+  /**
+   * Every method behind the stage's user pool (a Cognito authorizer that
+   * takes an access token with any of the service's scopes; the service then
+   * checks the route's own scope, the owner and the rest), except `GET
+   * /health`. The gateway's own refusals are problem+json, as the service's are.
+   */
+  private authorize(props: FintechServiceProps): void {
+    const scopes = props.identity.scopesOf.get(props.service.name) ?? [];
+    if (scopes.length === 0) {
+      throw new Error(`${props.service.name}: declares no scopes, so no token could reach it through the gateway`);
+    }
+    const authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
+      cognitoUserPools: [props.identity.pool],
+      authorizerName: `${props.deployment.app}-${props.deployment.stage}-${props.service.name}`,
+      identitySource: apigw.IdentitySource.header('Authorization'),
+      resultsCacheTtl: Duration.minutes(5),
+    });
+    const closed: apigw.MethodOptions = {
+      authorizer,
+      authorizationType: apigw.AuthorizationType.COGNITO,
+      // With scopes, the authorizer takes access tokens (the scope claim); without, ID tokens only.
+      authorizationScopes: scopes,
+    };
+    this.api.root.addMethod('ANY', undefined, closed);
+    this.api.root.addResource('{proxy+}').addMethod('ANY', undefined, closed);
+    this.api.root.addResource('health').addMethod('GET', undefined, { authorizationType: apigw.AuthorizationType.NONE });
+    for (const [type, status, title] of [
+      [apigw.ResponseType.UNAUTHORIZED, '401', 'Unauthorized'],
+      [apigw.ResponseType.ACCESS_DENIED, '403', 'Forbidden'],
+    ] as const) {
+      this.api.addGatewayResponse(`Gateway${status}`, {
+        type,
+        statusCode: status,
+        responseHeaders: {
+          'Content-Type': "'application/problem+json'",
+          'WWW-Authenticate': "'Bearer'",
+        },
+        templates: {
+          'application/json': JSON.stringify({
+            type: `urn:problem:${title.toLowerCase()}`,
+            title,
+            status: Number(status),
+            detail: '$context.error.message',
+          }),
+        },
+      });
+    }
   }
 
   /** CDK grants a table's indexes as `<table>/index/*`; each such table's indexes are exactly the registry's. */

@@ -318,6 +318,78 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     }
   });
 
+  test('no API Gateway method but GET /health has AuthorizationType NONE; every other takes the pool\'s access tokens with its service\'s scopes', () => {
+    const template = stage(name);
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')) as any[];
+    const open = methods.filter((m) => m.Properties.AuthorizationType === 'NONE');
+    expect(open.length).toBe(registry.services.length);
+    for (const method of open) {
+      expect(method.Properties.HttpMethod).toBe('GET');
+      expect(resources[method.Properties.ResourceId.Ref].Properties.PathPart).toBe('health');
+    }
+    const closed = methods.filter((m) => m.Properties.AuthorizationType !== 'NONE');
+    expect(closed.length).toBeGreaterThanOrEqual(2 * registry.services.length);
+    const authorizers = template.findResources('AWS::ApiGateway::Authorizer');
+    const poolId = logicalId(template, 'AWS::Cognito::UserPool', {});
+    for (const method of closed) {
+      expect(method.Properties.AuthorizationType).toBe('COGNITO_USER_POOLS');
+      const authorizer = authorizers[method.Properties.AuthorizerId.Ref].Properties;
+      expect(authorizer.Type).toBe('COGNITO_USER_POOLS');
+      expect(JSON.stringify(authorizer.ProviderARNs)).toContain(poolId);
+      expect(authorizer.RestApiId).toEqual(method.Properties.RestApiId);
+      // Scopes make the authorizer take access tokens; they are the API's own service's.
+      const apiName = template.findResources('AWS::ApiGateway::RestApi')[method.Properties.RestApiId.Ref].Properties.Name;
+      const service = registry.services.find((s) => apiName === `fintech-${name}-${s.name}`)!;
+      expect(method.Properties.AuthorizationScopes.sort())
+        .toEqual(Object.keys(service.spec.scopes ?? {}).map((scope) => `${service.name}/${scope}`).sort());
+    }
+    for (const status of ['401', '403']) {
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        StatusCode: status,
+        ResponseParameters: Match.objectLike({ 'gatewayresponse.header.Content-Type': "'application/problem+json'" }),
+      });
+    }
+  });
+
+  test('the customers\' client has no service scope; each calling service has its own machine client for what it calls, read by its functions only', () => {
+    const template = stage(name);
+    const clients = Object.values(template.findResources('AWS::Cognito::UserPoolClient')) as any[];
+    const scopesOf = (clientName: string) => JSON.stringify(clients.find((c) => c.Properties.ClientName === clientName)!.Properties.AllowedOAuthScopes);
+    expect(scopesOf('customers')).not.toContain('/service');
+    // A scope is `<resource server>/<name>`, the server a reference.
+    expect(scopesOf('customers')).toContain('"/write"');
+    expect(scopesOf('traffic-gate')).toContain('"/service"');
+    for (const caller of registry.services.filter((s) => (s.spec.calls ?? []).length > 0)) {
+      const client = clients.find((c) => c.Properties.ClientName === caller.name)!.Properties;
+      expect(client.AllowedOAuthFlows).toEqual(['client_credentials']);
+      expect(client.GenerateSecret).toBe(true);
+      const allowed = client.AllowedOAuthScopes.map((scope: any) => JSON.stringify(scope));
+      expect(allowed.length).toBe(caller.spec.calls!.length);
+      for (const callee of caller.spec.calls!) {
+        expect(allowed.some((scope: string) => scope.includes(`Server${callee}`) && scope.includes('"/service"'))).toBe(true);
+      }
+      const secretId = logicalId(template, 'AWS::SecretsManager::Secret', { Name: `fintech/${name}/${caller.name}-client` });
+      const readers = statements(template.toJSON())
+        .filter(({ statement }) => actions(statement).includes('secretsmanager:GetSecretValue') && JSON.stringify(statement.Resource).includes(secretId))
+        .flatMap(({ resource }) => template.findResources('AWS::IAM::Policy')[resource].Properties.Roles.map((r: any) => r.Ref));
+      const functions = [caller.name, ...Object.keys(caller.spec.schedules ?? {})].map((fn) => {
+        const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: fn });
+        return template.findResources('AWS::Lambda::Function')[fnId].Properties.Role['Fn::GetAtt'][0];
+      });
+      expect(readers.sort()).toEqual(functions.sort());
+      template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/fintech/${name}/${caller.name}/token_url` });
+    }
+    for (const service of registry.services) {
+      const fnId = logicalId(template, 'AWS::Lambda::Function', { FunctionName: service.name });
+      const ids = JSON.stringify(template.findResources('AWS::Lambda::Function')[fnId].Properties.Environment.Variables.AUTH_CLIENT_IDS);
+      // Every client of the pool is accepted: customers, the hooks and each caller.
+      for (const clientId of Object.keys(template.findResources('AWS::Cognito::UserPoolClient'))) {
+        expect(ids).toContain(clientId);
+      }
+    }
+  });
+
   test('no IAM action in the services stack has a wildcard', () => {
     const wildcards = statements(stage(name).toJSON())
       .flatMap(({ resource, statement }) => actions(statement).filter((a) => a.includes('*')).map((a) => `${resource}: ${a}`));
