@@ -242,3 +242,75 @@ async fn scopes_split_on_spaces_only() {
         "neither accounts/read nor accounts/write is granted"
     );
 }
+
+/// The gate's table, through a real router: who each token is on a
+/// customer route and on a service route, with and without
+/// `X-On-Behalf-Of`. The service scope is what makes a service; a customer
+/// can neither use a service route nor act for someone else.
+#[tokio::test]
+async fn the_service_scope_makes_a_service_and_nothing_else_does() {
+    use axum::routing::get;
+    use shared::auth::{Access, Gate, Principal, Routes};
+    use tower::ServiceExt;
+
+    let issuer = Issuer::start().await.unwrap();
+    let verifier = std::sync::Arc::new(verifier(&issuer).await);
+    let service = shared::ServiceInfo::new("ledger", "0");
+    let who = |principal: Principal| async move {
+        match principal {
+            Principal::Customer(c) => format!("customer {}", c.subject),
+            Principal::Service { client_id, on_behalf_of } => {
+                format!("service {client_id} for {}", on_behalf_of.as_deref().unwrap_or("no one"))
+            }
+        }
+    };
+    let gate = Gate::new(verifier, &service);
+    assert_eq!(gate.scopes(Access::Scope("ledger/read")), ["ledger/read", "ledger/service"]);
+    assert_eq!(gate.scopes(Access::Service), ["ledger/service"]);
+    let routes = Routes::new(gate)
+        .route("/read", get(who), Access::Scope("ledger/read"))
+        .route("/post", get(who), Access::Service);
+    let router = shared::http::service(&service, routes);
+    let call = |path: &'static str, token: String, on_behalf_of: Option<&'static str>| {
+        let router = router.clone();
+        async move {
+            let mut request = axum::http::Request::get(path).header("authorization", format!("Bearer {token}"));
+            if let Some(customer) = on_behalf_of {
+                request = request.header("x-on-behalf-of", customer);
+            }
+            let response = router
+                .oneshot(request.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            (status, challenge, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let token = |subject: &str, scopes: &[&str]| sign("signing", "signing", &cognito_claims(subject, scopes));
+    let insufficient = |scope: &str| Some(format!(r#"Bearer error="insufficient_scope", scope="{scope}""#));
+    // (case, path, token, X-On-Behalf-Of, status, challenge, in the body)
+    type Case<'a> = (&'a str, &'static str, String, Option<&'static str>, u16, Option<String>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("a customer with the scope", "/read", token("ada", &["ledger/read"]), None, 200, None, "customer ada"),
+        ("a customer without it", "/read", token("ada", &["ledger/write"]), None, 403, insufficient("ledger/read"), ""),
+        ("a customer acting for another", "/read", token("eve", &["ledger/read"]), Some("ada"), 403, insufficient("ledger/service"), ""),
+        ("a customer on a service route", "/post", token("ada", &["ledger/read", "ledger/write"]), None, 403, insufficient("ledger/service"), ""),
+        ("a service for a customer", "/read", token("payments-client", &["ledger/service"]), Some("ada"), 200, None, "for ada"),
+        ("a service for no one", "/post", token("payments-client", &["ledger/service"]), None, 200, None, "for no one"),
+        ("another API's service scope", "/post", token("payments-client", &["accounts/service"]), None, 403, insufficient("ledger/service"), ""),
+        ("a service scope signed by a stranger", "/post", sign("stranger", "signing", &cognito_claims("x", &["ledger/service"])), None, 401, None, ""),
+    ];
+    for (name, path, token, on_behalf_of, status, challenge, body) in cases {
+        let (got, got_challenge, got_body) = call(path, token, on_behalf_of).await;
+        assert_eq!(got, status, "{name}: {got_body}");
+        if challenge.is_some() {
+            assert_eq!(got_challenge, challenge, "{name}");
+        }
+        assert!(got_body.contains(body), "{name}: {got_body}");
+    }
+}
