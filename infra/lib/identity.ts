@@ -146,6 +146,10 @@ export class CustomerIdentity extends Construct {
       oAuth: { flows: { clientCredentials: true }, scopes },
       accessTokenValidity: Duration.minutes(15),
     });
+    // No user signs in through a machine client: Cognito's default would
+    // allow SRP and custom sign-in, and such a user's token would carry the
+    // client's service scopes (the services refuse it, as a second defence).
+    (client.node.defaultChild as cognito.CfnUserPoolClient).explicitAuthFlows = ['ALLOW_REFRESH_TOKEN_AUTH'];
     const secret = new secretsmanager.Secret(this, `${id}Client`, {
       secretName: deployment.secretName(clientSecretName(owner)),
       description: `${owner}'s app client of the stage's user pool; read by ${owner} only`,
@@ -180,10 +184,14 @@ export class CustomerIdentity extends Construct {
     return {
       AUTH_ISSUER: this.issuer(),
       AUTH_JWKS_URL: `${this.issuer()}/.well-known/jwks.json`,
-      AUTH_CLIENT_IDS: [this.customers, this.hooks.client, ...[...this.callers.values()].map((c) => c.client)]
-        .map((c) => c.userPoolClientId)
-        .join(','),
+      AUTH_CLIENT_IDS: [this.customers, ...this.machineClients()].map((c) => c.userPoolClientId).join(','),
+      AUTH_SERVICE_CLIENT_IDS: this.machineClients().map((c) => c.userPoolClientId).join(','),
     };
+  }
+
+  /** The deployment's machine clients: only their own tokens may carry a service scope. */
+  private machineClients(): cognito.UserPoolClient[] {
+    return [this.hooks.client, ...[...this.callers.values()].map((c) => c.client)];
   }
 
   /** Lets `role` (the hooks') read their client. */

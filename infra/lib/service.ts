@@ -292,6 +292,9 @@ export class FintechService extends Construct {
     for (const [type, status, title] of [
       [apigw.ResponseType.UNAUTHORIZED, '401', 'Unauthorized'],
       [apigw.ResponseType.ACCESS_DENIED, '403', 'Forbidden'],
+      // A method the API does not have (POST /health): REST APIs say 403
+      // "Missing Authentication Token"; it is no such route.
+      [apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, '404', 'Not Found'],
     ] as const) {
       this.api.addGatewayResponse(`Gateway${status}`, {
         type,

@@ -344,7 +344,7 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
       expect(method.Properties.AuthorizationScopes.sort())
         .toEqual(Object.keys(service.spec.scopes ?? {}).map((scope) => `${service.name}/${scope}`).sort());
     }
-    for (const status of ['401', '403']) {
+    for (const status of ['401', '403', '404']) {
       template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         StatusCode: status,
         ResponseParameters: Match.objectLike({ 'gatewayresponse.header.Content-Type': "'application/problem+json'" }),
@@ -360,10 +360,12 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     // A scope is `<resource server>/<name>`, the server a reference.
     expect(scopesOf('customers')).toContain('"/write"');
     expect(scopesOf('traffic-gate')).toContain('"/service"');
+    expect(clients.find((c) => c.Properties.ClientName === 'traffic-gate')!.Properties.ExplicitAuthFlows).toEqual(['ALLOW_REFRESH_TOKEN_AUTH']);
     for (const caller of registry.services.filter((s) => (s.spec.calls ?? []).length > 0)) {
       const client = clients.find((c) => c.Properties.ClientName === caller.name)!.Properties;
       expect(client.AllowedOAuthFlows).toEqual(['client_credentials']);
       expect(client.GenerateSecret).toBe(true);
+      expect(client.ExplicitAuthFlows).toEqual(['ALLOW_REFRESH_TOKEN_AUTH']);
       const allowed = client.AllowedOAuthScopes.map((scope: any) => JSON.stringify(scope));
       expect(allowed.length).toBe(caller.spec.calls!.length);
       for (const callee of caller.spec.calls!) {
@@ -387,6 +389,11 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
       for (const clientId of Object.keys(template.findResources('AWS::Cognito::UserPoolClient'))) {
         expect(ids).toContain(clientId);
       }
+      // Only the machine clients' tokens may carry a service scope.
+      const services = JSON.stringify(template.findResources('AWS::Lambda::Function')[fnId].Properties.Environment.Variables.AUTH_SERVICE_CLIENT_IDS);
+      const customersId = logicalId(template, 'AWS::Cognito::UserPoolClient', { ClientName: 'customers' });
+      expect(services).not.toContain(customersId);
+      expect(services).toContain(logicalId(template, 'AWS::Cognito::UserPoolClient', { ClientName: 'traffic-gate' }));
     }
   });
 

@@ -200,13 +200,16 @@ pub async fn seed(
         }
     }
     let customer_client_id = customers.client_id.unwrap_or_default();
-    let mut client_ids = vec![customer_client_id.clone(), hooks.client_id.clone()];
-    client_ids.extend(service_clients.values().map(|c| c.client_id.clone()));
+    let mut service_client_ids = vec![hooks.client_id.clone()];
+    service_client_ids.extend(service_clients.values().map(|c| c.client_id.clone()));
+    let mut client_ids = vec![customer_client_id.clone()];
+    client_ids.extend(service_client_ids.iter().cloned());
     Ok(Identity {
         settings: IdentitySettings {
             issuer: format!("https://cognito-idp.{}.amazonaws.com/{pool_id}", crate::moto::REGION),
             jwks_url: format!("{endpoint}/{pool_id}/.well-known/jwks.json"),
             client_ids,
+            service_client_ids,
         },
         pool_id,
         customer_client_id,
@@ -235,6 +238,8 @@ async fn machine_client(
         .user_pool_id(pool_id)
         .client_name(name)
         .generate_secret(true)
+        // No user sign-in through a machine client (as infra/ sets it).
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
         .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
         .allowed_o_auth_flows_user_pool_client(true)
         .set_allowed_o_auth_scopes(Some(scopes.clone()))
@@ -274,6 +279,10 @@ impl Identity {
             (
                 shared::env::AUTH_CLIENT_IDS.to_owned(),
                 self.settings.client_ids.join(","),
+            ),
+            (
+                shared::env::AUTH_SERVICE_CLIENT_IDS.to_owned(),
+                self.settings.service_client_ids.join(","),
             ),
         ]
     }

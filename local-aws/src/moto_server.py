@@ -1,6 +1,6 @@
 """moto's server as the local stack runs it (argv: host, port).
 
-Three changes to moto, each standing in for what AWS does and moto does not:
+Four changes to moto, each standing in for what AWS does and moto does not:
 
 1. One request at a time (Werkzeug's `threaded` off). moto's DynamoDB
    transactions are atomic only then, as DynamoDB's are.
@@ -14,9 +14,18 @@ Three changes to moto, each standing in for what AWS does and moto does not:
    is allowed (`AllowedOAuthScopes`), as the ones a customer obtains through
    the pool's managed login (the OAuth code flow, which moto cannot serve)
    do; moto otherwise gives them only `aws.cognito.signin.user.admin`.
+4. `InitiateAuth` refuses what Cognito refuses: a flow the app client does
+   not allow (`ExplicitAuthFlows`, by default SRP, custom and refresh only)
+   is an `InvalidParameterException`; a client with a secret needs
+   `SECRET_HASH` (Base64 of HMAC-SHA256 over username + client id, keyed
+   with the secret), else `NotAuthorizedException`. moto checks neither, so
+   anyone knowing a machine client's id could sign a user in through it and
+   get its scopes.
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import sys
 import time
@@ -26,6 +35,7 @@ from urllib.parse import parse_qs
 import moto.server as server
 from joserfc import jwt
 from moto.cognitoidp import models as cognito
+from moto.cognitoidp.exceptions import InvalidParameterException, NotAuthorizedError
 
 ACCOUNT = "123456789012"
 
@@ -111,6 +121,34 @@ def _create_jwt_with_scopes(self, client_id, username, token_use, expires_in=60 
 
 
 cognito.CognitoIdpUserPool.create_jwt = _create_jwt_with_scopes
+
+# Cognito's default when a client names no ExplicitAuthFlows.
+_DEFAULT_FLOWS = ["ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+_initiate_auth = cognito.CognitoIdpBackend.initiate_auth
+
+
+def _initiate_auth_as_cognito(self, client_id, auth_flow, auth_parameters):
+    for pool in self.user_pools.values():
+        client = pool.clients.get(client_id)
+        if client is None:
+            continue
+        enabled = {f.removeprefix("ALLOW_") for f in client.extended_config.get("ExplicitAuthFlows") or _DEFAULT_FLOWS}
+        flow = "REFRESH_TOKEN_AUTH" if auth_flow == "REFRESH_TOKEN" else auth_flow
+        if flow not in enabled:
+            raise InvalidParameterException(f"{auth_flow} flow not enabled for this client")
+        if client.generate_secret:
+            parameters = auth_parameters or {}
+            username = parameters.get("USERNAME", "")
+            expected = base64.b64encode(
+                hmac.new(client.secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+            ).decode()
+            if not hmac.compare_digest(parameters.get("SECRET_HASH", ""), expected):
+                raise NotAuthorizedError(f"Client {client_id} is configured for secret but secret was not received")
+    return _initiate_auth(self, client_id, auth_flow, auth_parameters)
+
+
+cognito.CognitoIdpBackend.initiate_auth = _initiate_auth_as_cognito
 
 _serve = server.run_simple
 

@@ -43,6 +43,8 @@ impl Key {
 pub const ISSUER: &str = "https://issuer.test/pool";
 /// The app client its tokens are for, by default.
 pub const CLIENT: &str = "customers-app";
+/// A machine client of the deployment's services ([`machine_claims`]).
+pub const MACHINE: &str = "services-machine-client";
 
 /// A running issuer on 127.0.0.1.
 pub struct Issuer {
@@ -86,12 +88,14 @@ impl Issuer {
         })
     }
 
-    /// What a service verifies this issuer's tokens with, for [`CLIENT`].
+    /// What a service verifies this issuer's tokens with: [`CLIENT`]'s,
+    /// and [`MACHINE`]'s as a machine client of the deployment's services.
     pub fn settings(&self) -> IdentitySettings {
         IdentitySettings {
             issuer: String::from(ISSUER),
             jwks_url: self.jwks_url.clone(),
-            client_ids: vec![String::from(CLIENT)],
+            client_ids: vec![String::from(CLIENT), String::from(MACHINE)],
+            service_client_ids: vec![String::from(MACHINE)],
         }
     }
 
@@ -113,6 +117,7 @@ impl Issuer {
 pub fn claims(subject: &str, scopes: &[&str]) -> Value {
     json!({
         "sub": subject,
+        "username": subject,
         "iss": ISSUER,
         "client_id": CLIENT,
         "token_use": "access",
@@ -120,6 +125,17 @@ pub fn claims(subject: &str, scopes: &[&str]) -> Value {
         "iat": now(),
         "exp": now() + 600,
     })
+}
+
+/// A client-credentials token's claims as Cognito writes them: [`MACHINE`]
+/// is both `sub` and `client_id`, and no user is named.
+pub fn machine_claims(scopes: &[&str]) -> Value {
+    let mut claims = claims(MACHINE, scopes);
+    claims["client_id"] = json!(MACHINE);
+    if let Some(fields) = claims.as_object_mut() {
+        fields.remove("username");
+    }
+    claims
 }
 
 /// `claims` signed RS256 with `key`, under the key id `kid`.

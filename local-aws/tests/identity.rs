@@ -158,3 +158,77 @@ async fn the_token_endpoint_refuses_what_cognito_refuses() {
     // The customers' client has no secret and no client_credentials grant.
     assert_eq!(token(&identity.customer_client_id, "", &grant).await.0, 400);
 }
+
+/// Found by the attack on issue 15: moto let a customer sign in through a
+/// machine client (no secret, a flow the client does not allow) and get its
+/// service scopes. Cognito refuses both; so does the local stack.
+#[tokio::test]
+async fn no_one_signs_in_through_a_machine_client() {
+    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+    let moto = std::env::var("AWS_ENDPOINT_URL").expect("run under cargo xtask test");
+    let sdk = local_aws::test_sdk_config().await;
+    let services = local_aws::registry::load().unwrap();
+    let identity = local_aws::identity::seed(&sdk, &moto, &Deployment::new(local_aws::unique("id"), "t"), &services)
+        .await
+        .unwrap();
+    let alice = identity.customer(&sdk, "alice").await.unwrap();
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let payments = &identity.service_clients["payments"];
+    let sign_in = |client_id: String, secret_hash: Option<String>| {
+        let mut request = cognito
+            .initiate_auth()
+            .client_id(client_id)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", "alice")
+            .auth_parameters("PASSWORD", &alice.password);
+        if let Some(hash) = secret_hash {
+            request = request.auth_parameters("SECRET_HASH", hash);
+        }
+        request.send()
+    };
+    let secret_hash = |client_id: &str, secret: &str| {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("alice{client_id}").as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let message = |err: &dyn std::error::Error| {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    };
+    for (client_id, secret) in [
+        (identity.machine_client_id.clone(), identity.machine_client_secret.clone()),
+        (payments.client_id.clone(), payments.client_secret.clone()),
+    ] {
+        // Even with the client's secret: user sign-in is not a machine client's flow.
+        for hash in [None, Some(secret_hash(&client_id, &secret))] {
+            let refused = sign_in(client_id.clone(), hash).await.expect_err("no sign-in through a machine client");
+            assert!(message(&refused).contains("flow not enabled"), "{}", message(&refused));
+        }
+    }
+    // A client that allows password sign-in and has a secret takes SECRET_HASH, and only the right one.
+    let pool = identity.pool_id.clone();
+    let client = cognito
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("confidential")
+        .generate_secret(true)
+        .explicit_auth_flows(aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType::AllowUserPasswordAuth)
+        .send()
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap();
+    let (id, secret) = (client.client_id.unwrap(), client.client_secret.unwrap());
+    for hash in [None, Some(secret_hash(&id, "not-the-secret"))] {
+        let refused = sign_in(id.clone(), hash).await.expect_err("SECRET_HASH is required and checked");
+        assert!(message(&refused).contains("secret"), "{}", message(&refused));
+    }
+    assert!(sign_in(id.clone(), Some(secret_hash(&id, &secret))).await.is_ok());
+}

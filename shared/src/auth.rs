@@ -77,8 +77,8 @@ const ASYMMETRIC: &[Algorithm] = &[
 ];
 
 /// Where tokens come from and whom they must be for: `AUTH_ISSUER`,
-/// `AUTH_JWKS_URL` and `AUTH_CLIENT_IDS`, which `infra/` sets from the
-/// stage's user pool and the local stack from moto's.
+/// `AUTH_JWKS_URL`, `AUTH_CLIENT_IDS` and `AUTH_SERVICE_CLIENT_IDS`, which
+/// `infra/` sets from the stage's user pool and the local stack from moto's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentitySettings {
     /// The exact `iss` of valid tokens.
@@ -87,6 +87,10 @@ pub struct IdentitySettings {
     pub jwks_url: String,
     /// The app clients (`client_id` of an access token, or `aud`) accepted.
     pub client_ids: Vec<String>,
+    /// The deployment's machine clients among them: a token with a service
+    /// scope is a service only when it is one of these clients' own (no
+    /// user named in it); any other token with a service scope is refused.
+    pub service_client_ids: Vec<String>,
 }
 
 /// A variable the identity settings need is missing.
@@ -96,16 +100,25 @@ pub struct MissingIdentity(pub &'static str);
 
 impl IdentitySettings {
     /// Reads `AUTH_ISSUER`, `AUTH_JWKS_URL` (default: the issuer's
-    /// `/.well-known/jwks.json`) and `AUTH_CLIENT_IDS` (comma-separated).
+    /// `/.well-known/jwks.json`), `AUTH_CLIENT_IDS` and
+    /// `AUTH_SERVICE_CLIENT_IDS` (comma-separated; the second may be unset
+    /// when no service calls this one).
     pub fn from_env() -> Result<Self, MissingIdentity> {
         let issuer = crate::env::var(crate::env::AUTH_ISSUER).ok_or(MissingIdentity(crate::env::AUTH_ISSUER))?;
-        let client_ids: Vec<String> = crate::env::var(crate::env::AUTH_CLIENT_IDS)
-            .ok_or(MissingIdentity(crate::env::AUTH_CLIENT_IDS))?
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let list = |value: String| -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let client_ids = list(
+            crate::env::var(crate::env::AUTH_CLIENT_IDS).ok_or(MissingIdentity(crate::env::AUTH_CLIENT_IDS))?,
+        );
+        let service_client_ids = crate::env::var(crate::env::AUTH_SERVICE_CLIENT_IDS)
+            .map(list)
+            .unwrap_or_default();
         if client_ids.is_empty() {
             return Err(MissingIdentity(crate::env::AUTH_CLIENT_IDS));
         }
@@ -115,6 +128,7 @@ impl IdentitySettings {
             issuer,
             jwks_url,
             client_ids,
+            service_client_ids,
         })
     }
 }
@@ -128,6 +142,17 @@ pub enum AuthError {
     /// Not a JWT, or not one this verifier can read.
     #[error("the bearer token is not a well-formed JWT")]
     Malformed,
+    /// More than one `Authorization` header: which one counts would depend
+    /// on who reads it (API Gateway takes the last).
+    #[error("send one Authorization header, not several")]
+    Duplicate,
+    /// A claim every access token must have is missing.
+    #[error("the token has no {0} claim")]
+    MissingClaim(String),
+    /// A service scope on a token that is not the client-credentials token
+    /// of one of the deployment's machine clients.
+    #[error("the token carries a service scope but is not a machine token of this deployment's services")]
+    NotAService,
     /// `alg` is not an asymmetric signature algorithm (`none`, HMAC, …).
     #[error("the token's algorithm is not accepted (asymmetric signatures only)")]
     Algorithm,
@@ -210,6 +235,9 @@ pub struct Customer {
     pub client_id: String,
     /// The token's scopes.
     pub scopes: Vec<String>,
+    /// `username`: the user a user's token names (Cognito sets it on every
+    /// token a user signed in for; a client-credentials token has none).
+    pub username: Option<String>,
 }
 
 /// Who is calling: a request extension on every route that is not public.
@@ -277,6 +305,8 @@ struct Claims {
     token_use: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -419,6 +449,7 @@ impl Verifier {
                     ErrorKind::InvalidIssuer => AuthError::Issuer,
                     ErrorKind::InvalidSignature => AuthError::Signature,
                     ErrorKind::InvalidAlgorithm => AuthError::Algorithm,
+                    ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
                     _ => AuthError::Malformed,
                 }
             })?
@@ -455,6 +486,7 @@ impl Verifier {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            username: claims.username,
         })
     }
 }
@@ -524,16 +556,29 @@ impl Gate {
         }
     }
 
-    /// Who `presented` (the bearer token) is, for `access`.
+    /// Who `presented` (the bearer token) is, for `access`; `headers` are
+    /// read for `X-On-Behalf-Of` only once the token is verified, so no
+    /// stranger learns their rules.
     async fn principal(
         &self,
         presented: &str,
-        on_behalf_of: Option<&str>,
+        headers: &http::HeaderMap,
         access: Access,
     ) -> Result<Principal, AuthError> {
         let token = self.verifier.verify(presented).await?;
-        let is_service = token.scopes.contains(&self.service_scope);
-        if is_service {
+        let on_behalf_of = on_behalf_of(headers)?;
+        if token.scopes.contains(&self.service_scope) {
+            // Defence in depth: the pool grants service scopes to machine
+            // clients only, and only their own tokens make a service.
+            let machine = self
+                .verifier
+                .settings()
+                .service_client_ids
+                .contains(&token.client_id)
+                && token.username.is_none();
+            if !machine {
+                return Err(AuthError::NotAService);
+            }
             return Ok(Principal::Service {
                 client_id: token.client_id,
                 on_behalf_of: on_behalf_of.map(str::to_owned),
@@ -578,6 +623,9 @@ async fn authorize(State((gate, access)): State<(Arc<Gate>, Access)>, mut req: R
     if access == Access::Public {
         return next.run(req).await;
     }
+    if req.headers().get_all(header::AUTHORIZATION).iter().nth(1).is_some() {
+        return AuthError::Duplicate.into_response();
+    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -586,11 +634,7 @@ async fn authorize(State((gate, access)): State<(Arc<Gate>, Access)>, mut req: R
     let Some(presented) = presented else {
         return AuthError::Missing.into_response();
     };
-    let on_behalf_of = match on_behalf_of(req.headers()) {
-        Ok(named) => named,
-        Err(err) => return err.into_response(),
-    };
-    match gate.principal(presented, on_behalf_of, access).await {
+    match gate.principal(presented, req.headers(), access).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -668,6 +712,7 @@ mod tests {
             issuer: String::from("https://issuer.example"),
             jwks_url: String::from("http://127.0.0.1:9/unused"),
             client_ids: vec![String::from("app")],
+            service_client_ids: Vec::new(),
         }
     }
 

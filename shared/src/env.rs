@@ -27,6 +27,9 @@ pub const AUTH_ISSUER: &str = "AUTH_ISSUER";
 pub const AUTH_JWKS_URL: &str = "AUTH_JWKS_URL";
 /// The app clients whose tokens are accepted, comma-separated (`auth`).
 pub const AUTH_CLIENT_IDS: &str = "AUTH_CLIENT_IDS";
+/// Which of them are the deployment's machine clients, comma-separated: only
+/// their client-credentials tokens may carry a service scope (`auth`).
+pub const AUTH_SERVICE_CLIENT_IDS: &str = "AUTH_SERVICE_CLIENT_IDS";
 /// Lambda's log level (`TRACE`…`FATAL`), preferred over [`RUST_LOG`] (`telemetry`).
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// `tracing-subscriber` filter directives, used when [`AWS_LAMBDA_LOG_LEVEL`] is unset (`telemetry`).

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use shared::auth::{AuthError, IdentitySettings, Verifier};
 
-use local_aws::oidc::{CLIENT, ISSUER, Issuer, Key, claims as cognito_claims, now, sign as sign_with};
+use local_aws::oidc::{CLIENT, ISSUER, Issuer, Key, claims as cognito_claims, machine_claims, now, sign as sign_with};
 
 async fn verifier(issuer: &Issuer) -> Verifier {
     Verifier::load(issuer.settings(), reqwest::Client::new()).await
@@ -166,7 +166,7 @@ async fn every_forgery_and_mistake_is_refused_with_its_reason() {
             (
                 "no expiry",
                 sign("signing", "signing", &with(json!({"exp": null}))),
-                Err(AuthError::Malformed),
+                Err(AuthError::MissingClaim(String::from("exp"))),
             ),
             (
                 "no subject",
@@ -293,6 +293,13 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
     };
     let token = |subject: &str, scopes: &[&str]| sign("signing", "signing", &cognito_claims(subject, scopes));
     let insufficient = |scope: &str| Some(format!(r#"Bearer error="insufficient_scope", scope="{scope}""#));
+    let machine = |scopes: &[&str]| sign("signing", "signing", &machine_claims(scopes));
+    let mut as_user = machine_claims(&["ledger/service"]);
+    as_user["username"] = json!("ada");
+    let as_user = sign("signing", "signing", &as_user);
+    let mut customers_machine = machine_claims(&["ledger/service"]);
+    customers_machine["client_id"] = json!(CLIENT);
+    let customers_machine = sign("signing", "signing", &customers_machine);
     // (case, path, token, X-On-Behalf-Of, status, challenge, in the body)
     type Case<'a> = (&'a str, &'static str, String, Option<&'static str>, u16, Option<String>, &'a str);
     let cases: Vec<Case> = vec![
@@ -300,10 +307,15 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
         ("a customer without it", "/read", token("ada", &["ledger/write"]), None, 403, insufficient("ledger/read"), ""),
         ("a customer acting for another", "/read", token("eve", &["ledger/read"]), Some("ada"), 403, insufficient("ledger/service"), ""),
         ("a customer on a service route", "/post", token("ada", &["ledger/read", "ledger/write"]), None, 403, insufficient("ledger/service"), ""),
-        ("a service for a customer", "/read", token("payments-client", &["ledger/service"]), Some("ada"), 200, None, "for ada"),
-        ("a service for no one", "/post", token("payments-client", &["ledger/service"]), None, 200, None, "for no one"),
-        ("another API's service scope", "/post", token("payments-client", &["accounts/service"]), None, 403, insufficient("ledger/service"), ""),
-        ("a service scope signed by a stranger", "/post", sign("stranger", "signing", &cognito_claims("x", &["ledger/service"])), None, 401, None, ""),
+        ("a service for a customer", "/read", machine(&["ledger/service"]), Some("ada"), 200, None, "for ada"),
+        ("a service for no one", "/post", machine(&["ledger/service"]), None, 200, None, "for no one"),
+        ("another API's service scope", "/post", machine(&["accounts/service"]), None, 403, insufficient("ledger/service"), ""),
+        ("a service scope signed by a stranger", "/post", sign("stranger", "signing", &machine_claims(&["ledger/service"])), None, 401, None, ""),
+        // The service scope on what is not a machine client's own token: a
+        // user signed in through any client, or a client no service owns.
+        ("a user's token with a service scope", "/post", token("ada", &["ledger/service"]), None, 401, None, "not a machine token"),
+        ("a machine client's token naming a user", "/post", as_user, None, 401, None, "not a machine token"),
+        ("a customers' client token without a user", "/post", customers_machine, None, 401, None, "not a machine token"),
     ];
     for (name, path, token, on_behalf_of, status, challenge, body) in cases {
         let (got, got_challenge, got_body) = call(path, token, on_behalf_of).await;
@@ -313,4 +325,42 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
         }
         assert!(got_body.contains(body), "{name}: {got_body}");
     }
+
+    // Found by the attack on issue 15: two Authorization headers are
+    // refused (API Gateway's authorizer reads the last, the service the
+    // first), and a bad X-On-Behalf-Of tells no one without a valid token
+    // its rules.
+    let send = |headers: Vec<(&'static str, String)>| {
+        let router = router.clone();
+        async move {
+            let mut request = axum::http::Request::get("/read");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = router
+                .oneshot(request.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let ada = format!("Bearer {}", token("ada", &["ledger/read"]));
+    let (status, body) = send(vec![("authorization", ada.clone()), ("authorization", ada.clone())]).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("send one Authorization header"), "{body}");
+    let (status, body) = send(vec![
+        ("authorization", String::from("Bearer junk")),
+        ("x-on-behalf-of", String::from("a b")),
+    ])
+    .await;
+    assert_eq!(status, 401, "the token first: {body}");
+    let (status, body) = send(vec![
+        ("authorization", format!("Bearer {}", machine(&["ledger/service"]))),
+        ("x-on-behalf-of", String::from("a b")),
+    ])
+    .await;
+    assert_eq!(status, 400, "then the header: {body}");
+    assert!(body.contains("X-On-Behalf-Of"), "{body}");
 }

@@ -28,6 +28,7 @@ fn gate() -> Arc<shared::auth::Gate> {
             issuer: String::from("https://issuer.test"),
             jwks_url: String::from("http://127.0.0.1:9/jwks.json"),
             client_ids: vec![String::from("app")],
+            service_client_ids: Vec::new(),
         },
         reqwest::Client::new(),
     );

@@ -42,12 +42,23 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
         "  a new token: InitiateAuth USER_PASSWORD_AUTH with that client at {}",
         stack.aws_endpoint()
     );
-    println!("  scopes: {}", identity.scopes.join(" "));
+    println!("  customers' scopes: {}", identity.customer_scopes.join(" "));
     println!(
-        "  the hooks' client {}: client_credentials at {}",
+        "  the hooks' client {}: client_credentials at {} (every scope; `scope=` narrows it)",
         identity.machine_client_id, identity.token_url
     );
-    println!("\nAuthorization: Bearer {}\n", customer.access_token);
+    for (service, client) in &identity.service_clients {
+        println!(
+            "  {service}'s client {}: client_credentials, scopes {}",
+            client.client_id,
+            client.scopes.join(" ")
+        );
+    }
+    println!("\nAuthorization: Bearer {}   (customer `dev`)\n", customer.access_token);
+    println!(
+        "service_token (the hooks' client, service scopes, for credits/debits/voids):\n{}\n",
+        stack.service_token().await?
+    );
     println!("A service that dies is started again on its address. Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     stack.down().await;

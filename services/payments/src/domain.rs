@@ -367,6 +367,16 @@ pub fn next(payment: &Payment, outcome: Outcome, now: OffsetDateTime, policy: &P
     match outcome {
         Outcome::Transferred => finish(&mut next, Status::Completed, None),
         Outcome::Refused(reason) => finish(&mut next, Status::Failed, Some(Failure::Refused { reason })),
+        // Payments cancels only from `cancelling`: a pending payment whose
+        // reference is cancelled met someone else's claim on it (a stale
+        // copy of a payment being cancelled loses its conditional write).
+        Outcome::Cancelled if payment.status == Status::Pending => finish(
+            &mut next,
+            Status::Failed,
+            Some(Failure::Refused {
+                reason: Refusal::ReferenceConflict,
+            }),
+        ),
         Outcome::Cancelled => finish(
             &mut next,
             Status::Failed,
@@ -580,7 +590,9 @@ mod tests {
                 pending(),
                 Outcome::Cancelled,
                 Status::Failed,
-                Some(Failure::Abandoned { cause: None }),
+                Some(Failure::Refused {
+                    reason: Refusal::ReferenceConflict,
+                }),
             ),
             (cancelling(), Outcome::Transferred, Status::Completed, None),
             (
