@@ -262,7 +262,11 @@ async fn machine_client(
     .await?;
     crate::seed::put_parameter(
         &aws_sdk_ssm::Client::new(sdk),
-        &format!("{}{}", deployment.config_prefix(name), shared::credentials::TOKEN_URL_KEY),
+        &format!(
+            "{}{}",
+            deployment.config_prefix(name),
+            shared::credentials::TOKEN_URL_KEY
+        ),
         token_url,
         false,
     )

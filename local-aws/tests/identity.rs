@@ -203,12 +203,17 @@ async fn no_one_signs_in_through_a_machine_client() {
         text
     };
     for (client_id, secret) in [
-        (identity.machine_client_id.clone(), identity.machine_client_secret.clone()),
+        (
+            identity.machine_client_id.clone(),
+            identity.machine_client_secret.clone(),
+        ),
         (payments.client_id.clone(), payments.client_secret.clone()),
     ] {
         // Even with the client's secret: user sign-in is not a machine client's flow.
         for hash in [None, Some(secret_hash(&client_id, &secret))] {
-            let refused = sign_in(client_id.clone(), hash).await.expect_err("no sign-in through a machine client");
+            let refused = sign_in(client_id.clone(), hash)
+                .await
+                .expect_err("no sign-in through a machine client");
             assert!(message(&refused).contains("flow not enabled"), "{}", message(&refused));
         }
     }
@@ -227,7 +232,9 @@ async fn no_one_signs_in_through_a_machine_client() {
         .unwrap();
     let (id, secret) = (client.client_id.unwrap(), client.client_secret.unwrap());
     for hash in [None, Some(secret_hash(&id, "not-the-secret"))] {
-        let refused = sign_in(id.clone(), hash).await.expect_err("SECRET_HASH is required and checked");
+        let refused = sign_in(id.clone(), hash)
+            .await
+            .expect_err("SECRET_HASH is required and checked");
         assert!(message(&refused).contains("secret"), "{}", message(&refused));
     }
     assert!(sign_in(id.clone(), Some(secret_hash(&id, &secret))).await.is_ok());

@@ -113,9 +113,8 @@ impl IdentitySettings {
                 .map(str::to_owned)
                 .collect()
         };
-        let client_ids = list(
-            crate::env::var(crate::env::AUTH_CLIENT_IDS).ok_or(MissingIdentity(crate::env::AUTH_CLIENT_IDS))?,
-        );
+        let client_ids =
+            list(crate::env::var(crate::env::AUTH_CLIENT_IDS).ok_or(MissingIdentity(crate::env::AUTH_CLIENT_IDS))?);
         let service_client_ids = crate::env::var(crate::env::AUTH_SERVICE_CLIENT_IDS)
             .map(list)
             .unwrap_or_default();
@@ -570,12 +569,8 @@ impl Gate {
         if token.scopes.contains(&self.service_scope) {
             // Defence in depth: the pool grants service scopes to machine
             // clients only, and only their own tokens make a service.
-            let machine = self
-                .verifier
-                .settings()
-                .service_client_ids
-                .contains(&token.client_id)
-                && token.username.is_none();
+            let machine =
+                self.verifier.settings().service_client_ids.contains(&token.client_id) && token.username.is_none();
             if !machine {
                 return Err(AuthError::NotAService);
             }

@@ -259,13 +259,22 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
     let who = |principal: Principal| async move {
         match principal {
             Principal::Customer(c) => format!("customer {}", c.subject),
-            Principal::Service { client_id, on_behalf_of } => {
-                format!("service {client_id} for {}", on_behalf_of.as_deref().unwrap_or("no one"))
+            Principal::Service {
+                client_id,
+                on_behalf_of,
+            } => {
+                format!(
+                    "service {client_id} for {}",
+                    on_behalf_of.as_deref().unwrap_or("no one")
+                )
             }
         }
     };
     let gate = Gate::new(verifier, &service);
-    assert_eq!(gate.scopes(Access::Scope("ledger/read")), ["ledger/read", "ledger/service"]);
+    assert_eq!(
+        gate.scopes(Access::Scope("ledger/read")),
+        ["ledger/read", "ledger/service"]
+    );
     assert_eq!(gate.scopes(Access::Service), ["ledger/service"]);
     let routes = Routes::new(gate)
         .route("/read", get(who), Access::Scope("ledger/read"))
@@ -287,7 +296,10 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
                 .headers()
                 .get("www-authenticate")
                 .map(|v| v.to_str().unwrap().to_owned());
-            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
             (status, challenge, String::from_utf8_lossy(&body).into_owned())
         }
     };
@@ -301,21 +313,117 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
     customers_machine["client_id"] = json!(CLIENT);
     let customers_machine = sign("signing", "signing", &customers_machine);
     // (case, path, token, X-On-Behalf-Of, status, challenge, in the body)
-    type Case<'a> = (&'a str, &'static str, String, Option<&'static str>, u16, Option<String>, &'a str);
+    type Case<'a> = (
+        &'a str,
+        &'static str,
+        String,
+        Option<&'static str>,
+        u16,
+        Option<String>,
+        &'a str,
+    );
     let cases: Vec<Case> = vec![
-        ("a customer with the scope", "/read", token("ada", &["ledger/read"]), None, 200, None, "customer ada"),
-        ("a customer without it", "/read", token("ada", &["ledger/write"]), None, 403, insufficient("ledger/read"), ""),
-        ("a customer acting for another", "/read", token("eve", &["ledger/read"]), Some("ada"), 403, insufficient("ledger/service"), ""),
-        ("a customer on a service route", "/post", token("ada", &["ledger/read", "ledger/write"]), None, 403, insufficient("ledger/service"), ""),
-        ("a service for a customer", "/read", machine(&["ledger/service"]), Some("ada"), 200, None, "for ada"),
-        ("a service for no one", "/post", machine(&["ledger/service"]), None, 200, None, "for no one"),
-        ("another API's service scope", "/post", machine(&["accounts/service"]), None, 403, insufficient("ledger/service"), ""),
-        ("a service scope signed by a stranger", "/post", sign("stranger", "signing", &machine_claims(&["ledger/service"])), None, 401, None, ""),
+        (
+            "a customer with the scope",
+            "/read",
+            token("ada", &["ledger/read"]),
+            None,
+            200,
+            None,
+            "customer ada",
+        ),
+        (
+            "a customer without it",
+            "/read",
+            token("ada", &["ledger/write"]),
+            None,
+            403,
+            insufficient("ledger/read"),
+            "",
+        ),
+        (
+            "a customer acting for another",
+            "/read",
+            token("eve", &["ledger/read"]),
+            Some("ada"),
+            403,
+            insufficient("ledger/service"),
+            "",
+        ),
+        (
+            "a customer on a service route",
+            "/post",
+            token("ada", &["ledger/read", "ledger/write"]),
+            None,
+            403,
+            insufficient("ledger/service"),
+            "",
+        ),
+        (
+            "a service for a customer",
+            "/read",
+            machine(&["ledger/service"]),
+            Some("ada"),
+            200,
+            None,
+            "for ada",
+        ),
+        (
+            "a service for no one",
+            "/post",
+            machine(&["ledger/service"]),
+            None,
+            200,
+            None,
+            "for no one",
+        ),
+        (
+            "another API's service scope",
+            "/post",
+            machine(&["accounts/service"]),
+            None,
+            403,
+            insufficient("ledger/service"),
+            "",
+        ),
+        (
+            "a service scope signed by a stranger",
+            "/post",
+            sign("stranger", "signing", &machine_claims(&["ledger/service"])),
+            None,
+            401,
+            None,
+            "",
+        ),
         // The service scope on what is not a machine client's own token: a
         // user signed in through any client, or a client no service owns.
-        ("a user's token with a service scope", "/post", token("ada", &["ledger/service"]), None, 401, None, "not a machine token"),
-        ("a machine client's token naming a user", "/post", as_user, None, 401, None, "not a machine token"),
-        ("a customers' client token without a user", "/post", customers_machine, None, 401, None, "not a machine token"),
+        (
+            "a user's token with a service scope",
+            "/post",
+            token("ada", &["ledger/service"]),
+            None,
+            401,
+            None,
+            "not a machine token",
+        ),
+        (
+            "a machine client's token naming a user",
+            "/post",
+            as_user,
+            None,
+            401,
+            None,
+            "not a machine token",
+        ),
+        (
+            "a customers' client token without a user",
+            "/post",
+            customers_machine,
+            None,
+            401,
+            None,
+            "not a machine token",
+        ),
     ];
     for (name, path, token, on_behalf_of, status, challenge, body) in cases {
         let (got, got_challenge, got_body) = call(path, token, on_behalf_of).await;
@@ -342,7 +450,10 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
                 .await
                 .unwrap();
             let status = response.status().as_u16();
-            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
             (status, String::from_utf8_lossy(&body).into_owned())
         }
     };

@@ -28,7 +28,11 @@ async fn endpoint(status: StatusCode, answer: Value) -> (String, Arc<AtomicUsize
             async move {
                 let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
                 assert!(body.contains("grant_type=client_credentials"), "{body}");
-                if let Some(token) = answer.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(token) = answer
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     answer["access_token"] = json!(format!("{token}{n}"));
                 }
                 // A slow endpoint, so concurrent callers overlap.
@@ -108,20 +112,31 @@ async fn every_refusal_says_why_without_the_secret() {
             json!({"error": "invalid_scope", "error_description": "accounts/service is not allowed"}),
             "invalid_scope: accounts/service is not allowed",
         ),
-        (StatusCode::INTERNAL_SERVER_ERROR, json!("oops"), "(500, no OAuth error)"),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!("oops"),
+            "(500, no OAuth error)",
+        ),
         (
             StatusCode::OK,
             json!({"access_token": "t", "token_type": "mac"}),
             "a mac token, not a bearer token",
         ),
-        (StatusCode::OK, json!({"token_type": "Bearer"}), "missing field `access_token`"),
+        (
+            StatusCode::OK,
+            json!({"token_type": "Bearer"}),
+            "missing field `access_token`",
+        ),
         (StatusCode::OK, json!({"access_token": ""}), "an empty access_token"),
     ];
     for (status, answer, expected) in cases {
         let (url, _) = endpoint(status, answer.clone()).await;
         let err = source(&url).await.token(Duration::from_secs(5)).await.unwrap_err();
         let message = err.to_string();
-        assert!(message.contains(expected), "{answer}: {message:?} should say {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{answer}: {message:?} should say {expected:?}"
+        );
         assert!(!message.contains(SECRET), "{message}");
         assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
     }

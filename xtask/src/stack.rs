@@ -281,4 +281,3 @@ pub fn service_env(moto: &Moto, deployment: &Deployment) -> Vec<(&'static str, S
     ]);
     env
 }
-

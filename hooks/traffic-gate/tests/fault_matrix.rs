@@ -378,14 +378,20 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
         .expect("tokens")
         .expect("tokens, not none");
     let verifier = shared::auth::Verifier::load(identity.settings.clone(), reqwest::Client::new()).await;
-    let customer = verifier.verify(tokens.access.expose()).await.expect("the hooks' token verifies");
+    let customer = verifier
+        .verify(tokens.access.expose())
+        .await
+        .expect("the hooks' token verifies");
     assert_eq!(customer.client_id, identity.machine_client_id);
     assert!(
         !customer.scopes.contains(&String::from("accounts/service")),
         "the customer-scoped token is no service: {:?}",
         customer.scopes
     );
-    let service = verifier.verify(tokens.service.expose()).await.expect("the service token verifies");
+    let service = verifier
+        .verify(tokens.service.expose())
+        .await
+        .expect("the service token verifies");
     assert_eq!(service.scopes, ["accounts/service", "payments/service"]);
 
     let wrong_secret = "not-the-secret-0123456789";

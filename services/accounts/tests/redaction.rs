@@ -32,7 +32,11 @@ async fn credentials_never_reach_the_logs() {
         };
         let reply = wrong.call("GET", &format!("/accounts/{id}"), None).await;
         assert_eq!(reply.status, 401, "{}", reply.raw);
-        assert!(!reply.raw.contains(CANARY), "the refusal echoes the token: {}", reply.raw);
+        assert!(
+            !reply.raw.contains(CANARY),
+            "the refusal echoes the token: {}",
+            reply.raw
+        );
     }
     let client = shared::secrets::Secret::new(shared::credentials::ClientCredentials {
         client_id: String::from("client"),

@@ -43,7 +43,13 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
         async move {
             let body = json!({"holder": "x", "currency": currency}).to_string();
             let reply = f
-                .call_with("POST", "/accounts", Some(&body), &f.service_token, &[("x-on-behalf-of", &owner)])
+                .call_with(
+                    "POST",
+                    "/accounts",
+                    Some(&body),
+                    &f.service_token,
+                    &[("x-on-behalf-of", &owner)],
+                )
                 .await;
             assert_eq!(reply.status, 201, "{}", reply.raw);
             reply.body["id"].as_str().unwrap().to_owned()
@@ -348,7 +354,9 @@ async fn a_bad_on_behalf_of_is_refused_and_a_reference_tells_a_stranger_nothing(
         assert_eq!(read.status, 400, "{headers:?}: {}", read.raw);
         assert_eq!(read.body["errors"][0]["field"], "X-On-Behalf-Of", "{}", read.raw);
         assert!(!read.raw.contains(&victim), "{}", read.raw);
-        let moved = f.call_with("POST", "/transfers", Some(&steal), &f.service_token, headers).await;
+        let moved = f
+            .call_with("POST", "/transfers", Some(&steal), &f.service_token, headers)
+            .await;
         assert_eq!(moved.status, 400, "{headers:?}: {}", moved.raw);
     }
     let after = f.state.store.snapshot().await.unwrap();
@@ -372,7 +380,13 @@ async fn a_bad_on_behalf_of_is_refused_and_a_reference_tells_a_stranger_nothing(
     let (mine, theirs) = (mine.body["id"].as_str().unwrap(), theirs.body["id"].as_str().unwrap());
     let probe = json!({"from_account": mine, "to_account": theirs, "amount_minor": 1, "currency": "EUR", "reference": "invoice-17"}).to_string();
     let answer = f
-        .call_with("POST", "/transfers/cancellations", Some(&probe), &f.service_token, &as_stranger)
+        .call_with(
+            "POST",
+            "/transfers/cancellations",
+            Some(&probe),
+            &f.service_token,
+            &as_stranger,
+        )
         .await;
     assert_eq!(answer.status, 409, "{}", answer.raw);
     assert_eq!(answer.body["type"], "urn:problem:reference-conflict", "{}", answer.raw);

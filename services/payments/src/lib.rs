@@ -99,7 +99,11 @@ pub struct AppState {
 impl AppState {
     /// Builds the state from what init loaded (configuration, signing keys
     /// and the machine client) and the DynamoDB client.
-    pub fn new(loaded: Loaded<Config>, client: LoadedSecret<ClientCredentials>, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+    pub fn new(
+        loaded: Loaded<Config>,
+        client: LoadedSecret<ClientCredentials>,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
         let Loaded {
             config, verifier, http, ..
         } = loaded;
@@ -169,7 +173,13 @@ pub async fn init(
     // polls the fetch first, which sends its requests.
     let secret = shared::credentials::client_secret(SERVICE.name);
     let (loaded, dynamodb) = tokio::join!(
-        shared::bootstrap::load_with_secret::<Config, ClientCredentials>(sdk, deployment, SERVICE.name, identity, &secret),
+        shared::bootstrap::load_with_secret::<Config, ClientCredentials>(
+            sdk,
+            deployment,
+            SERVICE.name,
+            identity,
+            &secret
+        ),
         async { shared::aws::dynamodb(sdk) }
     );
     let (loaded, client) = loaded?;
@@ -178,7 +188,11 @@ pub async fn init(
     // The first payment should not wait for a token: fetch it now. Without
     // one, init still succeeds; the first call to accounts fetches it.
     let started = std::time::Instant::now();
-    if let Err(err) = state.tokens.token(Duration::from_millis(state.config.accounts_timeout_ms)).await {
+    if let Err(err) = state
+        .tokens
+        .token(Duration::from_millis(state.config.accounts_timeout_ms))
+        .await
+    {
         tracing::warn!(error = %err, "no token for accounts at init; the first call fetches one");
     }
     aws_wait += started.elapsed();

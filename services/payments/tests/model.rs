@@ -837,7 +837,15 @@ async fn settle(stack: &mut Stack, case: &Case) {
         let (http, token) = (stack.http.clone(), stack.service_token.clone());
         async move {
             for _ in 0..20 {
-                let answer = call(&http, reqwest::Method::GET, url.clone(), None, None, Auth::Service(&token)).await?;
+                let answer = call(
+                    &http,
+                    reqwest::Method::GET,
+                    url.clone(),
+                    None,
+                    None,
+                    Auth::Service(&token),
+                )
+                .await?;
                 if answer.kind() != "urn:problem:timeout" {
                     return Ok(answer);
                 }

@@ -18,7 +18,6 @@ use local_aws::xray::{Daemon, descends, segment_id, trace_header};
 use serde_json::{Value, json};
 use shared::naming::Deployment;
 
-
 /// An API Gateway REST (payload 1.0) proxy event from a customer holding `token`.
 fn event(method: &str, path: &str, body: &Value, idempotency_key: &str, token: &str) -> Vec<u8> {
     let authorization = format!("Bearer {token}");
@@ -98,7 +97,9 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         .await
         .expect("user pool");
     let customer = identity.customer(&sdk, "traced").await.expect("a customer");
-    let (accounts_state, _) = accounts::init(&sdk, &deployment, identity.settings.clone()).await.expect("accounts init");
+    let (accounts_state, _) = accounts::init(&sdk, &deployment, identity.settings.clone())
+        .await
+        .expect("accounts init");
     let open = |balance: u64| {
         let (store, owner) = (accounts_state.store.clone(), customer.subject.clone());
         async move {

@@ -63,7 +63,8 @@ impl Fixture {
     /// A call as a service acting for the fixture's customer.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let on_behalf = [("x-on-behalf-of", self.customer.subject.as_str())];
-        self.call_with(method, path, body, &self.service_token, &on_behalf).await
+        self.call_with(method, path, body, &self.service_token, &on_behalf)
+            .await
     }
 
     /// A call with bearer `credential` and extra headers.

@@ -97,21 +97,23 @@ pub async fn stack() -> Stack {
         .expect("accounts init");
     let faults = Arc::new(Mutex::new(Faults::default()));
     let switch = faults.clone();
-    let accounts_app = accounts::app(accounts_state.clone())
-        .layer(axum::middleware::from_fn(move |req, next| inject(switch.clone(), req, next)));
+    let accounts_app = accounts::app(accounts_state.clone()).layer(axum::middleware::from_fn(move |req, next| {
+        inject(switch.clone(), req, next)
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, accounts_app).await.unwrap() });
 
-    let (mut loaded, client) = shared::bootstrap::load_with_secret::<payments::Config, shared::credentials::ClientCredentials>(
-        &sdk,
-        &deployment,
-        payments::SERVICE.name,
-        identity.settings.clone(),
-        &shared::credentials::client_secret(payments::SERVICE.name),
-    )
-    .await
-    .expect("payments config, keys and machine client");
+    let (mut loaded, client) =
+        shared::bootstrap::load_with_secret::<payments::Config, shared::credentials::ClientCredentials>(
+            &sdk,
+            &deployment,
+            payments::SERVICE.name,
+            identity.settings.clone(),
+            &shared::credentials::client_secret(payments::SERVICE.name),
+        )
+        .await
+        .expect("payments config, keys and machine client");
     let config = &mut loaded.config;
     config.accounts_url = format!("http://{address}");
     config.accounts_timeout_ms = 300;
