@@ -14,7 +14,7 @@ Four changes to moto, each standing in for what AWS does and moto does not:
    is allowed (`AllowedOAuthScopes`), as the ones a customer obtains through
    the pool's managed login (the OAuth code flow, which moto cannot serve)
    do; moto otherwise gives them only `aws.cognito.signin.user.admin`.
-4. `InitiateAuth` refuses what Cognito refuses: a flow the app client does
+4. `InitiateAuth` and `AdminInitiateAuth` refuse what Cognito refuses: a flow the app client does
    not allow (`ExplicitAuthFlows`, by default SRP, custom and refresh only)
    is an `InvalidParameterException`; a client with a secret needs
    `SECRET_HASH` (Base64 of HMAC-SHA256 over username + client id, keyed
@@ -74,7 +74,7 @@ def _token(environ, start_response):
     if form.get("grant_type") != "client_credentials":
         return _answer(start_response, "400 Bad Request", {"error": "unsupported_grant_type"})
     pool, client = _find_client(client_id or "")
-    if client is None or not client.generate_secret or secret != client.secret:
+    if client is None or not client.generate_secret or not hmac.compare_digest(secret or "", client.secret):
         return _answer(start_response, "400 Bad Request", {"error": "invalid_client"})
     config = client.extended_config
     if "client_credentials" not in (config.get("AllowedOAuthFlows") or []):
@@ -128,27 +128,43 @@ _DEFAULT_FLOWS = ["ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOK
 _initiate_auth = cognito.CognitoIdpBackend.initiate_auth
 
 
+def _refuse_as_cognito(client, client_id, flow, auth_parameters):
+    enabled = {f.removeprefix("ALLOW_") for f in client.extended_config.get("ExplicitAuthFlows") or _DEFAULT_FLOWS}
+    # The legacy names of the flows the same permission allows.
+    allowed = {"REFRESH_TOKEN": "REFRESH_TOKEN_AUTH", "ADMIN_NO_SRP_AUTH": "ADMIN_USER_PASSWORD_AUTH"}.get(flow, flow)
+    if allowed not in enabled:
+        raise InvalidParameterException(f"{flow} flow not enabled for this client")
+    if client.generate_secret:
+        parameters = auth_parameters or {}
+        username = parameters.get("USERNAME", "")
+        expected = base64.b64encode(
+            hmac.new(client.secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+        ).decode()
+        if not hmac.compare_digest(parameters.get("SECRET_HASH", ""), expected):
+            raise NotAuthorizedError(f"Client {client_id} is configured for secret but secret was not received")
+
+
 def _initiate_auth_as_cognito(self, client_id, auth_flow, auth_parameters):
     for pool in self.user_pools.values():
         client = pool.clients.get(client_id)
-        if client is None:
-            continue
-        enabled = {f.removeprefix("ALLOW_") for f in client.extended_config.get("ExplicitAuthFlows") or _DEFAULT_FLOWS}
-        flow = "REFRESH_TOKEN_AUTH" if auth_flow == "REFRESH_TOKEN" else auth_flow
-        if flow not in enabled:
-            raise InvalidParameterException(f"{auth_flow} flow not enabled for this client")
-        if client.generate_secret:
-            parameters = auth_parameters or {}
-            username = parameters.get("USERNAME", "")
-            expected = base64.b64encode(
-                hmac.new(client.secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
-            ).decode()
-            if not hmac.compare_digest(parameters.get("SECRET_HASH", ""), expected):
-                raise NotAuthorizedError(f"Client {client_id} is configured for secret but secret was not received")
+        if client is not None:
+            _refuse_as_cognito(client, client_id, auth_flow, auth_parameters)
     return _initiate_auth(self, client_id, auth_flow, auth_parameters)
 
 
+_admin_initiate_auth = cognito.CognitoIdpBackend.admin_initiate_auth
+
+
+def _admin_initiate_auth_as_cognito(self, user_pool_id, client_id, auth_flow, auth_parameters):
+    pool = self.user_pools.get(user_pool_id)
+    client = pool.clients.get(client_id) if pool is not None else None
+    if client is not None:
+        _refuse_as_cognito(client, client_id, auth_flow, auth_parameters)
+    return _admin_initiate_auth(self, user_pool_id, client_id, auth_flow, auth_parameters)
+
+
 cognito.CognitoIdpBackend.initiate_auth = _initiate_auth_as_cognito
+cognito.CognitoIdpBackend.admin_initiate_auth = _admin_initiate_auth_as_cognito
 
 _serve = server.run_simple
 

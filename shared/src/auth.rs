@@ -234,9 +234,11 @@ pub struct Customer {
     pub client_id: String,
     /// The token's scopes.
     pub scopes: Vec<String>,
-    /// `username`: the user a user's token names (Cognito sets it on every
-    /// token a user signed in for; a client-credentials token has none).
-    pub username: Option<String>,
+    /// Whether it has the shape of a Cognito client-credentials token: a
+    /// `client_id` claim equal to `sub`, `token_use` `access`, and no user
+    /// named (`username`, which Cognito sets on every token a user signed
+    /// in for). Only such a token of a listed machine client is a service.
+    pub machine: bool,
 }
 
 /// Who is calling: a request extension on every route that is not public.
@@ -474,6 +476,9 @@ impl Verifier {
         if !is_subject(&claims.sub) {
             return Err(AuthError::Subject);
         }
+        let machine = claims.client_id.as_deref() == Some(claims.sub.as_str())
+            && claims.token_use.as_deref() == Some("access")
+            && claims.username.is_none();
         Ok(Customer {
             subject: claims.sub,
             client_id,
@@ -485,7 +490,7 @@ impl Verifier {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            username: claims.username,
+            machine,
         })
     }
 }
@@ -569,8 +574,7 @@ impl Gate {
         if token.scopes.contains(&self.service_scope) {
             // Defence in depth: the pool grants service scopes to machine
             // clients only, and only their own tokens make a service.
-            let machine =
-                self.verifier.settings().service_client_ids.contains(&token.client_id) && token.username.is_none();
+            let machine = self.verifier.settings().service_client_ids.contains(&token.client_id) && token.machine;
             if !machine {
                 return Err(AuthError::NotAService);
             }

@@ -99,18 +99,19 @@ async fn load_beside<C: DeserializeOwned, T>(
     identity: IdentitySettings,
     beside: impl Future<Output = Result<T, SecretError>>,
 ) -> Result<(Loaded<C>, T), InitError> {
-    let http = reqwest::Client::builder().build().map_err(InitError::Http)?;
     let ssm = crate::aws::ssm(sdk);
     let prefix = deployment.config_prefix(service);
     let started = Instant::now();
     // `join!` polls the SSM fetch first, which sends its request; the other
-    // clients are built while that request is in flight.
-    let (config, beside, verifier) = tokio::join!(
-        crate::config::load::<C>(&ssm, &prefix),
-        beside,
-        Verifier::load(identity, http.clone())
-    );
+    // clients (the HTTP client's TLS roots included) are built while that
+    // request is in flight, and the JWKS request goes out right after.
+    let (config, beside, keys) = tokio::join!(crate::config::load::<C>(&ssm, &prefix), beside, async {
+        let http = reqwest::Client::builder().build().map_err(InitError::Http)?;
+        let verifier = Verifier::load(identity, http.clone()).await;
+        Ok::<_, InitError>((verifier, http))
+    });
     let aws_wait = started.elapsed();
+    let (verifier, http) = keys?;
     Ok((
         Loaded {
             config: config?,

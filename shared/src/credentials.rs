@@ -73,6 +73,13 @@ pub enum TokenError {
         /// The OAuth error code and description, when it sent one.
         error: String,
     },
+    /// The token endpoint is not HTTPS (the client's secret would cross the
+    /// network in clear); plain HTTP is taken on the loopback interface only.
+    #[error("the token endpoint {url} is not https:// (plain HTTP only to this machine)")]
+    Insecure {
+        /// The token endpoint.
+        url: String,
+    },
     /// The answer is not an access token response (RFC 6749 §5.1).
     #[error("the token endpoint {url} answered without a usable access token: {reason}")]
     Unreadable {
@@ -103,6 +110,9 @@ struct TokenRefusal {
 
 /// How long a token is kept when the endpoint does not say when it expires.
 const UNSTATED_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The longest a token is kept, whatever the endpoint says.
+const LONGEST_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A token is renewed this long before it expires (or at half its
 /// lifetime, when that is shorter), so no call carries one that expires in flight.
@@ -165,14 +175,24 @@ impl TokenSource {
         .unwrap_or_else(|_| Err(no_time()))
     }
 
-    /// Drops the kept token (the callee refused it: revoked, or signed with
-    /// a key it no longer trusts), so the next call fetches a new one.
-    pub async fn forget(&self) {
-        *self.issued.lock().await = None;
+    /// Drops `refused` if it is still the kept token (the callee refused
+    /// it: revoked, or signed with a key it no longer trusts), so the next
+    /// call fetches a new one; a newer token another caller fetched stays.
+    pub async fn forget(&self, refused: &AccessToken) {
+        let mut issued = self.issued.lock().await;
+        if issued
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(&current.token, refused))
+        {
+            *issued = None;
+        }
     }
 
     async fn fetch(&self) -> Result<Issued, TokenError> {
         let url = &self.token_url;
+        if !is_private(url) {
+            return Err(TokenError::Insecure { url: url.clone() });
+        }
         let client = self.client.get().await.map_err(TokenError::Client)?;
         let client = client.expose();
         let mut form = vec![("grant_type", String::from("client_credentials"))];
@@ -222,11 +242,34 @@ impl TokenSource {
         if answer.access_token.is_empty() {
             return Err(unreadable(String::from("an empty access_token")));
         }
-        let lifetime = answer.expires_in.map_or(UNSTATED_LIFETIME, Duration::from_secs);
+        let lifetime = answer
+            .expires_in
+            .map_or(UNSTATED_LIFETIME, Duration::from_secs)
+            .min(LONGEST_KEPT);
         let margin = RENEW_BEFORE.min(lifetime / 2);
         Ok(Issued {
             token: Arc::new(Secret::new(answer.access_token)),
             renew_at: requested + lifetime.saturating_sub(margin),
         })
+    }
+}
+
+/// Whether `url` keeps a client's secret off the network: `https://`, or
+/// plain HTTP to the loopback interface.
+fn is_private(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => true,
+        "http" => parsed.host_str().is_some_and(|host| {
+            host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
     }
 }

@@ -312,6 +312,14 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
     let mut customers_machine = machine_claims(&["ledger/service"]);
     customers_machine["client_id"] = json!(CLIENT);
     let customers_machine = sign("signing", "signing", &customers_machine);
+    let mut other_subject = machine_claims(&["ledger/service"]);
+    other_subject["sub"] = json!("ada");
+    let other_subject = sign("signing", "signing", &other_subject);
+    let mut no_use = machine_claims(&["ledger/service"]);
+    if let Some(fields) = no_use.as_object_mut() {
+        fields.remove("token_use");
+    }
+    let no_use = sign("signing", "signing", &no_use);
     // (case, path, token, X-On-Behalf-Of, status, challenge, in the body)
     type Case<'a> = (
         &'a str,
@@ -419,6 +427,24 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
             "a customers' client token without a user",
             "/post",
             customers_machine,
+            None,
+            401,
+            None,
+            "not a machine token",
+        ),
+        (
+            "a machine client's token for another subject",
+            "/post",
+            other_subject,
+            None,
+            401,
+            None,
+            "not a machine token",
+        ),
+        (
+            "a machine client's token without token_use",
+            "/post",
+            no_use,
             None,
             401,
             None,

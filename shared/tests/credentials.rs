@@ -82,8 +82,25 @@ async fn one_fetch_for_many_callers_kept_until_forgotten_or_near_expiry() {
         assert_eq!(handle.await.unwrap().expose(), "t1");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch for twenty callers");
-    tokens.forget().await;
+    let refused = tokens.token(Duration::from_secs(5)).await.unwrap();
+    tokens.forget(&refused).await;
+    let fresh = tokens.token(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(fresh.expose(), "t2");
+    // A caller forgetting the token it was refused leaves a newer one alone.
+    tokens.forget(&refused).await;
     assert_eq!(tokens.token(Duration::from_secs(5)).await.unwrap().expose(), "t2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // An endpoint promising a token forever is kept at most a day.
+    let (url, _) = endpoint(
+        StatusCode::OK,
+        json!({"access_token": "forever", "token_type": "Bearer", "expires_in": u64::MAX}),
+    )
+    .await;
+    assert_eq!(
+        source(&url).await.token(Duration::from_secs(5)).await.unwrap().expose(),
+        "forever1"
+    );
 
     // A token that expires in a second is renewed after half of it.
     let (url, calls) = endpoint(
@@ -139,6 +156,16 @@ async fn every_refusal_says_why_without_the_secret() {
         );
         assert!(!message.contains(SECRET), "{message}");
         assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
+    }
+    // The secret is never sent in clear beyond this machine.
+    for insecure in ["http://example.com/oauth2/token", "ftp://127.0.0.1/token", "not a url"] {
+        assert!(
+            matches!(
+                source(insecure).await.token(Duration::from_secs(5)).await,
+                Err(TokenError::Insecure { .. })
+            ),
+            "{insecure}"
+        );
     }
     let unreachable = source("http://127.0.0.1:9/oauth2/token").await;
     assert!(matches!(

@@ -204,7 +204,7 @@ impl AccountsClient {
             Ok((status, bytes)) => {
                 span.record("http.response.status_code", status.as_u16());
                 if status == reqwest::StatusCode::UNAUTHORIZED {
-                    self.tokens.forget().await;
+                    self.tokens.forget(&token).await;
                 }
                 if !status.is_success() {
                     span.record("otel.status_code", "error");
