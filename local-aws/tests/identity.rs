@@ -105,14 +105,21 @@ async fn customers_and_the_hooks_get_tokens_the_services_verify() {
     assert_eq!(verifier.verify(&stranger.access_token).await, Err(AuthError::Issuer));
 }
 
-#[tokio::test]
-async fn the_token_endpoint_refuses_what_cognito_refuses() {
+/// A user pool seeded from the registry on the local stack, in a deployment of its own.
+async fn pool() -> (aws_config::SdkConfig, local_aws::identity::Identity) {
     let moto = std::env::var("AWS_ENDPOINT_URL").expect("run under cargo xtask test");
     let sdk = local_aws::test_sdk_config().await;
     let services = local_aws::registry::load().unwrap();
-    let identity = local_aws::identity::seed(&sdk, &moto, &Deployment::new(local_aws::unique("id"), "t"), &services)
+    let deployment = Deployment::new(local_aws::unique("id"), "t");
+    let identity = local_aws::identity::seed(&sdk, &moto, &deployment, &services)
         .await
         .unwrap();
+    (sdk, identity)
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_what_cognito_refuses() {
+    let (_, identity) = pool().await;
     let http = reqwest::Client::new();
     let token = |id: &str, secret: &str, form: &[(&str, &str)]| {
         let request = http.post(&identity.token_url).basic_auth(id, Some(secret)).form(form);
@@ -165,12 +172,7 @@ async fn the_token_endpoint_refuses_what_cognito_refuses() {
 #[tokio::test]
 async fn no_one_signs_in_through_a_machine_client() {
     use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
-    let moto = std::env::var("AWS_ENDPOINT_URL").expect("run under cargo xtask test");
-    let sdk = local_aws::test_sdk_config().await;
-    let services = local_aws::registry::load().unwrap();
-    let identity = local_aws::identity::seed(&sdk, &moto, &Deployment::new(local_aws::unique("id"), "t"), &services)
-        .await
-        .unwrap();
+    let (sdk, identity) = pool().await;
     let alice = identity.customer(&sdk, "alice").await.unwrap();
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let payments = &identity.service_clients["payments"];
