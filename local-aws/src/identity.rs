@@ -223,6 +223,27 @@ pub async fn seed(
     })
 }
 
+/// Tokens for machine client `client_id` at `token_url` with `scopes`, as a
+/// service gets them from its secret (here held in memory, never re-read).
+pub fn token_source(
+    sdk: &aws_config::SdkConfig,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    scopes: Vec<String>,
+) -> shared::credentials::TokenSource {
+    let client = shared::secrets::SecretStore::with_value(
+        aws_sdk_secretsmanager::Client::new(sdk),
+        "held in memory",
+        std::time::Duration::from_secs(24 * 60 * 60),
+        shared::secrets::Secret::new(shared::credentials::ClientCredentials {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+        }),
+    );
+    shared::credentials::TokenSource::new(token_url, std::sync::Arc::new(client), scopes, reqwest::Client::new())
+}
+
 /// Creates machine client `name` allowed `scopes`, and puts its id and
 /// secret in Secrets Manager and the token endpoint in its configuration.
 async fn machine_client(
@@ -368,13 +389,16 @@ impl Identity {
     /// A token for the hooks' machine client with every service scope, as
     /// the hooks get theirs for routes only the deployment's services may call.
     pub async fn service_token(&self) -> Result<String, Error> {
-        let services: Vec<String> = self
-            .scopes
+        self.hooks_token(&self.service_scopes()).await
+    }
+
+    /// Every service scope (`<service>/service`): the scopes no customer has.
+    pub fn service_scopes(&self) -> Vec<String> {
+        self.scopes
             .iter()
             .filter(|s| !self.customer_scopes.contains(s))
             .cloned()
-            .collect();
-        self.hooks_token(&services).await
+            .collect()
     }
 
     /// A token for `service`'s machine client, as that service gets its own.

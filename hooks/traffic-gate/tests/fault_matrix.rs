@@ -325,7 +325,6 @@ fn an_unparseable_event_is_an_error_with_its_payload() {
 async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
     use std::sync::Arc;
 
-    use shared::credentials::{ClientCredentials, TokenSource};
     use traffic_gate::credentials::Credentials;
     let sdk = local_aws::test_sdk_config().await;
     let deployment = shared::naming::Deployment::new(local_aws::unique("h"), "test");
@@ -334,32 +333,18 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
         .await
         .expect("user pool");
     let with = |token_url: &str, secret: &str| {
-        let client = Arc::new(shared::secrets::SecretStore::with_value(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            "unused",
-            Duration::from_secs(3600),
-            shared::secrets::Secret::new(ClientCredentials {
-                client_id: identity.machine_client_id.clone(),
-                client_secret: secret.to_owned(),
-            }),
-        ));
-        let source = |scopes: &[String]| {
-            Arc::new(TokenSource::new(
+        let source = |scopes: Vec<String>| {
+            Arc::new(local_aws::identity::token_source(
+                &sdk,
                 token_url,
-                client.clone(),
-                scopes.to_vec(),
-                reqwest::Client::new(),
+                &identity.machine_client_id,
+                secret,
+                scopes,
             ))
         };
-        let services: Vec<String> = identity
-            .scopes
-            .iter()
-            .filter(|s| !identity.customer_scopes.contains(s))
-            .cloned()
-            .collect();
         Credentials::ClientCredentials {
-            customer: source(&identity.customer_scopes),
-            service: source(&services),
+            customer: source(identity.customer_scopes.clone()),
+            service: source(identity.service_scopes()),
         }
     };
     let good = with(&identity.token_url, &identity.machine_client_secret);

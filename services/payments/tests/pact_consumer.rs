@@ -175,20 +175,12 @@ async fn client(base: &str) -> AccountsClient {
         .await
         .expect("user pool");
     let client = &identity.service_clients["payments"];
-    let credentials = Arc::new(shared::secrets::SecretStore::with_value(
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        "unused",
-        Duration::from_secs(3600),
-        shared::secrets::Secret::new(shared::credentials::ClientCredentials {
-            client_id: client.client_id.clone(),
-            client_secret: client.client_secret.clone(),
-        }),
-    ));
-    let tokens = shared::credentials::TokenSource::new(
+    let tokens = local_aws::identity::token_source(
+        &sdk,
         &identity.token_url,
-        credentials,
+        &client.client_id,
+        &client.client_secret,
         vec![shared::auth::service_scope("accounts")],
-        reqwest::Client::new(),
     );
     AccountsClient::new(reqwest::Client::new(), base, Duration::from_secs(5), Arc::new(tokens))
 }
