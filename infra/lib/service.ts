@@ -79,6 +79,9 @@ export class FintechService extends Construct {
     this.lambda = new RustLambda(this, 'Lambda', {
       functionName: name,
       manifestPath: service.manifestPath,
+      // The service's own binary, named as its package; others in the
+      // package (a scheduled function's) are deployed on their own.
+      binaryName: name,
       deploy: service.deploy,
       description: service.spec.route_prefix,
       environment: {
