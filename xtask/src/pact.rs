@@ -33,12 +33,17 @@ async fn nextest(filter: &str, env: &[(&str, String)]) -> anyhow::Result<bool> {
 pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     crate::setup::ensure().await?;
     eprintln!("pact: consumer tests (writing pacts/)");
-    if !nextest("binary(pact_consumer)", &[("PACT_UPDATE", String::from("1"))]).await? {
+    if !nextest(
+        "package(payments) and test(/^pact_consumer::/)",
+        &[("PACT_UPDATE", String::from("1"))],
+    )
+    .await?
+    {
         return Ok(ExitCode::FAILURE);
     }
     let moto = local_aws::Moto::start().await?;
     eprintln!("pact: provider verification");
-    let verified = nextest("binary(pact_provider)", &moto.env()).await;
+    let verified = nextest("package(accounts) and test(/^pact_provider::/)", &moto.env()).await;
     moto.stop().await;
     Ok(if verified? {
         ExitCode::SUCCESS

@@ -29,8 +29,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "--locked",
             "-p",
             "payments",
-            "--test",
-            "model",
+            "-E",
+            "test(/^model::/)",
             "--no-capture",
         ])
         .envs(moto.env())

@@ -42,8 +42,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ];
     for (name, step) in steps {
         clock.step(name);
+        // Checked once per run, not edited into: incremental state (a
+        // directory per target) would only take disk, which CI machines have
+        // little of.
         let status = local_aws::process::cargo()
             .args(step)
+            .env("CARGO_INCREMENTAL", "0")
             .current_dir(&root)
             .status()
             .await

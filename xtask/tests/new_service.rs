@@ -94,6 +94,8 @@ fn run(program: &Path, args: &[&str], dir: &Path, copy: &Path) -> Output {
         .envs(std::env::vars().filter(|(name, _)| inherited(name)))
         .env("CARGO_TARGET_DIR", copy.join("target"))
         .env("CARGO_BUILD_BUILD_DIR", target_dir())
+        // Built once and thrown away: incremental state would only take disk.
+        .env("CARGO_INCREMENTAL", "0")
         .output()
         .unwrap_or_else(|e| panic!("{} {args:?}: {e}", program.display()))
 }

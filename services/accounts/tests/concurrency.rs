@@ -1,6 +1,6 @@
 //! 50 concurrent debits on one account: the exact expected balance, never negative.
 
-mod common;
+use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_debits_leave_the_exact_balance() {

@@ -2,7 +2,7 @@
 //! through `lambda_http` and the shared runtime and get the same answers as
 //! the same requests over a local port.
 
-mod common;
+use crate::common;
 
 use axum::http::Method;
 use tower::ServiceExt;

@@ -2,7 +2,7 @@
 //! pact in `pacts/`, with provider states set up through accounts' own store.
 //! A provider that renames a field its consumers rely on must fail.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! No credential appears in any log line, whatever happens: neither a
 //! valid token, nor a refused one, nor a machine client's secret.
 
-mod common;
+use crate::common;
 
 use shared::telemetry::{Capture, JsonLayer};
 use tracing_subscriber::layer::SubscriberExt;

@@ -9,7 +9,7 @@
 //! Tokens come from an issuer under the test's control (`local_aws::oidc`),
 //! so that expired and foreign tokens can be made at all.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Transfers against DynamoDB (moto): both legs or neither, whatever the
 //! caller sends, and the ledger audit after each test proves it.
 
-mod common;
+use crate::common;
 
 use common::Fixture;
 use serde_json::{Value, json};

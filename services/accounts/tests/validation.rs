@@ -1,6 +1,6 @@
 //! Bad input is refused with a problem+json naming the field, and nothing is written.
 
-mod common;
+use crate::common;
 
 /// `check(method, path, body, status, field)`: the request is refused with
 /// `status`, names `field`, and leaves the account's balance and

@@ -2,7 +2,7 @@
 //! or stranded, every payment ends final, and nothing internal reaches the
 //! client.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! APIs define it: the key binds to its first request until that request's
 //! result is final; what was refused before any work is not kept.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! customer's account: refused, and nothing written — no posting in the
 //! ledger, no payment in the store, nothing kept against the key.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
