@@ -263,34 +263,40 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     traced_env.push((shared::env::AWS_XRAY_DAEMON_ADDRESS.to_owned(), daemon.address()?));
     let (_, trace) = local_aws::xray::trace_header(&local_aws::xray::segment_id());
 
-    println!("Profile `{profile}`, {runs} runs per binary.\n");
+    println!("Profile `{profile}`, {runs} rounds of one cold start per binary.\n");
     println!(
         "| binary | init (exec → first /next), median | first response, median | in main until initialized, median | SDK config load, median | AWS wait at init, median | init minus AWS wait | stripped size |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    // Each service's untraced and traced cold starts alternate, so drift in
-    // the machine or the local stack over the run falls on both alike.
+    // One round is a cold start of every binary, hello world first, each
+    // service untraced then traced; the rounds repeat `runs` times. So drift
+    // in the machine or the local stack over the run falls on the baseline
+    // and the services alike, and the ratios compare like with like.
     let hello_event = event("/health", "");
+    let targets: Vec<(String, std::path::PathBuf, String)> = services
+        .iter()
+        .map(|service| {
+            let request = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
+            (service.name.clone(), binary(profile, &service.name), request)
+        })
+        .collect();
     let mut hello = Vec::new();
+    let mut samples: Vec<(Vec<Sample>, Vec<Sample>)> = targets.iter().map(|_| (Vec::new(), Vec::new())).collect();
     for _ in 0..runs {
         hello.push(once(&hello_path, "hello_lambda", &env, &hello_event, None).await?);
+        for ((name, path, request), (plain, traced)) in targets.iter().zip(&mut samples) {
+            let event = event(request, &customer.access_token);
+            plain.push(once(path, name, &env, &event, None).await?);
+            traced.push(once(path, name, &traced_env, &event, Some(&trace)).await?);
+        }
     }
     let baseline = print_row("hello_lambda (baseline) (`/health`)", &hello_path, &hello, None);
-    for service in &services {
-        let request = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
-        let event = event(&request, &customer.access_token);
-        let path = binary(profile, &service.name);
-        let (mut plain, mut traced) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            plain.push(once(&path, &service.name, &env, &event, None).await?);
-            traced.push(once(&path, &service.name, &traced_env, &event, Some(&trace)).await?);
-        }
-        let name = &service.name;
-        let untraced = print_row(&format!("{name} (`{request}`)"), &path, &plain, Some((baseline, None)));
+    for ((name, path, request), (plain, traced)) in targets.iter().zip(&samples) {
+        let untraced = print_row(&format!("{name} (`{request}`)"), path, plain, Some((baseline, None)));
         print_row(
             &format!("{name} + X-Ray (`{request}`)"),
-            &path,
-            &traced,
+            path,
+            traced,
             Some((baseline, Some(untraced))),
         );
     }
