@@ -112,3 +112,73 @@ impl Clock {
         eprintln!("test: {name} (at {} s)", self.0.elapsed().as_secs());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn manifest(dir: &Path) -> toml::Table {
+        let text = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    }
+
+    /// The workspace's member directories, with `dir/*` members expanded.
+    fn members(root: &Path) -> Vec<PathBuf> {
+        let members = manifest(root)["workspace"]["members"].as_array().unwrap().clone();
+        let mut dirs = Vec::new();
+        for member in members {
+            let member = member.as_str().unwrap();
+            match member.strip_suffix("/*") {
+                Some(parent) => {
+                    for entry in std::fs::read_dir(root.join(parent)).unwrap() {
+                        let path = entry.unwrap().path();
+                        if path.join("Cargo.toml").exists() {
+                            dirs.push(path);
+                        }
+                    }
+                }
+                None => dirs.push(root.join(member)),
+            }
+        }
+        dirs
+    }
+
+    /// A member that lists its integration tests itself (`autotests =
+    /// false`, one binary from `tests/integration.rs`) declares every
+    /// `tests/*.rs` file there as a module: a file left out would never be
+    /// compiled or run, and nothing else would notice.
+    #[test]
+    fn every_integration_test_file_is_a_module_of_its_crates_test_binary() {
+        let root = local_aws::workspace_root();
+        let mut checked = Vec::new();
+        for dir in members(&root) {
+            let package = manifest(&dir);
+            if package["package"].get("autotests").and_then(toml::Value::as_bool) != Some(false) {
+                continue;
+            }
+            let entry = std::fs::read_to_string(dir.join("tests/integration.rs")).unwrap();
+            for file in std::fs::read_dir(dir.join("tests")).unwrap() {
+                let path = file.unwrap().path();
+                let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                    continue;
+                };
+                if path.extension().is_none_or(|e| e != "rs") || stem == "integration" {
+                    continue;
+                }
+                let declaration = format!("mod {stem};");
+                assert!(
+                    entry.lines().any(|line| line.trim() == declaration),
+                    "{} is not declared in tests/integration.rs (`{declaration}`), so it never runs",
+                    path.display()
+                );
+                checked.push(path);
+            }
+        }
+        // accounts 7, payments 6, shared 7, collection-runner 4, traffic-gate 2, local-aws 3.
+        assert!(
+            checked.len() >= 29,
+            "only {} test files checked: {checked:?}",
+            checked.len()
+        );
+    }
+}
