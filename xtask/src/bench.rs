@@ -273,25 +273,25 @@ async fn cold_start(runs: usize, zip: bool, profile: &str) -> anyhow::Result<Exi
     // in the machine or the local stack over the run falls on the baseline
     // and the services alike, and the ratios compare like with like.
     let hello_event = event("/health", "");
-    let targets: Vec<(String, std::path::PathBuf, String)> = services
+    let targets: Vec<(String, std::path::PathBuf, String, String)> = services
         .iter()
         .map(|service| {
             let request = format!("{}/00000000-0000-4000-8000-000000000000", service.spec.route_prefix);
-            (service.name.clone(), binary(profile, &service.name), request)
+            let event = event(&request, &customer.access_token);
+            (service.name.clone(), binary(profile, &service.name), request, event)
         })
         .collect();
     let mut hello = Vec::new();
     let mut samples: Vec<(Vec<Sample>, Vec<Sample>)> = targets.iter().map(|_| (Vec::new(), Vec::new())).collect();
     for _ in 0..runs {
         hello.push(once(&hello_path, "hello_lambda", &env, &hello_event, None).await?);
-        for ((name, path, request), (plain, traced)) in targets.iter().zip(&mut samples) {
-            let event = event(request, &customer.access_token);
-            plain.push(once(path, name, &env, &event, None).await?);
-            traced.push(once(path, name, &traced_env, &event, Some(&trace)).await?);
+        for ((name, path, _, event), (plain, traced)) in targets.iter().zip(&mut samples) {
+            plain.push(once(path, name, &env, event, None).await?);
+            traced.push(once(path, name, &traced_env, event, Some(&trace)).await?);
         }
     }
     let baseline = print_row("hello_lambda (baseline) (`/health`)", &hello_path, &hello, None);
-    for ((name, path, request), (plain, traced)) in targets.iter().zip(&samples) {
+    for ((name, path, request, _), (plain, traced)) in targets.iter().zip(&samples) {
         let untraced = print_row(&format!("{name} (`{request}`)"), path, plain, Some((baseline, None)));
         print_row(
             &format!("{name} + X-Ray (`{request}`)"),
