@@ -181,4 +181,41 @@ mod tests {
             checked.len()
         );
     }
+
+    /// Each dependency (name, version and features) as `cargo tree` resolves
+    /// it for the given selection.
+    fn resolved(selection: &[&str]) -> std::collections::BTreeSet<String> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = std::process::Command::new(cargo)
+            .args(["tree", "--frozen", "--prefix", "none", "--format", "{p} {f}"])
+            .args(selection)
+            .current_dir(local_aws::workspace_root())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.contains("(/"))
+            .map(|line| line.replace(" (*)", "").trim().to_owned())
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+
+    /// `cargo xtask` builds xtask alone; tests and the local stack build the
+    /// whole workspace with dev-dependencies. Every dependency xtask's build
+    /// compiles must be one the workspace build compiles too, features and
+    /// all, or it is compiled and stored twice: `workspace-features` lists
+    /// what would differ.
+    #[test]
+    fn workspace_features_match() {
+        let xtask = resolved(&["-p", "xtask", "--edges", "normal,build"]);
+        let workspace = resolved(&["--workspace", "--edges", "normal,build,dev"]);
+        let extra: Vec<&String> = xtask.difference(&workspace).collect();
+        assert!(xtask.len() > 200, "cargo tree listed only {} dependencies", xtask.len());
+        assert!(
+            extra.is_empty(),
+            "resolved differently for `cargo xtask` than for the workspace (add the missing features to xtask/workspace-features/Cargo.toml): {extra:#?}"
+        );
+    }
 }
