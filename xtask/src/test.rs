@@ -122,25 +122,27 @@ mod tests {
         toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
     }
 
-    /// The workspace's member directories, with `dir/*` members expanded.
+    /// The workspace's member directories, as cargo itself lists them.
     fn members(root: &Path) -> Vec<PathBuf> {
-        let members = manifest(root)["workspace"]["members"].as_array().unwrap().clone();
-        let mut dirs = Vec::new();
-        for member in members {
-            let member = member.as_str().unwrap();
-            match member.strip_suffix("/*") {
-                Some(parent) => {
-                    for entry in std::fs::read_dir(root.join(parent)).unwrap() {
-                        let path = entry.unwrap().path();
-                        if path.join("Cargo.toml").exists() {
-                            dirs.push(path);
-                        }
-                    }
-                }
-                None => dirs.push(root.join(member)),
-            }
-        }
-        dirs
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = std::process::Command::new(cargo)
+            .args(["metadata", "--frozen", "--no-deps", "--format-version", "1"])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        metadata["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|package| {
+                PathBuf::from(package["manifest_path"].as_str().unwrap())
+                    .parent()
+                    .unwrap()
+                    .to_path_buf()
+            })
+            .collect()
     }
 
     /// A member that lists its integration tests itself (`autotests =
