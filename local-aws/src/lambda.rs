@@ -1,32 +1,65 @@
-//! A Lambda Invoke endpoint for one machine: `POST
-//! /2015-03-31/functions/{FunctionName}/invocations` in the REST-JSON wire
-//! format `aws-sdk-lambda` speaks, in front of real function binaries, each
-//! published version running under its own [`RuntimeApi`]. `Qualifier` picks
-//! a version or an alias; without one, the latest version answers. A function
-//! error comes back as Lambda sends it: status 200, `X-Amz-Function-Error:
-//! Unhandled` and the error document as the payload. An `X-Amzn-Trace-Id`
-//! on the request is handed to the function as its trace header (Lambda
-//! would insert its facade segment between the caller and the function).
+//! A Lambda endpoint for one machine, in the REST-JSON wire format
+//! `aws-sdk-lambda` speaks, in front of real function binaries, each
+//! published version running under its own [`RuntimeApi`]:
+//!
+//! - `Invoke` (`POST /2015-03-31/functions/{FunctionName}/invocations`),
+//!   with `X-Amz-Invocation-Type` `RequestResponse` (200, the payload and
+//!   `X-Amz-Executed-Version`), `Event` (202 at once; the invocation runs in
+//!   the background and a function error is retried as Lambda retries
+//!   asynchronous invocations, twice, after 1 and 2 minutes unless
+//!   [`LambdaInvoke::set_async_retry_delays`] says otherwise) and `DryRun`
+//!   (204). `Qualifier` picks a version or an alias; without one, the latest
+//!   version answers. A function error comes back as Lambda sends it: status
+//!   200, `X-Amz-Function-Error: Unhandled` and the error document.
+//! - `CreateAlias`, `GetAlias`, `UpdateAlias` with
+//!   `RoutingConfig.AdditionalVersionWeights`: an invocation of a weighted
+//!   alias runs the additional version with the probability of its weight.
+//! - Faults on one version, as Fault Injection Service's Lambda actions
+//!   inject them ([`fault`]).
+//! - One [`metrics::Invocation`] record per invocation, what Lambda's own
+//!   `Invocations`, `Errors` and `Duration` metrics are computed from.
+//!
+//! An `X-Amzn-Trace-Id` on the request is handed to the function as its
+//! trace header (Lambda would insert its facade segment between the caller
+//! and the function).
+
+pub mod alias;
+pub mod fault;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use tokio::process::Child;
 use tokio::sync::Mutex;
 
 use crate::Error;
 use crate::runtime_api::{Outcome, RuntimeApi};
+use alias::{Alias, AliasError};
+use fault::{Fault, Injection};
+use metrics::{Ending, Invocation};
 
 /// How long a published version may take to reach its first `invocation/next`.
 const INIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// A function's timeout unless [`LambdaInvoke::set_timeout`] says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The account the local stand-ins answer for.
+pub const ACCOUNT: &str = "000000000000";
+
+/// `arn:aws:lambda:<region>:<account>:function:<name>`.
+pub fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:{}:{ACCOUNT}:function:{name}", crate::moto::REGION)
+}
 
 struct Version {
     api: RuntimeApi,
@@ -34,30 +67,59 @@ struct Version {
 }
 
 #[derive(Default)]
-struct Functions {
-    /// function → version → running binary.
-    versions: HashMap<String, HashMap<String, Arc<Version>>>,
-    /// function → alias → version.
-    aliases: HashMap<String, HashMap<String, String>>,
-    /// function → versions in publish order.
-    order: HashMap<String, Vec<String>>,
-    /// function → the `X-Amzn-Trace-Id` of each invoke, in order.
-    traces: HashMap<String, Vec<Option<String>>>,
+struct Function {
+    /// version → running binary.
+    versions: HashMap<String, Arc<Version>>,
+    /// Versions in publish order.
+    order: Vec<String>,
+    /// alias name → alias.
+    aliases: HashMap<String, Alias>,
+    /// version → the fault its invocations suffer.
+    faults: HashMap<String, Injection>,
+    /// The `X-Amzn-Trace-Id` of each invoke, in order.
+    traces: Vec<Option<String>>,
+    timeout: Option<Duration>,
+    /// Every alias as it was set, in order, with when.
+    alias_history: Vec<(SystemTime, Alias)>,
 }
 
-/// A running Invoke endpoint on 127.0.0.1.
+impl Function {
+    fn set_alias(&mut self, alias: Alias) {
+        self.alias_history.push((SystemTime::now(), alias.clone()));
+        self.aliases.insert(alias.name.clone(), alias);
+    }
+}
+
+struct Functions {
+    functions: HashMap<String, Function>,
+    invocations: Vec<Invocation>,
+    async_retry_delays: Vec<Duration>,
+}
+
+type Shared = Arc<Mutex<Functions>>;
+
+/// A running Lambda endpoint on 127.0.0.1.
 pub struct LambdaInvoke {
     endpoint: String,
-    functions: Arc<Mutex<Functions>>,
+    functions: Shared,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl LambdaInvoke {
     /// Starts the endpoint on a free loopback port.
     pub async fn start() -> Result<Self, Error> {
-        let functions = Arc::new(Mutex::new(Functions::default()));
+        let functions = Arc::new(Mutex::new(Functions {
+            functions: HashMap::new(),
+            invocations: Vec::new(),
+            async_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
+        }));
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+            .route("/2015-03-31/functions/{function}/aliases", post(create_alias))
+            .route(
+                "/2015-03-31/functions/{function}/aliases/{alias}",
+                get(get_alias).put(update_alias),
+            )
             .with_state(functions.clone())
             .layer(axum::middleware::map_response(crate::with_request_id));
         let (address, server) = crate::serve_router(app).await?;
@@ -88,33 +150,97 @@ impl LambdaInvoke {
         let process = api.spawn(binary, function, version, env)?;
         api.next_poll(INIT_LIMIT).await?;
         let mut functions = self.functions.lock().await;
-        functions
+        let entry = functions.functions.entry(function.to_owned()).or_default();
+        entry
             .versions
-            .entry(function.to_owned())
-            .or_default()
             .insert(version.to_owned(), Arc::new(Version { api, _process: process }));
-        functions
-            .order
+        entry.order.push(version.to_owned());
+        Ok(())
+    }
+
+    /// Sets `function`'s timeout: each invocation's deadline, after which it
+    /// fails as a timed-out invocation does.
+    pub async fn set_timeout(&self, function: &str, timeout: Duration) {
+        self.functions
+            .lock()
+            .await
+            .functions
             .entry(function.to_owned())
             .or_default()
-            .push(version.to_owned());
-        Ok(())
+            .timeout = Some(timeout);
+    }
+
+    /// The waits before each retry of an asynchronous invocation that ended
+    /// in a function error (Lambda's are 1 and 2 minutes; a rehearsal
+    /// scales them with its clock).
+    pub async fn set_async_retry_delays(&self, delays: Vec<Duration>) {
+        self.functions.lock().await.async_retry_delays = delays;
     }
 
     /// The `X-Amzn-Trace-Id` header of every invoke of `function` so far, in order.
     pub async fn trace_headers(&self, function: &str) -> Vec<Option<String>> {
         let functions = self.functions.lock().await;
-        functions.traces.get(function).cloned().unwrap_or_default()
+        functions
+            .functions
+            .get(function)
+            .map(|f| f.traces.clone())
+            .unwrap_or_default()
     }
 
-    /// Points `alias` of `function` at `version`.
+    /// Points `alias` of `function` at `version` alone, creating it if needed.
     pub async fn alias(&self, function: &str, alias: &str, version: &str) {
         let mut functions = self.functions.lock().await;
         functions
-            .aliases
+            .functions
             .entry(function.to_owned())
             .or_default()
-            .insert(alias.to_owned(), version.to_owned());
+            .set_alias(Alias {
+                name: alias.to_owned(),
+                function_version: version.to_owned(),
+                additional: None,
+                description: String::new(),
+                revision_id: uuid::Uuid::new_v4().to_string(),
+            });
+    }
+
+    /// Every state `alias` of `function` has been set to (`CreateAlias`,
+    /// `UpdateAlias`, [`LambdaInvoke::alias`]), in order, with when.
+    pub async fn alias_history(&self, function: &str, alias: &str) -> Vec<(SystemTime, Alias)> {
+        let functions = self.functions.lock().await;
+        functions
+            .functions
+            .get(function)
+            .map(|f| {
+                f.alias_history
+                    .iter()
+                    .filter(|(_, a)| a.name == alias)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The alias as it stands, if it exists.
+    pub async fn get_alias(&self, function: &str, alias: &str) -> Option<Alias> {
+        let functions = self.functions.lock().await;
+        functions.functions.get(function)?.aliases.get(alias).cloned()
+    }
+
+    /// From now on, `injection` applies to the invocations of `version` of `function`.
+    pub async fn inject(&self, function: &str, version: &str, injection: Injection) {
+        self.functions
+            .lock()
+            .await
+            .functions
+            .entry(function.to_owned())
+            .or_default()
+            .faults
+            .insert(version.to_owned(), injection);
+    }
+
+    /// Every invocation so far, in the order they started.
+    pub async fn invocations(&self) -> Vec<Invocation> {
+        self.functions.lock().await.invocations.clone()
     }
 }
 
@@ -131,15 +257,7 @@ struct InvokeQuery {
 }
 
 fn not_found(message: String) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [
-            ("x-amzn-errortype", "ResourceNotFoundException"),
-            ("content-type", "application/json"),
-        ],
-        serde_json::json!({"Type": "User", "message": message}).to_string(),
-    )
-        .into_response()
+    AliasError::NotFound(message).into_response()
 }
 
 /// `name`, `name:qualifier` or an ARN (`arn:aws:lambda:…:function:name[:qualifier]`).
@@ -151,53 +269,292 @@ fn split_function(function: &str) -> (String, Option<String>) {
     }
 }
 
+/// `X-Amz-Invocation-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InvocationType {
+    RequestResponse,
+    Event,
+    DryRun,
+}
+
+/// One invocation, resolved to the version that runs it.
+struct Call {
+    function: String,
+    qualifier: Option<String>,
+    version: String,
+    running: Arc<Version>,
+    injection: Option<Injection>,
+    trace: Option<String>,
+    timeout: Duration,
+    payload: Bytes,
+}
+
 async fn invoke(
-    State(functions): State<Arc<Mutex<Functions>>>,
+    State(functions): State<Shared>,
     UrlPath(function): UrlPath<String>,
     Query(query): Query<InvokeQuery>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     payload: Bytes,
 ) -> Response {
-    let trace = headers.get("x-amzn-trace-id").and_then(|v| v.to_str().ok());
-    let (name, in_name) = split_function(&function);
-    let qualifier = query.qualifier.or(in_name);
-    let target = {
-        let mut functions = functions.lock().await;
-        functions
-            .traces
-            .entry(name.clone())
-            .or_default()
-            .push(trace.map(str::to_owned));
-        let Some(versions) = functions.versions.get(&name) else {
-            return not_found(format!("Function not found: {name}"));
-        };
-        let version = match qualifier.as_deref() {
-            None | Some("$LATEST") => functions.order.get(&name).and_then(|o| o.last()).cloned(),
-            Some(q) if versions.contains_key(q) => Some(q.to_owned()),
-            Some(q) => functions.aliases.get(&name).and_then(|a| a.get(q)).cloned(),
-        };
-        match version.and_then(|v| versions.get(&v).map(|running| (v, running.clone()))) {
-            Some(found) => found,
-            None => return not_found(format!("Function not found: {name}:{}", qualifier.unwrap_or_default())),
+    let invocation_type = match headers
+        .get("x-amz-invocation-type")
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        None | Some("RequestResponse") => InvocationType::RequestResponse,
+        Some("Event") => InvocationType::Event,
+        Some("DryRun") => InvocationType::DryRun,
+        Some(other) => {
+            return AliasError::InvalidParameter(format!(
+                "InvocationType {other:?} is not one of RequestResponse, Event, DryRun"
+            ))
+            .into_response();
         }
     };
-    let (version, running) = target;
-    match running.api.invoke_traced(payload, trace, Duration::from_secs(30)).await {
-        Ok(Outcome::Response(body)) => (StatusCode::OK, [("x-amz-executed-version", version)], body).into_response(),
-        Ok(Outcome::Error(body)) => (
-            StatusCode::OK,
-            [
-                ("x-amz-executed-version", version),
-                ("x-amz-function-error", String::from("Unhandled")),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(err) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [("x-amzn-errortype", "ServiceException")],
-            serde_json::json!({"message": err.to_string()}).to_string(),
-        )
-            .into_response(),
+    let trace = headers
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (name, in_name) = split_function(&function);
+    let qualifier = query.qualifier.or(in_name);
+    let call = {
+        let mut all = functions.lock().await;
+        let Some(entry) = all.functions.get_mut(&name).filter(|f| !f.versions.is_empty()) else {
+            return not_found(format!("Function not found: {}", function_arn(&name)));
+        };
+        entry.traces.push(trace.clone());
+        let version = match qualifier.as_deref() {
+            None | Some("$LATEST") => entry.order.last().cloned(),
+            Some(q) if entry.versions.contains_key(q) => Some(q.to_owned()),
+            Some(q) => entry.aliases.get(q).map(|a| a.pick(rand::random::<f64>()).to_owned()),
+        };
+        let Some((version, running)) = version.and_then(|v| entry.versions.get(&v).map(|r| (v, r.clone()))) else {
+            return not_found(format!(
+                "Function not found: {}:{}",
+                function_arn(&name),
+                qualifier.unwrap_or_default()
+            ));
+        };
+        Call {
+            injection: entry.faults.get(&version).copied(),
+            timeout: entry.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            function: name,
+            qualifier,
+            version,
+            running,
+            trace,
+            payload,
+        }
+    };
+    match invocation_type {
+        InvocationType::DryRun => StatusCode::NO_CONTENT.into_response(),
+        InvocationType::Event => {
+            let delays = functions.lock().await.async_retry_delays.clone();
+            tokio::spawn(invoke_async(functions, call, delays));
+            StatusCode::ACCEPTED.into_response()
+        }
+        InvocationType::RequestResponse => match execute(&functions, &call).await {
+            Ok(Outcome::Response(body)) => {
+                (StatusCode::OK, [("x-amz-executed-version", call.version)], body).into_response()
+            }
+            Ok(Outcome::Error(body)) => (
+                StatusCode::OK,
+                [
+                    ("x-amz-executed-version", call.version),
+                    ("x-amz-function-error", String::from("Unhandled")),
+                ],
+                body,
+            )
+                .into_response(),
+            Err(err) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("x-amzn-errortype", "ServiceException")],
+                serde_json::json!({"Type": "Service", "Message": err.to_string()}).to_string(),
+            )
+                .into_response(),
+        },
+    }
+}
+
+/// An asynchronous invocation: run, and on a function error or a failed
+/// run, again after each of `delays`, as Lambda's event queue does.
+async fn invoke_async(functions: Shared, call: Call, delays: Vec<Duration>) {
+    let mut delays = delays.into_iter();
+    loop {
+        let failed = !matches!(execute(&functions, &call).await, Ok(Outcome::Response(_)));
+        match delays.next() {
+            Some(delay) if failed => tokio::time::sleep(delay).await,
+            _ => return,
+        }
+    }
+}
+
+/// Runs `call` (or the fault sampled for it) and records it.
+async fn execute(functions: &Shared, call: &Call) -> Result<Outcome, Error> {
+    let at = SystemTime::now();
+    let started = Instant::now();
+    let sampled = call
+        .injection
+        .filter(|injection| injection.samples(rand::random::<f64>()))
+        .map(|injection| injection.fault);
+    let outcome = match sampled {
+        Some(Fault::Error) => Ok(Outcome::Error(Bytes::from(
+            serde_json::json!({
+                "errorType": "FaultInjectionError",
+                "errorMessage": "An invocation error was injected (aws:lambda:invocation-error)"
+            })
+            .to_string(),
+        ))),
+        Some(Fault::HttpStatus(status)) => Ok(Outcome::Response(Bytes::from(
+            serde_json::json!({
+                "statusCode": status,
+                "headers": {"content-type": "application/json"},
+                "body": "",
+                "isBase64Encoded": false
+            })
+            .to_string(),
+        ))),
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            run(call, call.timeout.saturating_sub(delay)).await
+        }
+        None => run(call, call.timeout).await,
+    };
+    let ending = match &outcome {
+        Ok(Outcome::Response(_)) => Ending::Answered,
+        Ok(Outcome::Error(_)) | Err(_) => Ending::FunctionError,
+    };
+    functions.lock().await.invocations.push(Invocation {
+        at,
+        function: call.function.clone(),
+        qualifier: call.qualifier.clone(),
+        executed_version: call.version.clone(),
+        ending,
+        duration: started.elapsed(),
+    });
+    outcome
+}
+
+async fn run(call: &Call, within: Duration) -> Result<Outcome, Error> {
+    call.running
+        .api
+        .invoke_traced(call.payload.clone(), call.trace.as_deref(), within)
+        .await
+}
+
+fn published(functions: &Functions, function: &str) -> Result<(), AliasError> {
+    if functions
+        .functions
+        .get(function)
+        .is_some_and(|f| !f.versions.is_empty())
+    {
+        Ok(())
+    } else {
+        Err(AliasError::NotFound(format!(
+            "Function not found: {}",
+            function_arn(function)
+        )))
+    }
+}
+
+fn check_version(entry: &Function, function: &str, version: &str) -> Result<(), AliasError> {
+    if entry.versions.contains_key(version) {
+        Ok(())
+    } else {
+        Err(AliasError::NotFound(format!(
+            "Function not found: {}:{version}",
+            function_arn(function)
+        )))
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AliasError> {
+    serde_json::from_slice(body)
+        .map_err(|err| AliasError::InvalidParameter(format!("The request body is not valid: {err}")))
+}
+
+async fn create_alias(State(functions): State<Shared>, UrlPath(function): UrlPath<String>, body: Bytes) -> Response {
+    let result = async {
+        let request: alias::CreateAlias = parse(&body)?;
+        let (name, _) = split_function(&function);
+        let mut all = functions.lock().await;
+        published(&all, &name)?;
+        let entry = all.functions.entry(name.clone()).or_default();
+        check_version(entry, &name, &request.function_version)?;
+        if entry.aliases.contains_key(&request.name) {
+            return Err(AliasError::Conflict(format!(
+                "Alias already exists: {}:{}",
+                function_arn(&name),
+                request.name
+            )));
+        }
+        let additional = alias::additional_version(&request.function_version, request.routing_config, |v| {
+            entry.versions.contains_key(v)
+        })?;
+        let created = Alias {
+            name: request.name.clone(),
+            function_version: request.function_version,
+            additional,
+            description: request.description,
+            revision_id: uuid::Uuid::new_v4().to_string(),
+        };
+        entry.set_alias(created.clone());
+        Ok::<_, AliasError>(created.configuration(&function_arn(&name)))
+    }
+    .await;
+    match result {
+        Ok(configuration) => (StatusCode::CREATED, axum::Json(configuration)).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn missing_alias(function: &str, alias: &str) -> AliasError {
+    AliasError::NotFound(format!("Cannot find alias arn: {}:{alias}", function_arn(function)))
+}
+
+async fn get_alias(State(functions): State<Shared>, UrlPath((function, alias)): UrlPath<(String, String)>) -> Response {
+    let (name, _) = split_function(&function);
+    let all = functions.lock().await;
+    match all.functions.get(&name).and_then(|f| f.aliases.get(&alias)) {
+        Some(found) => axum::Json(found.configuration(&function_arn(&name))).into_response(),
+        None => missing_alias(&name, &alias).into_response(),
+    }
+}
+
+async fn update_alias(
+    State(functions): State<Shared>,
+    UrlPath((function, alias)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let request: alias::UpdateAlias = parse(&body)?;
+        let (name, _) = split_function(&function);
+        let mut all = functions.lock().await;
+        let entry = all.functions.get_mut(&name).ok_or_else(|| missing_alias(&name, &alias))?;
+        let current = entry.aliases.get(&alias).ok_or_else(|| missing_alias(&name, &alias))?;
+        if request.revision_id.as_ref().is_some_and(|r| *r != current.revision_id) {
+            return Err(AliasError::PreconditionFailed(String::from(
+                "The Revision Id provided does not match the latest Revision Id. Call the GetAlias API to retrieve the latest Revision Id",
+            )));
+        }
+        let primary = request.function_version.unwrap_or_else(|| current.function_version.clone());
+        check_version(entry, &name, &primary)?;
+        let additional = match request.routing_config {
+            Some(routing) => alias::additional_version(&primary, Some(routing), |v| entry.versions.contains_key(v))?,
+            None => current.additional.clone().filter(|(version, _)| *version != primary),
+        };
+        let updated = Alias {
+            name: alias.clone(),
+            function_version: primary,
+            additional,
+            description: request.description.unwrap_or_else(|| current.description.clone()),
+            revision_id: uuid::Uuid::new_v4().to_string(),
+        };
+        entry.set_alias(updated.clone());
+        Ok::<_, AliasError>(updated.configuration(&function_arn(&name)))
+    }
+    .await;
+    match result {
+        Ok(configuration) => axum::Json(configuration).into_response(),
+        Err(err) => err.into_response(),
     }
 }

@@ -1,0 +1,156 @@
+//! Faults on one version of a function, as AWS Fault Injection Service's
+//! Lambda actions inject them (`aws:lambda:invocation-error`,
+//! `aws:lambda:invocation-add-delay`,
+//! `aws:lambda:invocation-http-integration-response`): a share of the
+//! version's invocations, drawn independently, fails, starts late or answers
+//! a chosen HTTP status. The local Lambda endpoint applies them, so the
+//! function binaries carry no code for it. Written on the command line as
+//! `error[:P%]`, `delay:<N>ms[:P%]` and `http-<status>[:P%]` (P defaults
+//! to 100).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What a sampled invocation suffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The invocation ends in a function error; the function does not run.
+    Error,
+    /// The function starts this much later.
+    Delay(Duration),
+    /// The caller gets a proxy integration response with this HTTP status;
+    /// the function does not run.
+    HttpStatus(u16),
+}
+
+/// A fault and the percentage of invocations it applies to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Injection {
+    /// The fault.
+    pub fault: Fault,
+    /// 0–100.
+    pub percent: f64,
+}
+
+impl Injection {
+    /// Whether an invocation with the uniform `draw` in [0, 1) is sampled.
+    pub fn samples(&self, draw: f64) -> bool {
+        draw * 100.0 < self.percent
+    }
+}
+
+/// A fault written wrongly on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--fault {given:?}: {reason}; expected error[:P%], delay:<N>ms[:P%] or http-<status>[:P%], e.g. http-500:30%")]
+pub struct BadFault {
+    /// The text given.
+    pub given: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FromStr for Injection {
+    type Err = BadFault;
+
+    fn from_str(given: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: String| BadFault {
+            given: given.to_owned(),
+            reason,
+        };
+        let mut parts: Vec<&str> = given.split(':').collect();
+        let percent = match parts.last() {
+            Some(last) if last.ends_with('%') && parts.len() > 1 => {
+                let number = &last[..last.len() - 1];
+                let percent: f64 = number
+                    .parse()
+                    .map_err(|_| bad(format!("{last:?} is not a percentage")))?;
+                if !(0.0..=100.0).contains(&percent) {
+                    return Err(bad(format!("{last} is outside 0–100%")));
+                }
+                parts.pop();
+                percent
+            }
+            _ => 100.0,
+        };
+        let fault = match parts.as_slice() {
+            ["error"] => Fault::Error,
+            ["delay", amount] => {
+                let millis = amount
+                    .strip_suffix("ms")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| bad(format!("{amount:?} is not a delay in milliseconds like 800ms")))?;
+                Fault::Delay(Duration::from_millis(millis))
+            }
+            [http] if http.starts_with("http-") => {
+                let status = http["http-".len()..]
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|s| (100..=599).contains(s))
+                    .ok_or_else(|| bad(format!("{http:?} does not name an HTTP status 100–599")))?;
+                Fault::HttpStatus(status)
+            }
+            _ => return Err(bad(String::from("unknown fault"))),
+        };
+        Ok(Self { fault, percent })
+    }
+}
+
+impl fmt::Display for Injection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.fault {
+            Fault::Error => write!(f, "error")?,
+            Fault::Delay(delay) => write!(f, "delay:{}ms", delay.as_millis())?,
+            Fault::HttpStatus(status) => write!(f, "http-{status}")?,
+        }
+        write!(f, ":{}%", self.percent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_as_written_and_print_back() {
+        for (text, fault, percent) in [
+            ("http-500:30%", Fault::HttpStatus(500), 30.0),
+            ("delay:800ms:50%", Fault::Delay(Duration::from_millis(800)), 50.0),
+            ("error:100%", Fault::Error, 100.0),
+            ("error", Fault::Error, 100.0),
+            ("http-503", Fault::HttpStatus(503), 100.0),
+            ("error:0.5%", Fault::Error, 0.5),
+        ] {
+            let parsed: Injection = text.parse().unwrap();
+            assert_eq!(parsed, Injection { fault, percent }, "{text}");
+            assert_eq!(parsed.to_string().parse::<Injection>().unwrap(), parsed);
+        }
+    }
+
+    #[test]
+    fn bad_faults_say_what_is_wrong() {
+        for (text, says) in [
+            ("http-700", "HTTP status"),
+            ("http-abc:10%", "HTTP status"),
+            ("delay:fast", "milliseconds"),
+            ("delay", "unknown fault"),
+            ("error:150%", "outside"),
+            ("error:x%", "not a percentage"),
+            ("timeout:10%", "unknown fault"),
+            ("", "unknown fault"),
+        ] {
+            let err = text.parse::<Injection>().unwrap_err();
+            assert!(err.to_string().contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_percentage_samples_that_share_of_draws() {
+        let half: Injection = "error:50%".parse().unwrap();
+        assert!(half.samples(0.0));
+        assert!(half.samples(0.4999));
+        assert!(!half.samples(0.5));
+        let none: Injection = "error:0%".parse().unwrap();
+        assert!(!none.samples(0.0));
+    }
+}
