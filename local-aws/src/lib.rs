@@ -14,10 +14,16 @@
 //!   throttle, in front of a service or of DynamoDB.
 //! - [`process`]: function binaries on local ports, killed and restarted as
 //!   Lambda replaces sandboxes.
+//! - [`lambda`]: a Lambda endpoint (Invoke, weighted aliases, faults on a
+//!   version) in front of real function binaries.
+//! - [`codedeploy`]: a CodeDeploy endpoint whose engine runs Lambda
+//!   blue/green deployments: hooks, traffic shifts, stops and rollbacks.
+//! - [`apigateway`]: a REST API stage in front of a Lambda alias.
 //!
 //! Processes reach the stack only through the SDK's own variables
 //! ([`Moto::env`]), so nothing in the services knows it is local.
 
+pub mod apigateway;
 pub mod codedeploy;
 pub mod echo;
 pub mod faults;

@@ -2,6 +2,7 @@
 //! one test binary: one link instead of one per file, and a fraction of the
 //! disk (each binary links the whole SDK stack).
 
+mod apigateway;
 mod deployments;
 mod faults;
 mod identity;
