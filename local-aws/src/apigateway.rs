@@ -121,30 +121,52 @@ fn gateway(status: StatusCode, kind: &'static str, message: &str) -> Response {
         .into_response()
 }
 
-/// The resource a path under the stage matches, and its `proxy` parameter.
-fn resource(method: &Method, rest: &str) -> Option<(&'static str, Option<String>)> {
-    match rest {
-        "" | "/" => Some(("/", None)),
-        "/health" if method == Method::GET => Some(("/health", None)),
-        "/health" => None,
-        _ => Some(("/{proxy+}", Some(rest.trim_start_matches('/').to_owned()))),
-    }
+/// A request as it arrived.
+struct Incoming {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
-fn event(
-    integration: &Integration,
-    method: Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-    resource: &str,
+/// The API's resource a request matched.
+struct Matched {
+    /// `/`, `/health` or `/{proxy+}`.
+    resource: &'static str,
+    /// The `proxy` path parameter.
     proxy: Option<String>,
-    rest: &str,
-) -> ApiGatewayProxyRequest {
+    /// The path after the stage.
+    rest: String,
+}
+
+/// The resource a path under the stage matches, and its `proxy` parameter.
+fn resource(method: &Method, rest: &str) -> Option<Matched> {
+    let (resource, proxy) = match rest {
+        "" | "/" => ("/", None),
+        "/health" if method == Method::GET => ("/health", None),
+        "/health" => return None,
+        _ => ("/{proxy+}", Some(rest.trim_start_matches('/').to_owned())),
+    };
+    Some(Matched {
+        resource,
+        proxy,
+        rest: rest.to_owned(),
+    })
+}
+
+fn event(integration: &Integration, request: &Incoming, matched: Matched) -> ApiGatewayProxyRequest {
+    let Incoming {
+        method,
+        uri,
+        headers,
+        body,
+    } = request;
+    let Matched { resource, proxy, rest } = matched;
+    let method = method.clone();
     let query = uri.query().unwrap_or_default();
     let mut event = ApiGatewayProxyRequest::default();
     event.resource = Some(resource.to_owned());
-    event.path = Some(rest.to_owned());
+    event.path = Some(rest.clone());
     event.http_method = method.clone();
     event.headers = headers.clone();
     event.multi_value_headers = headers.clone();
@@ -199,7 +221,8 @@ fn http_response(payload: &[u8]) -> Option<Response> {
         Some(Body::Empty) => Vec::new(),
         Some(_) => return None,
     };
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     for (name, value) in proxied.multi_value_headers.iter() {
         headers.append(name, value.clone());
@@ -208,6 +231,13 @@ fn http_response(payload: &[u8]) -> Option<Response> {
         if !headers.contains_key(name) {
             headers.insert(name, value.clone());
         }
+    }
+    // What API Gateway sends when the function names no content type.
+    if !headers.contains_key(axum::http::header::CONTENT_TYPE) {
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
     }
     Some(response)
 }
@@ -221,7 +251,13 @@ async fn proxy(
 ) -> Response {
     let started = Instant::now();
     let at = SystemTime::now();
-    let (response, version) = answer(&shared, method, &uri, &headers, &body).await;
+    let incoming = Incoming {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    let (response, version) = answer(&shared, &incoming).await;
     shared.served.lock().await.push(Served {
         at,
         version,
@@ -231,13 +267,7 @@ async fn proxy(
     response
 }
 
-async fn answer(
-    shared: &Shared,
-    method: Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> (Response, Option<String>) {
+async fn answer(shared: &Shared, request: &Incoming) -> (Response, Option<String>) {
     let integration = &shared.integration;
     let prefix = format!("/{}", integration.stage);
     let missing = || {
@@ -247,29 +277,20 @@ async fn answer(
             "Missing Authentication Token",
         )
     };
-    let rest = match uri.path().strip_prefix(&prefix) {
+    let rest = match request.uri.path().strip_prefix(&prefix) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
         _ => return (missing(), None),
     };
-    let Some((resource, proxy_parameter)) = resource(&method, &rest) else {
+    let Some(matched) = resource(&request.method, &rest) else {
         return (missing(), None);
     };
-    if body.len() > MAX_BODY {
+    if request.body.len() > MAX_BODY {
         return (
             gateway(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", "Request Too Long"),
             None,
         );
     }
-    let event = event(
-        integration,
-        method,
-        uri,
-        headers,
-        body,
-        resource,
-        proxy_parameter,
-        &rest,
-    );
+    let event = event(integration, request, matched);
     let Ok(payload) = serde_json::to_vec(&event) else {
         return (
             gateway(

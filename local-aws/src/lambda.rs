@@ -18,6 +18,8 @@
 //!   inject them ([`fault`]).
 //! - One [`metrics::Invocation`] record per invocation, what Lambda's own
 //!   `Invocations`, `Errors` and `Duration` metrics are computed from.
+//! - Each function's stdout, line by line, as CloudWatch Logs keeps it
+//!   ([`LambdaInvoke::logs`]).
 //!
 //! An `X-Amzn-Trace-Id` on the request is handed to the function as its
 //! trace header (Lambda would insert its facade segment between the caller
@@ -50,6 +52,9 @@ use metrics::{Ending, Invocation};
 /// How long a published version may take to reach its first `invocation/next`.
 const INIT_LIMIT: Duration = Duration::from_secs(30);
 
+/// The most stdout lines kept per function.
+const LOG_LINES: usize = 10_000;
+
 /// A function's timeout unless [`LambdaInvoke::set_timeout`] says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -81,6 +86,8 @@ struct Function {
     timeout: Option<Duration>,
     /// Every alias as it was set, in order, with when.
     alias_history: Vec<(SystemTime, Alias)>,
+    /// Its versions' stdout lines, oldest first, at most [`LOG_LINES`].
+    logs: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 impl Function {
@@ -147,7 +154,19 @@ impl LambdaInvoke {
         env: &[(String, String)],
     ) -> Result<(), Error> {
         let mut api = RuntimeApi::start().await?;
-        let process = api.spawn(binary, function, version, env)?;
+        let mut process = api.spawn(binary, function, version, env)?;
+        let logs = self
+            .functions
+            .lock()
+            .await
+            .functions
+            .entry(function.to_owned())
+            .or_default()
+            .logs
+            .clone();
+        if let Some(stdout) = process.stdout.take() {
+            tokio::spawn(keep_lines(stdout, logs));
+        }
         api.next_poll(INIT_LIMIT).await?;
         let mut functions = self.functions.lock().await;
         let entry = functions.functions.entry(function.to_owned()).or_default();
@@ -238,6 +257,16 @@ impl LambdaInvoke {
             .insert(version.to_owned(), injection);
     }
 
+    /// `function`'s stdout lines so far (every version's), oldest first.
+    pub async fn logs(&self, function: &str) -> Vec<String> {
+        let functions = self.functions.lock().await;
+        functions
+            .functions
+            .get(function)
+            .map(|f| f.logs.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Every invocation so far, in the order they started.
     pub async fn invocations(&self) -> Vec<Invocation> {
         self.functions.lock().await.invocations.clone()
@@ -247,6 +276,23 @@ impl LambdaInvoke {
 impl Drop for LambdaInvoke {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// Reads a process's stdout into `logs` until it closes.
+async fn keep_lines(
+    stdout: tokio::process::ChildStdout,
+    logs: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(mut logs) = logs.lock() {
+            if logs.len() == LOG_LINES {
+                logs.pop_front();
+            }
+            logs.push_back(line);
+        }
     }
 }
 

@@ -83,7 +83,8 @@ impl RuntimeApi {
 
     /// Starts `binary` as version `version` of `function` against this API,
     /// with Lambda's own variables and `env` (which may override them); its
-    /// stdout is discarded and it is killed when the handle is dropped.
+    /// stdout is piped to the caller (Lambda sends it to CloudWatch Logs)
+    /// and it is killed when the handle is dropped.
     pub fn spawn(
         &self,
         binary: &std::path::Path,
@@ -98,7 +99,7 @@ impl RuntimeApi {
             .envs(env.iter().cloned())
             .env("AWS_LAMBDA_RUNTIME_API", self.address())
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()?)
     }

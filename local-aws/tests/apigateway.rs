@@ -49,6 +49,8 @@ async fn requests_reach_the_function_as_proxy_events_and_come_back_as_http() {
     assert_eq!(echoed["json"]["amount"], 100);
     let status = http.get(format!("{}/status/418", gateway.url())).send().await.unwrap();
     assert_eq!(status.status(), 418);
+    let types: Vec<_> = status.headers().get_all("content-type").iter().collect();
+    assert_eq!(types, ["application/json"], "one content type, the function's");
     let health = http.get(format!("{}/health", gateway.url())).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let served = gateway.served().await;

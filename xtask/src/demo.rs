@@ -165,6 +165,22 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     if result.is_ok() {
         result = every_service(&stack, &mut report).await;
     }
+    if result.is_ok() {
+        println!("\nblue/green deployments, rehearsed (cargo xtask rehearse)");
+        match crate::rehearse::standard(&stack).await {
+            Ok(passed) => report.step(
+                "rehearsals",
+                if passed {
+                    Ok(String::from(
+                        "the good release shipped; the bad one was stopped before any customer saw it",
+                    ))
+                } else {
+                    Err(String::from("a rehearsal did not end as expected (see above)"))
+                },
+            ),
+            Err(err) => result = Err(err),
+        }
+    }
     stack.down().await;
     result?;
     println!("\n{} passed, {} failed", report.passed, report.failed);

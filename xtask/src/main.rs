@@ -11,6 +11,7 @@ mod hook;
 mod new_service;
 mod pact;
 mod postman;
+mod rehearse;
 mod setup;
 mod soak;
 mod stack;
@@ -45,6 +46,8 @@ enum Command {
     Bench(bench::Args),
     /// Run the model-based money test (random requests and faults) for more cases.
     Soak(soak::Args),
+    /// Rehearse a blue/green deployment of one service on this machine: hooks, traffic shifts, rollback.
+    Rehearse(rehearse::Args),
     /// Run a CodeDeploy traffic hook locally against the local stack and the stand-ins.
     Hook(hook::Args),
     /// Create a new service from the template (templates/service/) with cargo-generate.
@@ -66,6 +69,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args).await,
         Command::Soak(args) => soak::run(args).await,
         Command::Hook(args) => hook::run(args).await,
+        Command::Rehearse(args) => rehearse::run(args).await,
         Command::Synth(args) => synth::run(args).await,
         Command::NewService(args) => new_service::run(args).await,
     };

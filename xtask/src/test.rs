@@ -61,9 +61,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let newman = crate::postman::ensure_newman().await?;
     let stack = Stack::up(Logs::Quiet).await?;
     let collections = crate::postman::run_collections(&stack, &newman, &[], true).await;
+    let rehearsals = match collections {
+        Ok(true) => {
+            clock.step("rehearsals (cargo xtask rehearse --expect succeeded; --fault http-500:100% --expect stopped-before-traffic)");
+            crate::rehearse::standard(&stack).await
+        }
+        other => other,
+    };
     stack.down().await;
-    if !collections? {
-        eprintln!("test: postman collections failed");
+    if !rehearsals? {
+        eprintln!("test: postman collections or rehearsals failed");
         return Ok(ExitCode::FAILURE);
     }
     clock.step("infra (jest: CDK assertions, cdk-nag, buildspec)");

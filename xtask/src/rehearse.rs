@@ -1,0 +1,556 @@
+//! `cargo xtask rehearse`: a blue/green deployment of one service, rehearsed
+//! on this machine with the real binaries. The local stack runs every
+//! service; the service under test also runs as a Lambda function (version 1
+//! behind the alias `live`, the release as version 2, optionally with
+//! faults) behind a REST API stage. Steady synthetic customer traffic goes
+//! through the stage while the CodeDeploy engine deploys 1 → 2 with the
+//! stage's deployment configuration from `infra/cdk.json` and the rollback
+//! policy `infra/` gives every group, running the real traffic hooks. The
+//! timeline is printed as it happens, then what each version served.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, ComputePlatform, DeploymentStatus,
+    LifecycleEventStatus, RevisionLocation, RevisionLocationType,
+};
+use local_aws::apigateway::{ApiGateway, Integration};
+use local_aws::codedeploy::{CodeDeploy, Engine};
+use local_aws::lambda::LambdaInvoke;
+use local_aws::lambda::fault::Injection;
+
+use crate::stack::{Logs, Stack, local_deployment};
+
+/// What the rehearsal is expected to end in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Expect {
+    /// The deployment succeeded: all traffic on version 2.
+    Succeeded,
+    /// It ended before any traffic shifted: no customer request reached version 2.
+    StoppedBeforeTraffic,
+    /// Traffic shifted, then the deployment failed or stopped and was rolled back to version 1.
+    RolledBack,
+}
+
+/// Rehearse a blue/green deployment of one service.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The service deployed.
+    #[arg(long, default_value = "accounts")]
+    pub service: String,
+    /// The `infra/cdk.json` stage whose deployment configuration is used.
+    #[arg(long, default_value = "prod")]
+    pub stage: String,
+    /// How many times faster than real time the deployment runs (60: a minute per second).
+    #[arg(long, default_value_t = 60.0)]
+    pub speed: f64,
+    /// A fault on version 2, as Fault Injection Service injects it:
+    /// `http-500:30%`, `delay:800ms:50%`, `error:100%` (repeatable).
+    #[arg(long = "fault")]
+    pub faults: Vec<Injection>,
+    /// The outcome that makes the exit status 0.
+    #[arg(long, value_enum, default_value = "succeeded")]
+    pub expect: Expect,
+    /// Customer requests per second through the API stage.
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+}
+
+/// How a rehearsal ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The deployment's final status.
+    pub status: DeploymentStatus,
+    /// Whether any traffic shifted to version 2.
+    pub shifted: bool,
+    /// Whether a rollback deployment put the alias back on version 1.
+    pub rolled_back: bool,
+    /// Customer requests per version: (served, failed with 5xx).
+    pub per_version: BTreeMap<String, (usize, usize)>,
+}
+
+impl Outcome {
+    /// What this outcome is, in the terms of `--expect`, if any.
+    pub fn kind(&self) -> Option<Expect> {
+        let on_two = self.per_version.get("2").map_or(0, |(served, _)| *served);
+        match self.status {
+            DeploymentStatus::Succeeded => Some(Expect::Succeeded),
+            DeploymentStatus::Failed | DeploymentStatus::Stopped if !self.shifted && on_two == 0 => {
+                Some(Expect::StoppedBeforeTraffic)
+            }
+            DeploymentStatus::Failed | DeploymentStatus::Stopped if self.rolled_back => Some(Expect::RolledBack),
+            _ => None,
+        }
+    }
+}
+
+/// The deployment configuration `infra/` gives `stage` (`cdk.json`, context `fintech`).
+fn stage_config(stage: &str) -> anyhow::Result<String> {
+    let path = local_aws::workspace_root().join("infra/cdk.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let stages = json["context"]["fintech"]["stages"]
+        .as_array()
+        .with_context(|| format!("{}: no context.fintech.stages", path.display()))?;
+    let names: Vec<&str> = stages.iter().filter_map(|s| s["name"].as_str()).collect();
+    let found = stages
+        .iter()
+        .find(|s| s["name"] == stage)
+        .with_context(|| format!("--stage {stage}: infra/cdk.json has the stages {names:?}"))?;
+    let config = found["deploymentConfig"]
+        .as_str()
+        .with_context(|| format!("infra/cdk.json: stage {stage} has no deploymentConfig"))?;
+    Ok(format!("CodeDeployDefault.{config}"))
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !(args.speed > 0.0 && args.speed.is_finite()) {
+        bail!(
+            "--speed {}: expected a positive number, e.g. 60 for one minute per second",
+            args.speed
+        );
+    }
+    if args.rate == 0 || args.rate > 200 {
+        bail!("--rate {}: expected 1 to 200 requests per second", args.rate);
+    }
+    let stack = Stack::up(Logs::Quiet).await?;
+    let result = expected(&stack, &args).await;
+    stack.down().await;
+    Ok(if result? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Rehearses `args` on `stack`; whether it ended as `args.expect` says.
+pub async fn expected(stack: &Stack, args: &Args) -> anyhow::Result<bool> {
+    let config = stage_config(&args.stage)?;
+    let outcome = rehearse(stack, args, &config).await?;
+    let kind = outcome.kind();
+    if kind == Some(args.expect) {
+        println!("\nrehearsal: {:?}, as expected", args.expect);
+    } else {
+        println!("\nrehearsal: expected {:?}, got {kind:?} ({outcome:?})", args.expect);
+    }
+    Ok(kind == Some(args.expect))
+}
+
+/// The rehearsals the demo ends with and `cargo xtask test` runs: the
+/// current build of accounts shipped as a good release, then as a release
+/// whose every invocation answers 500, stopped before any customer request
+/// reaches it. Whether both ended as expected.
+pub async fn standard(stack: &Stack) -> anyhow::Result<bool> {
+    let mut all = true;
+    for (title, faults, expect) in [
+        ("a good release ships", Vec::new(), Expect::Succeeded),
+        (
+            "a release that answers 500 is stopped before traffic",
+            vec![Injection {
+                fault: local_aws::lambda::fault::Fault::HttpStatus(500),
+                percent: 100.0,
+            }],
+            Expect::StoppedBeforeTraffic,
+        ),
+    ] {
+        println!("\n== rehearsal: {title}\n");
+        let args = Args {
+            service: String::from("accounts"),
+            stage: String::from("prod"),
+            speed: 60.0,
+            faults,
+            expect,
+            rate: 20,
+        };
+        all &= expected(stack, &args).await?;
+    }
+    Ok(all)
+}
+
+/// Runs one rehearsal on `stack` and prints its timeline and report.
+pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Result<Outcome> {
+    let Some(env) = stack.function_env(&args.service) else {
+        bail!(
+            "--service {}: no such service (have: {:?})",
+            args.service,
+            stack.services.iter().map(|r| &r.service.name).collect::<Vec<_>>()
+        );
+    };
+    let service = args.service.as_str();
+    let lambda = LambdaInvoke::start().await?;
+    let scale = |d: Duration| d.div_f64(args.speed);
+    lambda
+        .set_async_retry_delays(vec![scale(Duration::from_secs(60)), scale(Duration::from_secs(120))])
+        .await;
+    let binary = stack.binary(service);
+    for version in ["1", "2"] {
+        lambda
+            .publish(service, version, &binary, &env)
+            .await
+            .with_context(|| format!("publishing {service} version {version}"))?;
+    }
+    lambda.alias(service, "live", "1").await;
+    for fault in &args.faults {
+        lambda.inject(service, "2", *fault).await;
+    }
+    let lambda_client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
+    let mut engine = Engine::new(lambda_client.clone());
+    engine.speed = args.speed;
+    let codedeploy = CodeDeploy::start_with(engine).await?;
+    let deployment = local_deployment();
+    let gateway = ApiGateway::start(
+        Integration {
+            stage: deployment.stage.clone(),
+            function: service.to_owned(),
+            alias: String::from("live"),
+        },
+        lambda_client,
+    )
+    .await?;
+    publish_hooks(stack, &lambda, &codedeploy, &gateway, service, env).await?;
+    let client = aws_sdk_codedeploy::Client::new(&local_aws::sdk_config_at(codedeploy.endpoint()).await);
+    let application = format!("{}-{}", deployment.app, deployment.stage);
+    group(&client, &application, service, config).await?;
+
+    println!(
+        "Rehearsing {service} 1 → 2 with {config} (stage {}), at {}× real time{}.",
+        args.stage,
+        args.speed,
+        if args.faults.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; version 2 with {}",
+                args.faults
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    println!(
+        "Customer traffic: {} requests/s through {}.\n",
+        args.rate,
+        gateway.url()
+    );
+    let customer = stack
+        .identity
+        .customer(&stack.sdk_config().await, &local_aws::unique("rehearsal"))
+        .await?;
+    let service_spec = &stack
+        .services
+        .iter()
+        .find(|r| r.service.name == service)
+        .context("the service is running")?
+        .service;
+    let read = format!(
+        "{}{}/00000000-0000-4000-8000-000000000000",
+        gateway.url(),
+        service_spec.spec.route_prefix
+    );
+    let running = Arc::new(AtomicBool::new(true));
+    let traffic = tokio::spawn(customer_traffic(
+        read,
+        customer.access_token.clone(),
+        args.rate,
+        running.clone(),
+    ));
+    // Some traffic on version 1 before the deployment starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = client
+        .create_deployment()
+        .application_name(&application)
+        .deployment_group_name(service)
+        .revision(revision(service))
+        .send()
+        .await
+        .context("CreateDeployment")?
+        .deployment_id
+        .context("CreateDeployment returned no id")?;
+    let started = Instant::now();
+    let watched = watch(&client, &id, started, args.speed).await;
+    // Traffic after the end shows where the alias settled.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.store(false, Ordering::Relaxed);
+    let _ = traffic.await;
+    let (status, shifted, rollback_id) = watched?;
+    let rolled_back = match &rollback_id {
+        Some(rollback) => {
+            let (status, _, _) = watch(&client, rollback, started, args.speed).await?;
+            status == DeploymentStatus::Succeeded
+        }
+        None => false,
+    };
+    let mut per_version: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut unserved = (0, 0);
+    for served in gateway.served().await {
+        let entry = match &served.version {
+            Some(version) => per_version.entry(version.clone()).or_default(),
+            None => &mut unserved,
+        };
+        entry.0 += 1;
+        if served.status >= 500 {
+            entry.1 += 1;
+        }
+    }
+    // The hooks' verdict log lines (traffic_gate::report), as CloudWatch Logs would show them.
+    for hook in ["before-allow-traffic", "after-allow-traffic"] {
+        for line in lambda.logs(hook).await {
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let message = json["message"].as_str().unwrap_or_default();
+            if message.starts_with("verdict") {
+                let reason = json["reason"].as_str().unwrap_or_default();
+                println!(
+                    "\n{hook}: {message}{}",
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reason}")
+                    }
+                );
+                let report: serde_json::Value =
+                    serde_json::from_str(json["report"].as_str().unwrap_or_default()).unwrap_or_default();
+                for assertion in report["assertions"].as_array().into_iter().flatten() {
+                    if assertion[2] == false {
+                        println!(
+                            "  failed: {} / {}",
+                            assertion[0].as_str().unwrap_or_default(),
+                            assertion[1].as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!("\nCustomer requests by the version that served them:");
+    println!("| version | requests | failed (5xx) |\n|---|---|---|");
+    for version in ["1", "2"] {
+        let (served, failed) = per_version.get(version).copied().unwrap_or_default();
+        println!("| {version} | {served} | {failed} |");
+    }
+    if unserved.0 > 0 {
+        println!("| (not invoked) | {} | {} |", unserved.0, unserved.1);
+    }
+    let alias = lambda.get_alias(service, "live").await;
+    if let Some(alias) = alias {
+        println!(
+            "\nAlias live now: version {}{}",
+            alias.function_version,
+            alias
+                .additional
+                .map(|(v, w)| format!(" with {:.0}% on version {v}", w * 100.0))
+                .unwrap_or_default()
+        );
+    }
+    Ok(Outcome {
+        status,
+        shifted,
+        rolled_back,
+        per_version,
+    })
+}
+
+/// The traffic hooks as Lambda functions, configured as `infra/` configures
+/// them: the hooks' machine client, the stage name in the events, and the
+/// live URLs (the service under test through the API stage).
+async fn publish_hooks(
+    stack: &Stack,
+    lambda: &LambdaInvoke,
+    codedeploy: &CodeDeploy,
+    gateway: &ApiGateway,
+    service: &str,
+    mut env: Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    let override_of = shared::config::override_var;
+    env.extend([
+        (
+            String::from("AWS_ENDPOINT_URL_CODEDEPLOY"),
+            codedeploy.endpoint().to_owned(),
+        ),
+        (String::from("AWS_ENDPOINT_URL_LAMBDA"), lambda.endpoint().to_owned()),
+        (override_of("token_url"), stack.identity.token_url.clone()),
+        (override_of("api_stage"), local_deployment().stage),
+        (override_of(&format!("live_urls/{service}")), gateway.url().to_owned()),
+    ]);
+    for other in stack.services.iter().filter(|r| r.service.name != service) {
+        env.push((
+            override_of(&format!("live_urls/{}", other.service.name)),
+            other.url.clone(),
+        ));
+    }
+    for hook in ["before-allow-traffic", "after-allow-traffic"] {
+        lambda.set_timeout(hook, Duration::from_secs(300)).await;
+        lambda
+            .publish(hook, "1", &stack.binary(hook), &env)
+            .await
+            .with_context(|| format!("publishing the {hook} hook"))?;
+    }
+    Ok(())
+}
+
+/// The application and the service's deployment group, as `infra/` makes
+/// them: the stage's configuration and rollback on failure, stop and alarm.
+async fn group(
+    client: &aws_sdk_codedeploy::Client,
+    application: &str,
+    service: &str,
+    config: &str,
+) -> anyhow::Result<()> {
+    client
+        .create_application()
+        .application_name(application)
+        .compute_platform(ComputePlatform::Lambda)
+        .send()
+        .await
+        .context("CreateApplication")?;
+    let rollback = AutoRollbackConfiguration::builder()
+        .enabled(true)
+        .events(AutoRollbackEvent::DeploymentFailure)
+        .events(AutoRollbackEvent::DeploymentStopOnRequest)
+        .events(AutoRollbackEvent::DeploymentStopOnAlarm)
+        .build();
+    client
+        .create_deployment_group()
+        .application_name(application)
+        .deployment_group_name(service)
+        .service_role_arn("arn:aws:iam::000000000000:role/codedeploy")
+        .deployment_config_name(config)
+        .auto_rollback_configuration(rollback)
+        .send()
+        .await
+        .context("CreateDeploymentGroup")?;
+    Ok(())
+}
+
+/// The AppSpec CloudFormation sends for the alias `live` of `service`.
+fn revision(service: &str) -> RevisionLocation {
+    let appspec = serde_json::json!({
+        "version": 0.0,
+        "Resources": [{service: {"Type": "AWS::Lambda::Function", "Properties":
+            {"Name": service, "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}],
+        "Hooks": [{"BeforeAllowTraffic": "before-allow-traffic"}, {"AfterAllowTraffic": "after-allow-traffic"}],
+    });
+    RevisionLocation::builder()
+        .revision_type(RevisionLocationType::AppSpecContent)
+        .app_spec_content(AppSpecContent::builder().content(appspec.to_string()).build())
+        .build()
+}
+
+/// A customer's authenticated reads at `rate` per second until `running` clears.
+async fn customer_traffic(url: String, token: String, rate: u32, running: Arc<AtomicBool>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut requests = tokio::task::JoinSet::new();
+    // Bounded by the deployment's end, which `running` reports.
+    while running.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        let request = http.get(&url).bearer_auth(&token).send();
+        requests.spawn(async move {
+            let _ = request.await;
+        });
+    }
+    requests.join_all().await;
+}
+
+/// Polls the deployment until it ends, printing each change; returns its
+/// status, whether traffic shifted and the rollback deployment, if any.
+async fn watch(
+    client: &aws_sdk_codedeploy::Client,
+    id: &str,
+    started: Instant,
+    speed: f64,
+) -> anyhow::Result<(DeploymentStatus, bool, Option<String>)> {
+    let stamp = || {
+        let elapsed = started.elapsed();
+        let deployment_time = elapsed.mul_f64(speed).as_secs();
+        format!(
+            "{:>6.1}s (deployment time {:>2}m{:02}s)",
+            elapsed.as_secs_f64(),
+            deployment_time / 60,
+            deployment_time % 60
+        )
+    };
+    let mut seen_events: BTreeMap<String, LifecycleEventStatus> = BTreeMap::new();
+    let mut seen_messages = 0;
+    let mut seen_status = None;
+    let mut shifted = false;
+    // Bounded: a deployment at the slowest predefined schedule and speed 1
+    // ends within its hook timeouts and 90 minutes of shifting.
+    let limit = Duration::from_secs(4 * 3600).div_f64(speed) + Duration::from_secs(120);
+    while started.elapsed() < limit {
+        let info = client
+            .get_deployment()
+            .deployment_id(id)
+            .send()
+            .await
+            .context("GetDeployment")?
+            .deployment_info
+            .context("GetDeployment returned nothing")?;
+        let target = client
+            .get_deployment_target()
+            .deployment_id(id)
+            .target_id(
+                client
+                    .list_deployment_targets()
+                    .deployment_id(id)
+                    .send()
+                    .await
+                    .context("ListDeploymentTargets")?
+                    .target_ids
+                    .unwrap_or_default()
+                    .first()
+                    .context("the deployment has no target")?,
+            )
+            .send()
+            .await
+            .context("GetDeploymentTarget")?
+            .deployment_target
+            .and_then(|t| t.lambda_target);
+        let messages = info.deployment_status_messages.clone().unwrap_or_default();
+        for message in &messages[seen_messages.min(messages.len())..] {
+            shifted = true;
+            println!("{}  {id} {message}", stamp());
+        }
+        seen_messages = messages.len();
+        for event in target.and_then(|t| t.lifecycle_events).unwrap_or_default() {
+            let (Some(name), Some(status)) = (event.lifecycle_event_name, event.status) else {
+                continue;
+            };
+            if seen_events.get(&name) != Some(&status) {
+                println!("{}  {id} {name}: {}", stamp(), status.as_str());
+                seen_events.insert(name, status);
+            }
+        }
+        if seen_status.as_ref() != info.status.as_ref() {
+            if let Some(status) = &info.status {
+                println!("{}  {id} status {}", stamp(), status.as_str());
+            }
+            seen_status = info.status.clone();
+        }
+        if let Some(status @ (DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped)) =
+            info.status.clone()
+        {
+            if let Some(error) = &info.error_information {
+                println!(
+                    "{}  {id} {}: {}",
+                    stamp(),
+                    error.code.as_ref().map_or("", |c| c.as_str()),
+                    error.message.as_deref().unwrap_or_default()
+                );
+            }
+            let rollback = info.rollback_info.and_then(|r| r.rollback_deployment_id);
+            if let Some(rollback) = &rollback {
+                println!("{}  {id} rolled back by {rollback}", stamp());
+            }
+            return Ok((status, shifted, rollback));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("deployment {id} did not end within {limit:?}")
+}
