@@ -163,8 +163,9 @@ struct Deployment {
     group: String,
     config_name: String,
     target: LambdaTarget,
-    /// Hook execution ids handed out.
-    hooks: Vec<String>,
+    /// Hook execution ids handed out, with the lifecycle event each runs
+    /// for (none for an engine-less deployment).
+    hooks: Vec<(String, Option<usize>)>,
     status: Status,
     failure: Option<Failure>,
     creator: &'static str,
@@ -341,7 +342,7 @@ impl CodeDeploy {
     pub async fn add_deployment(&self, deployment_id: &str, target: LambdaTarget, hooks: &[&str]) {
         let mut deployment = Deployment::new(target);
         deployment.status = Status::InProgress;
-        deployment.hooks = hooks.iter().map(|h| (*h).to_owned()).collect();
+        deployment.hooks = hooks.iter().map(|h| ((*h).to_owned(), None)).collect();
         self.shared
             .inner
             .lock()
@@ -683,12 +684,15 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
             let field = |name: &str| request.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
             let hook = field("lifecycleEventHookExecutionId");
             let status = field("status");
-            if !deployment.hooks.contains(&hook) {
+            let Some((_, event)) = deployment.hooks.iter().find(|(h, _)| *h == hook) else {
                 return Err(Refusal::new(
                     "InvalidLifecycleEventHookExecutionIdException",
                     format!("The lifecycle event hook execution ID {hook} is invalid."),
                 ));
-            }
+            };
+            // A lifecycle event the engine already ended (its hook timed
+            // out, or the deployment stopped) takes no more statuses.
+            let ended = event.is_some_and(|i| deployment.events[i].status != EventStatus::InProgress);
             if !matches!(status.as_str(), "Succeeded" | "Failed") {
                 return Err(Refusal::new(
                     "InvalidLifecycleEventHookExecutionStatusException",
@@ -696,7 +700,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
                 ));
             }
             let recorded = inner.statuses.entry((id, hook.clone())).or_default();
-            if !recorded.is_empty() {
+            if ended || !recorded.is_empty() {
                 return Err(Refusal::new(
                     "LifecycleEventAlreadyCompletedException",
                     "The lifecycle event is already completed.",

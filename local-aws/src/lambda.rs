@@ -79,8 +79,8 @@ struct Function {
     order: Vec<String>,
     /// alias name → alias.
     aliases: HashMap<String, Alias>,
-    /// version → the fault its invocations suffer.
-    faults: HashMap<String, Injection>,
+    /// version → the faults its invocations suffer, each sampled on its own.
+    faults: HashMap<String, Vec<Injection>>,
     /// The `X-Amzn-Trace-Id` of each invoke, in order.
     traces: Vec<Option<String>>,
     timeout: Option<Duration>,
@@ -245,7 +245,9 @@ impl LambdaInvoke {
         functions.functions.get(function)?.aliases.get(alias).cloned()
     }
 
-    /// From now on, `injection` applies to the invocations of `version` of `function`.
+    /// From now on, `injection` also applies to the invocations of
+    /// `version` of `function` (beside any injected before, as FIS runs
+    /// several actions on one function).
     pub async fn inject(&self, function: &str, version: &str, injection: Injection) {
         self.functions
             .lock()
@@ -254,7 +256,16 @@ impl LambdaInvoke {
             .entry(function.to_owned())
             .or_default()
             .faults
-            .insert(version.to_owned(), injection);
+            .entry(version.to_owned())
+            .or_default()
+            .push(injection);
+    }
+
+    /// Removes every fault on `version` of `function`.
+    pub async fn clear_faults(&self, function: &str, version: &str) {
+        if let Some(entry) = self.functions.lock().await.functions.get_mut(function) {
+            entry.faults.remove(version);
+        }
     }
 
     /// `function`'s stdout lines so far (every version's), oldest first.
@@ -329,7 +340,7 @@ struct Call {
     qualifier: Option<String>,
     version: String,
     running: Arc<Version>,
-    injection: Option<Injection>,
+    injections: Vec<Injection>,
     trace: Option<String>,
     timeout: Duration,
     payload: Bytes,
@@ -381,7 +392,7 @@ async fn invoke(
             ));
         };
         Call {
-            injection: entry.faults.get(&version).copied(),
+            injections: entry.faults.get(&version).cloned().unwrap_or_default(),
             timeout: entry.timeout.unwrap_or(DEFAULT_TIMEOUT),
             function: name,
             qualifier,
@@ -438,11 +449,22 @@ async fn invoke_async(functions: Shared, call: Call, delays: Vec<Duration>) {
 async fn execute(functions: &Shared, call: &Call) -> Result<Outcome, Error> {
     let at = SystemTime::now();
     let started = Instant::now();
-    let sampled = call
-        .injection
-        .filter(|injection| injection.samples(rand::random::<f64>()))
-        .map(|injection| injection.fault);
-    let outcome = match sampled {
+    // Each fault is sampled on its own; delays add up, and a sampled error
+    // or status answers instead of the function.
+    let mut delay = Duration::ZERO;
+    let mut instead = None;
+    for injection in &call.injections {
+        if injection.samples(rand::random::<f64>()) {
+            match injection.fault {
+                Fault::Delay(d) => delay += d,
+                fault => instead = instead.or(Some(fault)),
+            }
+        }
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay.min(call.timeout)).await;
+    }
+    let outcome = match instead {
         Some(Fault::Error) => Ok(Outcome::Error(Bytes::from(
             serde_json::json!({
                 "errorType": "FaultInjectionError",
@@ -459,11 +481,7 @@ async fn execute(functions: &Shared, call: &Call) -> Result<Outcome, Error> {
             })
             .to_string(),
         ))),
-        Some(Fault::Delay(delay)) => {
-            tokio::time::sleep(delay).await;
-            run(call, call.timeout.saturating_sub(delay)).await
-        }
-        None => run(call, call.timeout).await,
+        Some(Fault::Delay(_)) | None => run(call, call.timeout.saturating_sub(delay), started).await,
     };
     let ending = match &outcome {
         Ok(Outcome::Response(_)) => Ending::Answered,
@@ -480,11 +498,32 @@ async fn execute(functions: &Shared, call: &Call) -> Result<Outcome, Error> {
     outcome
 }
 
-async fn run(call: &Call, within: Duration) -> Result<Outcome, Error> {
-    call.running
+/// Runs `call` in what is left of its timeout. An invocation that outlives
+/// the timeout, or whose sandbox fails, ends as Lambda ends it: a function
+/// error.
+async fn run(call: &Call, within: Duration, started: Instant) -> Result<Outcome, Error> {
+    let error = |error_type: &str, message: String| {
+        Ok(Outcome::Error(Bytes::from(
+            serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string(),
+        )))
+    };
+    if within.is_zero() {
+        return error("Sandbox.Timedout", timed_out(call.timeout));
+    }
+    match call
+        .running
         .api
         .invoke_traced(call.payload.clone(), call.trace.as_deref(), within)
         .await
+    {
+        Ok(outcome) => Ok(outcome),
+        Err(_) if started.elapsed() >= call.timeout => error("Sandbox.Timedout", timed_out(call.timeout)),
+        Err(err) => error("Runtime.ExitError", format!("The function's runtime failed: {err}")),
+    }
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("Task timed out after {:.2} seconds", timeout.as_secs_f64())
 }
 
 fn published(functions: &Functions, function: &str) -> Result<(), AliasError> {
@@ -521,6 +560,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AliasError> 
 async fn create_alias(State(functions): State<Shared>, UrlPath(function): UrlPath<String>, body: Bytes) -> Response {
     let result = async {
         let request: alias::CreateAlias = parse(&body)?;
+        alias::check_name(&request.name)?;
         let (name, _) = split_function(&function);
         let mut all = functions.lock().await;
         published(&all, &name)?;

@@ -77,6 +77,7 @@ async fn api_gateway_answers_for_paths_outside_the_stage_and_for_broken_function
     assert_eq!(failed.status(), 502);
     let body: Value = failed.json().await.unwrap();
     assert_eq!(body["message"], "Internal server error");
+    lambda.clear_faults("echo", "1").await;
     lambda.inject("echo", "1", "http-503:100%".parse().unwrap()).await;
     let unavailable = http.get(format!("{}/echo/x", gateway.url())).send().await.unwrap();
     assert_eq!(unavailable.status(), 503);

@@ -343,6 +343,26 @@ async fn a_failed_hook_rolls_back_and_no_further_hook_runs() {
 }
 
 #[tokio::test]
+async fn an_alias_not_on_the_appspecs_current_version_is_not_deployed_or_rolled_back() {
+    let stack = stack().await;
+    stack.group("g", None).await;
+    stack.lambda.alias("echo", "live", "2").await;
+    let before = stack.lambda.invocations().await.len();
+    let id = stack.deploy("g", "1", "2", Some("hook-ok"), Some("hook-ok")).await;
+    let info = stack.finished(&id).await;
+    assert_eq!(info.status, Some(DeploymentStatus::Failed));
+    let error = info.error_information.unwrap();
+    assert_eq!(error.code.unwrap().as_str(), "INVALID_LAMBDA_CONFIGURATION");
+    assert!(error.message.unwrap().contains("does not match the current version"));
+    assert!(
+        info.rollback_info.is_none(),
+        "the alias was never this deployment's to roll back"
+    );
+    assert_eq!(stack.lambda.invocations().await.len(), before, "no hook ran");
+    assert_eq!(stack.alias().await, (String::from("2"), HashMap::new()));
+}
+
+#[tokio::test]
 async fn a_silent_hook_fails_the_deployment_at_the_scaled_hook_timeout() {
     let stack = stack().await;
     stack.group("g", None).await;
@@ -644,6 +664,17 @@ async fn alias_calls_are_checked_as_lambda_checks_them() {
         .await
         .unwrap();
     assert!(created.alias_arn.unwrap().ends_with(":function:echo:canary"));
+    let digits = stack
+        .lambda_client
+        .create_alias()
+        .function_name("echo")
+        .name("2")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(digits.meta().code(), Some("ValidationException"), "{digits:?}");
 }
 
 #[tokio::test]
@@ -677,6 +708,41 @@ async fn faults_apply_to_the_named_version_only() {
         assert_eq!(two.executed_version.as_deref(), Some("2"));
         assert_eq!(status(two.payload.unwrap().as_ref()), 500);
     }
+    stack.lambda.inject("echo", "2", "error:0%".parse().unwrap()).await;
+    let still = stack
+        .lambda_client
+        .invoke()
+        .function_name("echo")
+        .qualifier("2")
+        .payload(health_event())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status(still.payload.unwrap().as_ref()),
+        500,
+        "a second fault adds to the first"
+    );
+    stack.lambda.clear_faults("echo", "2").await;
+    stack.lambda.set_timeout("echo", Duration::from_millis(300)).await;
+    stack.lambda.inject("echo", "2", "delay:500ms".parse().unwrap()).await;
+    let slow = stack
+        .lambda_client
+        .invoke()
+        .function_name("echo")
+        .qualifier("2")
+        .payload(health_event())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        slow.function_error.as_deref(),
+        Some("Unhandled"),
+        "past the timeout: a function error"
+    );
+    let payload: serde_json::Value = serde_json::from_slice(slow.payload.unwrap().as_ref()).unwrap();
+    assert_eq!(payload["errorType"], "Sandbox.Timedout");
+    stack.lambda.set_timeout("echo", Duration::from_secs(30)).await;
     stack.lambda.inject("echo", "1", "error:100%".parse().unwrap()).await;
     let failed = stack
         .lambda_client
@@ -695,5 +761,8 @@ async fn faults_apply_to_the_named_version_only() {
         .iter()
         .filter(|i| i.ending == local_aws::lambda::metrics::Ending::FunctionError)
         .count();
-    assert_eq!(errors, 1, "only the injected function error counts as an error");
+    assert_eq!(
+        errors, 2,
+        "the timed-out and the injected error count as errors, nothing else"
+    );
 }

@@ -83,7 +83,13 @@ pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Scop
                     .iter()
                     .find(|(f, _)| f == service.function)
                     .map(|(_, url)| url.clone()),
-                variables: Vec::new(),
+                // The other services' live URLs reach this collection as
+                // `<function>_url`, over the environment file's values.
+                variables: live_urls
+                    .iter()
+                    .filter(|(f, _)| f != service.function)
+                    .map(|(f, url)| (format!("{f}_url"), serde_json::Value::String(url.clone())))
+                    .collect(),
             },
         );
         for name in service.scopes {

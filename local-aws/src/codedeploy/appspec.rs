@@ -59,7 +59,7 @@ pub struct InvalidAppSpec(pub String);
 /// A positive integer written as a string, as `CurrentVersion` and `TargetVersion` must be.
 fn version(field: &str, value: &str) -> Result<(), InvalidAppSpec> {
     match value.parse::<u64>() {
-        Ok(1..) if !value.starts_with('0') => Ok(()),
+        Ok(1..) if value.bytes().all(|b| b.is_ascii_digit()) && !value.starts_with('0') => Ok(()),
         _ => Err(InvalidAppSpec(format!(
             "{field} is {value:?}; it must be a published version, a positive integer like \"2\""
         ))),
@@ -195,6 +195,10 @@ mod tests {
                 "TargetVersion",
             ),
             (with("\"TargetVersion\": \"2\"", "\"TargetVersion\": \"1\""), "both 1"),
+            (
+                with("\"TargetVersion\": \"2\"", "\"TargetVersion\": \"+2\""),
+                "TargetVersion",
+            ),
             (with("AWS::Lambda::Function", "AWS::ECS::Service"), "Type"),
             (with("AfterAllowTraffic", "ApplicationStart"), "ApplicationStart"),
             (with("AfterAllowTraffic", "BeforeAllowTraffic"), "twice"),

@@ -39,9 +39,16 @@ impl Engine {
         }
     }
 
-    /// `period` of deployment time on this engine's clock.
+    /// `period` of deployment time on this engine's clock (a speed that is
+    /// not a positive number counts as real time; a wait too long to
+    /// represent is `Duration::MAX`).
     pub fn scaled(&self, period: Duration) -> Duration {
-        period.div_f64(self.speed.max(f64::MIN_POSITIVE))
+        let speed = if self.speed.is_finite() && self.speed > 0.0 {
+            self.speed
+        } else {
+            1.0
+        };
+        Duration::try_from_secs_f64(period.as_secs_f64() / speed).unwrap_or(Duration::MAX)
     }
 }
 
@@ -49,7 +56,11 @@ impl Engine {
 enum End {
     Succeeded,
     Failed(Failure),
-    Stopped { rollback: bool },
+    /// Failed before touching the alias, which is not the AppSpec's to roll back.
+    Refused(Failure),
+    Stopped {
+        rollback: bool,
+    },
 }
 
 /// The `LambdaTarget` shape of `deployment`.
@@ -168,6 +179,9 @@ impl Run {
                 }
             }
         };
+        if let Err(failure) = self.alias_is_current(&target).await {
+            return End::Refused(failure);
+        }
         if let Some(end) = self.hook(0, spec.before_allow_traffic.as_deref()).await {
             return end;
         }
@@ -200,6 +214,50 @@ impl Run {
             return end;
         }
         End::Succeeded
+    }
+
+    /// CodeDeploy deploys only from where the alias is: on the AppSpec's
+    /// `CurrentVersion`, with no traffic on another version.
+    async fn alias_is_current(&self, target: &super::LambdaTarget) -> Result<(), Failure> {
+        let alias = self
+            .engine
+            .lambda
+            .get_alias()
+            .function_name(&target.function_name)
+            .name(&target.alias)
+            .send()
+            .await
+            .map_err(|err| Failure {
+                code: "INVALID_LAMBDA_CONFIGURATION",
+                message: format!(
+                    "GetAlias {}:{} failed: {}",
+                    target.function_name,
+                    target.alias,
+                    aws_sdk_lambda::error::DisplayErrorContext(&err)
+                ),
+            })?;
+        let weighted = alias
+            .routing_config
+            .and_then(|r| r.additional_version_weights)
+            .is_some_and(|w| !w.is_empty());
+        if alias.function_version.as_deref() != Some(target.current_version.as_str()) || weighted {
+            return Err(Failure {
+                code: "INVALID_LAMBDA_CONFIGURATION",
+                message: format!(
+                    "The Lambda function alias version does not match the current version in AppSpec file: {}:{} is on version {}{}, the AppSpec says {}.",
+                    target.function_name,
+                    target.alias,
+                    alias.function_version.unwrap_or_default(),
+                    if weighted {
+                        " with traffic on another version"
+                    } else {
+                        ""
+                    },
+                    target.current_version
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Points the alias's traffic: `percent` on the target version.
@@ -242,7 +300,7 @@ impl Run {
             return None;
         };
         let execution = uuid::Uuid::new_v4().to_string();
-        self.with(|d| d.hooks.push(execution.clone())).await;
+        self.with(|d| d.hooks.push((execution.clone(), Some(index)))).await;
         self.event(index, EventStatus::InProgress).await;
         let payload = serde_json::json!({"DeploymentId": self.id, "LifecycleEventHookExecutionId": execution});
         let invoked = self
@@ -319,6 +377,7 @@ impl Run {
                     .unwrap_or(false);
                 (Status::Failed, Some(failure), rollback)
             }
+            End::Refused(failure) => (Status::Failed, Some(failure), false),
             End::Stopped { rollback } => (
                 Status::Stopped,
                 Some(Failure {

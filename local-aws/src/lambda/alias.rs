@@ -158,6 +158,23 @@ impl IntoResponse for AliasError {
     }
 }
 
+/// Checks an alias name against Lambda's pattern, `(?!^[0-9]+$)([a-zA-Z0-9-_]+)`,
+/// 1–128 characters: a name of digits alone would read as a version.
+pub fn check_name(name: &str) -> Result<(), AliasError> {
+    let valid = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.bytes().all(|b| b.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(AliasError::Validation(format!(
+            "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)"
+        )))
+    }
+}
+
 /// Checks `routing` for an alias whose primary is `primary`, as Lambda
 /// does: at most one additional version, not the primary, published, with a
 /// weight in [0, 1]; an empty map means no additional version.
