@@ -111,14 +111,53 @@ impl Drop for ApiGateway {
     }
 }
 
-/// API Gateway's own answer (`{"message": …}`).
-fn gateway(status: StatusCode, kind: &'static str, message: &str) -> Response {
-    (
-        status,
-        [("content-type", "application/json"), ("x-amzn-errortype", kind)],
-        serde_json::json!({"message": message}).to_string(),
-    )
-        .into_response()
+/// API Gateway's own answers (`{"message": …}`), where it gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GatewayAnswer {
+    /// No resource or method matches: 403 `Missing Authentication Token`.
+    MissingToken,
+    /// The body is over the payload limit: 413.
+    TooLarge,
+    /// The integration could not be called: 500.
+    Internal,
+    /// A function error, or a response that is not a proxy response: 502.
+    BadGateway,
+    /// The integration timeout passed: 504.
+    Timeout,
+}
+
+impl IntoResponse for GatewayAnswer {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match self {
+            Self::MissingToken => (
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", "Request Too Long"),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
+            Self::BadGateway => (
+                StatusCode::BAD_GATEWAY,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
+            Self::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "IntegrationTimeout",
+                "Endpoint request timed out",
+            ),
+        };
+        (
+            status,
+            [("content-type", "application/json"), ("x-amzn-errortype", kind)],
+            serde_json::json!({"message": message}).to_string(),
+        )
+            .into_response()
+    }
 }
 
 /// A request as it arrived.
@@ -268,40 +307,30 @@ async fn proxy(
 }
 
 async fn answer(shared: &Shared, request: &Incoming) -> (Response, Option<String>) {
+    match invoke(shared, request).await {
+        Ok((response, version)) => (response, version),
+        Err((answer, version)) => (answer.into_response(), version),
+    }
+}
+
+/// The function's answer, or API Gateway's own with the version that ran, if any.
+async fn invoke(
+    shared: &Shared,
+    request: &Incoming,
+) -> Result<(Response, Option<String>), (GatewayAnswer, Option<String>)> {
     let integration = &shared.integration;
     let prefix = format!("/{}", integration.stage);
-    let missing = || {
-        gateway(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        )
-    };
     let rest = match request.uri.path().strip_prefix(&prefix) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
-        _ => return (missing(), None),
+        _ => return Err((GatewayAnswer::MissingToken, None)),
     };
-    let Some(matched) = resource(&request.method, &rest) else {
-        return (missing(), None);
-    };
+    let matched = resource(&request.method, &rest).ok_or((GatewayAnswer::MissingToken, None))?;
     if request.body.len() > MAX_BODY {
-        return (
-            gateway(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", "Request Too Long"),
-            None,
-        );
+        return Err((GatewayAnswer::TooLarge, None));
     }
-    let event = event(integration, request, matched);
-    let Ok(payload) = serde_json::to_vec(&event) else {
-        return (
-            gateway(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerErrorException",
-                "Internal server error",
-            ),
-            None,
-        );
-    };
-    let invoked = tokio::time::timeout(
+    let payload =
+        serde_json::to_vec(&event(integration, request, matched)).map_err(|_| (GatewayAnswer::Internal, None))?;
+    let output = tokio::time::timeout(
         INTEGRATION_TIMEOUT,
         shared
             .lambda
@@ -311,44 +340,16 @@ async fn answer(shared: &Shared, request: &Incoming) -> (Response, Option<String
             .payload(Blob::new(payload))
             .send(),
     )
-    .await;
-    let output = match invoked {
-        Err(_) => {
-            return (
-                gateway(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "IntegrationTimeout",
-                    "Endpoint request timed out",
-                ),
-                None,
-            );
-        }
-        Ok(Err(_)) => {
-            return (
-                gateway(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerErrorException",
-                    "Internal server error",
-                ),
-                None,
-            );
-        }
-        Ok(Ok(output)) => output,
-    };
+    .await
+    .map_err(|_| (GatewayAnswer::Timeout, None))?
+    .map_err(|_| (GatewayAnswer::Internal, None))?;
     let version = output.executed_version.clone();
-    let bad_gateway = || {
-        gateway(
-            StatusCode::BAD_GATEWAY,
-            "InternalServerErrorException",
-            "Internal server error",
-        )
-    };
     if output.function_error.is_some() {
-        return (bad_gateway(), version);
+        return Err((GatewayAnswer::BadGateway, version));
     }
     let payload = output.payload.map(Blob::into_inner).unwrap_or_default();
     match http_response(&payload) {
-        Some(response) => (response, version),
-        None => (bad_gateway(), version),
+        Some(response) => Ok((response, version)),
+        None => Err((GatewayAnswer::BadGateway, version)),
     }
 }

@@ -155,15 +155,7 @@ impl LambdaInvoke {
     ) -> Result<(), Error> {
         let mut api = RuntimeApi::start().await?;
         let mut process = api.spawn(binary, function, version, env)?;
-        let logs = self
-            .functions
-            .lock()
-            .await
-            .functions
-            .entry(function.to_owned())
-            .or_default()
-            .logs
-            .clone();
+        let logs = self.with_function(function, |f| f.logs.clone()).await;
         if let Some(stdout) = process.stdout.take() {
             tokio::spawn(keep_lines(stdout, logs));
         }
@@ -177,16 +169,22 @@ impl LambdaInvoke {
         Ok(())
     }
 
+    /// Runs `change` on `function`'s state, creating it if needed.
+    async fn with_function<T>(&self, function: &str, change: impl FnOnce(&mut Function) -> T) -> T {
+        change(
+            self.functions
+                .lock()
+                .await
+                .functions
+                .entry(function.to_owned())
+                .or_default(),
+        )
+    }
+
     /// Sets `function`'s timeout: each invocation's deadline, after which it
     /// fails as a timed-out invocation does.
     pub async fn set_timeout(&self, function: &str, timeout: Duration) {
-        self.functions
-            .lock()
-            .await
-            .functions
-            .entry(function.to_owned())
-            .or_default()
-            .timeout = Some(timeout);
+        self.with_function(function, |f| f.timeout = Some(timeout)).await;
     }
 
     /// The waits before each retry of an asynchronous invocation that ended
@@ -208,18 +206,14 @@ impl LambdaInvoke {
 
     /// Points `alias` of `function` at `version` alone, creating it if needed.
     pub async fn alias(&self, function: &str, alias: &str, version: &str) {
-        let mut functions = self.functions.lock().await;
-        functions
-            .functions
-            .entry(function.to_owned())
-            .or_default()
-            .set_alias(Alias {
-                name: alias.to_owned(),
-                function_version: version.to_owned(),
-                additional: None,
-                description: String::new(),
-                revision_id: uuid::Uuid::new_v4().to_string(),
-            });
+        let alias = Alias {
+            name: alias.to_owned(),
+            function_version: version.to_owned(),
+            additional: None,
+            description: String::new(),
+            revision_id: uuid::Uuid::new_v4().to_string(),
+        };
+        self.with_function(function, |f| f.set_alias(alias)).await;
     }
 
     /// Every state `alias` of `function` has been set to (`CreateAlias`,
@@ -249,16 +243,10 @@ impl LambdaInvoke {
     /// `version` of `function` (beside any injected before, as FIS runs
     /// several actions on one function).
     pub async fn inject(&self, function: &str, version: &str, injection: Injection) {
-        self.functions
-            .lock()
-            .await
-            .functions
-            .entry(function.to_owned())
-            .or_default()
-            .faults
-            .entry(version.to_owned())
-            .or_default()
-            .push(injection);
+        self.with_function(function, |f| {
+            f.faults.entry(version.to_owned()).or_default().push(injection)
+        })
+        .await;
     }
 
     /// Removes every fault on `version` of `function`.

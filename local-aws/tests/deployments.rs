@@ -553,6 +553,20 @@ fn health_event() -> Blob {
     )
 }
 
+impl Stack {
+    /// `GET /health` on `echo` at `qualifier`, through `Invoke`.
+    async fn invoke(&self, qualifier: &str) -> aws_sdk_lambda::operation::invoke::InvokeOutput {
+        self.lambda_client
+            .invoke()
+            .function_name("echo")
+            .qualifier(qualifier)
+            .payload(health_event())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_weighted_alias_routes_by_its_weights() {
     let stack = stack().await;
@@ -571,15 +585,7 @@ async fn a_weighted_alias_routes_by_its_weights() {
         .unwrap();
     let mut counts: HashMap<String, u32> = HashMap::new();
     for _ in 0..1000 {
-        let out = stack
-            .lambda_client
-            .invoke()
-            .function_name("echo")
-            .qualifier("live")
-            .payload(health_event())
-            .send()
-            .await
-            .unwrap();
+        let out = stack.invoke("live").await;
         *counts.entry(out.executed_version.unwrap()).or_default() += 1;
     }
     let on_2 = f64::from(counts.get("2").copied().unwrap_or(0)) / 1000.0;
@@ -686,38 +692,14 @@ async fn faults_apply_to_the_named_version_only() {
         json["statusCode"].as_u64().unwrap()
     };
     for _ in 0..20 {
-        let one = stack
-            .lambda_client
-            .invoke()
-            .function_name("echo")
-            .qualifier("1")
-            .payload(health_event())
-            .send()
-            .await
-            .unwrap();
+        let one = stack.invoke("1").await;
         assert_eq!(status(one.payload.unwrap().as_ref()), 200);
-        let two = stack
-            .lambda_client
-            .invoke()
-            .function_name("echo")
-            .qualifier("2")
-            .payload(health_event())
-            .send()
-            .await
-            .unwrap();
+        let two = stack.invoke("2").await;
         assert_eq!(two.executed_version.as_deref(), Some("2"));
         assert_eq!(status(two.payload.unwrap().as_ref()), 500);
     }
     stack.lambda.inject("echo", "2", "error:0%".parse().unwrap()).await;
-    let still = stack
-        .lambda_client
-        .invoke()
-        .function_name("echo")
-        .qualifier("2")
-        .payload(health_event())
-        .send()
-        .await
-        .unwrap();
+    let still = stack.invoke("2").await;
     assert_eq!(
         status(still.payload.unwrap().as_ref()),
         500,
@@ -726,15 +708,7 @@ async fn faults_apply_to_the_named_version_only() {
     stack.lambda.clear_faults("echo", "2").await;
     stack.lambda.set_timeout("echo", Duration::from_millis(300)).await;
     stack.lambda.inject("echo", "2", "delay:500ms".parse().unwrap()).await;
-    let slow = stack
-        .lambda_client
-        .invoke()
-        .function_name("echo")
-        .qualifier("2")
-        .payload(health_event())
-        .send()
-        .await
-        .unwrap();
+    let slow = stack.invoke("2").await;
     assert_eq!(
         slow.function_error.as_deref(),
         Some("Unhandled"),
@@ -744,15 +718,7 @@ async fn faults_apply_to_the_named_version_only() {
     assert_eq!(payload["errorType"], "Sandbox.Timedout");
     stack.lambda.set_timeout("echo", Duration::from_secs(30)).await;
     stack.lambda.inject("echo", "1", "error:100%".parse().unwrap()).await;
-    let failed = stack
-        .lambda_client
-        .invoke()
-        .function_name("echo")
-        .qualifier("1")
-        .payload(health_event())
-        .send()
-        .await
-        .unwrap();
+    let failed = stack.invoke("1").await;
     assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
     let errors = stack
         .lambda
