@@ -193,30 +193,48 @@ pub struct PostingResponse {
 
 async fn credit(
     state: State<AppState>,
+    principal: Principal,
     id: Path<String>,
     metrics: axum::Extension<InvocationMetrics>,
     body: Json<PostingRequest>,
 ) -> Result<Response, Problem> {
-    post_money(state, id, metrics, body, Direction::Credit).await
+    post_money(state, principal, id, metrics, body, Direction::Credit).await
 }
 
 async fn debit(
     state: State<AppState>,
+    principal: Principal,
     id: Path<String>,
     metrics: axum::Extension<InvocationMetrics>,
     body: Json<PostingRequest>,
 ) -> Result<Response, Problem> {
-    post_money(state, id, metrics, body, Direction::Debit).await
+    post_money(state, principal, id, metrics, body, Direction::Debit).await
+}
+
+/// A service acting for a customer (`X-On-Behalf-Of`) touches only that
+/// customer's accounts: another's answers as one that does not exist.
+/// An account's owner never changes, so the check holds for the write after it.
+async fn owned(state: &AppState, principal: &Principal, id: AccountId) -> Result<(), Problem> {
+    if principal.acting_for().is_some() {
+        state
+            .store
+            .get_owned(id, principal.acting_for())
+            .await
+            .map_err(problem)?;
+    }
+    Ok(())
 }
 
 async fn post_money(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<PostingRequest>,
     direction: Direction,
 ) -> Result<Response, Problem> {
     let id = account_id(&id)?;
+    owned(&state, &principal, id).await?;
     let posting = Posting::parse(
         direction,
         body.amount_minor,
@@ -375,11 +393,13 @@ pub struct VoidResponse {
 
 async fn void(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<VoidRequest>,
 ) -> Result<Response, Problem> {
     let id = account_id(&id)?;
+    owned(&state, &principal, id).await?;
     let reference = crate::domain::reference(&body.reference).map_err(domain_problem)?;
     let voided = state.store.void(id, &reference).await.map_err(problem)?;
     let balance_minor = state.store.get(id).await.map_err(problem)?.balance_minor;

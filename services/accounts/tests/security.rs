@@ -13,7 +13,7 @@ use crate::common;
 
 use std::sync::Arc;
 
-use local_aws::oidc::{Issuer, Key, claims, sign, token};
+use local_aws::oidc::{Issuer, Key, claims, machine_claims, sign, token};
 use serde_json::{Value, json};
 use shared::auth::Access;
 
@@ -308,6 +308,21 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
             }
             Access::Public => panic!("{} is public", route.path),
         }
+    }
+    // Found by the attack on issue 15: a service acting for the attacker
+    // (a valid machine token, `X-On-Behalf-Of: attacker`) cannot
+    // credit, debit or void the victim's account; it answers as one that
+    // does not exist, and the snapshot below shows nothing moved.
+    for path in [
+        "/accounts/{id}/credits",
+        "/accounts/{id}/debits",
+        "/accounts/{id}/voids",
+    ] {
+        let (_, call) = calls.iter().find(|(p, _)| *p == path).unwrap();
+        let service = sign(Key::Signing, "signing", &machine_claims(&["accounts/service"]));
+        let reply = send_as(call, Some(&service), Some("attacker-sub")).await;
+        assert_eq!(reply.status, 404, "{path} for another customer: {}", reply.raw);
+        assert_eq!(reply.headers["content-type"], "application/problem+json");
     }
     // The victim's own token does what the attacker's could not.
     let own = send(&calls[1].1, Some(&token(victim, &all_scopes))).await;
