@@ -486,7 +486,30 @@ fn deployment_id() -> String {
     format!("d-{tail}")
 }
 
+/// This stand-in deploys Lambda functions only.
+fn lambda_platform(platform: Option<&str>) -> Result<(), Refusal> {
+    if platform == Some("Lambda") {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "InvalidComputePlatformException",
+            "This stand-in deploys Lambda functions only: computePlatform must be Lambda.",
+        ))
+    }
+}
+
 impl Inner {
+    fn application_exists(&self, application: &str) -> Result<(), Refusal> {
+        if self.applications.contains(application) {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                "ApplicationDoesNotExistException",
+                format!("No application found for name: {application}"),
+            ))
+        }
+    }
+
     fn routing(&self, name: &str) -> Option<TrafficRouting> {
         TrafficRouting::predefined(name).or_else(|| self.configs.get(name).copied())
     }
@@ -516,12 +539,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
                 "ApplicationNameRequiredException",
                 "An application name",
             )?;
-            if request.compute_platform.as_deref() != Some("Lambda") {
-                return Err(Refusal::new(
-                    "InvalidComputePlatformException",
-                    "This stand-in deploys Lambda functions only: computePlatform must be Lambda.",
-                ));
-            }
+            lambda_platform(request.compute_platform.as_deref())?;
             if !inner.applications.insert(name.clone()) {
                 return Err(Refusal::new(
                     "ApplicationAlreadyExistsException",
@@ -543,12 +561,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
                 "A deployment group name",
             )?;
             required(request.service_role_arn, "RoleRequiredException", "A service role ARN")?;
-            if !inner.applications.contains(&application) {
-                return Err(Refusal::new(
-                    "ApplicationDoesNotExistException",
-                    format!("No application found for name: {application}"),
-                ));
-            }
+            inner.application_exists(&application)?;
             if let Some(name) = &request.deployment_config_name
                 && inner.routing(name).is_none()
             {
@@ -582,12 +595,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
                 "DeploymentConfigNameRequiredException",
                 "A deployment configuration name",
             )?;
-            if request.compute_platform.as_deref() != Some("Lambda") {
-                return Err(Refusal::new(
-                    "InvalidComputePlatformException",
-                    "This stand-in deploys Lambda functions only: computePlatform must be Lambda.",
-                ));
-            }
+            lambda_platform(request.compute_platform.as_deref())?;
             if inner.routing(&name).is_some() {
                 return Err(Refusal::new(
                     "DeploymentConfigAlreadyExistsException",
@@ -733,12 +741,7 @@ fn create_deployment(shared: &Shared, inner: &mut Inner, request: wire::CreateDe
         "DeploymentGroupNameRequiredException",
         "A deployment group name",
     )?;
-    if !inner.applications.contains(&application) {
-        return Err(Refusal::new(
-            "ApplicationDoesNotExistException",
-            format!("No application found for name: {application}"),
-        ));
-    }
+    inner.application_exists(&application)?;
     let group = inner
         .groups
         .get(&(application.clone(), group_name.clone()))
