@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,8 +17,11 @@ use tower::ServiceExt;
 #[derive(Clone)]
 struct Handler {
     runs: Arc<AtomicU32>,
+    /// Notified once the handler runs, i.e. once its request holds the key.
+    started: Arc<tokio::sync::Notify>,
+    /// When set, the handler waits for it before answering.
+    hold: Option<Arc<tokio::sync::Notify>>,
     fail_first: bool,
-    delay: Duration,
 }
 
 async fn app(handler: Handler) -> Router {
@@ -39,7 +41,10 @@ async fn app(handler: Handler) -> Router {
         let handler = handler.clone();
         async move {
             let run = handler.runs.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::time::sleep(handler.delay).await;
+            handler.started.notify_one();
+            if let Some(hold) = &handler.hold {
+                hold.notified().await;
+            }
             if body.contains("invalid") {
                 return Problem::invalid_field("a", "refused before any work")
                     .before_work()
@@ -82,17 +87,18 @@ async fn call(app: &Router, key: Option<&str>, body: &str) -> (u16, Option<Strin
     (status, replayed, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
-fn handler(fail_first: bool, delay: Duration) -> Handler {
+fn handler(fail_first: bool) -> Handler {
     Handler {
         runs: Arc::new(AtomicU32::new(0)),
+        started: Arc::new(tokio::sync::Notify::new()),
+        hold: None,
         fail_first,
-        delay,
     }
 }
 
 #[tokio::test]
 async fn replays_the_stored_response_byte_for_byte() {
-    let h = handler(false, Duration::ZERO);
+    let h = handler(false);
     let app = app(h.clone()).await;
     let first = call(&app, Some("k"), r#"{"a": 1, "b": 2}"#).await;
     assert_eq!((first.0, first.1.as_deref()), (201, None));
@@ -105,7 +111,7 @@ async fn replays_the_stored_response_byte_for_byte() {
 
 #[tokio::test]
 async fn same_key_different_body_is_422_and_missing_key_is_400() {
-    let app = app(handler(false, Duration::ZERO)).await;
+    let app = app(handler(false)).await;
     assert_eq!(call(&app, Some("k"), r#"{"a": 1}"#).await.0, 201);
     let (status, _, body) = call(&app, Some("k"), r#"{"a": 2}"#).await;
     assert_eq!(status, 422, "{body}");
@@ -116,15 +122,20 @@ async fn same_key_different_body_is_422_and_missing_key_is_400() {
 
 #[tokio::test]
 async fn a_request_while_the_first_runs_is_409() {
-    let h = handler(false, Duration::from_millis(400));
+    let hold = Arc::new(tokio::sync::Notify::new());
+    let h = Handler {
+        hold: Some(hold.clone()),
+        ..handler(false)
+    };
     let app = app(h.clone()).await;
     let first = tokio::spawn({
         let app = app.clone();
         async move { call(&app, Some("slow"), "{}").await }
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    h.started.notified().await;
     let (status, _, body) = call(&app, Some("slow"), "{}").await;
     assert_eq!(status, 409, "{body}");
+    hold.notify_one();
     assert_eq!(first.await.unwrap().0, 201);
     assert_eq!(call(&app, Some("slow"), "{}").await.1.as_deref(), Some("true"));
     assert_eq!(h.runs.load(Ordering::SeqCst), 1);
@@ -135,7 +146,7 @@ async fn a_request_while_the_first_runs_is_409() {
 /// it continues the work), and a different body is refused.
 #[tokio::test]
 async fn a_server_error_keeps_the_key_bound_to_its_request() {
-    let h = handler(true, Duration::ZERO);
+    let h = handler(true);
     let app = app(h.clone()).await;
     assert_eq!(call(&app, Some("retry"), r#"{"n":1}"#).await.0, 502);
     let (status, _, body) = call(&app, Some("retry"), r#"{"n":2}"#).await;
@@ -149,7 +160,7 @@ async fn a_server_error_keeps_the_key_bound_to_its_request() {
 
 #[tokio::test]
 async fn every_request_with_one_key_gets_one_resource_id() {
-    let app = app(handler(true, Duration::ZERO)).await;
+    let app = app(handler(true)).await;
     assert_eq!(call(&app, Some("id"), "{}").await.0, 502);
     let (_, _, first) = call(&app, Some("id"), "{}").await;
     let (_, _, other) = call(&app, Some("other-key"), "{}").await;
@@ -163,7 +174,7 @@ async fn every_request_with_one_key_gets_one_resource_id() {
 /// so the corrected request may use the same key.
 #[tokio::test]
 async fn a_refusal_before_any_work_keeps_nothing() {
-    let h = handler(false, Duration::ZERO);
+    let h = handler(false);
     let app = app(h.clone()).await;
     let (status, _, body) = call(&app, Some("fix"), r#"{"invalid": true}"#).await;
     assert_eq!(status, 422, "{body}");
@@ -175,7 +186,7 @@ async fn a_refusal_before_any_work_keeps_nothing() {
 /// the JSON value is refused before the key is claimed.
 #[tokio::test]
 async fn a_body_the_handler_would_refuse_is_refused_before_the_claim() {
-    let h = handler(false, Duration::ZERO);
+    let h = handler(false);
     let app = app(h.clone()).await;
     for bad in [r#"{"a":1}GARBAGE"#, "{", r#"{"a":1} {"a":2}"#] {
         let (status, _, body) = call(&app, Some("strict"), bad).await;
@@ -201,7 +212,7 @@ async fn a_broken_body_is_400_and_a_large_one_413() {
             std::task::Poll::Ready(Some(Err(std::io::Error::other("connection reset"))))
         }
     }
-    let h = handler(false, Duration::ZERO);
+    let h = handler(false);
     let app = app(h.clone()).await;
     let send = |body: Body| {
         let request = axum::http::Request::post("/things")
