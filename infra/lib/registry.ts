@@ -36,7 +36,7 @@ export interface ServiceSpec {
   readonly calls?: string[];
   readonly tables?: Record<string, TableSpec>;
   readonly config?: Record<string, ConfigValue>;
-  readonly postman?: { collection: string; before_traffic?: string[]; after_traffic?: string[] };
+  readonly postman?: { collection: string; before_traffic?: string[]; after_traffic?: string[]; traffic?: string[] };
   readonly alarms?: Record<string, number>;
   /** Scheduled functions of the package, by binary name (`local_aws::registry::ScheduleSpec`). */
   readonly schedules?: Record<string, { readonly every_seconds: number }>;

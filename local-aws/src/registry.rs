@@ -132,6 +132,11 @@ pub struct PostmanSpec {
     /// Folders run after traffic shifts.
     #[serde(default)]
     pub after_traffic: Vec<String>,
+    /// Folders a customer would run, repeated by `cargo xtask rehearse` as
+    /// the synthetic customer traffic through the API stage: safe to repeat
+    /// (each run makes its own records) and run with a customer's token.
+    #[serde(default)]
+    pub traffic: Vec<String>,
 }
 
 /// Every service in the workspace (packages under `services/` with a registry entry).

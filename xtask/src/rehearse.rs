@@ -6,9 +6,16 @@
 //! through the stage while the CodeDeploy engine deploys 1 → 2 with the
 //! stage's deployment configuration from `infra/cdk.json` and the rollback
 //! policy `infra/` gives every group, running the real traffic hooks. The
-//! timeline is printed as it happens, then what each version served.
+//! customers run the service's `postman.traffic` folders ([`traffic`]);
+//! version 1 is the current build or, with `--baseline REV`, the service as
+//! it was at a git revision ([`baseline`]). The timeline is printed as it
+//! happens, then what each version served and what the customers saw.
+
+mod baseline;
+mod traffic;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +66,10 @@ pub struct Args {
     /// Customer requests per second through the API stage.
     #[arg(long, default_value_t = 20)]
     pub rate: u32,
+    /// Build version 1 from this git revision (what is deployed, e.g.
+    /// `origin/main`) instead of the current tree; version 2 is the current tree.
+    #[arg(long, value_name = "REV")]
+    pub baseline: Option<String>,
 }
 
 /// How a rehearsal ended.
@@ -72,17 +83,22 @@ pub struct Outcome {
     pub rolled_back: bool,
     /// Customer requests per version: (served, failed with 5xx).
     pub per_version: BTreeMap<String, (usize, usize)>,
+    /// What the customers' runs of the traffic folders saw.
+    pub seen: traffic::Seen,
 }
 
 impl Outcome {
     /// What this outcome is, in the terms of `--expect`, if any.
-    /// A deployment that succeeded while version 2 failed customers is
-    /// none of them: production's alarms would have rolled it back, and
-    /// this rehearsal does not watch alarms yet.
+    /// A deployment that succeeded while version 2 answered customers 5xx,
+    /// or while any customer request failed its assertions, is none of
+    /// them: production's alarms would have rolled it back, or customers
+    /// saw wrong answers, and this rehearsal does not watch alarms yet.
     pub fn kind(&self) -> Option<Expect> {
         let (on_two, failed_on_two) = self.per_version.get("2").copied().unwrap_or_default();
         match self.status {
-            DeploymentStatus::Succeeded if failed_on_two == 0 => Some(Expect::Succeeded),
+            DeploymentStatus::Succeeded if failed_on_two == 0 && self.seen.failures.is_empty() => {
+                Some(Expect::Succeeded)
+            }
             DeploymentStatus::Failed | DeploymentStatus::Stopped if !self.shifted && on_two == 0 => {
                 Some(Expect::StoppedBeforeTraffic)
             }
@@ -127,23 +143,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     stage_config(&args.stage)?;
     let services = local_aws::registry::load()?;
-    if !services.iter().any(|s| s.name == args.service) {
+    let Some(registered) = services.iter().find(|s| s.name == args.service) else {
         bail!(
             "--service {}: no such service (have: {:?})",
             args.service,
             services.iter().map(|s| &s.name).collect::<Vec<_>>()
         );
-    }
+    };
+    traffic::customer_folders(registered)?;
+    // Before the stack: the baseline's build overwrites the current tree's
+    // binary, which the stack's build links back.
+    let baseline = match &args.baseline {
+        Some(revision) => Some(baseline::build(&args.service, revision).await?),
+        None => None,
+    };
     let stack = Stack::up(Logs::Quiet).await?;
-    let result = expected(&stack, &args).await;
+    let result = expected(&stack, &args, baseline.as_ref()).await;
     stack.down().await;
     Ok(if result? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Rehearses `args` on `stack`; whether it ended as `args.expect` says.
-pub async fn expected(stack: &Stack, args: &Args) -> anyhow::Result<bool> {
+/// Rehearses `args` on `stack`, version 1 from `baseline` if given;
+/// whether it ended as `args.expect` says.
+async fn expected(stack: &Stack, args: &Args, baseline: Option<&baseline::Baseline>) -> anyhow::Result<bool> {
     let config = stage_config(&args.stage)?;
-    let outcome = rehearse(stack, args, &config).await?;
+    let outcome = rehearse(stack, args, &config, baseline).await?;
     let kind = outcome.kind();
     if kind == Some(args.expect) {
         println!("\nrehearsal: {:?}, as expected", args.expect);
@@ -151,7 +175,7 @@ pub async fn expected(stack: &Stack, args: &Args) -> anyhow::Result<bool> {
         println!("\nrehearsal: expected {:?}, got {kind:?} ({outcome:?})", args.expect);
         if outcome.status == DeploymentStatus::Succeeded && kind.is_none() {
             println!(
-                "the deployment succeeded while version 2 failed customers: production's rollback alarms would stop it; this rehearsal does not watch alarms yet"
+                "the deployment succeeded while customers saw failures (above): production's rollback alarms would stop a release answering 5xx; this rehearsal does not watch alarms yet"
             );
         }
     }
@@ -183,14 +207,20 @@ pub async fn standard(stack: &Stack) -> anyhow::Result<bool> {
             faults,
             expect,
             rate: 20,
+            baseline: None,
         };
-        all &= expected(stack, &args).await?;
+        all &= expected(stack, &args, None).await?;
     }
     Ok(all)
 }
 
 /// Runs one rehearsal on `stack` and prints its timeline and report.
-pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Result<Outcome> {
+async fn rehearse(
+    stack: &Stack,
+    args: &Args,
+    config: &str,
+    baseline: Option<&baseline::Baseline>,
+) -> anyhow::Result<Outcome> {
     let Some(env) = stack.function_env(&args.service) else {
         bail!(
             "--service {}: no such service (have: {:?})",
@@ -213,9 +243,10 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
     if let Some(seconds) = deployed_timeout {
         lambda.set_timeout(service, Duration::from_secs(seconds)).await;
     }
-    for version in ["1", "2"] {
+    let version_one: PathBuf = baseline.map_or_else(|| binary.clone(), |b| b.binary.clone());
+    for (version, binary) in [("1", &version_one), ("2", &binary)] {
         lambda
-            .publish(service, version, &binary, &env)
+            .publish(service, version, binary, &env)
             .await
             .with_context(|| format!("publishing {service} version {version}"))?;
     }
@@ -243,9 +274,12 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
     group(&client, &application, service, config).await?;
 
     println!(
-        "Rehearsing {service} 1 → 2 with {config} (stage {}), at {}× real time{}.",
+        "Rehearsing {service} 1 → 2 with {config} (stage {}), at {}× real time{}{}.",
         args.stage,
         args.speed,
+        baseline
+            .map(|b| format!("; version 1 is {service} at {} ({})", b.revision, &b.commit[..12]))
+            .unwrap_or_default(),
         if args.faults.is_empty() {
             String::new()
         } else {
@@ -259,33 +293,20 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
             )
         }
     );
-    println!(
-        "Customer traffic: {} requests/s through {}.\n",
-        args.rate,
-        gateway.url()
-    );
     let customer = stack
         .identity
         .customer(&stack.sdk_config().await, &local_aws::unique("rehearsal"))
         .await?;
-    let service_spec = &stack
-        .services
-        .iter()
-        .find(|r| r.service.name == service)
-        .context("the service is running")?
-        .service;
-    let read = format!(
-        "{}{}/00000000-0000-4000-8000-000000000000",
+    let traffic = Arc::new(traffic::Traffic::new(stack, service, gateway.url(), &customer.access_token).await?);
+    println!(
+        "Customer traffic: {} requests/s through {}: the collection's {:?} ({} requests a run), as a signed-in customer.\n",
+        args.rate,
         gateway.url(),
-        service_spec.spec.route_prefix
+        traffic.folders,
+        traffic.requests_per_run
     );
     let running = Arc::new(AtomicBool::new(true));
-    let traffic = tokio::spawn(customer_traffic(
-        read,
-        customer.access_token.clone(),
-        args.rate,
-        running.clone(),
-    ));
+    let traffic = tokio::spawn(traffic.send(args.rate, running.clone()));
     // Some traffic on version 1 before the deployment starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let id = client
@@ -303,7 +324,7 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
     // Traffic after the end shows where the alias settled.
     tokio::time::sleep(Duration::from_millis(500)).await;
     running.store(false, Ordering::Relaxed);
-    let _ = traffic.await;
+    let seen = traffic.await.context("the customer traffic")?;
     let (status, shifted, rollback_id) = watched?;
     let rolled_back = match &rollback_id {
         Some(rollback) => {
@@ -353,7 +374,9 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
             }
         }
     }
-    println!("\nCustomer requests by the version that served them:");
+    println!(
+        "\nRequests through the stage (the customers' and the post-traffic checks') by the version that served them:"
+    );
     println!("| version | requests | failed (5xx) |\n|---|---|---|");
     for version in ["1", "2"] {
         let (served, failed) = per_version.get(version).copied().unwrap_or_default();
@@ -361,6 +384,19 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
     }
     if unserved.0 > 0 {
         println!("| (not invoked) | {} | {} |", unserved.0, unserved.1);
+    }
+    println!(
+        "\nThe customers ran the traffic folders {} times ({} requests): {} failed assertions or requests.",
+        seen.runs,
+        seen.requests,
+        seen.failures.len()
+    );
+    let mut shown: Vec<&String> = Vec::new();
+    for failure in &seen.failures {
+        if !shown.contains(&failure) && shown.len() < 5 {
+            shown.push(failure);
+            println!("  {failure}");
+        }
     }
     let alias = lambda.get_alias(service, "live").await;
     if let Some(alias) = alias {
@@ -378,6 +414,7 @@ pub async fn rehearse(stack: &Stack, args: &Args, config: &str) -> anyhow::Resul
         shifted,
         rolled_back,
         per_version,
+        seen,
     })
 }
 
@@ -465,26 +502,6 @@ fn revision(service: &str) -> RevisionLocation {
         .revision_type(RevisionLocationType::AppSpecContent)
         .app_spec_content(AppSpecContent::builder().content(appspec.to_string()).build())
         .build()
-}
-
-/// A customer's authenticated reads at `rate` per second until `running` clears.
-async fn customer_traffic(url: String, token: String, rate: u32, running: Arc<AtomicBool>) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default();
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut requests = tokio::task::JoinSet::new();
-    // Bounded by the deployment's end, which `running` reports.
-    while running.load(Ordering::Relaxed) {
-        ticks.tick().await;
-        let request = http.get(&url).bearer_auth(&token).send();
-        requests.spawn(async move {
-            let _ = request.await;
-        });
-    }
-    requests.join_all().await;
 }
 
 /// Polls the deployment until it ends, printing each change; returns its
@@ -582,4 +599,51 @@ async fn watch(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("deployment {id} did not end within {limit:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: DeploymentStatus, shifted: bool, rolled_back: bool, on_two: (usize, usize)) -> Outcome {
+        Outcome {
+            status,
+            shifted,
+            rolled_back,
+            per_version: BTreeMap::from([(String::from("1"), (40, 0)), (String::from("2"), on_two)]),
+            seen: traffic::Seen::default(),
+        }
+    }
+
+    #[test]
+    fn an_outcome_is_what_customers_saw_not_only_the_deployment_status() {
+        use DeploymentStatus::{Failed, Stopped, Succeeded};
+        assert_eq!(outcome(Succeeded, true, false, (30, 0)).kind(), Some(Expect::Succeeded));
+        assert_eq!(
+            outcome(Succeeded, true, false, (30, 1)).kind(),
+            None,
+            "a 5xx on version 2"
+        );
+        let mut wrong_answers = outcome(Succeeded, true, false, (30, 0));
+        wrong_answers
+            .seen
+            .failures
+            .push(String::from("read it: status is 200: expected 404"));
+        assert_eq!(wrong_answers.kind(), None, "customers saw a failed assertion");
+        assert_eq!(
+            outcome(Failed, false, false, (0, 0)).kind(),
+            Some(Expect::StoppedBeforeTraffic)
+        );
+        assert_eq!(
+            outcome(Stopped, false, true, (0, 0)).kind(),
+            Some(Expect::StoppedBeforeTraffic)
+        );
+        assert_eq!(
+            outcome(Failed, false, false, (3, 3)).kind(),
+            None,
+            "version 2 served customers"
+        );
+        assert_eq!(outcome(Failed, true, true, (12, 4)).kind(), Some(Expect::RolledBack));
+        assert_eq!(outcome(Failed, true, false, (12, 4)).kind(), None, "never rolled back");
+    }
 }
