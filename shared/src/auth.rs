@@ -265,6 +265,21 @@ impl Principal {
             Principal::Service { on_behalf_of, .. } => on_behalf_of.as_deref(),
         }
     }
+
+    /// The customer the request acts for, for work only a customer's
+    /// request may do (`what`, e.g. "a transfer": opening their records,
+    /// moving their money). A service acting for no one is refused with a
+    /// 403 `no-customer` problem, before any work, so no credential moves
+    /// money between accounts without naming whose they are.
+    pub fn customer(&self, what: &str) -> Result<&str, Problem> {
+        self.acting_for().ok_or_else(|| {
+            Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
+                .detail(format!(
+                    "{what} is made by a customer, or by a service on behalf of one (X-On-Behalf-Of)"
+                ))
+                .before_work()
+        })
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

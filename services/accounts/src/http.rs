@@ -132,22 +132,14 @@ pub struct OpenRequest {
     pub currency: String,
 }
 
-/// The customer a request acts for; opening an account needs one.
-fn customer(principal: &Principal) -> Result<&str, Problem> {
-    principal.acting_for().ok_or_else(|| {
-        Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
-            .detail("an account is opened by a customer, or by a service on behalf of one (X-On-Behalf-Of)")
-            .before_work()
-    })
-}
-
 async fn open(
     State(state): State<AppState>,
     principal: Principal,
     metrics: axum::Extension<InvocationMetrics>,
     Json(body): Json<OpenRequest>,
 ) -> Result<Response, Problem> {
-    let new = NewAccount::parse(customer(&principal)?, &body.holder, &body.currency).map_err(domain_problem)?;
+    let new =
+        NewAccount::parse(principal.customer("an account")?, &body.holder, &body.currency).map_err(domain_problem)?;
     let account = state.store.open(new).await.map_err(problem)?;
     metrics.add("AccountsOpened", Unit::Count, 1.0);
     let location = format!("/accounts/{}", account.id);
@@ -314,12 +306,9 @@ async fn transfer(
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<TransferRequest>,
 ) -> Result<Response, Problem> {
+    let owner = principal.customer("a transfer")?;
     let new = body.validate(state.config.max_amount_minor)?;
-    let (transfer, applied) = state
-        .store
-        .transfer(&new, principal.acting_for())
-        .await
-        .map_err(problem)?;
+    let (transfer, applied) = state.store.transfer(&new, Some(owner)).await.map_err(problem)?;
     metrics.add(
         match applied {
             Applied::New => "Transfers",
@@ -360,12 +349,9 @@ async fn cancel_transfer(
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<TransferRequest>,
 ) -> Result<axum::Json<Transfer>, Problem> {
+    let owner = principal.customer("a transfer's cancellation")?;
     let new = body.validate(state.config.max_amount_minor)?;
-    let transfer = state
-        .store
-        .cancel_transfer(&new, principal.acting_for())
-        .await
-        .map_err(problem)?;
+    let transfer = state.store.cancel_transfer(&new, Some(owner)).await.map_err(problem)?;
     metrics.add("TransferCancellations", Unit::Count, 1.0);
     Ok(axum::Json(transfer))
 }

@@ -324,6 +324,16 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
         assert_eq!(reply.status, 404, "{path} for another customer: {}", reply.raw);
         assert_eq!(reply.headers["content-type"], "application/problem+json");
     }
+    // Found by the attack on issue 15: a service acting for no one (no
+    // `X-On-Behalf-Of`) moves no money between accounts: a transfer and its
+    // cancellation are a customer's, named.
+    for path in ["/transfers", "/transfers/cancellations"] {
+        let (_, call) = calls.iter().find(|(p, _)| *p == path).unwrap();
+        let service = sign(Key::Signing, "signing", &machine_claims(&["accounts/service"]));
+        let reply = send(call, Some(&service)).await;
+        assert_eq!(reply.status, 403, "{path} for no one: {}", reply.raw);
+        assert_eq!(reply.body["type"], "urn:problem:no-customer", "{}", reply.raw);
+    }
     // The victim's own token does what the attacker's could not.
     let own = send(&calls[1].1, Some(&token(victim, &all_scopes))).await;
     assert_eq!(own.status, 200, "{}", own.raw);

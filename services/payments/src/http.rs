@@ -124,11 +124,7 @@ async fn create(
     axum::Extension(CorrelationId(correlation)): axum::Extension<CorrelationId>,
     Json(body): Json<PaymentRequest>,
 ) -> Result<Response, Problem> {
-    let owner = principal.acting_for().ok_or_else(|| {
-        Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
-            .detail("a payment is made by a customer, or by a service on behalf of one (X-On-Behalf-Of)")
-            .before_work()
-    })?;
+    let owner = principal.customer("a payment")?;
     let request = body
         .validate(state.config.max_amount_minor)
         .map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;

@@ -42,15 +42,6 @@ pub const READ: &str = "{{project-name}}/read";
 /// Creating records.
 pub const WRITE: &str = "{{project-name}}/write";
 
-/// The customer a request acts for; creating a record needs one.
-fn customer(principal: &Principal) -> Result<&str, Problem> {
-    principal.acting_for().ok_or_else(|| {
-        Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
-            .detail("a record is created by a customer, or by a service on behalf of one (X-On-Behalf-Of)")
-            .before_work()
-    })
-}
-
 /// Turns a store error into the response the client sees.
 fn problem(err: StoreError) -> Problem {
     match err {
@@ -90,7 +81,7 @@ async fn create(
     Json(body): Json<CreateRequest>,
 ) -> Result<Response, Problem> {
     let new = NewRecord::parse(
-        customer(&principal)?,
+        principal.customer("a record")?,
         &body.holder,
         &body.currency,
         body.limit_minor,
