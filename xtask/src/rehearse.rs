@@ -72,6 +72,31 @@ pub struct Args {
     pub baseline: Option<String>,
 }
 
+/// What the stage served one version: requests, 5xx answers, latency.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VersionStats {
+    /// Requests it served.
+    pub served: usize,
+    /// Of them, answered 5xx.
+    pub failed: usize,
+    /// The 99th percentile of their latency (nearest rank).
+    pub p99: Duration,
+}
+
+impl VersionStats {
+    /// The statistics of requests with these `(status, latency)` pairs.
+    fn of(answers: &[(u16, Duration)]) -> Self {
+        let mut latencies: Vec<Duration> = answers.iter().map(|(_, latency)| *latency).collect();
+        latencies.sort();
+        let rank = (latencies.len() * 99).div_ceil(100);
+        Self {
+            served: answers.len(),
+            failed: answers.iter().filter(|(status, _)| *status >= 500).count(),
+            p99: rank.checked_sub(1).map(|i| latencies[i]).unwrap_or_default(),
+        }
+    }
+}
+
 /// How a rehearsal ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -81,39 +106,103 @@ pub struct Outcome {
     pub shifted: bool,
     /// Whether a rollback deployment put the alias back on version 1.
     pub rolled_back: bool,
-    /// Customer requests per version: (served, failed with 5xx).
-    pub per_version: BTreeMap<String, (usize, usize)>,
+    /// Requests through the stage per version.
+    pub per_version: BTreeMap<String, VersionStats>,
     /// What the customers' runs of the traffic folders saw.
     pub seen: traffic::Seen,
+    /// The stage's latency alarm threshold (`p99DurationMs`).
+    pub p99_threshold: Duration,
+}
+
+/// Why a rehearsal's outcome is none of `--expect`'s.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unsettled {
+    /// Version 1, which carries no fault, answered 5xx: the local stack was
+    /// overloaded or down (or the baseline is broken), so nothing is learnt
+    /// about version 2.
+    #[error(
+        "version 1, which carries no fault, answered {0} requests with 5xx: the local stack was overloaded or went down (or the baseline is broken), so this says nothing about version 2; try a lower --rate or --speed"
+    )]
+    VersionOneFailed(usize),
+    /// The deployment succeeded while version 2 answered 5xx.
+    #[error(
+        "the deployment succeeded while version 2 answered {0} requests with 5xx: production's rollback alarms would stop it; this rehearsal does not watch alarms yet"
+    )]
+    ServerErrors(usize),
+    /// The deployment succeeded while version 2 was slower than the stage's latency alarm allows.
+    #[error(
+        "the deployment succeeded while version 2's p99 latency was {} ms, over the stage's p99DurationMs alarm threshold of {} ms: production's latency alarm would stop it; this rehearsal does not watch alarms yet",
+        .p99.as_millis(),
+        .threshold.as_millis()
+    )]
+    Slow {
+        /// Version 2's p99 latency.
+        p99: Duration,
+        /// The stage's threshold.
+        threshold: Duration,
+    },
+    /// The deployment succeeded while customers saw failed assertions.
+    #[error("the deployment succeeded while customers saw {0} failed assertions or requests (above)")]
+    CustomerFailures(usize),
+    /// The deployment ended without a rollback after traffic reached version 2.
+    #[error("the deployment ended {0} after traffic reached version 2, and was not rolled back")]
+    NotRolledBack(String),
 }
 
 impl Outcome {
-    /// What this outcome is, in the terms of `--expect`, if any.
-    /// A deployment that succeeded while version 2 answered customers 5xx,
-    /// or while any customer request failed its assertions, is none of
-    /// them: production's alarms would have rolled it back, or customers
-    /// saw wrong answers, and this rehearsal does not watch alarms yet.
-    pub fn kind(&self) -> Option<Expect> {
-        let (on_two, failed_on_two) = self.per_version.get("2").copied().unwrap_or_default();
-        match self.status {
-            DeploymentStatus::Succeeded if failed_on_two == 0 && self.seen.failures.is_empty() => {
-                Some(Expect::Succeeded)
+    /// What this outcome is, in the terms of `--expect`, or why it is none
+    /// of them. A deployment that succeeded is `Succeeded` only when
+    /// version 2 answered no 5xx, stayed within the stage's latency alarm
+    /// and no customer saw a failed assertion (production's alarms would
+    /// otherwise roll it back, or customers saw wrong answers); and nothing
+    /// counts while version 1 failed too.
+    pub fn kind(&self) -> Result<Expect, Unsettled> {
+        let one = self.per_version.get("1").cloned().unwrap_or_default();
+        let two = self.per_version.get("2").cloned().unwrap_or_default();
+        if one.failed > 0 {
+            return Err(Unsettled::VersionOneFailed(one.failed));
+        }
+        match &self.status {
+            DeploymentStatus::Succeeded if two.failed > 0 => Err(Unsettled::ServerErrors(two.failed)),
+            DeploymentStatus::Succeeded if two.p99 > self.p99_threshold => Err(Unsettled::Slow {
+                p99: two.p99,
+                threshold: self.p99_threshold,
+            }),
+            DeploymentStatus::Succeeded if !self.seen.failures.is_empty() => {
+                Err(Unsettled::CustomerFailures(self.seen.failures.len()))
             }
-            DeploymentStatus::Failed | DeploymentStatus::Stopped if !self.shifted && on_two == 0 => {
-                Some(Expect::StoppedBeforeTraffic)
-            }
-            DeploymentStatus::Failed | DeploymentStatus::Stopped if self.rolled_back => Some(Expect::RolledBack),
-            _ => None,
+            DeploymentStatus::Succeeded => Ok(Expect::Succeeded),
+            _ if !self.shifted && two.served == 0 => Ok(Expect::StoppedBeforeTraffic),
+            _ if self.rolled_back => Ok(Expect::RolledBack),
+            status => Err(Unsettled::NotRolledBack(status.as_str().to_owned())),
         }
     }
 }
 
-/// The fastest clock: the hook timeout (an hour) becomes 6 s, several
-/// times what the hooks take here.
+/// The fastest clock: the hook timeout (an hour) becomes 6 s of real
+/// time; [`MIN_HOOK_TIMEOUT`] keeps it longer than the hooks take here.
 const MAX_SPEED: f64 = 600.0;
 
-/// The deployment configuration `infra/` gives `stage` (`cdk.json`, context `fintech`).
-fn stage_config(stage: &str) -> anyhow::Result<String> {
+/// The shortest real time a hook is given to report, whatever `--speed`:
+/// on a loaded machine the hooks' checks take seconds, and a hook timed
+/// out by the clock's scale is a false rollback.
+const MIN_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most customer requests per second: what the local stack (moto on
+/// two cores) serves with room to spare, so the hooks' latency checks see
+/// the release, not a saturated machine.
+const MAX_RATE: u32 = 50;
+
+/// What `infra/` deploys a stage with (`cdk.json`, context `fintech`).
+#[derive(Debug, Clone, PartialEq)]
+struct StageSettings {
+    /// `CodeDeployDefault.<deploymentConfig>`.
+    config: String,
+    /// `p99DurationMs`: the latency alarm's threshold.
+    p99: Duration,
+}
+
+fn stage_settings(stage: &str) -> anyhow::Result<StageSettings> {
     let path = local_aws::workspace_root().join("infra/cdk.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
@@ -128,7 +217,13 @@ fn stage_config(stage: &str) -> anyhow::Result<String> {
     let config = found["deploymentConfig"]
         .as_str()
         .with_context(|| format!("infra/cdk.json: stage {stage} has no deploymentConfig"))?;
-    Ok(format!("CodeDeployDefault.{config}"))
+    let p99 = found["p99DurationMs"]
+        .as_u64()
+        .with_context(|| format!("infra/cdk.json: stage {stage} has no p99DurationMs (milliseconds)"))?;
+    Ok(StageSettings {
+        config: format!("CodeDeployDefault.{config}"),
+        p99: Duration::from_millis(p99),
+    })
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -138,10 +233,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.speed
         );
     }
-    if args.rate == 0 || args.rate > 200 {
-        bail!("--rate {}: expected 1 to 200 requests per second", args.rate);
+    if args.rate == 0 || args.rate > MAX_RATE {
+        bail!(
+            "--rate {}: expected 1 to {MAX_RATE} requests per second (more saturates the local stack, and the hooks would judge the machine, not the release)",
+            args.rate
+        );
     }
-    stage_config(&args.stage)?;
+    stage_settings(&args.stage)?;
     let services = local_aws::registry::load()?;
     let Some(registered) = services.iter().find(|s| s.name == args.service) else {
         bail!(
@@ -153,33 +251,60 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     traffic::customer_folders(registered)?;
     // Before the stack: the baseline's build overwrites the current tree's
     // binary, which the stack's build links back.
-    let baseline = match &args.baseline {
-        Some(revision) => Some(baseline::build(&args.service, revision).await?),
-        None => None,
+    let work = async {
+        let baseline = match &args.baseline {
+            Some(revision) => Some(baseline::build(&args.service, revision).await?),
+            None => None,
+        };
+        let stack = Stack::up(Logs::Quiet).await?;
+        let result = tokio::select! {
+            result = expected(&stack, &args, baseline.as_ref()) => result,
+            signal = interrupted() => Err(signal),
+        };
+        stack.down().await;
+        result
     };
-    let stack = Stack::up(Logs::Quiet).await?;
-    let result = expected(&stack, &args, baseline.as_ref()).await;
-    stack.down().await;
+    // An interrupted build or start-up ends here too: the stack's processes
+    // and the baseline's worktree go with this process.
+    let result = tokio::select! {
+        result = work => result,
+        signal = interrupted() => Err(signal),
+    };
     Ok(if result? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Waits for Ctrl-C or SIGTERM; the error that ends the rehearsal with no outcome.
+async fn interrupted() -> anyhow::Error {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => return anyhow::Error::new(err).context("listening for SIGTERM"),
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    anyhow::anyhow!("interrupted: the rehearsal stopped with no outcome")
 }
 
 /// Rehearses `args` on `stack`, version 1 from `baseline` if given;
 /// whether it ended as `args.expect` says.
 async fn expected(stack: &Stack, args: &Args, baseline: Option<&baseline::Baseline>) -> anyhow::Result<bool> {
-    let config = stage_config(&args.stage)?;
-    let outcome = rehearse(stack, args, &config, baseline).await?;
-    let kind = outcome.kind();
-    if kind == Some(args.expect) {
-        println!("\nrehearsal: {:?}, as expected", args.expect);
-    } else {
-        println!("\nrehearsal: expected {:?}, got {kind:?} ({outcome:?})", args.expect);
-        if outcome.status == DeploymentStatus::Succeeded && kind.is_none() {
-            println!(
-                "the deployment succeeded while customers saw failures (above): production's rollback alarms would stop a release answering 5xx; this rehearsal does not watch alarms yet"
-            );
+    let stage = stage_settings(&args.stage)?;
+    let outcome = rehearse(stack, args, &stage, baseline).await?;
+    Ok(match outcome.kind() {
+        Ok(kind) if kind == args.expect => {
+            println!("\nrehearsal: {kind:?}, as expected");
+            true
         }
-    }
-    Ok(kind == Some(args.expect))
+        Ok(kind) => {
+            println!("\nrehearsal: expected {:?}, got {kind:?}", args.expect);
+            false
+        }
+        Err(unsettled) => {
+            println!("\nrehearsal: expected {:?}, got none: {unsettled}", args.expect);
+            false
+        }
+    })
 }
 
 /// The rehearsals the demo ends with and `cargo xtask test` runs: the
@@ -218,9 +343,10 @@ pub async fn standard(stack: &Stack) -> anyhow::Result<bool> {
 async fn rehearse(
     stack: &Stack,
     args: &Args,
-    config: &str,
+    stage: &StageSettings,
     baseline: Option<&baseline::Baseline>,
 ) -> anyhow::Result<Outcome> {
+    let config = stage.config.as_str();
     let Some(env) = stack.function_env(&args.service) else {
         bail!(
             "--service {}: no such service (have: {:?})",
@@ -257,6 +383,7 @@ async fn rehearse(
     let lambda_client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
     let mut engine = Engine::new(lambda_client.clone());
     engine.speed = args.speed;
+    engine.hook_timeout = engine.hook_timeout.max(MIN_HOOK_TIMEOUT.mul_f64(args.speed));
     let codedeploy = CodeDeploy::start_with(engine).await?;
     let deployment = local_deployment();
     let gateway = ApiGateway::start(
@@ -333,18 +460,18 @@ async fn rehearse(
         }
         None => false,
     };
-    let mut per_version: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut unserved = (0, 0);
+    let mut answers: BTreeMap<Option<String>, Vec<(u16, Duration)>> = BTreeMap::new();
     for served in gateway.served().await {
-        let entry = match &served.version {
-            Some(version) => per_version.entry(version.clone()).or_default(),
-            None => &mut unserved,
-        };
-        entry.0 += 1;
-        if served.status >= 500 {
-            entry.1 += 1;
-        }
+        answers
+            .entry(served.version)
+            .or_default()
+            .push((served.status, served.latency));
     }
+    let stats =
+        |version: Option<&str>| VersionStats::of(answers.get(&version.map(str::to_owned)).map_or(&[], Vec::as_slice));
+    let per_version: BTreeMap<String, VersionStats> =
+        ["1", "2"].into_iter().map(|v| (v.to_owned(), stats(Some(v)))).collect();
+    let unserved = stats(None);
     // The hooks' verdict log lines (traffic_gate::report), as CloudWatch Logs would show them.
     for hook in ["before-allow-traffic", "after-allow-traffic"] {
         for line in lambda.logs(hook).await {
@@ -377,13 +504,21 @@ async fn rehearse(
     println!(
         "\nRequests through the stage (the customers' and the post-traffic checks') by the version that served them:"
     );
-    println!("| version | requests | failed (5xx) |\n|---|---|---|");
-    for version in ["1", "2"] {
-        let (served, failed) = per_version.get(version).copied().unwrap_or_default();
-        println!("| {version} | {served} | {failed} |");
-    }
-    if unserved.0 > 0 {
-        println!("| (not invoked) | {} | {} |", unserved.0, unserved.1);
+    println!(
+        "| version | requests | failed (5xx) | p99 latency (alarm at {} ms) |\n|---|---|---|---|",
+        stage.p99.as_millis()
+    );
+    for (version, row) in per_version
+        .iter()
+        .map(|(v, row)| (v.as_str(), row))
+        .chain(Some(("(not invoked)", &unserved)).filter(|(_, row)| row.served > 0))
+    {
+        println!(
+            "| {version} | {} | {} | {} ms |",
+            row.served,
+            row.failed,
+            row.p99.as_millis()
+        );
     }
     println!(
         "\nThe customers ran the traffic folders {} times ({} requests): {} failed assertions or requests.",
@@ -415,6 +550,7 @@ async fn rehearse(
         rolled_back,
         per_version,
         seen,
+        p99_threshold: stage.p99,
     })
 }
 
@@ -530,14 +666,8 @@ async fn watch(
     // ends within its hook timeouts and 90 minutes of shifting.
     let limit = Duration::from_secs(4 * 3600).div_f64(speed) + Duration::from_secs(120);
     while started.elapsed() < limit {
-        let info = client
-            .get_deployment()
-            .deployment_id(id)
-            .send()
-            .await
-            .context("GetDeployment")?
-            .deployment_info
-            .context("GetDeployment returned nothing")?;
+        // The target first: every lifecycle event it shows was preceded by
+        // the status messages the deployment, read after it, then holds.
         let target = client
             .get_deployment_target()
             .deployment_id(id)
@@ -558,6 +688,14 @@ async fn watch(
             .context("GetDeploymentTarget")?
             .deployment_target
             .and_then(|t| t.lambda_target);
+        let info = client
+            .get_deployment()
+            .deployment_id(id)
+            .send()
+            .await
+            .context("GetDeployment")?
+            .deployment_info
+            .context("GetDeployment returned nothing")?;
         let messages = info.deployment_status_messages.clone().unwrap_or_default();
         for message in &messages[seen_messages.min(messages.len())..] {
             shifted = true;
@@ -606,44 +744,88 @@ mod tests {
     use super::*;
 
     fn outcome(status: DeploymentStatus, shifted: bool, rolled_back: bool, on_two: (usize, usize)) -> Outcome {
+        let stats = |served, failed| VersionStats {
+            served,
+            failed,
+            p99: Duration::from_millis(40),
+        };
         Outcome {
             status,
             shifted,
             rolled_back,
-            per_version: BTreeMap::from([(String::from("1"), (40, 0)), (String::from("2"), on_two)]),
+            per_version: BTreeMap::from([
+                (String::from("1"), stats(40, 0)),
+                (String::from("2"), stats(on_two.0, on_two.1)),
+            ]),
             seen: traffic::Seen::default(),
+            p99_threshold: Duration::from_secs(1),
         }
     }
 
     #[test]
     fn an_outcome_is_what_customers_saw_not_only_the_deployment_status() {
         use DeploymentStatus::{Failed, Stopped, Succeeded};
-        assert_eq!(outcome(Succeeded, true, false, (30, 0)).kind(), Some(Expect::Succeeded));
+        assert_eq!(outcome(Succeeded, true, false, (30, 0)).kind(), Ok(Expect::Succeeded));
         assert_eq!(
             outcome(Succeeded, true, false, (30, 1)).kind(),
-            None,
-            "a 5xx on version 2"
+            Err(Unsettled::ServerErrors(1))
         );
         let mut wrong_answers = outcome(Succeeded, true, false, (30, 0));
         wrong_answers
             .seen
             .failures
             .push(String::from("read it: status is 200: expected 404"));
-        assert_eq!(wrong_answers.kind(), None, "customers saw a failed assertion");
+        assert_eq!(wrong_answers.kind(), Err(Unsettled::CustomerFailures(1)));
+        let mut slow = outcome(Succeeded, true, false, (30, 0));
+        slow.per_version.get_mut("2").unwrap().p99 = Duration::from_millis(1200);
+        assert_eq!(
+            slow.kind(),
+            Err(Unsettled::Slow {
+                p99: Duration::from_millis(1200),
+                threshold: Duration::from_secs(1)
+            })
+        );
         assert_eq!(
             outcome(Failed, false, false, (0, 0)).kind(),
-            Some(Expect::StoppedBeforeTraffic)
+            Ok(Expect::StoppedBeforeTraffic)
         );
         assert_eq!(
             outcome(Stopped, false, true, (0, 0)).kind(),
-            Some(Expect::StoppedBeforeTraffic)
+            Ok(Expect::StoppedBeforeTraffic)
         );
         assert_eq!(
             outcome(Failed, false, false, (3, 3)).kind(),
-            None,
+            Err(Unsettled::NotRolledBack(String::from("Failed"))),
             "version 2 served customers"
         );
-        assert_eq!(outcome(Failed, true, true, (12, 4)).kind(), Some(Expect::RolledBack));
-        assert_eq!(outcome(Failed, true, false, (12, 4)).kind(), None, "never rolled back");
+        assert_eq!(outcome(Failed, true, true, (12, 4)).kind(), Ok(Expect::RolledBack));
+        assert_eq!(
+            outcome(Failed, true, false, (12, 4)).kind(),
+            Err(Unsettled::NotRolledBack(String::from("Failed")))
+        );
+        let mut overloaded = outcome(Failed, true, true, (12, 4));
+        overloaded.per_version.get_mut("1").unwrap().failed = 2;
+        assert_eq!(
+            overloaded.kind(),
+            Err(Unsettled::VersionOneFailed(2)),
+            "a failing version 1 settles nothing"
+        );
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank() {
+        let ms = Duration::from_millis;
+        assert_eq!(VersionStats::of(&[]), VersionStats::default());
+        let hundred: Vec<(u16, Duration)> = (1..=100).map(|i| (200, ms(i))).collect();
+        assert_eq!(VersionStats::of(&hundred).p99, ms(99));
+        let one = VersionStats::of(&[(503, ms(7))]);
+        assert_eq!((one.served, one.failed, one.p99), (1, 1, ms(7)));
+        let mut two_hundred: Vec<(u16, Duration)> = (1..=200).rev().map(|i| (200, ms(i))).collect();
+        two_hundred.push((404, ms(0)));
+        assert_eq!(
+            VersionStats::of(&two_hundred).p99,
+            ms(198),
+            "ceil(0.99 × 201) = 199th of 201"
+        );
     }
 }

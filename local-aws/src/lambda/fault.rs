@@ -78,14 +78,20 @@ impl FromStr for Injection {
             ["delay", amount] => {
                 let millis = amount
                     .strip_suffix("ms")
+                    .filter(|n| digits(n))
                     .and_then(|n| n.parse::<u64>().ok())
                     .ok_or_else(|| bad(format!("{amount:?} is not a delay in milliseconds like 800ms")))?;
+                if millis > MAX_DELAY_MS {
+                    return Err(bad(format!(
+                        "{amount} is longer than a Lambda invocation may run (15 minutes, {MAX_DELAY_MS}ms)"
+                    )));
+                }
                 Fault::Delay(Duration::from_millis(millis))
             }
             [http] if http.starts_with("http-") => {
-                let status = http["http-".len()..]
-                    .parse::<u16>()
-                    .ok()
+                let status = Some(&http["http-".len()..])
+                    .filter(|n| digits(n))
+                    .and_then(|n| n.parse::<u16>().ok())
                     .filter(|s| (100..=599).contains(s))
                     .ok_or_else(|| bad(format!("{http:?} does not name an HTTP status 100–599")))?;
                 Fault::HttpStatus(status)
@@ -94,6 +100,14 @@ impl FromStr for Injection {
         };
         Ok(Self { fault, percent })
     }
+}
+
+/// The longest added delay: Lambda's longest timeout (15 minutes).
+pub const MAX_DELAY_MS: u64 = 900_000;
+
+/// Whether `text` is one or more ASCII digits (no sign, no space).
+fn digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl fmt::Display for Injection {
@@ -138,6 +152,12 @@ mod tests {
             ("error:x%", "not a percentage"),
             ("timeout:10%", "unknown fault"),
             ("", "unknown fault"),
+            ("http-+500", "HTTP status"),
+            ("http- 500", "HTTP status"),
+            ("delay:+5ms", "milliseconds"),
+            ("delay:900001ms", "15 minutes"),
+            ("delay:18446744073709551615ms", "15 minutes"),
+            ("delay:18446744073709551616ms", "milliseconds"),
         ] {
             let err = text.parse::<Injection>().unwrap_err();
             assert!(err.to_string().contains(says), "{text}: {err}");

@@ -66,6 +66,7 @@ pub async fn build(service: &str, revision: &str) -> anyhow::Result<Baseline> {
     let root = local_aws::workspace_root();
     let commit = commit_of(revision, &root).await?;
     let dir = target_dir().join("rehearse");
+    remove_stale(&dir, &root).await;
     let binary = dir.join(format!("{service}-{commit}"));
     if binary.exists() {
         eprintln!("rehearse: version 1 is {service} at {revision} ({commit}), built before");
@@ -123,6 +124,8 @@ async fn build_in(worktree: &Path, service: &str, binary: &Path) -> anyhow::Resu
         ])
         .env("CARGO_TARGET_DIR", target_dir())
         .current_dir(worktree)
+        // An interrupted rehearsal stops its build (the next one removes the worktree).
+        .kill_on_drop(true)
         .status()
         .await
         .context("running cargo build")?;
@@ -135,6 +138,26 @@ async fn build_in(worktree: &Path, service: &str, binary: &Path) -> anyhow::Resu
     std::fs::copy(&built, &partial).with_context(|| format!("copying {}", built.display()))?;
     std::fs::rename(&partial, binary).with_context(|| format!("renaming to {}", binary.display()))?;
     Ok(())
+}
+
+/// Removes the worktrees under `dir` of rehearsals whose process is gone
+/// (killed before it could clean up); a worktree is named for its process.
+async fn remove_stale(dir: &Path, root: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("worktree-")
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
+        if gone {
+            remove_worktree(&entry.path(), root).await;
+        }
+    }
 }
 
 /// Removes the worktree at `path` and what git knows of it.
