@@ -294,6 +294,33 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts
     }
 }
 
+/// A query string extractor whose rejection is a problem naming the
+/// parameter and what was expected, like [`Json`]'s (`?limit=abc` is a 422
+/// with `errors[0].field = "limit"`; use `#[serde(deny_unknown_fields)]` on
+/// `T` to refuse unknown parameters, which are then named too).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Problem> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// Parses a query string (`a=1&b=x`), turning errors into a problem that
+/// names the parameter. Every refusal is [`Problem::before_work`].
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Problem> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        let field = if path == "." { "query" } else { path.as_str() };
+        Problem::invalid_field(field, message).before_work()
+    })
+}
+
 /// Parses a JSON body, turning errors into a problem that names the field.
 /// Anything but whitespace after the value is refused, as a JSON text is one
 /// value (RFC 8259): `{"amount_minor":5}GARBAGE` is malformed, not accepted.

@@ -401,8 +401,8 @@ pub fn key_reused() -> Problem {
     .field("Idempotency-Key", "was already used with a different request body")
 }
 
-fn key_problem(message: &str) -> Response {
-    Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Idempotency-Key required")
+fn key_problem(title: &'static str, message: &str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", title)
         .detail(format!("Idempotency-Key: {message}"))
         .field("Idempotency-Key", message)
         .before_work()
@@ -414,11 +414,21 @@ fn key_problem(message: &str) -> Response {
 /// The handler finds the claimed [`Key`] among the request's extensions.
 pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, next: Next) -> Response {
     let key = match req.headers().get(&KEY_HEADER).map(|v| v.to_str()) {
-        None => return key_problem("expected a header with a unique key per operation (e.g. a UUID)"),
+        None => {
+            return key_problem(
+                "Idempotency-Key required",
+                "expected a header with a unique key per operation (e.g. a UUID)",
+            );
+        }
         Some(Ok(key)) if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) => {
             key.to_owned()
         }
-        Some(_) => return key_problem("expected 1 to 255 printable ASCII characters"),
+        Some(_) => {
+            return key_problem(
+                "Idempotency-Key invalid",
+                "expected 1 to 255 printable ASCII characters",
+            );
+        }
     };
     let deadline = req.extensions().get::<Deadline>().map(Deadline::since_epoch);
     let json = crate::http::is_json(req.headers());

@@ -19,7 +19,7 @@
 //! one that does not exist. A service holding the service key acts for the
 //! customer it names in `X-On-Behalf-Of`, or for no one (back-office work).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use shared::auth::{Access, Gate, Principal, Routes};
-use shared::http::{Json, Path, Problem};
+use shared::http::{Json, Path, Problem, Query};
 use shared::metrics::{InvocationMetrics, Unit};
 
 use crate::AppState;
@@ -417,11 +417,9 @@ async fn transactions(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, Problem> {
     let id = account_id(&id)?;
-    let Query(query) = query
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query").detail(e.body_text()))?;
     let page = state
         .store
         .transactions(id, principal.acting_for(), query.limit, query.cursor.as_deref())

@@ -256,6 +256,20 @@ async fn transactions_page_newest_first() {
         .await;
     assert_eq!(bad.status, 422);
     assert_eq!(bad.body["errors"][0]["field"], "cursor");
+    // Found by the attack on issue 15: a bad or unknown parameter is named.
+    for (query, field) in [
+        ("limit=abc", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=99999999999", "limit"),
+        ("page=2", "page"),
+    ] {
+        let bad = f
+            .call("GET", &format!("/accounts/{id}/transactions?{query}"), None)
+            .await;
+        assert_eq!(bad.status, 422, "{query}: {}", bad.raw);
+        assert_eq!(bad.body["errors"][0]["field"], field, "{query}: {}", bad.raw);
+        assert_eq!(bad.headers["content-type"], "application/problem+json");
+    }
 }
 
 #[test]
