@@ -227,8 +227,12 @@ pub async fn build_workspace() -> Result<PathBuf, Error> {
     if !status.success() {
         return Err(Error::Process(format!("cargo {} failed", args.join(" "))));
     }
-    let target = std::env::var("CARGO_TARGET_DIR")
+    Ok(target_dir().join("debug"))
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR`, else `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| crate::workspace_root().join("target"));
-    Ok(target.join("debug"))
+        .unwrap_or_else(|_| crate::workspace_root().join("target"))
 }

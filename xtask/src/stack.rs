@@ -75,10 +75,9 @@ pub enum Logs {
 
 /// Path of a binary built with cargo profile `profile` (`dev` builds into `debug/`).
 pub fn binary(profile: &str, name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| local_aws::workspace_root().join("target"));
-    target.join(if profile == "dev" { "debug" } else { profile }).join(name)
+    local_aws::process::target_dir()
+        .join(if profile == "dev" { "debug" } else { profile })
+        .join(name)
 }
 
 /// Runs `cargo build` with cargo profile `profile` and `args` (e.g. `-p accounts`).

@@ -20,13 +20,6 @@ pub struct Baseline {
     pub binary: PathBuf,
 }
 
-/// The workspace's target directory (`CARGO_TARGET_DIR`, else `target/`).
-fn target_dir() -> PathBuf {
-    std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| local_aws::workspace_root().join("target"))
-}
-
 async fn git(args: &[&str], dir: &Path) -> anyhow::Result<std::process::Output> {
     local_aws::process::command("git")
         .args(args)
@@ -65,7 +58,7 @@ async fn commit_of(revision: &str, root: &Path) -> anyhow::Result<String> {
 pub async fn build(service: &str, revision: &str) -> anyhow::Result<Baseline> {
     let root = local_aws::workspace_root();
     let commit = commit_of(revision, &root).await?;
-    let dir = target_dir().join("rehearse");
+    let dir = local_aws::process::target_dir().join("rehearse");
     remove_stale(&dir, &root).await;
     let binary = dir.join(format!("{service}-{commit}"));
     if binary.exists() {
@@ -122,7 +115,7 @@ async fn build_in(worktree: &Path, service: &str, binary: &Path) -> anyhow::Resu
             "--bin",
             service,
         ])
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", local_aws::process::target_dir())
         .current_dir(worktree)
         // An interrupted rehearsal stops its build (the next one removes the worktree).
         .kill_on_drop(true)
@@ -132,7 +125,7 @@ async fn build_in(worktree: &Path, service: &str, binary: &Path) -> anyhow::Resu
     if !status.success() {
         bail!("cargo build failed (does the service exist at that revision, with a binary of its name?)");
     }
-    let built = target_dir().join("debug").join(service);
+    let built = local_aws::process::target_dir().join("debug").join(service);
     // A copy under a temporary name, renamed: an interrupted copy is never taken for a build.
     let partial = binary.with_extension("partial");
     std::fs::copy(&built, &partial).with_context(|| format!("copying {}", built.display()))?;
