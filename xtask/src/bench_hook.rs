@@ -58,6 +58,7 @@ pub async fn run(runs: usize) -> anyhow::Result<ExitCode> {
         settings: Settings::default(),
         clients,
         credentials: traffic_gate::credentials::Credentials::None,
+        unusable: None,
     };
     let mut times = Vec::new();
     for (i, hook) in hooks.iter().enumerate() {

@@ -74,6 +74,15 @@ impl Outcome {
 pub async fn run(gate: &Gate, event: &HookEvent, until: Instant) -> Outcome {
     let mut outcome = Outcome::default();
     let started = Instant::now();
+    if let Some(reason) = &gate.unusable {
+        outcome.record(
+            check_span("configuration"),
+            "configuration",
+            started,
+            Err(reason.clone()),
+        );
+        return outcome;
+    }
     let span = check_span("target");
     let found = target::lookup(&gate.clients.codedeploy, &event.deployment_id, until)
         .instrument(span.clone())

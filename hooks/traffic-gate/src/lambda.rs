@@ -97,23 +97,42 @@ pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared
         }
     };
     let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
-    let (plans, scopes) = crate::bundle::plans(&deployment.stage, &live_urls).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "bundled checks unusable; every verdict will be Failed");
-        (Plans::default(), crate::bundle::Scopes::default())
-    });
+    let (plans, scopes) = match crate::bundle::plans(&deployment.stage, &live_urls) {
+        Ok(bundled) => bundled,
+        Err(err) => return unusable(phase, sdk, format!("the bundled checks are unusable: {err}")),
+    };
     let secrets_client = shared::aws::secrets_manager(sdk);
     let credentials = credentials(&config, &secrets_client, deployment, scopes).await;
-    let metrics = MetricsSink(shared::metrics::MetricsConfig::from_env(
-        phase.as_str(),
-        Arc::new(shared::telemetry::Stdout),
-    ));
     Gate {
         phase,
         plans,
-        settings: config.settings(Some(metrics)),
+        settings: config.settings(Some(metrics(phase))),
         clients: Clients::new(sdk),
         credentials,
+        unusable: None,
     }
+}
+
+/// A gate that can check nothing, for `reason`: each verdict is `Failed`
+/// with it, reported to CodeDeploy like any other.
+fn unusable(phase: Phase, sdk: &aws_config::SdkConfig, reason: String) -> Gate {
+    tracing::error!(%reason, "the hook can check nothing; every verdict will be Failed");
+    Gate {
+        phase,
+        plans: Plans::default(),
+        settings: HookConfig::default().settings(Some(metrics(phase))),
+        clients: Clients::new(sdk),
+        credentials: Credentials::Unusable(reason.clone()),
+        unusable: Some(reason),
+    }
+}
+
+/// The hook's metrics, as EMF on stdout.
+fn metrics(phase: Phase) -> MetricsSink {
+    MetricsSink(shared::metrics::MetricsConfig::from_env(
+        phase.as_str(),
+        Arc::new(shared::telemetry::Stdout),
+    ))
 }
 
 /// The hooks' client from Secrets Manager and the token endpoint from the
@@ -168,8 +187,13 @@ async fn credentials(
 pub async fn run(phase: Phase, info: &'static shared::ServiceInfo) -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(info);
     let sdk = shared::aws::sdk_config().await;
-    let deployment = shared::naming::Deployment::from_env()?;
-    let gate = Arc::new(gate(phase, &sdk, &deployment).await);
+    // Init never fails: a hook that cannot start its checks still answers
+    // every event with a reported Failed verdict saying why.
+    let gate = match shared::naming::Deployment::from_env() {
+        Ok(deployment) => gate(phase, &sdk, &deployment).await,
+        Err(missing) => unusable(phase, &sdk, format!("the hook's own environment: {missing}")),
+    };
+    let gate = Arc::new(gate);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let gate = gate.clone();
         async move { invoke(&gate, event).await }

@@ -98,6 +98,10 @@ pub struct Gate {
     pub clients: Clients,
     /// How the checks get the token every route but `/health` needs.
     pub credentials: credentials::Credentials,
+    /// Why this hook can check nothing (its own configuration is broken:
+    /// no `STAGE`, no usable bundle): every verdict is `Failed` with this
+    /// reason, still reported, so no deployment waits out the hook timeout.
+    pub unusable: Option<String>,
 }
 
 impl Gate {

@@ -80,6 +80,7 @@ async fn stage(phase: Phase, env: &[(&str, &str)], plan: Plan, settings: Setting
         settings,
         clients,
         credentials: traffic_gate::credentials::Credentials::None,
+        unusable: None,
     };
     Stage {
         codedeploy,

@@ -127,6 +127,55 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     );
 }
 
+/// Issue 18: init never fails. Without `STAGE` the hook cannot know its
+/// checks, and still answers CodeDeploy: one `Failed`, saying which
+/// variable is missing, instead of a deployment waiting out the hook timeout.
+#[tokio::test]
+async fn a_hook_missing_its_environment_reports_failed_saying_why() {
+    let codedeploy = CodeDeploy::start().await.unwrap();
+    let target = LambdaTarget {
+        function_name: String::from("accounts"),
+        alias: String::from("live"),
+        current_version: String::from("1"),
+        target_version: String::from("2"),
+    };
+    codedeploy.add_deployment("d-NOSTAGE", target, &["hook-1"]).await;
+    let lambda = LambdaInvoke::start().await.unwrap();
+    let env: Vec<(String, String)> = [
+        ("APP_NAME", "fintech"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()),
+        ("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint()),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
+    lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
+    let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
+    let event = json!({"DeploymentId": "d-NOSTAGE", "LifecycleEventHookExecutionId": "hook-1"});
+    let output = client
+        .invoke()
+        .function_name("before-allow-traffic")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.function_error(), None, "init did not fail");
+    let answer: Value = serde_json::from_slice(output.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(answer["verdict"], "Failed", "{answer}");
+    let reason = answer["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("configuration:") && reason.contains("STAGE"),
+        "{answer}"
+    );
+    assert_eq!(codedeploy.statuses("d-NOSTAGE", "hook-1").await, ["Failed"]);
+}
+
 /// The hook's trace: its subsegment under `caller`, failed; the checks under
 /// it (the collection one a fault with its cause); the collection's requests
 /// under that; the CodeDeploy and Lambda calls as `aws` subsegments with
