@@ -22,14 +22,7 @@ use serde_json::{Value, json};
 async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     let echo = local_aws::process::build_example("echo_lambda").await.unwrap();
     let daemon = local_aws::xray::Daemon::start().await.unwrap();
-    let codedeploy = CodeDeploy::start().await.unwrap();
-    let target = LambdaTarget {
-        function_name: String::from("accounts"),
-        alias: String::from("live"),
-        current_version: String::from("1"),
-        target_version: String::from("2"),
-    };
-    codedeploy.add_deployment("d-BIN", target, &["hook-1"]).await;
+    let codedeploy = deploying_accounts("d-BIN").await;
     let lambda = LambdaInvoke::start().await.unwrap();
     lambda.publish("accounts", "2", &echo, &[]).await.unwrap();
     // The hooks' client where infra puts it (the pool's seeding puts it in
@@ -44,25 +37,15 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
         .unwrap();
     let secrets_endpoint = local_aws::test_endpoint();
     let token_url = shared::config::override_var("token_url");
-    let env: Vec<(String, String)> = [
+    let mut env = hook_env(&codedeploy, &lambda);
+    env.extend(pairs(&[
         ("APP_NAME", app.as_str()),
         ("STAGE", "local"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "local"),
-        ("AWS_SECRET_ACCESS_KEY", "local"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        // SSM is unreachable: the hook must start anyway.
-        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
-        ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()),
-        ("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint()),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_endpoint.as_str()),
         (token_url.as_str(), identity.token_url.as_str()),
         ("CONFIG_DEADLINE_MARGIN_MS", "2000"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .chain([(String::from("AWS_XRAY_DAEMON_ADDRESS"), daemon.address().unwrap())])
-    .collect();
+        ("AWS_XRAY_DAEMON_ADDRESS", daemon.address().unwrap().as_str()),
+    ]));
     let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
     lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
     let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
@@ -127,22 +110,11 @@ async fn the_binary_reports_the_verdict_through_the_endpoint_variables() {
     );
 }
 
-/// Issue 18: init never fails. Without `STAGE` the hook cannot know its
-/// checks, and still answers CodeDeploy: one `Failed`, saying which
-/// variable is missing, instead of a deployment waiting out the hook timeout.
-#[tokio::test]
-async fn a_hook_missing_its_environment_reports_failed_saying_why() {
-    let codedeploy = CodeDeploy::start().await.unwrap();
-    let target = LambdaTarget {
-        function_name: String::from("accounts"),
-        alias: String::from("live"),
-        current_version: String::from("1"),
-        target_version: String::from("2"),
-    };
-    codedeploy.add_deployment("d-NOSTAGE", target, &["hook-1"]).await;
-    let lambda = LambdaInvoke::start().await.unwrap();
-    let env: Vec<(String, String)> = [
-        ("APP_NAME", "fintech"),
+/// What every hook process here runs with: a region and local
+/// credentials, SSM unreachable (the hook must start anyway), CodeDeploy
+/// and Lambda at the stand-ins.
+fn hook_env(codedeploy: &CodeDeploy, lambda: &LambdaInvoke) -> Vec<(String, String)> {
+    pairs(&[
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -150,10 +122,36 @@ async fn a_hook_missing_its_environment_reports_failed_saying_why() {
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
         ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()),
         ("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint()),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    ])
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// A CodeDeploy stand-in with deployment `id` of accounts 1 → 2 behind
+/// `live`, whose BeforeAllowTraffic execution is `hook-1`.
+async fn deploying_accounts(id: &str) -> CodeDeploy {
+    let codedeploy = CodeDeploy::start().await.unwrap();
+    let target = LambdaTarget {
+        function_name: String::from("accounts"),
+        alias: String::from("live"),
+        current_version: String::from("1"),
+        target_version: String::from("2"),
+    };
+    codedeploy.add_deployment(id, target, &["hook-1"]).await;
+    codedeploy
+}
+
+/// Issue 18: init never fails. Without `STAGE` the hook cannot know its
+/// checks, and still answers CodeDeploy: one `Failed`, saying which
+/// variable is missing, instead of a deployment waiting out the hook timeout.
+#[tokio::test]
+async fn a_hook_missing_its_environment_reports_failed_saying_why() {
+    let codedeploy = deploying_accounts("d-NOSTAGE").await;
+    let lambda = LambdaInvoke::start().await.unwrap();
+    let mut env = hook_env(&codedeploy, &lambda);
+    env.extend(pairs(&[("APP_NAME", "fintech")]));
     let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
     lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
     let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
