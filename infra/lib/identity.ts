@@ -2,11 +2,13 @@
  * The stage's identity: a Cognito user pool (Plus feature plan, MFA
  * required, strong passwords), one resource server per service with the
  * scopes its registry entry declares, an app client for customers
- * (authorization code grant, SRP sign-in; every scope but the services'
- * own `<service>/service`), a machine client for the traffic hooks (client
- * credentials, every scope) and one for each service that calls others
- * (client credentials, the `<callee>/service` scope of each service it
- * calls). Each machine client's id and secret go to Secrets Manager for its
+ * (authorization code grant, SRP sign-in; every scope but the machine
+ * clients' `<service>/service` and `<service>/back-office`), a machine
+ * client for the traffic hooks (client credentials, every scope: it is the
+ * back office that funds its test accounts) and one for each service that
+ * calls others (client credentials, the `<callee>/service` scope of each
+ * service it calls, which acts for the customer it names and never for no
+ * one). Each machine client's id and secret go to Secrets Manager for its
  * owner alone, its token endpoint to its owner's configuration. The API
  * Gateway authorizer checks the pool's tokens and every service verifies
  * them again itself (`shared::auth`): `environment()` is what its function needs.
@@ -21,8 +23,17 @@ import { acknowledge } from './nag';
 import { Deployment, HOOK_CONFIG_NAME } from './naming';
 import { Service } from './registry';
 
-/** The scope name that makes a token a service of the deployment (`shared::auth::SERVICE_SCOPE`). */
+/** The scope name that makes a token a service of the deployment acting for a customer (`shared::auth::SERVICE_SCOPE`). */
 export const SERVICE_SCOPE = 'service';
+
+/** The scope name that makes a token the back office, which may act for no one (`shared::auth::BACK_OFFICE_SCOPE`). */
+export const BACK_OFFICE_SCOPE = 'back-office';
+
+/** Whether `name` (`<server>/<scope>`) is a scope only machine clients are allowed (`shared::auth::is_machine_scope`). */
+export function isMachineScope(name: string): boolean {
+  const scope = name.slice(name.indexOf('/') + 1);
+  return scope === SERVICE_SCOPE || scope === BACK_OFFICE_SCOPE;
+}
 
 /** The logical name of machine client `owner`'s secret (`shared::credentials::client_secret`). */
 export function clientSecretName(owner: string): string {
@@ -105,7 +116,7 @@ export class CustomerIdentity extends Construct {
     this.scopes = [...oauthScopes.keys()];
     this.scopesOf = scopesOf;
     const customerScopes = [...oauthScopes.entries()]
-      .filter(([name]) => !name.endsWith(`/${SERVICE_SCOPE}`))
+      .filter(([name]) => !isMachineScope(name))
       .map(([, scope]) => scope);
     this.domain = this.pool.addDomain('Domain', {
       cognitoDomain: { domainPrefix: `${deployment.app}-${deployment.stage}-${Stack.of(this).account}`.toLowerCase() },

@@ -352,14 +352,16 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     }
   });
 
-  test('the customers\' client has no service scope; each calling service has its own machine client for what it calls, read by its functions only', () => {
+  test('the customers\' client has no machine scope; each calling service has its own machine client for what it calls, never the back office, read by its functions only', () => {
     const template = stage(name);
     const clients = Object.values(template.findResources('AWS::Cognito::UserPoolClient')) as any[];
     const scopesOf = (clientName: string) => JSON.stringify(clients.find((c) => c.Properties.ClientName === clientName)!.Properties.AllowedOAuthScopes);
     expect(scopesOf('customers')).not.toContain('/service');
+    expect(scopesOf('customers')).not.toContain('/back-office');
     // A scope is `<resource server>/<name>`, the server a reference.
     expect(scopesOf('customers')).toContain('"/write"');
     expect(scopesOf('traffic-gate')).toContain('"/service"');
+    expect(scopesOf('traffic-gate')).toContain('"/back-office"');
     expect(clients.find((c) => c.Properties.ClientName === 'traffic-gate')!.Properties.ExplicitAuthFlows).toEqual(['ALLOW_REFRESH_TOKEN_AUTH']);
     for (const caller of registry.services.filter((s) => (s.spec.calls ?? []).length > 0)) {
       const client = clients.find((c) => c.Properties.ClientName === caller.name)!.Properties;
@@ -371,6 +373,8 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
       for (const callee of caller.spec.calls!) {
         expect(allowed.some((scope: string) => scope.includes(`Server${callee}`) && scope.includes('"/service"'))).toBe(true);
       }
+      // A service acts for the customer it names: acting for no one is the back office's.
+      expect(allowed.some((scope: string) => scope.includes('/back-office'))).toBe(false);
       const secretId = logicalId(template, 'AWS::SecretsManager::Secret', { Name: `fintech/${name}/${caller.name}-client` });
       const readers = statements(template.toJSON())
         .filter(({ statement }) => actions(statement).includes('secretsmanager:GetSecretValue') && JSON.stringify(statement.Resource).includes(secretId))

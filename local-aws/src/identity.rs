@@ -4,8 +4,9 @@
 //! - a resource server per service with the registry's `scopes`
 //!   (`accounts/read`, `payments/write`, …);
 //! - an app client for customers (no secret; `USER_PASSWORD_AUTH` here,
-//!   managed login on AWS), allowed every scope but the services' own
-//!   (`<service>/service`, see `shared::auth::SERVICE_SCOPE`);
+//!   managed login on AWS), allowed every scope but the machine clients'
+//!   (`<service>/service` and `<service>/back-office`, see
+//!   `shared::auth::is_machine_scope`);
 //! - a machine client for the traffic hooks (a secret, the
 //!   `client_credentials` grant at the pool's token endpoint), allowed every scope;
 //! - a machine client for each service that calls others (the registry's
@@ -102,7 +103,8 @@ pub fn scopes(services: &[Service]) -> Vec<String> {
 }
 
 /// The scopes a customer's app client is allowed: every scope but the
-/// services' own, which make a token a service of the deployment.
+/// machine clients' (service and back-office), which make a token a
+/// service of the deployment.
 pub fn customer_scopes(services: &[Service]) -> Vec<String> {
     services
         .iter()
@@ -110,7 +112,7 @@ pub fn customer_scopes(services: &[Service]) -> Vec<String> {
             s.spec
                 .scopes
                 .keys()
-                .filter(|name| name.as_str() != shared::auth::SERVICE_SCOPE)
+                .filter(|name| !shared::auth::is_machine_scope(name))
                 .map(move |name| format!("{}/{name}", s.name))
         })
         .collect()
@@ -386,13 +388,15 @@ impl Identity {
         self.hooks_token(&self.customer_scopes).await
     }
 
-    /// A token for the hooks' machine client with every service scope, as
-    /// the hooks get theirs for routes only the deployment's services may call.
+    /// A token for the hooks' machine client with every machine scope
+    /// (service and back-office), as the hooks get theirs for the back
+    /// office's routes (credits that fund their test accounts).
     pub async fn service_token(&self) -> Result<String, Error> {
         self.hooks_token(&self.service_scopes()).await
     }
 
-    /// Every service scope (`<service>/service`): the scopes no customer has.
+    /// Every machine scope (`<service>/service`, `<service>/back-office`):
+    /// the scopes no customer has.
     pub fn service_scopes(&self) -> Vec<String> {
         self.scopes
             .iter()

@@ -14,10 +14,12 @@
 //!   [`Routes::policy`] lists it for the tests that try every route without
 //!   a credential and for the gateway's authorizer scopes.
 //! - [`Principal`]: what a handler receives — a customer (subject, client,
-//!   scopes) or a service of this deployment (a token with the API's
-//!   [`SERVICE_SCOPE`], which only the deployment's machine clients are
-//!   allowed), acting for a customer when it says so (`X-On-Behalf-Of`,
-//!   honoured for services only).
+//!   scopes); a service of this deployment (a token with the API's
+//!   [`SERVICE_SCOPE`]) acting for the customer it names in `X-On-Behalf-Of`,
+//!   and for no one else; or the back office (a token with the API's
+//!   [`BACK_OFFICE_SCOPE`]), for a customer when it names one, for no one
+//!   otherwise. Only the deployment's machine clients are allowed either
+//!   scope, and `X-On-Behalf-Of` is honoured for them only.
 //!
 //! Every refusal is a problem+json 401 (`WWW-Authenticate: Bearer
 //! error="invalid_token"`) or 403 (`insufficient_scope`) that says what was
@@ -49,9 +51,29 @@ pub const ON_BEHALF_OF_HEADER: HeaderName = HeaderName::from_static("x-on-behalf
 /// machine clients only, never to the customers' app client.
 pub const SERVICE_SCOPE: &str = "service";
 
+/// The scope, on each service's resource server (`accounts/back-office`),
+/// that lets a machine client of this deployment act for no one: the routes
+/// no customer may use for themselves (external credits, debits, voids) and
+/// reads of any customer's records. A service that only acts for customers
+/// (payments calling accounts) has [`SERVICE_SCOPE`] and not this one.
+pub const BACK_OFFICE_SCOPE: &str = "back-office";
+
+/// Whether `name` (a scope of a resource server, without the server's
+/// prefix) is one only the deployment's machine clients may be allowed:
+/// [`SERVICE_SCOPE`] or [`BACK_OFFICE_SCOPE`]. Customers' app clients are
+/// allowed every other scope.
+pub fn is_machine_scope(name: &str) -> bool {
+    name == SERVICE_SCOPE || name == BACK_OFFICE_SCOPE
+}
+
 /// The full service scope of `service`'s API, e.g. `accounts/service`.
 pub fn service_scope(service: &str) -> String {
     format!("{service}/{SERVICE_SCOPE}")
+}
+
+/// The full back-office scope of `service`'s API, e.g. `accounts/back-office`.
+pub fn back_office_scope(service: &str) -> String {
+    format!("{service}/{BACK_OFFICE_SCOPE}")
 }
 
 /// Clock skew accepted on `exp` and `nbf`.
@@ -148,10 +170,14 @@ pub enum AuthError {
     /// A claim every access token must have is missing.
     #[error("the token has no {0} claim")]
     MissingClaim(String),
-    /// A service scope on a token that is not the client-credentials token
-    /// of one of the deployment's machine clients.
+    /// A service or back-office scope on a token that is not the
+    /// client-credentials token of one of the deployment's machine clients.
     #[error("the token carries a service scope but is not a machine token of this deployment's services")]
     NotAService,
+    /// A service that names no customer (no `X-On-Behalf-Of`) without the
+    /// back-office scope (the one named): acting for no one is back-office work.
+    #[error("a service acting for no one needs scope {0}; name the customer it acts for in X-On-Behalf-Of")]
+    ForNoOne(String),
     /// `alg` is not an asymmetric signature algorithm (`none`, HMAC, …).
     #[error("the token's algorithm is not accepted (asymmetric signatures only)")]
     Algorithm,
@@ -196,7 +222,9 @@ impl From<AuthError> for Problem {
     fn from(err: AuthError) -> Self {
         let detail = err.to_string();
         match err {
-            AuthError::Scope(_) => Problem::new(StatusCode::FORBIDDEN, "insufficient-scope", "Insufficient scope"),
+            AuthError::Scope(_) | AuthError::ForNoOne(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "insufficient-scope", "Insufficient scope")
+            }
             AuthError::OnBehalfOf => Problem::new(StatusCode::BAD_REQUEST, "invalid-header", "A header is invalid")
                 .field("X-On-Behalf-Of", detail.clone()),
             AuthError::Keys => Problem::unavailable(&err),
@@ -211,7 +239,9 @@ impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let challenge = match &self {
             AuthError::Missing => String::from("Bearer"),
-            AuthError::Scope(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+            AuthError::Scope(scope) | AuthError::ForNoOne(scope) => {
+                format!(r#"Bearer error="insufficient_scope", scope="{scope}""#)
+            }
             AuthError::Keys | AuthError::OnBehalfOf => String::new(),
             other => format!(r#"Bearer error="invalid_token", error_description="{other}""#),
         };
@@ -246,10 +276,18 @@ pub struct Customer {
 pub enum Principal {
     /// A verified bearer token.
     Customer(Customer),
-    /// A service of this deployment (a token with the API's service scope);
-    /// when it says for whom (`X-On-Behalf-Of`), it acts as that customer.
+    /// A service of this deployment (a token with the API's service scope)
+    /// acting as the customer it names in `X-On-Behalf-Of`.
     Service {
         /// The machine client the token was issued to: which service calls.
+        client_id: String,
+        /// The customer it acts for.
+        on_behalf_of: String,
+    },
+    /// The back office (a machine client's token with the API's back-office
+    /// scope): acting as the customer it names, if it names one.
+    BackOffice {
+        /// The machine client the token was issued to.
         client_id: String,
         /// The customer it acts for, if any.
         on_behalf_of: Option<String>,
@@ -257,20 +295,21 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// The customer whose data the request may touch: `None` for a service
-    /// acting for no one (back-office work), which is not limited to one owner.
+    /// The customer whose data the request may touch: `None` for the back
+    /// office acting for no one, which is not limited to one owner.
     pub fn acting_for(&self) -> Option<&str> {
         match self {
             Principal::Customer(customer) => Some(&customer.subject),
-            Principal::Service { on_behalf_of, .. } => on_behalf_of.as_deref(),
+            Principal::Service { on_behalf_of, .. } => Some(on_behalf_of),
+            Principal::BackOffice { on_behalf_of, .. } => on_behalf_of.as_deref(),
         }
     }
 
     /// The customer the request acts for, for work only a customer's
     /// request may do (`what`, e.g. "a transfer": opening their records,
-    /// moving their money). A service acting for no one is refused with a
-    /// 403 `no-customer` problem, before any work, so no credential moves
-    /// money between accounts without naming whose they are.
+    /// moving their money). The back office acting for no one is refused
+    /// with a 403 `no-customer` problem, before any work, so no credential
+    /// moves money between accounts without naming whose they are.
     pub fn customer(&self, what: &str) -> Result<&str, Problem> {
         self.acting_for().ok_or_else(|| {
             Problem::new(StatusCode::FORBIDDEN, "no-customer", "No customer")
@@ -299,12 +338,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 pub enum Access {
     /// Anyone (`GET /health` only).
     Public,
-    /// A token with this scope, or a service of this deployment (acting for
-    /// a customer or for no one).
+    /// A token with this scope, a service of this deployment acting for a
+    /// customer, or the back office.
     Scope(&'static str),
-    /// The services of this deployment only: work no customer may do for
-    /// themselves (external credits and debits).
-    Service,
+    /// The back office only (a token with the API's back-office scope): work
+    /// no customer may do for themselves, nor a service acting for one
+    /// (external credits, debits and voids).
+    BackOffice,
 }
 
 /// What the claims of an access token carry that the verifier reads.
@@ -543,25 +583,23 @@ fn keys_of(set: &JwkSet) -> HashMap<String, Arc<Key>> {
     keys
 }
 
-/// What the access checks need: the verifier and the API's service scope.
+/// What the access checks need: the verifier and the API's service and
+/// back-office scopes.
 pub struct Gate {
     verifier: Arc<Verifier>,
     service_scope: String,
+    back_office_scope: String,
 }
 
 impl Gate {
-    /// A gate over `verifier` for `service`'s API, whose service scope is
-    /// [`service_scope`]`(service.name)`.
+    /// A gate over `verifier` for `service`'s API, whose scopes for machine
+    /// clients are [`service_scope`] and [`back_office_scope`] of `service.name`.
     pub fn new(verifier: Arc<Verifier>, service: &ServiceInfo) -> Arc<Self> {
         Arc::new(Self {
             verifier,
             service_scope: service_scope(service.name),
+            back_office_scope: back_office_scope(service.name),
         })
-    }
-
-    /// The scope that makes a token a service of this deployment here.
-    pub fn service_scope(&self) -> &str {
-        &self.service_scope
     }
 
     /// The scopes any one of which lets a token use a route with `access`
@@ -570,8 +608,12 @@ impl Gate {
     pub fn scopes(&self, access: Access) -> Vec<String> {
         match access {
             Access::Public => Vec::new(),
-            Access::Scope(scope) => vec![scope.to_owned(), self.service_scope.clone()],
-            Access::Service => vec![self.service_scope.clone()],
+            Access::Scope(scope) => vec![
+                scope.to_owned(),
+                self.service_scope.clone(),
+                self.back_office_scope.clone(),
+            ],
+            Access::BackOffice => vec![self.back_office_scope.clone()],
         }
     }
 
@@ -585,25 +627,36 @@ impl Gate {
         access: Access,
     ) -> Result<Principal, AuthError> {
         let token = self.verifier.verify(presented).await?;
-        let on_behalf_of = on_behalf_of(headers)?;
-        if token.scopes.contains(&self.service_scope) {
-            // Defence in depth: the pool grants service scopes to machine
+        let on_behalf_of = on_behalf_of(headers)?.map(str::to_owned);
+        let back_office = token.scopes.contains(&self.back_office_scope);
+        if back_office || token.scopes.contains(&self.service_scope) {
+            // Defence in depth: the pool grants these scopes to machine
             // clients only, and only their own tokens make a service.
             let machine = self.verifier.settings().service_client_ids.contains(&token.client_id) && token.machine;
             if !machine {
                 return Err(AuthError::NotAService);
             }
-            return Ok(Principal::Service {
-                client_id: token.client_id,
-                on_behalf_of: on_behalf_of.map(str::to_owned),
-            });
+            let client_id = token.client_id;
+            return match (back_office, access, on_behalf_of) {
+                (true, _, on_behalf_of) => Ok(Principal::BackOffice {
+                    client_id,
+                    on_behalf_of,
+                }),
+                (false, Access::BackOffice, _) => Err(AuthError::Scope(self.back_office_scope.clone())),
+                (false, _, Some(on_behalf_of)) => Ok(Principal::Service {
+                    client_id,
+                    on_behalf_of,
+                }),
+                (false, _, None) => Err(AuthError::ForNoOne(self.back_office_scope.clone())),
+            };
         }
         match access {
-            Access::Scope(scope) if token.scopes.iter().any(|s| s == scope) && on_behalf_of.is_none() => {
-                Ok(Principal::Customer(token))
-            }
-            Access::Scope(scope) if on_behalf_of.is_none() => Err(AuthError::Scope(scope.to_owned())),
-            _ => Err(AuthError::Scope(self.service_scope.clone())),
+            // Only a service may name a customer.
+            _ if on_behalf_of.is_some() => Err(AuthError::Scope(self.service_scope.clone())),
+            Access::Scope(scope) if token.scopes.iter().any(|s| s == scope) => Ok(Principal::Customer(token)),
+            Access::Scope(scope) => Err(AuthError::Scope(scope.to_owned())),
+            // Public routes never reach the gate.
+            Access::BackOffice | Access::Public => Err(AuthError::Scope(self.back_office_scope.clone())),
         }
     }
 }

@@ -244,11 +244,13 @@ async fn scopes_split_on_spaces_only() {
 }
 
 /// The gate's table, through a real router: who each token is on a
-/// customer route and on a service route, with and without
-/// `X-On-Behalf-Of`. The service scope is what makes a service; a customer
-/// can neither use a service route nor act for someone else.
+/// customer route and on a back-office route, with and without
+/// `X-On-Behalf-Of`. The service scope makes a service that acts for the
+/// customer it names and no one else; only the back-office scope acts for
+/// no one or uses a back-office route; a customer can do neither, nor act
+/// for someone else.
 #[tokio::test]
-async fn the_service_scope_makes_a_service_and_nothing_else_does() {
+async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_does() {
     use axum::routing::get;
     use shared::auth::{Access, Gate, Principal, Routes};
     use tower::ServiceExt;
@@ -262,9 +264,13 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
             Principal::Service {
                 client_id,
                 on_behalf_of,
+            } => format!("service {client_id} for {on_behalf_of}"),
+            Principal::BackOffice {
+                client_id,
+                on_behalf_of,
             } => {
                 format!(
-                    "service {client_id} for {}",
+                    "back office {client_id} for {}",
                     on_behalf_of.as_deref().unwrap_or("no one")
                 )
             }
@@ -273,12 +279,12 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
     let gate = Gate::new(verifier, &service);
     assert_eq!(
         gate.scopes(Access::Scope("ledger/read")),
-        ["ledger/read", "ledger/service"]
+        ["ledger/read", "ledger/service", "ledger/back-office"]
     );
-    assert_eq!(gate.scopes(Access::Service), ["ledger/service"]);
+    assert_eq!(gate.scopes(Access::BackOffice), ["ledger/back-office"]);
     let routes = Routes::new(gate)
         .route("/read", get(who), Access::Scope("ledger/read"))
-        .route("/post", get(who), Access::Service);
+        .route("/post", get(who), Access::BackOffice);
     let router = shared::http::service(&service, routes);
     let call = |path: &'static str, token: String, on_behalf_of: Option<&'static str>| {
         let router = router.clone();
@@ -359,12 +365,12 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
             "",
         ),
         (
-            "a customer on a service route",
+            "a customer on a back-office route",
             "/post",
             token("ada", &["ledger/read", "ledger/write"]),
             None,
             403,
-            insufficient("ledger/service"),
+            insufficient("ledger/back-office"),
             "",
         ),
         (
@@ -374,24 +380,69 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
             Some("ada"),
             200,
             None,
-            "for ada",
+            "service ",
         ),
         (
             "a service for no one",
+            "/read",
+            machine(&["ledger/service"]),
+            None,
+            403,
+            insufficient("ledger/back-office"),
+            "needs scope ledger/back-office",
+        ),
+        (
+            "a service on a back-office route for a customer",
             "/post",
             machine(&["ledger/service"]),
+            Some("ada"),
+            403,
+            insufficient("ledger/back-office"),
+            "",
+        ),
+        (
+            "a service on a back-office route for no one",
+            "/post",
+            machine(&["ledger/service"]),
+            None,
+            403,
+            insufficient("ledger/back-office"),
+            "",
+        ),
+        (
+            "the back office for no one",
+            "/post",
+            machine(&["ledger/back-office"]),
             None,
             200,
             None,
             "for no one",
         ),
         (
-            "another API's service scope",
+            "the back office for a customer",
             "/post",
-            machine(&["accounts/service"]),
+            machine(&["ledger/back-office"]),
+            Some("ada"),
+            200,
+            None,
+            "for ada",
+        ),
+        (
+            "the back office reading for no one",
+            "/read",
+            machine(&["ledger/back-office"]),
+            None,
+            200,
+            None,
+            "back office",
+        ),
+        (
+            "another API's machine scopes",
+            "/post",
+            machine(&["accounts/service", "accounts/back-office"]),
             None,
             403,
-            insufficient("ledger/service"),
+            insufficient("ledger/back-office"),
             "",
         ),
         (
@@ -403,12 +454,21 @@ async fn the_service_scope_makes_a_service_and_nothing_else_does() {
             None,
             "",
         ),
-        // The service scope on what is not a machine client's own token: a
+        // The machine scopes on what is not a machine client's own token: a
         // user signed in through any client, or a client no service owns.
         (
             "a user's token with a service scope",
             "/post",
             token("ada", &["ledger/service"]),
+            None,
+            401,
+            None,
+            "not a machine token",
+        ),
+        (
+            "a user's token with the back-office scope",
+            "/post",
+            token("ada", &["ledger/back-office"]),
             None,
             401,
             None,

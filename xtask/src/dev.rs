@@ -56,7 +56,7 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
     }
     println!("\nAuthorization: Bearer {}   (customer `dev`)\n", customer.access_token);
     println!(
-        "service_token (the hooks' client, service scopes, for credits/debits/voids):\n{}\n",
+        "service_token (the hooks' client, back-office scopes, for credits/debits/voids):\n{}\n",
         stack.service_token().await?
     );
     println!("A service that dies is started again on its address. Ctrl-C stops everything.");

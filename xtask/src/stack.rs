@@ -192,9 +192,9 @@ impl Stack {
         })
     }
 
-    /// A token of the hooks' machine client with every service scope
-    /// (`accounts/service`), for the calls only the deployment's services
-    /// may make (credits, debits, voids).
+    /// A token of the hooks' machine client with every machine scope
+    /// (`accounts/service`, `accounts/back-office`, …), for the calls only
+    /// the back office may make (credits, debits, voids).
     pub async fn service_token(&self) -> anyhow::Result<String> {
         self.identity
             .service_token()

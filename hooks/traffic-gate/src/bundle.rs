@@ -43,7 +43,7 @@ pub enum BundleError {
 pub struct Scopes {
     /// Every scope a customer may have (`accounts/read`, …).
     pub customer: Vec<String>,
-    /// Every service scope (`accounts/service`).
+    /// Every machine scope (`accounts/service`, `accounts/back-office`).
     pub service: Vec<String>,
 }
 
@@ -94,7 +94,7 @@ pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Scop
         );
         for name in service.scopes {
             let scope = format!("{}/{name}", service.function);
-            if *name == shared::auth::SERVICE_SCOPE {
+            if shared::auth::is_machine_scope(name) {
                 scopes.service.push(scope);
             } else {
                 scopes.customer.push(scope);
@@ -132,7 +132,15 @@ mod tests {
             }
             assert!(scopes.customer.contains(&format!("{function}/read")), "{scopes:?}");
         }
-        assert_eq!(scopes.service, ["accounts/service", "payments/service"]);
+        assert_eq!(
+            scopes.service,
+            [
+                "accounts/back-office",
+                "accounts/service",
+                "payments/back-office",
+                "payments/service"
+            ]
+        );
         assert_eq!(
             plans.get("accounts").unwrap().environment_name.as_deref(),
             Some("local")

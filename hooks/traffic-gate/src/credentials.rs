@@ -5,8 +5,9 @@
 //! endpoint in the hooks' configuration). The collections get two tokens
 //! from it: `access_token`, with the customers' scopes, for the routes a
 //! customer uses (the hooks' client is then the customer, owning what it
-//! opens), and `service_token`, with the services' scopes, for the routes
-//! only the deployment's services may call (credits, debits, voids).
+//! opens), and `service_token`, with the machine scopes (each API's
+//! `service` and `back-office`), for the routes only the back office may
+//! call (the credits that fund the test accounts, debits, voids).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

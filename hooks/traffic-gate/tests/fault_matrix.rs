@@ -370,7 +370,10 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
         .expect("the hooks' token verifies");
     assert_eq!(customer.client_id, identity.machine_client_id);
     assert!(
-        !customer.scopes.contains(&String::from("accounts/service")),
+        !customer
+            .scopes
+            .iter()
+            .any(|s| s.ends_with("/service") || s.ends_with("/back-office")),
         "the customer-scoped token is no service: {:?}",
         customer.scopes
     );
@@ -378,7 +381,15 @@ async fn the_checks_run_with_the_hooks_token_or_fail_saying_why() {
         .verify(tokens.service.expose())
         .await
         .expect("the service token verifies");
-    assert_eq!(service.scopes, ["accounts/service", "payments/service"]);
+    assert_eq!(
+        service.scopes,
+        [
+            "accounts/back-office",
+            "accounts/service",
+            "payments/back-office",
+            "payments/service"
+        ]
+    );
 
     let wrong_secret = "not-the-secret-0123456789";
     for (credentials, expected) in [

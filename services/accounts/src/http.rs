@@ -9,15 +9,17 @@
 //! | `POST /transfers` | `accounts/write` | `{from_account, to_account, amount_minor, currency, reference}` out of the caller's account → 201 transfer (both legs in one transaction), 200 on a replay of the reference; 422 naming the party that cannot pay or receive; 409 `transfer-cancelled` |
 //! | `GET /transfers/{reference}` | `accounts/read` | a transfer to or from the caller's accounts, applied or cancelled |
 //! | `POST /transfers/cancellations` | `accounts/write` | the transfer's body → 200: `cancelled` (nothing moved, and nothing ever will under the reference) or `applied` (it had) |
-//! | `POST /accounts/{id}/credits` | service key | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
-//! | `POST /accounts/{id}/debits` | service key | as credits; 422 `insufficient-funds` when the balance is short |
-//! | `POST /accounts/{id}/voids` | service key | `{reference}` → 200: the external posting with that reference reversed, or the reference blocked if nothing was posted; 409 `transfer-leg` for a leg of a transfer |
+//! | `POST /accounts/{id}/credits` | `accounts/back-office` | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
+//! | `POST /accounts/{id}/debits` | `accounts/back-office` | as credits; 422 `insufficient-funds` when the balance is short |
+//! | `POST /accounts/{id}/voids` | `accounts/back-office` | `{reference}` → 200: the external posting with that reference reversed, or the reference blocked if nothing was posted; 409 `transfer-leg` for a leg of a transfer |
 //!
 //! Credits and debits are external movements (money entering or leaving the
 //! ledger), which no customer makes for themselves; a transfer moves money
 //! inside it. Another customer's account or transfer answers exactly as
-//! one that does not exist. A service holding the service key acts for the
-//! customer it names in `X-On-Behalf-Of`, or for no one (back-office work).
+//! one that does not exist. A service of the deployment (`accounts/service`,
+//! payments) acts only for the customer it names in `X-On-Behalf-Of`, on
+//! the customers' routes; the back office (`accounts/back-office`) also acts
+//! for no one, on any account, and alone posts credits, debits and voids.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -45,9 +47,9 @@ pub fn routes(state: AppState, gate: Arc<Gate>) -> Routes {
         .route("/transfers", post(transfer), Access::Scope(WRITE))
         .route("/transfers/cancellations", post(cancel_transfer), Access::Scope(WRITE))
         .route("/transfers/{reference}", get(get_transfer), Access::Scope(READ))
-        .route("/accounts/{id}/credits", post(credit), Access::Service)
-        .route("/accounts/{id}/debits", post(debit), Access::Service)
-        .route("/accounts/{id}/voids", post(void), Access::Service)
+        .route("/accounts/{id}/credits", post(credit), Access::BackOffice)
+        .route("/accounts/{id}/debits", post(debit), Access::BackOffice)
+        .route("/accounts/{id}/voids", post(void), Access::BackOffice)
         .with_state(state)
 }
 

@@ -27,7 +27,7 @@ async fn credentials_never_reach_the_logs() {
     // Refused tokens: not a JWT, and a JWT-shaped one that does not verify.
     for refused in [CANARY.to_owned(), format!("{CANARY}.{CANARY}.{CANARY}")] {
         let wrong = common::Fixture {
-            service_token: refused,
+            back_office_token: refused,
             ..f.clone()
         };
         let reply = wrong.call("GET", &format!("/accounts/{id}"), None).await;
@@ -54,6 +54,7 @@ async fn credentials_never_reach_the_logs() {
     for line in &lines {
         assert!(!line.contains(CANARY), "canary leaked: {line}");
         assert!(!line.contains(&f.service_token), "a token leaked: {line}");
+        assert!(!line.contains(&f.back_office_token), "a token leaked: {line}");
         assert!(!line.contains(&f.customer.access_token), "a token leaked: {line}");
     }
 }

@@ -2,7 +2,8 @@
 //! client might send: no token, garbage, a forged signature, `alg: none`,
 //! an expired token, one for another audience, one from another issuer, a
 //! valid one without the route's scope, another customer's, a forged
-//! service token, a customer acting for someone else. Each gets the status
+//! service token, a customer acting for someone else, a service acting for
+//! no one or on a back-office route, the back office acting for another. Each gets the status
 //! its route promises, and nothing is written: the test reads the store
 //! before and after.
 //!
@@ -66,7 +67,7 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
             "POST",
             &format!("/accounts/{account}/credits"),
             Some(&credit),
-            &f.service_token,
+            &f.back_office_token,
             &[]
         )
         .await
@@ -294,43 +295,67 @@ async fn every_route_refuses_every_bad_credential_and_writes_nothing() {
                     );
                 }
             }
-            Access::Service => {
+            Access::BackOffice => {
                 assert_eq!(no_scope.status, 403, "{}: {}", route.path, no_scope.raw);
                 assert_eq!(
                     attacker.status, 403,
-                    "a customer on a service route {}: {}",
+                    "a customer on a back-office route {}: {}",
                     route.path, attacker.raw
                 );
                 assert_eq!(
                     attacker.headers["www-authenticate"],
-                    r#"Bearer error="insufficient_scope", scope="accounts/service""#
+                    r#"Bearer error="insufficient_scope", scope="accounts/back-office""#
                 );
             }
             Access::Public => panic!("{} is public", route.path),
         }
     }
-    // Found by the attack on issue 15: a service acting for the attacker
-    // (a valid machine token, `X-On-Behalf-Of: attacker`) cannot
-    // credit, debit or void the victim's account; it answers as one that
-    // does not exist, and the snapshot below shows nothing moved.
+    // Found by the attack on issue 15: a service of the deployment
+    // (`accounts/service`, what payments holds) acts for the customer it
+    // names and no one else. It uses no back-office route, for anyone, and
+    // names no one on the customers' routes: acting for no one takes the
+    // back-office scope.
+    let service = sign(Key::Signing, "signing", &machine_claims(&["accounts/service"]));
+    for route in &policy {
+        let (_, call) = calls.iter().find(|(p, _)| *p == route.path).unwrap();
+        let for_no_one = send(call, Some(&service)).await;
+        assert_eq!(for_no_one.status, 403, "{} for no one: {}", route.path, for_no_one.raw);
+        assert_eq!(
+            for_no_one.headers["www-authenticate"],
+            r#"Bearer error="insufficient_scope", scope="accounts/back-office""#,
+            "{}",
+            route.path
+        );
+        if route.access == Access::BackOffice {
+            let for_the_victim = send_as(call, Some(&service), Some(victim)).await;
+            assert_eq!(
+                for_the_victim.status, 403,
+                "{} by a service for the owner: {}",
+                route.path, for_the_victim.raw
+            );
+        }
+    }
+    // The back office acting for the attacker (a valid back-office token,
+    // `X-On-Behalf-Of: attacker`) cannot credit, debit or void the victim's
+    // account: it answers as one that does not exist, and the snapshot
+    // below shows nothing moved.
+    let back_office = sign(Key::Signing, "signing", &machine_claims(&["accounts/back-office"]));
     for path in [
         "/accounts/{id}/credits",
         "/accounts/{id}/debits",
         "/accounts/{id}/voids",
     ] {
         let (_, call) = calls.iter().find(|(p, _)| *p == path).unwrap();
-        let service = sign(Key::Signing, "signing", &machine_claims(&["accounts/service"]));
-        let reply = send_as(call, Some(&service), Some("attacker-sub")).await;
+        let reply = send_as(call, Some(&back_office), Some("attacker-sub")).await;
         assert_eq!(reply.status, 404, "{path} for another customer: {}", reply.raw);
         assert_eq!(reply.headers["content-type"], "application/problem+json");
     }
-    // Found by the attack on issue 15: a service acting for no one (no
-    // `X-On-Behalf-Of`) moves no money between accounts: a transfer and its
-    // cancellation are a customer's, named.
+    // Found by the attack on issue 15: the back office acting for no one
+    // moves no money between accounts: a transfer and its cancellation are
+    // a customer's, named.
     for path in ["/transfers", "/transfers/cancellations"] {
         let (_, call) = calls.iter().find(|(p, _)| *p == path).unwrap();
-        let service = sign(Key::Signing, "signing", &machine_claims(&["accounts/service"]));
-        let reply = send(call, Some(&service)).await;
+        let reply = send(call, Some(&back_office)).await;
         assert_eq!(reply.status, 403, "{path} for no one: {}", reply.raw);
         assert_eq!(reply.body["type"], "urn:problem:no-customer", "{}", reply.raw);
     }

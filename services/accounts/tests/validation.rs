@@ -155,14 +155,17 @@ async fn a_reference_moves_money_once_and_conflicts_when_reused_differently() {
     assert_eq!(f.snapshot(&id).await, (700, 2));
 }
 
+/// Credits, debits and voids are the back office's: a bad token, the
+/// account's owner, and a service of the deployment (payments' client, which
+/// acts for customers) are refused, whether or not they name the owner.
 #[tokio::test]
-async fn debits_take_a_service_token_only() {
+async fn debits_take_a_back_office_token_only() {
     let f = common::fixture().await;
     let id = f.account_with("EUR", 50).await;
     let debit = format!("/accounts/{id}/debits");
     let body = r#"{"amount_minor": 5, "currency": "EUR", "reference": "x"}"#;
     let wrong = common::Fixture {
-        service_token: String::from("wrong"),
+        back_office_token: String::from("wrong"),
         ..f.clone()
     };
     let reply = wrong.call("POST", &debit, Some(body)).await;
@@ -175,15 +178,25 @@ async fn debits_take_a_service_token_only() {
         "{:?}",
         reply.headers
     );
-    // The account's owner, with every scope a customer can have, is no service.
-    let owner = f
-        .call_with("POST", &debit, Some(body), &f.customer.access_token, &[])
-        .await;
-    assert_eq!(owner.status, 403, "{}", owner.raw);
-    assert_eq!(
-        owner.headers["www-authenticate"],
-        r#"Bearer error="insufficient_scope", scope="accounts/service""#
-    );
+    let owner_subject = f.customer.subject.clone();
+    let as_owner = [("x-on-behalf-of", owner_subject.as_str())];
+    for (who, token, headers) in [
+        // The account's owner, with every scope a customer can have.
+        ("the owner", &f.customer.access_token, &[][..]),
+        ("payments for no one", &f.service_token, &[][..]),
+        ("payments for the owner", &f.service_token, &as_owner[..]),
+    ] {
+        for route in ["debits", "credits", "voids"] {
+            let reply = f
+                .call_with("POST", &format!("/accounts/{id}/{route}"), Some(body), token, headers)
+                .await;
+            assert_eq!(reply.status, 403, "{who} on {route}: {}", reply.raw);
+            assert_eq!(
+                reply.headers["www-authenticate"], r#"Bearer error="insufficient_scope", scope="accounts/back-office""#,
+                "{who} on {route}"
+            );
+        }
+    }
     assert_eq!(f.snapshot(&id).await, (50, 1));
     let health = wrong.call("GET", "/health", None).await;
     assert_eq!(health.status, 200, "health needs no token");
@@ -198,14 +211,14 @@ async fn the_auth_scheme_is_case_insensitive() {
     let id = f.account_with("EUR", 50).await;
     for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
         let request = axum::http::Request::get(format!("/accounts/{id}"))
-            .header("authorization", format!("{scheme} {}", f.service_token))
+            .header("authorization", format!("{scheme} {}", f.back_office_token))
             .body(axum::body::Body::empty())
             .unwrap();
         let reply = common::read(f.router.clone().oneshot(request).await.unwrap()).await;
         assert_eq!(reply.status, 200, "{scheme}: {}", reply.raw);
     }
     let basic = axum::http::Request::get(format!("/accounts/{id}"))
-        .header("authorization", format!("Basic {}", f.service_token))
+        .header("authorization", format!("Basic {}", f.back_office_token))
         .body(axum::body::Body::empty())
         .unwrap();
     let reply = common::read(f.router.clone().oneshot(basic).await.unwrap()).await;
@@ -273,14 +286,16 @@ async fn transactions_page_newest_first() {
 }
 
 #[test]
-fn the_registry_declares_the_service_scope_the_gate_checks_and_no_secret() {
+fn the_registry_declares_the_machine_scopes_the_gate_checks_and_no_secret() {
     let services = local_aws::registry::load().unwrap();
     let accounts = services.iter().find(|s| s.name == "accounts").unwrap();
-    assert!(
-        accounts.spec.scopes.contains_key(shared::auth::SERVICE_SCOPE),
-        "{:?}",
-        accounts.spec.scopes
-    );
+    for scope in [shared::auth::SERVICE_SCOPE, shared::auth::BACK_OFFICE_SCOPE] {
+        assert!(
+            accounts.spec.scopes.contains_key(scope),
+            "{scope}: {:?}",
+            accounts.spec.scopes
+        );
+    }
     assert_eq!(accounts.spec.secret, None, "accounts reads no secret");
     let payments = services.iter().find(|s| s.name == "payments").unwrap();
     assert_eq!(

@@ -400,9 +400,9 @@ impl Answer {
 /// Who a call is from.
 #[derive(Debug, Clone, Copy)]
 enum Auth<'a> {
-    /// The back office: a service-scoped token, acting for no one.
+    /// The back office (the hooks' token, every machine scope), acting for no one.
     Service(&'a str),
-    /// A service-scoped token acting for a customer (token, subject).
+    /// The same token acting for a customer (token, subject).
     ServiceFor(&'a str, &'a str),
     /// A customer's access token.
     Token(&'a str),

@@ -7,7 +7,7 @@ use crate::common;
 
 use std::sync::Arc;
 
-use local_aws::oidc::{Issuer, Key, claims, sign, token};
+use local_aws::oidc::{Issuer, Key, claims, machine_claims, sign, token};
 use serde_json::json;
 use shared::auth::Access;
 use tower::ServiceExt;
@@ -139,5 +139,31 @@ async fn every_route_refuses_every_bad_credential_and_a_stranger_moves_nothing()
     // The key was refused before any work, so the attacker holds nothing under it.
     let again = send("POST", "/payments", Some(&pay), Some(&attacker), "steal").await;
     assert!(!again.headers.contains_key("idempotent-replayed"), "{}", again.raw);
+
+    // A service of the deployment acts for the customer it names: for no
+    // one it reads nothing and pays nothing (that is the back office's),
+    // and the back office reads any payment but makes none for no one.
+    let service = sign(Key::Signing, "signing", &machine_claims(&["payments/service"]));
+    let read = send("GET", &format!("/payments/{payment}"), None, Some(&service), "svc-read").await;
+    assert_eq!(read.status, 403, "{}", read.raw);
+    assert_eq!(
+        read.headers["www-authenticate"],
+        r#"Bearer error="insufficient_scope", scope="payments/back-office""#
+    );
+    let paid = send("POST", "/payments", Some(&pay), Some(&service), "svc-pay").await;
+    assert_eq!(paid.status, 403, "{}", paid.raw);
+    let back_office = sign(Key::Signing, "signing", &machine_claims(&["payments/back-office"]));
+    let read = send(
+        "GET",
+        &format!("/payments/{payment}"),
+        None,
+        Some(&back_office),
+        "bo-read",
+    )
+    .await;
+    assert_eq!(read.status, 200, "{}", read.raw);
+    let paid = send("POST", "/payments", Some(&pay), Some(&back_office), "bo-pay").await;
+    assert_eq!(paid.status, 403, "{}", paid.raw);
+    assert_eq!(paid.body["type"], "urn:problem:no-customer", "{}", paid.raw);
     s.assert_ledger_sound().await;
 }

@@ -159,8 +159,8 @@ async fn another_customers_record_is_not_found() {
 async fn the_seed_record_is_its_owners() {
     let f = fixture().await;
     let path = "/{{project-name}}/00000000-0000-4000-8000-000000000001";
-    // A service of the deployment (the hooks' machine client, with every
-    // service scope) acting for the seed's owner.
+    // The back office (the hooks' machine client, with every machine scope)
+    // acting for the seed's owner.
     let token = f.identity.service_token().await.expect("a service token");
     let service = format!("Bearer {token}");
     let reply = f

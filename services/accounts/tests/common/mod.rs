@@ -1,9 +1,9 @@
 //! Test support: a fresh deployment of accounts on the local stack (its own
 //! table, parameters, secret and user pool, seeded from the registry),
 //! initialised through the same `accounts::init` that `main` calls. Calls go
-//! in as a service acting for the fixture's customer (payments' machine
-//! client's token, scope `accounts/service`, and `X-On-Behalf-Of`), unless a
-//! test says otherwise.
+//! in as the back office acting for the fixture's customer (the hooks'
+//! machine client's token, scope `accounts/back-office`, and
+//! `X-On-Behalf-Of`), unless a test says otherwise.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
@@ -18,8 +18,11 @@ use tower::ServiceExt;
 pub struct Fixture {
     pub state: accounts::AppState,
     pub router: axum::Router,
-    /// A token of a service of the deployment (payments' machine client's).
+    /// A token of a service of the deployment (payments' machine client's:
+    /// `accounts/service`, acting for customers only).
     pub service_token: String,
+    /// A back-office token (the hooks' machine client's, every machine scope).
+    pub back_office_token: String,
     /// The deployment's user pool.
     pub identity: local_aws::identity::Identity,
     /// The customer calls act for.
@@ -42,10 +45,12 @@ pub async fn fixture() -> Fixture {
         .expect("init");
     let customer = identity.customer(&sdk, "customer").await.expect("a customer");
     let service_token = identity.client_token("payments").await.expect("payments' token");
+    let back_office_token = identity.service_token().await.expect("a back-office token");
     Fixture {
         router: accounts::app(state.clone()),
         state,
         service_token,
+        back_office_token,
         identity,
         customer,
     }
@@ -60,10 +65,10 @@ pub struct Reply {
 }
 
 impl Fixture {
-    /// A call as a service acting for the fixture's customer.
+    /// A call as the back office acting for the fixture's customer.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let on_behalf = [("x-on-behalf-of", self.customer.subject.as_str())];
-        self.call_with(method, path, body, &self.service_token, &on_behalf)
+        self.call_with(method, path, body, &self.back_office_token, &on_behalf)
             .await
     }
 
