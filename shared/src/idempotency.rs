@@ -456,14 +456,11 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
     } else {
         None
     };
-    // Keys are the caller's own (Stripe scopes them to the account): two
-    // customers who happen to choose one key make two payments.
-    let caller = parts
-        .extensions
-        .get::<crate::auth::Principal>()
-        .and_then(crate::auth::Principal::acting_for)
-        .unwrap_or("-");
-    let scope = format!("{caller} {} {}", parts.method, parts.uri.path());
+    let scope = key_scope(
+        parts.extensions.get::<crate::auth::Principal>(),
+        parts.method.as_str(),
+        parts.uri.path(),
+    );
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), canonical.as_ref(), &bytes);
     let token = match store.claim(&scope, &key, &print, deadline).await {
         Ok(Claim::Acquired { token }) => token,
@@ -505,6 +502,18 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
 }
 
 /// Stores a final response for the key and returns it.
+/// What a caller's keys are scoped to: the customer the request acts for
+/// (Stripe scopes keys to the account: two customers who happen to choose
+/// one key make two payments), the method and the path. The back office
+/// acting for no one gets a name no customer can have (a subject has no
+/// space, `auth::is_subject`), so its keys never replay a customer's.
+fn key_scope(principal: Option<&crate::auth::Principal>, method: &str, path: &str) -> String {
+    let caller = principal
+        .and_then(crate::auth::Principal::acting_for)
+        .unwrap_or("(no one)");
+    format!("{caller} {method} {path}")
+}
+
 async fn complete(store: &Idempotency, scope: &str, key: &str, token: &str, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
@@ -554,6 +563,31 @@ fn replay(stored: StoredResponse) -> Response {
 #[cfg(test)]
 mod tests {
     use super::fingerprint;
+    use crate::auth::Principal;
+
+    /// Found by the attack on issue 15: the back office acting for no one
+    /// shared its keys with a customer named `-` (the old placeholder), so
+    /// its request replayed that customer's payment instead of being refused.
+    #[test]
+    fn no_one_shares_no_key_with_any_customer() {
+        let no_one = Principal::BackOffice {
+            client_id: String::from("hooks"),
+            on_behalf_of: None,
+        };
+        let scope = super::key_scope(Some(&no_one), "POST", "/payments");
+        for subject in ["-", "(no", "one)", "no-one"] {
+            let customer = Principal::Service {
+                client_id: String::from("hooks"),
+                on_behalf_of: String::from(subject),
+            };
+            assert_ne!(
+                super::key_scope(Some(&customer), "POST", "/payments"),
+                scope,
+                "{subject}"
+            );
+        }
+        assert!(!crate::auth::is_subject("(no one)"));
+    }
 
     fn print(path: &str, body: &str) -> String {
         let json: serde_json::Value = serde_json::from_str(body).unwrap();

@@ -7,9 +7,11 @@
 //! | `GET /{{project-name}}/{id}` | `{{project-name}}/read` | the caller's record |
 //!
 //! Every route but `GET /health` needs `Authorization: Bearer <token>` with
-//! the route's scope (or a token with `{{project-name}}/service`, a service of
-//! the deployment acting for the customer named in `X-On-Behalf-Of`). Another customer's record answers exactly as one that
-//! does not exist.
+//! the route's scope, or a token with `{{project-name}}/service` (a service of
+//! the deployment, acting only for the customer named in `X-On-Behalf-Of`)
+//! or `{{project-name}}/back-office` (the back office, which may also read
+//! any record naming no one). Another customer's record answers exactly as
+//! one that does not exist.
 
 use std::sync::Arc;
 
