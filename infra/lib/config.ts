@@ -3,7 +3,6 @@
  * name, the pipeline's account and source, and one entry per stage — each
  * its own account and region, as in an AWS Organizations layout.
  */
-import { Duration } from 'aws-cdk-lib';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 
 /** One deployment stage (dev, staging, prod). */
@@ -67,11 +66,6 @@ export function deploymentConfig(stage: StageConfig): codedeploy.ILambdaDeployme
     throw new ConfigError(`fintech.stages[${stage.name}].deploymentConfig: expected one of ${Object.keys(DEPLOYMENT_CONFIGS).join(', ')}, got "${stage.deploymentConfig}"`);
   }
   return config;
-}
-
-/** The p99 alarm threshold. */
-export function p99Threshold(stage: StageConfig): Duration {
-  return Duration.millis(stage.p99DurationMs);
 }
 
 /** Checks the context value and returns it typed; errors name the field. */

@@ -23,7 +23,8 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { acknowledge, arnRef } from './nag';
 import { Construct } from 'constructs';
-import { deploymentConfig, p99Threshold, StageConfig } from './config';
+import { MetricRef, rollbackAlarms, RollbackAlarmsFile } from './alarms';
+import { deploymentConfig, StageConfig } from './config';
 import { grantConfigRead, retention, RustLambda } from './function';
 import { TrafficHooks } from './hooks';
 import { Deployment, HOOK_CONFIG_NAME } from './naming';
@@ -36,6 +37,8 @@ export interface FintechServiceProps {
   readonly deployment: Deployment;
   readonly stage: StageConfig;
   readonly metricsNamespace: string;
+  /** The rollback alarms' definition (`infra/rollback-alarms.json`). */
+  readonly rollbackAlarms: RollbackAlarmsFile;
   readonly hooks: TrafficHooks;
   readonly alarmTopic: sns.ITopic;
   /** The stack's secrets by logical name. */
@@ -337,38 +340,37 @@ export class FintechService extends Construct {
     return `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${this.api.deploymentStage.stageName}`;
   }
 
+  /** The rollback alarms of `rollback-alarms.json` (`alarms.ts`), resolved for this service and stage. */
   private createAlarms(props: FintechServiceProps): cloudwatch.Alarm[] {
     const name = props.service.name;
-    const minute = Duration.minutes(1);
-    const errors = this.alias.metricErrors({ period: minute, statistic: 'Sum' });
-    const invocations = this.alias.metricInvocations({ period: minute, statistic: 'Sum' });
-    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, description: string) =>
-      new cloudwatch.Alarm(this, id, {
-        alarmName: `${props.deployment.app}-${props.deployment.stage}-${name}-${id}`,
-        alarmDescription: `${name}: ${description}. Rolls back a deployment in progress.`,
-        metric,
-        threshold,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    const alarms = [
-      alarm('Errors', errors, 1, 'function errors on the live alias'),
-      alarm('ErrorRate', new cloudwatch.MathExpression({
-        expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
-        usingMetrics: { errors, invocations },
-        period: minute,
-        label: 'Error rate (%)',
-      }), 1, 'error rate of the live alias at or above 1%'),
-      alarm('P99Duration', this.alias.metricDuration({ period: minute, statistic: 'p99' }),
-        p99Threshold(props.stage).toMilliseconds(), `p99 duration at or above ${props.stage.p99DurationMs} ms`),
-      alarm('Throttles', this.alias.metricThrottles({ period: minute, statistic: 'Sum' }), 1, 'throttled invocations'),
-    ];
-    for (const [metricName, threshold] of Object.entries(props.service.spec.alarms ?? {})) {
-      alarms.push(alarm(metricName, this.businessMetric(props, metricName), threshold,
-        `${metricName} (EMF) at or above ${threshold} per minute`));
-    }
-    return alarms;
+    const period = Duration.seconds(props.rollbackAlarms.periodSeconds);
+    const metric = (ref: MetricRef): cloudwatch.IMetric => {
+      switch (ref.source) {
+        case 'api':
+          return this.api.deploymentStage.metric(ref.name, { period, statistic: ref.statistic });
+        case 'alias':
+          return this.alias.metric(ref.name, { period, statistic: ref.statistic });
+        case 'service':
+          return this.businessMetric(props, ref.name).with({ statistic: ref.statistic, period });
+      }
+    };
+    return rollbackAlarms(props.rollbackAlarms, props.service, props.stage).map((definition) => new cloudwatch.Alarm(this, definition.id, {
+      alarmName: `${props.deployment.app}-${props.deployment.stage}-${name}-${definition.id}`,
+      alarmDescription: `${name}: ${definition.description}. Rolls back a deployment in progress.`,
+      metric: definition.metric
+        ? metric(definition.metric)
+        : new cloudwatch.MathExpression({
+          expression: definition.expression!,
+          usingMetrics: Object.fromEntries(Object.entries(definition.using ?? {}).map(([id, ref]) => [id, metric(ref)])),
+          period,
+          label: definition.description,
+        }),
+      threshold: definition.threshold,
+      evaluationPeriods: definition.evaluationPeriods,
+      datapointsToAlarm: definition.datapointsToAlarm,
+      comparisonOperator: definition.comparison as cloudwatch.ComparisonOperator,
+      treatMissingData: definition.treatMissingData as cloudwatch.TreatMissingData,
+    }));
   }
 
   private businessMetric(props: FintechServiceProps, metricName: string, dimensions: Record<string, string> = {}): cloudwatch.Metric {

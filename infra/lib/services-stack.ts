@@ -13,6 +13,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { acknowledge, check } from './nag';
 import { Construct } from 'constructs';
+import { loadRollbackAlarms } from './alarms';
 import { AppConfig, StageConfig } from './config';
 import { TrafficHooks } from './hooks';
 import { Deployment, HOOK_CONFIG_NAME } from './naming';
@@ -132,6 +133,7 @@ export class ServicesStack extends Stack {
       });
     }
 
+    const rollbackAlarms = loadRollbackAlarms();
     const services = new Map<string, FintechService>();
     for (const service of calleesFirst(registry.services)) {
       const built = new FintechService(this, pascal(service.name), {
@@ -139,6 +141,7 @@ export class ServicesStack extends Stack {
         deployment,
         stage,
         metricsNamespace: config.metricsNamespace,
+        rollbackAlarms,
         hooks: this.hooks,
         alarmTopic: this.alarmTopic,
         secrets,

@@ -6,6 +6,7 @@
  */
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { actions, CDK_CONTEXT, statements, synth, Synthesized, workspaceRegistry } from './app';
+import { loadRollbackAlarms, rollbackAlarms, SERVER_ERRORS } from '../lib/alarms';
 
 const registry = workspaceRegistry();
 const expectedConfigs: Record<string, string> = {
@@ -87,33 +88,63 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
     });
     expect(group.Properties.AlarmConfiguration.Enabled).toBe(true);
     const wired = group.Properties.AlarmConfiguration.Alarms.map((a: any) => a.Name.Ref);
-    const alarmNames = ['Errors', 'ErrorRate', 'P99Duration', 'Throttles', ...Object.keys(spec.spec.alarms ?? {})];
-    expect(wired).toHaveLength(alarmNames.length);
+    // Exactly the alarms of the one definition (rollback-alarms.json), which the rehearsal reads too.
+    const definitions = rollbackAlarms(loadRollbackAlarms(), spec, settings);
+    expect(wired).toHaveLength(definitions.length);
 
-    // Every wired alarm: on this alias (or this service's EMF metric), notifying the topic.
+    // Every wired alarm: as defined, on this alias or this service's EMF metric, notifying the topic.
     const topicId = logicalId(template, 'AWS::SNS::Topic', { TopicName: `fintech-${name}-alarms` });
     const alarms = template.findResources('AWS::CloudWatch::Alarm');
     const described = wired.map((id: string) => alarms[id]);
-    for (const [i, alarmName] of alarmNames.entries()) {
-      const alarm = described.find((a: any) => a.Properties.AlarmName === `fintech-${name}-${service}-${alarmName}`);
+    const aliasDimensions = [
+      { Name: 'FunctionName', Value: { Ref: fnId } },
+      { Name: 'Resource', Value: { 'Fn::Join': ['', [{ Ref: fnId }, ':live']] } },
+    ];
+    const metricOf = (ref: { source: string; name: string }) => {
+      switch (ref.source) {
+        case 'api':
+          // The service's REST API stage, as customers reach it.
+          return { Namespace: 'AWS/ApiGateway', MetricName: ref.name, Dimensions: [{ Name: 'ApiName', Value: `fintech-${name}-${service}` }, { Name: 'Stage', Value: expect.anything() }] };
+        case 'alias':
+          return { Namespace: 'AWS/Lambda', MetricName: ref.name, Dimensions: aliasDimensions };
+        default:
+          return { Namespace: CDK_CONTEXT.fintech.metricsNamespace, MetricName: ref.name, Dimensions: [{ Name: 'service', Value: service }] };
+      }
+    };
+    const statisticOf = (statistic: string) => /^p\d/.test(statistic) ? { ExtendedStatistic: statistic } : { Statistic: statistic };
+    for (const definition of definitions) {
+      const alarm = described.find((a: any) => a.Properties.AlarmName === `fintech-${name}-${service}-${definition.id}`);
       expect(alarm).toBeDefined();
-      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
-      expect(alarm.Properties.TreatMissingData).toBe('notBreaching');
-      const text = JSON.stringify(alarm.Properties);
-      if (i < 4) {
-        // Alias metrics: FunctionName plus Resource = function:live.
-        expect(text).toContain(`{"Name":"Resource","Value":{"Fn::Join":["",[{"Ref":"${fnId}"},":live"]]}}`);
+      const p = alarm.Properties;
+      expect(p.AlarmActions).toEqual([{ Ref: topicId }]);
+      expect(p.TreatMissingData).toBe(definition.treatMissingData);
+      expect(p.ComparisonOperator).toBe(definition.comparison);
+      expect(p.Threshold).toBe(definition.threshold);
+      expect(p.EvaluationPeriods).toBe(definition.evaluationPeriods);
+      expect(p.DatapointsToAlarm).toBe(definition.datapointsToAlarm);
+      if (definition.metric) {
+        expect(p).toMatchObject({ ...metricOf(definition.metric), ...statisticOf(definition.metric.statistic), Period: definition.periodSeconds });
       } else {
-        expect(alarm.Properties.Namespace).toBe(CDK_CONTEXT.fintech.metricsNamespace);
-        expect(alarm.Properties.Dimensions).toEqual([{ Name: 'service', Value: service }]);
-        expect(alarm.Properties.Threshold).toBe(spec.spec.alarms![alarmName]);
+        const queries = p.Metrics as any[];
+        expect(queries.find((q) => q.ReturnData !== false).Expression).toBe(definition.expression);
+        for (const [id, ref] of Object.entries(definition.using ?? {})) {
+          const query = queries.find((q) => q.Id === id);
+          expect(query.MetricStat).toMatchObject({ Metric: metricOf(ref), Stat: ref.statistic, Period: definition.periodSeconds });
+        }
       }
     }
+    // The defect of issue 17: Lambda counts a 5xx answer as a successful
+    // invocation, so the group must watch the 5xx answers customers get.
+    const serverErrors = described.filter((a: any) => a.Properties.MetricName === SERVER_ERRORS);
+    expect(serverErrors).toHaveLength(1);
+    expect(serverErrors[0].Properties.Namespace).toBe('AWS/ApiGateway');
+    expect(serverErrors[0].Properties.Statistic).toBe('Average');
     const p99 = described.find((a: any) => a.Properties.AlarmName.endsWith('-P99Duration'));
     expect(p99.Properties.ExtendedStatistic).toBe('p99');
     expect(p99.Properties.Threshold).toBe(settings.p99DurationMs);
-    const rate = described.find((a: any) => a.Properties.AlarmName.endsWith('-ErrorRate'));
-    expect(rate.Properties.Metrics.find((m: any) => m.Expression).Expression).toContain('errors / invocations');
+    for (const business of Object.keys(spec.spec.alarms ?? {})) {
+      expect(described.some((a: any) => a.Properties.MetricName === business && a.Properties.Statistic === 'Sum')).toBe(true);
+    }
 
     // The hooks are the group's pre- and post-traffic hooks.
     const hooks = alias.UpdatePolicy.CodeDeployLambdaAliasUpdate;

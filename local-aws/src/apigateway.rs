@@ -53,6 +53,9 @@ pub struct Served {
 /// Where the stage sends requests.
 #[derive(Debug, Clone)]
 pub struct Integration {
+    /// The REST API's name (`<app>-<stage>-<service>`, as `infra/` names
+    /// it): the `ApiName` dimension of its metrics.
+    pub api_name: String,
     /// The stage name, the first path segment (`local`, `prod`).
     pub stage: String,
     /// The function.
@@ -65,6 +68,7 @@ struct Shared {
     integration: Integration,
     lambda: aws_sdk_lambda::Client,
     served: Mutex<Vec<Served>>,
+    metrics: std::sync::OnceLock<Arc<crate::cloudwatch::store::Store>>,
 }
 
 /// A running REST API stage on 127.0.0.1.
@@ -81,6 +85,7 @@ impl ApiGateway {
             integration,
             lambda,
             served: Mutex::new(Vec::new()),
+            metrics: std::sync::OnceLock::new(),
         });
         let app = Router::new()
             .fallback(proxy)
@@ -102,6 +107,13 @@ impl ApiGateway {
     /// Every request answered so far, in order.
     pub async fn served(&self) -> Vec<Served> {
         self.shared.served.lock().await.clone()
+    }
+
+    /// From now on, every answer's metrics (`Count`, `4XXError`,
+    /// `5XXError`, `Latency`) also go to `store`, as API Gateway publishes
+    /// them to CloudWatch; a store set before stays.
+    pub fn publish_metrics(&self, store: Arc<crate::cloudwatch::store::Store>) {
+        let _ = self.shared.metrics.set(store);
     }
 }
 
@@ -297,12 +309,20 @@ async fn proxy(
         body,
     };
     let (response, version) = answer(&shared, &incoming).await;
-    shared.served.lock().await.push(Served {
+    let served = Served {
         at,
         version,
         status: response.status().as_u16(),
         latency: started.elapsed(),
-    });
+    };
+    if let Some(store) = shared.metrics.get() {
+        store.put(crate::cloudwatch::store::api(
+            &shared.integration.api_name,
+            &shared.integration.stage,
+            &served,
+        ));
+    }
+    shared.served.lock().await.push(served);
     response
 }
 

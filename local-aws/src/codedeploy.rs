@@ -12,9 +12,12 @@
 //!   the Lambda endpoint, then its status awaited up to the hook timeout),
 //!   the traffic shift by the configuration's schedule ([`config`]) through
 //!   `UpdateAlias`, the AfterAllowTraffic hook, the end. A failed or silent
-//!   hook fails the deployment; `StopDeployment` stops it; either rolls the
-//!   alias back to the current version when the rollback policy says so, as
-//!   a new deployment created by `codeDeployRollback`.
+//!   hook fails the deployment; `StopDeployment` stops it, and so does any
+//!   of the group's alarms (`AlarmConfiguration`) found in `ALARM` through
+//!   `aws-sdk-cloudwatch`'s `DescribeAlarms` — before the first hook and
+//!   while the deployment waits; each rolls the alias back to the current
+//!   version when the rollback policy says so, as a new deployment created
+//!   by `codeDeployRollback`.
 //! - `GetDeployment`, `ListDeploymentTargets`, `GetDeploymentTarget` (each
 //!   lifecycle event's status) and `PutLifecycleEventHookExecutionStatus`.
 //!
@@ -171,6 +174,8 @@ struct Deployment {
     creator: &'static str,
     rollback: RollbackInfo,
     auto_rollback: AutoRollbackConfiguration,
+    /// The group's alarms when the deployment was created.
+    alarms: wire::AlarmConfiguration,
     events: [Event; 3],
     /// Percentage of traffic on the target version.
     weight: f64,
@@ -202,6 +207,7 @@ impl Deployment {
             creator: "user",
             rollback: RollbackInfo::default(),
             auto_rollback: AutoRollbackConfiguration::default(),
+            alarms: wire::AlarmConfiguration::default(),
             events: [pending.clone(), pending.clone(), pending],
             weight: 0.0,
             created: SystemTime::now(),
@@ -268,6 +274,7 @@ impl Deployment {
 struct Group {
     config_name: Option<String>,
     auto_rollback: AutoRollbackConfiguration,
+    alarms: wire::AlarmConfiguration,
 }
 
 #[derive(Default)]
@@ -577,11 +584,27 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
                     format!("The deployment group {} already exists.", key.1),
                 ));
             }
+            let alarms = request.alarm_configuration.unwrap_or_default();
+            let mut names: Vec<&str> = alarms.alarms.iter().map(|a| a.name.as_str()).collect();
+            if names.len() > 10 {
+                return Err(Refusal::new(
+                    "AlarmsLimitExceededException",
+                    "The maximum number of alarms for a deployment group (10) has been exceeded.",
+                ));
+            }
+            names.sort_unstable();
+            if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty() || n.len() > 255) {
+                return Err(Refusal::new(
+                    "InvalidAlarmConfigException",
+                    "The alarm configuration is invalid: each alarm name is 1 to 255 characters and used only once.",
+                ));
+            }
             inner.groups.insert(
                 key,
                 Group {
                     config_name: request.deployment_config_name,
                     auto_rollback: request.auto_rollback_configuration.unwrap_or_default(),
+                    alarms,
                 },
             );
             Ok(Reply::Body(
@@ -797,6 +820,7 @@ fn create_deployment(shared: &Shared, inner: &mut Inner, request: wire::CreateDe
     deployment.group = group_name;
     deployment.config_name = config_name;
     deployment.auto_rollback = request.auto_rollback_configuration.unwrap_or(group.auto_rollback);
+    deployment.alarms = group.alarms;
     deployment.description = request.description;
     deployment.revision = revision;
     inner.deployments.insert(id.clone(), deployment);

@@ -101,6 +101,8 @@ struct Functions {
     functions: HashMap<String, Function>,
     invocations: Vec<Invocation>,
     async_retry_delays: Vec<Duration>,
+    /// Where Lambda's metrics and the functions' EMF lines also go.
+    metrics: Option<Arc<crate::cloudwatch::store::Store>>,
 }
 
 type Shared = Arc<Mutex<Functions>>;
@@ -119,6 +121,7 @@ impl LambdaInvoke {
             functions: HashMap::new(),
             invocations: Vec::new(),
             async_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
+            metrics: None,
         }));
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
@@ -156,8 +159,9 @@ impl LambdaInvoke {
         let mut api = RuntimeApi::start().await?;
         let mut process = api.spawn(binary, function, version, env)?;
         let logs = self.with_function(function, |f| f.logs.clone()).await;
+        let metrics = self.functions.lock().await.metrics.clone();
         if let Some(stdout) = process.stdout.take() {
-            tokio::spawn(keep_lines(stdout, logs));
+            tokio::spawn(keep_lines(stdout, logs, metrics));
         }
         api.next_poll(INIT_LIMIT).await?;
         let mut functions = self.functions.lock().await;
@@ -266,6 +270,13 @@ impl LambdaInvoke {
             .unwrap_or_default()
     }
 
+    /// From now on, Lambda's metrics of every invocation and the EMF lines
+    /// of versions published after this call go to `store`, as Lambda and
+    /// CloudWatch Logs publish them.
+    pub async fn publish_metrics(&self, store: Arc<crate::cloudwatch::store::Store>) {
+        self.functions.lock().await.metrics = Some(store);
+    }
+
     /// Every invocation so far, in the order they started.
     pub async fn invocations(&self) -> Vec<Invocation> {
         self.functions.lock().await.invocations.clone()
@@ -278,14 +289,18 @@ impl Drop for LambdaInvoke {
     }
 }
 
-/// Reads a process's stdout into `logs` until it closes.
+/// Reads a process's stdout into `logs` (and its EMF into `metrics`) until it closes.
 async fn keep_lines(
     stdout: tokio::process::ChildStdout,
     logs: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+    metrics: Option<Arc<crate::cloudwatch::store::Store>>,
 ) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(store) = &metrics {
+            store.put_log_line(&line);
+        }
         if let Ok(mut logs) = logs.lock() {
             if logs.len() == LOG_LINES {
                 logs.pop_front();
@@ -475,14 +490,19 @@ async fn execute(functions: &Shared, call: &Call) -> Result<Outcome, Error> {
         Ok(Outcome::Response(_)) => Ending::Answered,
         Ok(Outcome::Error(_)) | Err(_) => Ending::FunctionError,
     };
-    functions.lock().await.invocations.push(Invocation {
+    let invocation = Invocation {
         at,
         function: call.function.clone(),
         qualifier: call.qualifier.clone(),
         executed_version: call.version.clone(),
         ending,
         duration: started.elapsed(),
-    });
+    };
+    let mut functions = functions.lock().await;
+    if let Some(store) = &functions.metrics {
+        store.put(crate::cloudwatch::store::lambda(&invocation));
+    }
+    functions.invocations.push(invocation);
     outcome
 }
 

@@ -19,11 +19,13 @@
 //! - [`codedeploy`]: a CodeDeploy endpoint whose engine runs Lambda
 //!   blue/green deployments: hooks, traffic shifts, stops and rollbacks.
 //! - [`apigateway`]: a REST API stage in front of a Lambda alias.
+//! - [`cloudwatch`]: the rollback alarms' one definition, resolved per service and stage.
 //!
 //! Processes reach the stack only through the SDK's own variables
 //! ([`Moto::env`]), so nothing in the services knows it is local.
 
 pub mod apigateway;
+pub mod cloudwatch;
 pub mod codedeploy;
 pub mod echo;
 pub mod faults;

@@ -17,6 +17,7 @@ async fn stage() -> (LambdaInvoke, ApiGateway) {
     lambda.alias("echo", "live", "1").await;
     let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
     let integration = Integration {
+        api_name: String::from("fintech-local-echo"),
         stage: String::from("local"),
         function: String::from("echo"),
         alias: String::from("live"),

@@ -3,7 +3,9 @@
 //! disk (each binary links the whole SDK stack).
 
 mod apigateway;
+mod cloudwatch;
 mod deployments;
 mod faults;
 mod identity;
 mod process;
+mod rollback_alarms;

@@ -388,6 +388,7 @@ async fn rehearse(
     let deployment = local_deployment();
     let gateway = ApiGateway::start(
         Integration {
+            api_name: format!("{}-{}-{service}", deployment.app, deployment.stage),
             stage: deployment.stage.clone(),
             function: service.to_owned(),
             alias: String::from("live"),

@@ -5,7 +5,11 @@
 //! sends (`DeploymentId`, `LifecycleEventHookExecutionId`); the engine then
 //! waits for their `PutLifecycleEventHookExecutionStatus` up to the hook
 //! timeout. The first failure ends the deployment and the remaining events
-//! are skipped; a stop request is honoured at the next wait.
+//! are skipped; a stop request is honoured at the next wait. The group's
+//! alarms are read before the first hook and every [`ALARM_POLL`] of
+//! deployment time while it waits (on a hook or between traffic steps): one
+//! in `ALARM` stops the deployment (`ALARM_ACTIVE`), as does a failure to
+//! read them unless the group ignores poll failures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,11 +21,22 @@ use super::wire::{AutoRollbackEvent, LambdaFunctionInfo, LambdaTargetInfo, Lifec
 use super::{Deployment, EventStatus, Failure, LIFECYCLE_EVENTS, Shared, Status};
 use crate::lambda::function_arn;
 
-/// How the engine reaches Lambda, and how fast its clock runs.
+/// How often, in deployment time, a waiting deployment reads its alarms
+/// (CodeDeploy publishes no interval; this one lets a rehearsal stop within
+/// seconds of an alarm).
+pub const ALARM_POLL: Duration = Duration::from_secs(10);
+
+/// The shortest real time between two reads of the alarms.
+const MIN_POLL: Duration = Duration::from_millis(20);
+
+/// How the engine reaches Lambda and CloudWatch, and how fast its clock runs.
 #[derive(Debug, Clone)]
 pub struct Engine {
     /// The client CodeDeploy uses to invoke hooks and shift the alias.
     pub lambda: aws_sdk_lambda::Client,
+    /// The client it reads the groups' alarms with; without one, a group
+    /// with alarms has its deployments stopped (the alarms cannot be read).
+    pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
     /// How many times faster than real time waits pass (1 = real time;
     /// 60 = one minute per second).
     pub speed: f64,
@@ -34,6 +49,7 @@ impl Engine {
     pub fn new(lambda: aws_sdk_lambda::Client) -> Self {
         Self {
             lambda,
+            cloudwatch: None,
             speed: 1.0,
             hook_timeout: Duration::from_secs(3600),
         }
@@ -61,6 +77,25 @@ enum End {
     Stopped {
         rollback: bool,
     },
+    /// Alarms in `ALARM` (or unreadable) stopped it.
+    Alarmed(Failure),
+}
+
+/// What interrupted a wait.
+enum Interrupt {
+    /// `StopDeployment`, with whether to roll back.
+    Stop(bool),
+    /// An alarm, or alarms that could not be read.
+    Alarm(Failure),
+}
+
+impl From<Interrupt> for End {
+    fn from(interrupt: Interrupt) -> Self {
+        match interrupt {
+            Interrupt::Stop(rollback) => End::Stopped { rollback },
+            Interrupt::Alarm(failure) => End::Alarmed(failure),
+        }
+    }
 }
 
 /// The `LambdaTarget` shape of `deployment`.
@@ -129,19 +164,69 @@ impl Run {
         self.with(|d| d.messages.push(message)).await;
     }
 
-    /// Waits until `until` (or a change) and reports a stop request.
-    async fn stop_requested_before(&self, until: Instant) -> Option<bool> {
+    /// The group's alarms, read now: `Some` when one is in `ALARM`, or when
+    /// they could not be read and the group does not ignore that.
+    async fn alarmed(&self) -> Option<Failure> {
+        let config = self.with(|d| d.alarms.clone()).await?;
+        if !config.enabled || config.alarms.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = config.alarms.iter().map(|a| a.name.clone()).collect();
+        let unreadable = |why: String| {
+            (!config.ignore_poll_alarm_failure).then(|| Failure {
+                code: "ALARM_ACTIVE",
+                message: format!("The deployment was stopped because the alarm status could not be retrieved from Amazon CloudWatch: {why}"),
+            })
+        };
+        let Some(cloudwatch) = &self.engine.cloudwatch else {
+            return unreadable(String::from("no CloudWatch endpoint is configured"));
+        };
+        let described = cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(names.clone()))
+            .send()
+            .await;
+        let alarms = match described {
+            Ok(out) => out.metric_alarms.unwrap_or_default(),
+            Err(err) => return unreadable(aws_sdk_cloudwatch::error::DisplayErrorContext(&err).to_string()),
+        };
+        let active: Vec<String> = alarms
+            .iter()
+            .filter(|a| a.state_value == Some(aws_sdk_cloudwatch::types::StateValue::Alarm))
+            .filter_map(|a| a.alarm_name.clone())
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        self.say(format!("Alarms in ALARM: {}", active.join(", "))).await;
+        Some(Failure {
+            code: "ALARM_ACTIVE",
+            message: format!(
+                "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped. Activated alarms: <{}>",
+                active.join(", ")
+            ),
+        })
+    }
+
+    /// Waits until `until`, reading the alarms every [`ALARM_POLL`] of
+    /// deployment time; reports a stop request or an alarm.
+    async fn interrupted_before(&self, until: Instant) -> Option<Interrupt> {
+        let poll = self.engine.scaled(ALARM_POLL).max(MIN_POLL);
         loop {
             let changed = self.shared.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             if let Some(Some(rollback)) = self.with(|d| d.stop).await {
-                return Some(rollback);
+                return Some(Interrupt::Stop(rollback));
             }
-            if Instant::now() >= until {
+            if let Some(failure) = self.alarmed().await {
+                return Some(Interrupt::Alarm(failure));
+            }
+            let now = Instant::now();
+            if now >= until {
                 return None;
             }
-            let _ = tokio::time::timeout_at(until.into(), changed).await;
+            let _ = tokio::time::timeout_at(until.min(now + poll).into(), changed).await;
         }
     }
 
@@ -182,18 +267,19 @@ impl Run {
         if let Err(failure) = self.alias_is_current(&target).await {
             return End::Refused(failure);
         }
+        // An alarm already in ALARM stops the deployment before it starts.
+        if let Some(failure) = self.alarmed().await {
+            return End::Alarmed(failure);
+        }
         if let Some(end) = self.hook(0, spec.before_allow_traffic.as_deref()).await {
             return end;
         }
         self.event(1, EventStatus::InProgress).await;
         let shifting = Instant::now();
         for step in routing.steps() {
-            if let Some(rollback) = self
-                .stop_requested_before(shifting + self.engine.scaled(step.after))
-                .await
-            {
+            if let Some(interrupt) = self.interrupted_before(shifting + self.engine.scaled(step.after)).await {
                 self.event(1, EventStatus::Failed).await;
-                return End::Stopped { rollback };
+                return interrupt.into();
             }
             if let Err(message) = self.shift(&target, step.percent).await {
                 self.event(1, EventStatus::Failed).await;
@@ -208,6 +294,11 @@ impl Run {
                 step.percent, target.target_version
             ))
             .await;
+        }
+        // The last step's alarms, before the shift is called done.
+        if let Some(interrupt) = self.interrupted_before(Instant::now()).await {
+            self.event(1, EventStatus::Failed).await;
+            return interrupt.into();
         }
         self.event(1, EventStatus::Succeeded).await;
         if let Some(end) = self.hook(2, spec.after_allow_traffic.as_deref()).await {
@@ -323,6 +414,7 @@ impl Run {
             }));
         }
         let deadline = Instant::now() + self.engine.scaled(self.engine.hook_timeout);
+        let poll = self.engine.scaled(ALARM_POLL).max(MIN_POLL);
         loop {
             let changed = self.shared.changed.notified();
             tokio::pin!(changed);
@@ -353,6 +445,10 @@ impl Run {
                 self.event(index, EventStatus::Failed).await;
                 return Some(End::Stopped { rollback });
             }
+            if let Some(failure) = self.alarmed().await {
+                self.event(index, EventStatus::Failed).await;
+                return Some(End::Alarmed(failure));
+            }
             if Instant::now() >= deadline {
                 self.event(index, EventStatus::Failed).await;
                 return Some(End::Failed(Failure {
@@ -363,7 +459,7 @@ impl Run {
                     ),
                 }));
             }
-            let _ = tokio::time::timeout_at(deadline.into(), changed).await;
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll).into(), changed).await;
         }
     }
 
@@ -386,6 +482,13 @@ impl Run {
                 }),
                 rollback,
             ),
+            End::Alarmed(failure) => {
+                let rollback = self
+                    .with(|d| d.auto_rollback.on(AutoRollbackEvent::DeploymentStopOnAlarm))
+                    .await
+                    .unwrap_or(false);
+                (Status::Stopped, Some(failure), rollback)
+            }
         };
         let Some(deployment) = self
             .with(|d| {

@@ -105,6 +105,30 @@ pub struct CreateDeploymentGroup {
     pub service_role_arn: Option<String>,
     /// Rollback policy.
     pub auto_rollback_configuration: Option<AutoRollbackConfiguration>,
+    /// The alarms that stop its deployments.
+    pub alarm_configuration: Option<AlarmConfiguration>,
+}
+
+/// `AlarmConfiguration`: the CloudWatch alarms that stop a deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmConfiguration {
+    /// Whether the alarms are watched.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Whether a deployment goes on when the alarms cannot be read.
+    #[serde(default)]
+    pub ignore_poll_alarm_failure: bool,
+    /// At most 10, each named once.
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
+}
+
+/// `Alarm`: `{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// The alarm's name.
+    pub name: String,
 }
 
 /// `CreateDeploymentConfig`'s input.
