@@ -347,7 +347,16 @@ export class FintechService extends Construct {
     const metric = (ref: MetricRef): cloudwatch.IMetric => {
       switch (ref.source) {
         case 'api':
-          return this.api.deploymentStage.metric(ref.name, { period, statistic: ref.statistic });
+          // The stage's name as a literal, not a Ref to the stage: the
+          // alias' update policy names the group, the group its alarms, and
+          // the stage hangs on the alias through its methods (a cycle).
+          return new cloudwatch.Metric({
+            namespace: 'AWS/ApiGateway',
+            metricName: ref.name,
+            dimensionsMap: { ApiName: this.api.restApiName, Stage: props.deployment.stage },
+            period,
+            statistic: ref.statistic,
+          });
         case 'alias':
           return this.alias.metric(ref.name, { period, statistic: ref.statistic });
         case 'service':

@@ -457,7 +457,7 @@ async fn execute(functions: &Shared, call: &Call) -> Result<Outcome, Error> {
     let mut delay = Duration::ZERO;
     let mut instead = None;
     for injection in &call.injections {
-        if injection.samples(rand::random::<f64>()) {
+        if injection.samples(call.qualifier.as_deref(), rand::random::<f64>()) {
             match injection.fault {
                 Fault::Delay(d) => delay += d,
                 fault => instead = instead.or(Some(fault)),

@@ -8,8 +8,13 @@
 //! policy `infra/` gives every group, running the real traffic hooks. The
 //! customers run the service's `postman.traffic` folders ([`traffic`]);
 //! version 1 is the current build or, with `--baseline REV`, the service as
-//! it was at a git revision ([`baseline`]). The timeline is printed as it
-//! happens, then what each version served and what the customers saw.
+//! it was at a git revision ([`baseline`]). The group's rollback alarms are
+//! the stage's own (`infra/rollback-alarms.json`), put in a local
+//! CloudWatch that reads the Lambda endpoint's, the API stage's and the
+//! functions' EMF metrics and evaluates them on the rehearsal's clock; the
+//! engine reads them as CodeDeploy does. The timeline is printed as it
+//! happens, then what each version served, what the customers saw, which
+//! alarms fired and how long a failing release served customers.
 
 mod baseline;
 mod traffic;
@@ -19,7 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use aws_sdk_codedeploy::types::{
@@ -27,6 +32,10 @@ use aws_sdk_codedeploy::types::{
     LifecycleEventStatus, RevisionLocation, RevisionLocationType,
 };
 use local_aws::apigateway::{ApiGateway, Integration};
+use local_aws::cloudwatch::alarms::{AlarmTarget, Definition, StageThresholds};
+use local_aws::cloudwatch::evaluate::AlarmState;
+use local_aws::cloudwatch::store::Store;
+use local_aws::cloudwatch::{Clock, CloudWatch};
 use local_aws::codedeploy::{CodeDeploy, Engine};
 use local_aws::lambda::LambdaInvoke;
 use local_aws::lambda::fault::Injection;
@@ -112,6 +121,10 @@ pub struct Outcome {
     pub seen: traffic::Seen,
     /// The stage's latency alarm threshold (`p99DurationMs`).
     pub p99_threshold: Duration,
+    /// The rollback alarms that were in `ALARM` at some point.
+    pub fired: Vec<String>,
+    /// Alarms watching a metric nothing in the rehearsal emitted, with the metric.
+    pub unwired: Vec<String>,
 }
 
 /// Why a rehearsal's outcome is none of `--expect`'s.
@@ -126,12 +139,12 @@ pub enum Unsettled {
     VersionOneFailed(usize),
     /// The deployment succeeded while version 2 answered 5xx.
     #[error(
-        "the deployment succeeded while version 2 answered {0} requests with 5xx: production's rollback alarms would stop it; this rehearsal does not watch alarms yet"
+        "the deployment succeeded while version 2 answered {0} requests with 5xx: the rollback alarms did not stop it"
     )]
     ServerErrors(usize),
     /// The deployment succeeded while version 2 was slower than the stage's latency alarm allows.
     #[error(
-        "the deployment succeeded while version 2's p99 latency was {} ms, over the stage's p99DurationMs alarm threshold of {} ms: production's latency alarm would stop it; this rehearsal does not watch alarms yet",
+        "the deployment succeeded while version 2's p99 latency was {} ms, over the stage's p99DurationMs alarm threshold of {} ms: the latency alarm did not stop it",
         .p99.as_millis(),
         .threshold.as_millis()
     )]
@@ -147,6 +160,9 @@ pub enum Unsettled {
     /// The deployment ended without a rollback after traffic reached version 2.
     #[error("the deployment ended {0} after traffic reached version 2, and was not rolled back")]
     NotRolledBack(String),
+    /// An alarm watches a metric nothing emitted: it could never fire.
+    #[error("alarms watch metrics nothing emitted, so they could never fire: {}", .0.join("; "))]
+    Unwired(Vec<String>),
 }
 
 impl Outcome {
@@ -161,6 +177,9 @@ impl Outcome {
         let two = self.per_version.get("2").cloned().unwrap_or_default();
         if one.failed > 0 {
             return Err(Unsettled::VersionOneFailed(one.failed));
+        }
+        if !self.unwired.is_empty() {
+            return Err(Unsettled::Unwired(self.unwired.clone()));
         }
         match &self.status {
             DeploymentStatus::Succeeded if two.failed > 0 => Err(Unsettled::ServerErrors(two.failed)),
@@ -200,6 +219,8 @@ struct StageSettings {
     config: String,
     /// `p99DurationMs`: the latency alarm's threshold.
     p99: Duration,
+    /// `metricsNamespace`: the services' EMF namespace the alarms read.
+    namespace: String,
 }
 
 fn stage_settings(stage: &str) -> anyhow::Result<StageSettings> {
@@ -220,9 +241,13 @@ fn stage_settings(stage: &str) -> anyhow::Result<StageSettings> {
     let p99 = found["p99DurationMs"]
         .as_u64()
         .with_context(|| format!("infra/cdk.json: stage {stage} has no p99DurationMs (milliseconds)"))?;
+    let namespace = json["context"]["fintech"]["metricsNamespace"]
+        .as_str()
+        .with_context(|| format!("{}: no context.fintech.metricsNamespace", path.display()))?;
     Ok(StageSettings {
         config: format!("CodeDeployDefault.{config}"),
         p99: Duration::from_millis(p99),
+        namespace: namespace.to_owned(),
     })
 }
 
@@ -307,30 +332,57 @@ async fn expected(stack: &Stack, args: &Args, baseline: Option<&baseline::Baseli
     })
 }
 
-/// The rehearsals the demo ends with and `cargo xtask test` runs: the
-/// current build of accounts shipped as a good release, then as a release
-/// whose every invocation answers 500, stopped before any customer request
-/// reaches it. Whether both ended as expected.
+/// One of the rehearsals the demo and the tests run: a title, version 2's
+/// faults, the outcome expected.
+type Scenario = (&'static str, &'static [&'static str], Expect);
+
+/// The rehearsals the demo ends with: the current build of accounts shipped
+/// as a good release; as a release whose every invocation answers 500,
+/// stopped by the hooks before any customer request reaches it; and as one
+/// the hooks pass (its fault only on invocations through the alias) that
+/// answers 500 to 30 % of customers, rolled back by an alarm.
+const STANDARD: &[Scenario] = &[
+    ("a good release ships", &[], Expect::Succeeded),
+    (
+        "a release that answers 500 is stopped before traffic",
+        &["http-500:100%"],
+        Expect::StoppedBeforeTraffic,
+    ),
+    (
+        "a release that passes the hooks but answers 500 to 30% of customers is rolled back by an alarm",
+        &["http-500:30%@live"],
+        Expect::RolledBack,
+    ),
+];
+
+/// The rehearsals `cargo xtask test` adds: a release slow for half of its
+/// customers, rolled back by the latency alarm.
+const SLOW: &[Scenario] = &[(
+    "a release that takes 2 s for half of its customers is rolled back by the latency alarm",
+    &["delay:2000ms:50%@live"],
+    Expect::RolledBack,
+)];
+
+/// The demo's rehearsals ([`STANDARD`]); whether all ended as expected.
 pub async fn standard(stack: &Stack) -> anyhow::Result<bool> {
+    scenarios(stack, STANDARD).await
+}
+
+/// Every rehearsal `cargo xtask test` runs ([`STANDARD`] and [`SLOW`]).
+pub async fn all(stack: &Stack) -> anyhow::Result<bool> {
+    Ok(scenarios(stack, STANDARD).await? & scenarios(stack, SLOW).await?)
+}
+
+async fn scenarios(stack: &Stack, list: &[Scenario]) -> anyhow::Result<bool> {
     let mut all = true;
-    for (title, faults, expect) in [
-        ("a good release ships", Vec::new(), Expect::Succeeded),
-        (
-            "a release that answers 500 is stopped before traffic",
-            vec![Injection {
-                fault: local_aws::lambda::fault::Fault::HttpStatus(500),
-                percent: 100.0,
-            }],
-            Expect::StoppedBeforeTraffic,
-        ),
-    ] {
+    for (title, faults, expect) in list {
         println!("\n== rehearsal: {title}\n");
         let args = Args {
             service: String::from("accounts"),
             stage: String::from("prod"),
             speed: 60.0,
-            faults,
-            expect,
+            faults: faults.iter().map(|f| f.parse()).collect::<Result<_, _>>()?,
+            expect: *expect,
             rate: 20,
             baseline: None,
         };
@@ -355,7 +407,23 @@ async fn rehearse(
         );
     };
     let service = args.service.as_str();
+    let registered = stack
+        .services
+        .iter()
+        .find(|r| r.service.name == service)
+        .map(|r| r.service.clone())
+        .with_context(|| format!("--service {service}: not in the stack"))?;
     let lambda = LambdaInvoke::start().await?;
+    // CloudWatch: Lambda's metrics and the functions' EMF (from here on),
+    // the API stage's (below), alarms evaluated on the rehearsal's clock.
+    let store = Arc::new(Store::default());
+    lambda.publish_metrics(store.clone()).await;
+    let clock = Clock {
+        origin: SystemTime::now(),
+        speed: args.speed,
+    };
+    let cloudwatch = CloudWatch::start(store.clone(), clock).await?;
+    let cloudwatch_client = aws_sdk_cloudwatch::Client::new(&local_aws::sdk_config_at(cloudwatch.endpoint()).await);
     let scale = |d: Duration| d.div_f64(args.speed);
     lambda
         .set_async_retry_delays(vec![scale(Duration::from_secs(60)), scale(Duration::from_secs(120))])
@@ -378,11 +446,12 @@ async fn rehearse(
     }
     lambda.alias(service, "live", "1").await;
     for fault in &args.faults {
-        lambda.inject(service, "2", *fault).await;
+        lambda.inject(service, "2", fault.clone()).await;
     }
     let lambda_client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
     let mut engine = Engine::new(lambda_client.clone());
     engine.speed = args.speed;
+    engine.cloudwatch = Some(cloudwatch_client.clone());
     engine.hook_timeout = engine.hook_timeout.max(MIN_HOOK_TIMEOUT.mul_f64(args.speed));
     let codedeploy = CodeDeploy::start_with(engine).await?;
     let deployment = local_deployment();
@@ -396,10 +465,41 @@ async fn rehearse(
         lambda_client,
     )
     .await?;
+    gateway.publish_metrics(store.clone());
     publish_hooks(stack, &lambda, &codedeploy, &gateway, service, env).await?;
+    // The stage's rollback alarms, from the one definition infra/ deploys.
+    let target = AlarmTarget {
+        app: deployment.app.clone(),
+        stage: deployment.stage.clone(),
+        service: service.to_owned(),
+        alias: String::from("live"),
+        namespace: stage.namespace.clone(),
+    };
+    let definitions = Definition::load()?.for_service(
+        &registered,
+        StageThresholds {
+            p99_duration_ms: stage.p99.as_secs_f64() * 1000.0,
+        },
+    );
+    let mut alarm_names = Vec::new();
+    for alarm in &definitions {
+        let name = target.put(&cloudwatch_client, alarm).await.map_err(|err| {
+            anyhow::anyhow!(
+                "PutMetricAlarm {}: {}",
+                alarm.id,
+                aws_sdk_cloudwatch::error::DisplayErrorContext(&err)
+            )
+        })?;
+        alarm_names.push(name);
+    }
     let client = aws_sdk_codedeploy::Client::new(&local_aws::sdk_config_at(codedeploy.endpoint()).await);
     let application = format!("{}-{}", deployment.app, deployment.stage);
-    group(&client, &application, service, config).await?;
+    group(&client, &application, service, config, &alarm_names).await?;
+    println!(
+        "Rollback alarms (infra/rollback-alarms.json): {}, each over {} s of deployment time.",
+        definitions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", "),
+        definitions.first().map_or(0, |a| a.period_seconds)
+    );
 
     println!(
         "Rehearsing {service} 1 → 2 with {config} (stage {}), at {}× real time{}{}.",
@@ -435,6 +535,8 @@ async fn rehearse(
     );
     let running = Arc::new(AtomicBool::new(true));
     let traffic = tokio::spawn(traffic.send(args.rate, running.clone()));
+    let cloudwatch = Arc::new(cloudwatch);
+    let fired = tokio::spawn(alarms_fired(cloudwatch.clone(), running.clone()));
     // Some traffic on version 1 before the deployment starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let id = client
@@ -453,6 +555,7 @@ async fn rehearse(
     tokio::time::sleep(Duration::from_millis(500)).await;
     running.store(false, Ordering::Relaxed);
     let seen = traffic.await.context("the customer traffic")?;
+    let fired = fired.await.context("watching the alarms")?;
     let (status, shifted, rollback_id) = watched?;
     let rolled_back = match &rollback_id {
         Some(rollback) => {
@@ -534,6 +637,56 @@ async fn rehearse(
             println!("  {failure}");
         }
     }
+    // The wiring check: every alarm reads metrics something emitted.
+    let emitted = store.metrics();
+    let unwired: Vec<String> = definitions
+        .iter()
+        .flat_map(|alarm| {
+            target
+                .metrics(alarm)
+                .into_iter()
+                .filter(|m| !emitted.contains(m))
+                .map(|m| {
+                    format!(
+                        "{} watches {} {} {:?}",
+                        target.alarm_name(alarm),
+                        m.namespace,
+                        m.name,
+                        m.dimensions
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if fired.is_empty() {
+        println!("\nNo rollback alarm fired.");
+    } else {
+        println!("\nAlarms that fired: {}", fired.join(", "));
+    }
+    let history = lambda.alias_history(service, "live").await;
+    let served = gateway.served().await;
+    if let Some(first) = served
+        .iter()
+        .find(|s| s.version.as_deref() == Some("2") && s.status >= 500)
+    {
+        let back = history
+            .iter()
+            .find(|(at, alias)| *at >= first.at && alias.function_version == "1" && alias.additional.is_none());
+        match back {
+            Some((at, _)) => {
+                let real = at.duration_since(first.at).unwrap_or_default();
+                let scaled = real.as_secs_f64() * args.speed;
+                println!(
+                    "From version 2's first 5xx to the alias back on version 1: {:.1} s real, {:.0} s ({:.1} min) of deployment time; version 2 answered {} requests through the stage with 5xx.",
+                    real.as_secs_f64(),
+                    scaled,
+                    scaled / 60.0,
+                    per_version.get("2").map_or(0, |v| v.failed)
+                );
+            }
+            None => println!("Version 2 answered 5xx, and the alias never went back to version 1 alone."),
+        }
+    }
     let alias = lambda.get_alias(service, "live").await;
     if let Some(alias) = alias {
         println!(
@@ -552,7 +705,26 @@ async fn rehearse(
         per_version,
         seen,
         p99_threshold: stage.p99,
+        fired,
+        unwired,
     })
+}
+
+/// The names of the alarms seen in `ALARM` while `running`, polled often
+/// enough to see a state that lasts one period at the fastest clock.
+async fn alarms_fired(cloudwatch: Arc<CloudWatch>, running: Arc<AtomicBool>) -> Vec<String> {
+    let mut fired: Vec<String> = Vec::new();
+    loop {
+        for (name, state) in cloudwatch.states().await {
+            if state == AlarmState::Alarm && !fired.contains(&name) {
+                fired.push(name);
+            }
+        }
+        if !running.load(Ordering::Relaxed) {
+            return fired;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The traffic hooks as Lambda functions, configured as `infra/` configures
@@ -594,12 +766,14 @@ async fn publish_hooks(
 }
 
 /// The application and the service's deployment group, as `infra/` makes
-/// them: the stage's configuration and rollback on failure, stop and alarm.
+/// them: the stage's configuration, the rollback alarms, and rollback on
+/// failure, stop and alarm.
 async fn group(
     client: &aws_sdk_codedeploy::Client,
     application: &str,
     service: &str,
     config: &str,
+    alarms: &[String],
 ) -> anyhow::Result<()> {
     client
         .create_application()
@@ -621,6 +795,17 @@ async fn group(
         .service_role_arn("arn:aws:iam::000000000000:role/codedeploy")
         .deployment_config_name(config)
         .auto_rollback_configuration(rollback)
+        .alarm_configuration(
+            aws_sdk_codedeploy::types::AlarmConfiguration::builder()
+                .enabled(true)
+                .set_alarms(Some(
+                    alarms
+                        .iter()
+                        .map(|name| aws_sdk_codedeploy::types::Alarm::builder().name(name).build())
+                        .collect(),
+                ))
+                .build(),
+        )
         .send()
         .await
         .context("CreateDeploymentGroup")?;
@@ -699,9 +884,12 @@ async fn watch(
             .context("GetDeployment returned nothing")?;
         let messages = info.deployment_status_messages.clone().unwrap_or_default();
         for message in &messages[seen_messages.min(messages.len())..] {
-            shifted = true;
             println!("{}  {id} {message}", stamp());
         }
+        shifted |= target
+            .as_ref()
+            .and_then(|t| t.lambda_function_info.as_ref())
+            .is_some_and(|info| info.target_version_weight > 0.0);
         seen_messages = messages.len();
         for event in target.and_then(|t| t.lifecycle_events).unwrap_or_default() {
             let (Some(name), Some(status)) = (event.lifecycle_event_name, event.status) else {
@@ -760,6 +948,8 @@ mod tests {
             ]),
             seen: traffic::Seen::default(),
             p99_threshold: Duration::from_secs(1),
+            fired: Vec::new(),
+            unwired: Vec::new(),
         }
     }
 
@@ -810,6 +1000,12 @@ mod tests {
             overloaded.kind(),
             Err(Unsettled::VersionOneFailed(2)),
             "a failing version 1 settles nothing"
+        );
+        let mut unwired = outcome(Succeeded, true, false, (30, 0));
+        unwired.unwired.push(String::from("x watches AWS/Lambda Errors {}"));
+        assert!(
+            matches!(unwired.kind(), Err(Unsettled::Unwired(_))),
+            "an alarm that could never fire settles nothing"
         );
     }
 

@@ -63,8 +63,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let collections = crate::postman::run_collections(&stack, &newman, &[], true).await;
     let rehearsals = match collections {
         Ok(true) => {
-            clock.step("rehearsals (cargo xtask rehearse --expect succeeded; --fault http-500:100% --expect stopped-before-traffic)");
-            crate::rehearse::standard(&stack).await
+            clock.step("rehearsals (cargo xtask rehearse: --expect succeeded; --fault http-500:100% --expect stopped-before-traffic; --fault http-500:30%@live and delay:2000ms:50%@live --expect rolled-back)");
+            crate::rehearse::all(&stack).await
         }
         other => other,
     };

@@ -394,6 +394,150 @@ impl Definition {
     }
 }
 
+/// Where one service's alarms point in a stage, named as `infra/` names
+/// them: alarms `<app>-<stage>-<service>-<id>`, the REST API
+/// `<app>-<stage>-<service>` with stage `<stage>`, the alias, the EMF namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmTarget {
+    /// `APP_NAME`.
+    pub app: String,
+    /// The stage.
+    pub stage: String,
+    /// The service (its function's name).
+    pub service: String,
+    /// The alias deployments shift (`live`).
+    pub alias: String,
+    /// The stage's EMF namespace (`cdk.json` `metricsNamespace`).
+    pub namespace: String,
+}
+
+impl AlarmTarget {
+    /// The alarm's name.
+    pub fn alarm_name(&self, alarm: &AlarmDefinition) -> String {
+        format!("{}-{}-{}-{}", self.app, self.stage, self.service, alarm.id)
+    }
+
+    /// The exact metric `metric` is for this service.
+    pub fn metric(&self, metric: &MetricRef) -> crate::cloudwatch::store::MetricId {
+        use crate::cloudwatch::store::MetricId;
+        match metric.source {
+            Source::Api => MetricId::new(
+                crate::cloudwatch::store::API_NAMESPACE,
+                &metric.name,
+                &[
+                    ("ApiName", &format!("{}-{}-{}", self.app, self.stage, self.service)),
+                    ("Stage", &self.stage),
+                ],
+            ),
+            Source::Alias => MetricId::new(
+                crate::cloudwatch::store::LAMBDA_NAMESPACE,
+                &metric.name,
+                &[
+                    ("FunctionName", &self.service),
+                    ("Resource", &format!("{}:{}", self.service, self.alias)),
+                ],
+            ),
+            Source::Service => MetricId::new(&self.namespace, &metric.name, &[("service", &self.service)]),
+        }
+    }
+
+    /// Every metric `alarm` reads.
+    pub fn metrics(&self, alarm: &AlarmDefinition) -> Vec<crate::cloudwatch::store::MetricId> {
+        match &alarm.watched {
+            Watched::Metric(metric) => vec![self.metric(metric)],
+            Watched::Expression { using, .. } => using.values().map(|m| self.metric(m)).collect(),
+        }
+    }
+
+    /// Puts `alarm` with `PutMetricAlarm` through `client`, as the stage's
+    /// stack creates it; its name.
+    pub async fn put(
+        &self,
+        client: &aws_sdk_cloudwatch::Client,
+        alarm: &AlarmDefinition,
+    ) -> Result<
+        String,
+        aws_sdk_cloudwatch::error::SdkError<aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmError>,
+    > {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat};
+        let metric_of = |metric: &MetricRef| {
+            let id = self.metric(metric);
+            Metric::builder()
+                .namespace(id.namespace)
+                .metric_name(id.name)
+                .set_dimensions(Some(
+                    id.dimensions
+                        .into_iter()
+                        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                        .collect(),
+                ))
+                .build()
+        };
+        let name = self.alarm_name(alarm);
+        let comparison = match alarm.comparison {
+            Comparison::GreaterThanOrEqualToThreshold => ComparisonOperator::GreaterThanOrEqualToThreshold,
+            Comparison::GreaterThanThreshold => ComparisonOperator::GreaterThanThreshold,
+            Comparison::LessThanThreshold => ComparisonOperator::LessThanThreshold,
+            Comparison::LessThanOrEqualToThreshold => ComparisonOperator::LessThanOrEqualToThreshold,
+        };
+        let mut put = client
+            .put_metric_alarm()
+            .alarm_name(&name)
+            .alarm_description(&alarm.description)
+            .evaluation_periods(alarm.evaluation_periods as i32)
+            .datapoints_to_alarm(alarm.datapoints_to_alarm as i32)
+            .threshold(alarm.threshold)
+            .comparison_operator(comparison)
+            .treat_missing_data(alarm.treat_missing_data.as_str());
+        let period = alarm.period_seconds as i32;
+        match &alarm.watched {
+            Watched::Metric(metric) => {
+                let id = self.metric(metric);
+                put = put
+                    .namespace(id.namespace)
+                    .metric_name(id.name)
+                    .set_dimensions(Some(
+                        id.dimensions
+                            .into_iter()
+                            .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                            .collect(),
+                    ))
+                    .period(period);
+                put = match metric.statistic {
+                    Statistic::Percentile(_) => put.extended_statistic(metric.statistic.name()),
+                    other => put.statistic(other.name().as_str().into()),
+                };
+            }
+            Watched::Expression { expression, using } => {
+                for (id, metric) in using {
+                    put = put.metrics(
+                        MetricDataQuery::builder()
+                            .id(id)
+                            .metric_stat(
+                                MetricStat::builder()
+                                    .metric(metric_of(metric))
+                                    .period(period)
+                                    .stat(metric.statistic.name())
+                                    .build(),
+                            )
+                            .return_data(false)
+                            .build(),
+                    );
+                }
+                put = put.metrics(
+                    MetricDataQuery::builder()
+                        .id("expression")
+                        .expression(expression)
+                        .label(&alarm.description)
+                        .return_data(true)
+                        .build(),
+                );
+            }
+        }
+        put.send().await.map(|_| name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

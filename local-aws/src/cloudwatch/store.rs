@@ -164,7 +164,8 @@ pub fn emf(line: &str) -> Result<Vec<(MetricId, Sample)>, EmfError> {
 /// The namespace of Lambda's own metrics.
 pub const LAMBDA_NAMESPACE: &str = "AWS/Lambda";
 
-/// Lambda's metrics of one invocation, under each dimension combination Lambda publishes.
+/// Lambda's metrics of one invocation, under each dimension combination
+/// Lambda publishes, stamped with when it ended.
 pub fn lambda(invocation: &Invocation) -> Vec<(MetricId, Sample)> {
     let function = invocation.function.as_str();
     let resource = invocation.resource();
@@ -177,7 +178,9 @@ pub fn lambda(invocation: &Invocation) -> Vec<(MetricId, Sample)> {
             ("ExecutedVersion", &invocation.executed_version),
         ]);
     }
-    let at = invocation.at;
+    // Published when the invocation ends (its REPORT line), so a slow one
+    // counts in the period it finished in, not one evaluated before it did.
+    let at = invocation.at + invocation.duration;
     let error = match invocation.ending {
         Ending::Answered => 0.0,
         Ending::FunctionError => 1.0,
@@ -207,7 +210,8 @@ pub const API_NAMESPACE: &str = "AWS/ApiGateway";
 
 /// API Gateway's metrics of one answer of stage `stage` of REST API
 /// `api_name`: `Count` 1, `4XXError` and `5XXError` 1 or 0, `Latency` in
-/// milliseconds, under `ApiName` and `ApiName`+`Stage`.
+/// milliseconds, under `ApiName` and `ApiName`+`Stage`, stamped with when
+/// the answer went out.
 pub fn api(api_name: &str, stage: &str, served: &crate::apigateway::Served) -> Vec<(MetricId, Sample)> {
     let class = |hundreds: u16| if served.status / 100 == hundreds { 1.0 } else { 0.0 };
     let values = [
@@ -226,7 +230,7 @@ pub fn api(api_name: &str, stage: &str, served: &crate::apigateway::Served) -> V
                 (
                     MetricId::new(API_NAMESPACE, name, dimensions),
                     Sample {
-                        at: served.at,
+                        at: served.at + served.latency,
                         value: *value,
                     },
                 )

@@ -6,7 +6,10 @@
 //! a chosen HTTP status. The local Lambda endpoint applies them, so the
 //! function binaries carry no code for it. Written on the command line as
 //! `error[:P%]`, `delay:<N>ms[:P%]` and `http-<status>[:P%]` (P defaults
-//! to 100).
+//! to 100), optionally `@<alias>`: only the version's invocations through
+//! that alias suffer it, as an FIS action targeting the function qualified
+//! by the alias does (the traffic hooks, which invoke the version itself,
+//! then see a healthy release, as they would a defect their checks miss).
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,25 +27,31 @@ pub enum Fault {
     HttpStatus(u16),
 }
 
-/// A fault and the percentage of invocations it applies to.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A fault, the percentage of invocations it applies to, and the alias
+/// they must come through, if any.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Injection {
     /// The fault.
     pub fault: Fault,
     /// 0–100.
     pub percent: f64,
+    /// Only invocations through this alias (`live`); `None`: every one.
+    pub through: Option<String>,
 }
 
 impl Injection {
-    /// Whether an invocation with the uniform `draw` in [0, 1) is sampled.
-    pub fn samples(&self, draw: f64) -> bool {
-        draw * 100.0 < self.percent
+    /// Whether an invocation with the qualifier `qualifier` and the uniform
+    /// `draw` in [0, 1) is sampled.
+    pub fn samples(&self, qualifier: Option<&str>, draw: f64) -> bool {
+        self.through.as_deref().is_none_or(|alias| qualifier == Some(alias)) && draw * 100.0 < self.percent
     }
 }
 
 /// A fault written wrongly on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--fault {given:?}: {reason}; expected error[:P%], delay:<N>ms[:P%] or http-<status>[:P%], e.g. http-500:30%")]
+#[error(
+    "--fault {given:?}: {reason}; expected error[:P%], delay:<N>ms[:P%] or http-<status>[:P%], each optionally @<alias>, e.g. http-500:30% or http-500:30%@live"
+)]
 pub struct BadFault {
     /// The text given.
     pub given: String,
@@ -58,7 +67,24 @@ impl FromStr for Injection {
             given: given.to_owned(),
             reason,
         };
-        let mut parts: Vec<&str> = given.split(':').collect();
+        let (spec, through) = match given.split_once('@') {
+            Some((spec, alias)) => {
+                let valid = !alias.is_empty()
+                    && alias.len() <= 128
+                    && alias
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    && !alias.bytes().all(|b| b.is_ascii_digit());
+                if !valid {
+                    return Err(bad(format!(
+                        "{alias:?} is not an alias name (letters, digits, - and _, not only digits)"
+                    )));
+                }
+                (spec, Some(alias.to_owned()))
+            }
+            None => (given, None),
+        };
+        let mut parts: Vec<&str> = spec.split(':').collect();
         let percent = match parts.last() {
             Some(last) if last.ends_with('%') && parts.len() > 1 => {
                 let number = &last[..last.len() - 1];
@@ -98,7 +124,11 @@ impl FromStr for Injection {
             }
             _ => return Err(bad(String::from("unknown fault"))),
         };
-        Ok(Self { fault, percent })
+        Ok(Self {
+            fault,
+            percent,
+            through,
+        })
     }
 }
 
@@ -117,7 +147,11 @@ impl fmt::Display for Injection {
             Fault::Delay(delay) => write!(f, "delay:{}ms", delay.as_millis())?,
             Fault::HttpStatus(status) => write!(f, "http-{status}")?,
         }
-        write!(f, ":{}%", self.percent)
+        write!(f, ":{}%", self.percent)?;
+        match &self.through {
+            Some(alias) => write!(f, "@{alias}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -136,7 +170,15 @@ mod tests {
             ("error:0.5%", Fault::Error, 0.5),
         ] {
             let parsed: Injection = text.parse().unwrap();
-            assert_eq!(parsed, Injection { fault, percent }, "{text}");
+            assert_eq!(
+                parsed,
+                Injection {
+                    fault,
+                    percent,
+                    through: None
+                },
+                "{text}"
+            );
             assert_eq!(parsed.to_string().parse::<Injection>().unwrap(), parsed);
         }
     }
@@ -158,6 +200,7 @@ mod tests {
             ("delay:900001ms", "15 minutes"),
             ("delay:18446744073709551615ms", "15 minutes"),
             ("delay:18446744073709551616ms", "milliseconds"),
+            ("http-500:30%@", "alias name"),
         ] {
             let err = text.parse::<Injection>().unwrap_err();
             assert!(err.to_string().contains(says), "{text}: {err}");
@@ -167,10 +210,24 @@ mod tests {
     #[test]
     fn a_percentage_samples_that_share_of_draws() {
         let half: Injection = "error:50%".parse().unwrap();
-        assert!(half.samples(0.0));
-        assert!(half.samples(0.4999));
-        assert!(!half.samples(0.5));
+        assert!(half.samples(None, 0.0));
+        assert!(half.samples(Some("2"), 0.4999));
+        assert!(!half.samples(None, 0.5));
         let none: Injection = "error:0%".parse().unwrap();
-        assert!(!none.samples(0.0));
+        assert!(!none.samples(None, 0.0));
+    }
+
+    #[test]
+    fn a_fault_through_an_alias_spares_the_version_invoked_itself() {
+        let live: Injection = "http-500:30%@live".parse().unwrap();
+        assert_eq!(live.through.as_deref(), Some("live"));
+        assert_eq!(live.to_string(), "http-500:30%@live");
+        assert!(live.samples(Some("live"), 0.1));
+        assert!(!live.samples(Some("2"), 0.1), "the hooks invoke the version itself");
+        assert!(!live.samples(None, 0.1));
+        for bad in ["error@", "error@2", "error@a b", "error@li/ve"] {
+            let err = bad.parse::<Injection>().unwrap_err();
+            assert!(err.to_string().contains("alias name"), "{bad}: {err}");
+        }
     }
 }
