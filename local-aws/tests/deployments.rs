@@ -2,7 +2,8 @@
 //! real `aws-sdk-codedeploy` and `aws-sdk-lambda` clients: real function
 //! binaries (`echo_lambda` deployed, `report_hook` as the hooks), the
 //! predefined schedules, failing and silent hooks, stops, rollbacks,
-//! weighted routing and faults on one version.
+//! weighted routing, faults on one version, and the group's CloudWatch
+//! alarms (through `aws-sdk-cloudwatch`) stopping a deployment.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ const SPEED: f64 = 1200.0;
 struct Stack {
     lambda: LambdaInvoke,
     _codedeploy: CodeDeploy,
+    _cloudwatch: local_aws::cloudwatch::CloudWatch,
+    cloudwatch_client: aws_sdk_cloudwatch::Client,
     lambda_client: aws_sdk_lambda::Client,
     client: aws_sdk_codedeploy::Client,
 }
@@ -33,8 +36,19 @@ async fn stack() -> Stack {
     let hook = local_aws::process::build_example("report_hook").await.unwrap();
     let lambda = LambdaInvoke::start().await.unwrap();
     let lambda_client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
+    let cloudwatch = local_aws::cloudwatch::CloudWatch::start(
+        std::sync::Arc::new(local_aws::cloudwatch::store::Store::default()),
+        local_aws::cloudwatch::Clock {
+            origin: std::time::SystemTime::now(),
+            speed: SPEED,
+        },
+    )
+    .await
+    .unwrap();
+    let cloudwatch_client = aws_sdk_cloudwatch::Client::new(&local_aws::sdk_config_at(cloudwatch.endpoint()).await);
     let mut engine = Engine::new(lambda_client.clone());
     engine.speed = SPEED;
+    engine.cloudwatch = Some(cloudwatch_client.clone());
     let codedeploy = CodeDeploy::start_with(engine).await.unwrap();
     let client = aws_sdk_codedeploy::Client::new(&local_aws::sdk_config_at(codedeploy.endpoint()).await);
     for version in ["1", "2"] {
@@ -69,12 +83,69 @@ async fn stack() -> Stack {
     Stack {
         lambda,
         _codedeploy: codedeploy,
+        _cloudwatch: cloudwatch,
+        cloudwatch_client,
         lambda_client,
         client,
     }
 }
 
 impl Stack {
+    /// A group named `group` with rollback on failure, stop and alarm, and
+    /// the alarm `alarm` (an hour's period on no data, missing data
+    /// ignored: it keeps the state [`Stack::set_alarm`] gives it).
+    async fn group_with_alarm(&self, group: &str, config: Option<&str>, alarm: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+        self.cloudwatch_client
+            .put_metric_alarm()
+            .alarm_name(alarm)
+            .namespace("Test")
+            .metric_name("Nothing")
+            .statistic(Statistic::Sum)
+            .period(3600)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .treat_missing_data("ignore")
+            .send()
+            .await
+            .unwrap();
+        let rollback = AutoRollbackConfiguration::builder()
+            .enabled(true)
+            .events(AutoRollbackEvent::DeploymentFailure)
+            .events(AutoRollbackEvent::DeploymentStopOnRequest)
+            .events(AutoRollbackEvent::DeploymentStopOnAlarm)
+            .build();
+        self.client
+            .create_deployment_group()
+            .application_name("app")
+            .deployment_group_name(group)
+            .service_role_arn("arn:aws:iam::000000000000:role/codedeploy")
+            .set_deployment_config_name(config.map(str::to_owned))
+            .auto_rollback_configuration(rollback)
+            .alarm_configuration(
+                aws_sdk_codedeploy::types::AlarmConfiguration::builder()
+                    .enabled(true)
+                    .alarms(aws_sdk_codedeploy::types::Alarm::builder().name(alarm).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Sets `alarm`'s state with `SetAlarmState`.
+    async fn set_alarm(&self, alarm: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+        self.cloudwatch_client
+            .set_alarm_state()
+            .alarm_name(alarm)
+            .state_value(state)
+            .state_reason("set by the test")
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A group named `group` with rollback on failure and on stop requests.
     async fn group(&self, group: &str, config: Option<&str>) {
         let rollback = AutoRollbackConfiguration::builder()
@@ -417,6 +488,64 @@ async fn a_stop_mid_shift_stops_and_rolls_back() {
         again.into_service_error().meta().code(),
         Some("DeploymentAlreadyCompletedException")
     );
+}
+
+/// As CodeDeploy does: an alarm already in ALARM stops a deployment before
+/// its first hook, naming the alarm (the fix cannot ship until it clears).
+#[tokio::test]
+async fn an_alarm_already_in_alarm_stops_the_deployment_before_it_starts() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let stack = stack().await;
+    stack.group_with_alarm("g", None, "already").await;
+    stack.set_alarm("already", StateValue::Alarm).await;
+    let id = stack.deploy("g", "1", "2", Some("hook-ok"), None).await;
+    let info = stack.finished(&id).await;
+    assert_eq!(info.status, Some(DeploymentStatus::Stopped));
+    let error = info.error_information.unwrap();
+    assert_eq!(error.code.unwrap().as_str(), "ALARM_ACTIVE");
+    assert!(error.message.unwrap().contains("<already>"));
+    assert_eq!(
+        stack.events(&id).await,
+        statuses(&[
+            ("BeforeAllowTraffic", LifecycleEventStatus::Skipped),
+            ("AllowTraffic", LifecycleEventStatus::Skipped),
+            ("AfterAllowTraffic", LifecycleEventStatus::Skipped),
+        ])
+    );
+    assert_eq!(stack.alias().await, (String::from("1"), HashMap::new()));
+    // Once it is OK, the next deployment runs.
+    if let Some(rollback) = info.rollback_info.and_then(|r| r.rollback_deployment_id) {
+        stack.finished(&rollback).await;
+    }
+    stack.set_alarm("already", StateValue::Ok).await;
+    let again = stack.deploy("g", "1", "2", Some("hook-ok"), None).await;
+    assert_eq!(stack.finished(&again).await.status, Some(DeploymentStatus::Succeeded));
+}
+
+/// An alarm going off mid-shift stops the deployment and the policy rolls
+/// it back: the alias is on version 1 alone again.
+#[tokio::test]
+async fn an_alarm_mid_shift_stops_and_rolls_back() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let stack = stack().await;
+    stack
+        .group_with_alarm("g", Some("CodeDeployDefault.LambdaCanary10Percent30Minutes"), "rate")
+        .await;
+    let id = stack.deploy("g", "1", "2", None, Some("hook-ok")).await;
+    for _ in 0..200 {
+        if stack.alias().await.1.get("2") == Some(&0.1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stack.alias().await.1.get("2"), Some(&0.1), "the canary shifted");
+    stack.set_alarm("rate", StateValue::Alarm).await;
+    let info = stack.finished(&id).await;
+    assert_eq!(info.status, Some(DeploymentStatus::Stopped));
+    assert_eq!(info.error_information.unwrap().code.unwrap().as_str(), "ALARM_ACTIVE");
+    let rollback = info.rollback_info.unwrap().rollback_deployment_id.unwrap();
+    stack.finished(&rollback).await;
+    assert_eq!(stack.alias().await, (String::from("1"), HashMap::new()));
 }
 
 #[tokio::test]
