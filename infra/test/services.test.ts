@@ -4,6 +4,7 @@
  * log retention, encryption — for every registered service, read from the
  * real registry.
  */
+import { execFileSync } from 'node:child_process';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { actions, CDK_CONTEXT, statements, synth, Synthesized, workspaceRegistry } from './app';
 import { loadRollbackAlarms, rollbackAlarms, SERVER_ERRORS } from '../lib/alarms';
@@ -382,6 +383,63 @@ describe.each(Object.keys(expectedConfigs))('stage %s', (name) => {
         ResponseParameters: Match.objectLike({ 'gatewayresponse.header.Content-Type': "'application/problem+json'" }),
       });
     }
+  });
+
+  test('the rehearsal evaluates exactly the alarms the stage deploys (cargo xtask alarms, from local_aws::cloudwatch::alarms)', () => {
+    const template = stage(name);
+    const rehearsed: any[] = JSON.parse(execFileSync('cargo', ['run', '-q', '-p', 'xtask', '--', 'alarms', '--stage', name], {
+      cwd: registry.root,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    }));
+    const resources = template.toJSON().Resources as Record<string, any>;
+    // The intrinsics the alarms use: a Ref to a function is its name; Fn::Join of those.
+    const resolve = (value: any): any => {
+      if (value?.Ref !== undefined) {
+        const resource = resources[value.Ref];
+        expect(resource?.Type).toBe('AWS::Lambda::Function');
+        return resource.Properties.FunctionName;
+      }
+      if (value?.['Fn::Join'] !== undefined) {
+        const [separator, parts] = value['Fn::Join'];
+        return parts.map(resolve).join(separator);
+      }
+      if (Array.isArray(value)) {
+        return value.map(resolve);
+      }
+      if (value !== null && typeof value === 'object') {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
+      }
+      return value;
+    };
+    const byName = (dimensions: any[] = []) => [...dimensions].sort((a, b) => a.Name.localeCompare(b.Name));
+    const shape = (p: any) => ({
+      AlarmName: p.AlarmName,
+      Namespace: p.Namespace,
+      MetricName: p.MetricName,
+      Dimensions: p.Dimensions ? byName(p.Dimensions) : undefined,
+      Statistic: p.Statistic,
+      ExtendedStatistic: p.ExtendedStatistic,
+      Period: p.Period,
+      Threshold: p.Threshold,
+      EvaluationPeriods: p.EvaluationPeriods,
+      DatapointsToAlarm: p.DatapointsToAlarm,
+      ComparisonOperator: p.ComparisonOperator,
+      TreatMissingData: p.TreatMissingData,
+      // Metric math: the expression, and each metric by the id it names.
+      Expression: p.Metrics?.find((q: any) => q.ReturnData !== false)?.Expression,
+      Using: p.Metrics?.filter((q: any) => q.MetricStat).map((q: any) => ({
+        Id: q.Id,
+        Metric: { ...q.MetricStat.Metric, Dimensions: byName(q.MetricStat.Metric.Dimensions) },
+        Period: q.MetricStat.Period,
+        Stat: q.MetricStat.Stat,
+      })).sort((a: any, b: any) => a.Id.localeCompare(b.Id)),
+    });
+    const deployed = Object.values<any>(template.findResources('AWS::CodeDeploy::DeploymentGroup'))
+      .flatMap((group) => group.Properties.AlarmConfiguration.Alarms.map((a: any) => resources[a.Name.Ref].Properties))
+      .map((p) => resolve(shape(p)));
+    expect(deployed.sort((a, b) => a.AlarmName.localeCompare(b.AlarmName)))
+      .toEqual(rehearsed.map(shape).sort((a, b) => a.AlarmName.localeCompare(b.AlarmName)));
   });
 
   test('the customers\' client has no machine scope; each calling service has its own machine client for what it calls, never the back office, read by its functions only', () => {

@@ -1,5 +1,6 @@
 //! Project commands: `cargo xtask <command>`.
 
+mod alarms;
 mod bench;
 mod bench_hook;
 mod bench_load;
@@ -52,6 +53,8 @@ enum Command {
     Hook(hook::Args),
     /// Create a new service from the template (templates/service/) with cargo-generate.
     NewService(new_service::Args),
+    /// Print a stage's rollback alarms as the rehearsal puts them (JSON, CloudFormation property names).
+    Alarms(alarms::Args),
     /// Synthesize the CDK app offline (building the arm64 Rust assets) and cfn-lint every template.
     Synth(synth::Args),
 }
@@ -71,6 +74,7 @@ async fn main() -> std::process::ExitCode {
         Command::Hook(args) => hook::run(args).await,
         Command::Rehearse(args) => rehearse::run(args).await,
         Command::Synth(args) => synth::run(args).await,
+        Command::Alarms(args) => alarms::run(args).await,
         Command::NewService(args) => new_service::run(args).await,
     };
     match result {

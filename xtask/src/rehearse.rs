@@ -214,16 +214,18 @@ const MAX_RATE: u32 = 50;
 
 /// What `infra/` deploys a stage with (`cdk.json`, context `fintech`).
 #[derive(Debug, Clone, PartialEq)]
-struct StageSettings {
+pub(crate) struct StageSettings {
+    /// `app`: the first part of every name.
+    pub(crate) app: String,
     /// `CodeDeployDefault.<deploymentConfig>`.
-    config: String,
+    pub(crate) config: String,
     /// `p99DurationMs`: the latency alarm's threshold.
-    p99: Duration,
+    pub(crate) p99: Duration,
     /// `metricsNamespace`: the services' EMF namespace the alarms read.
-    namespace: String,
+    pub(crate) namespace: String,
 }
 
-fn stage_settings(stage: &str) -> anyhow::Result<StageSettings> {
+pub(crate) fn stage_settings(stage: &str) -> anyhow::Result<StageSettings> {
     let path = local_aws::workspace_root().join("infra/cdk.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
@@ -244,7 +246,11 @@ fn stage_settings(stage: &str) -> anyhow::Result<StageSettings> {
     let namespace = json["context"]["fintech"]["metricsNamespace"]
         .as_str()
         .with_context(|| format!("{}: no context.fintech.metricsNamespace", path.display()))?;
+    let app = json["context"]["fintech"]["app"]
+        .as_str()
+        .with_context(|| format!("{}: no context.fintech.app", path.display()))?;
     Ok(StageSettings {
+        app: app.to_owned(),
         config: format!("CodeDeployDefault.{config}"),
         p99: Duration::from_millis(p99),
         namespace: namespace.to_owned(),

@@ -449,6 +449,69 @@ impl AlarmTarget {
         }
     }
 
+    /// `alarm` as the stage deploys it, in `AWS::CloudWatch::Alarm`'s
+    /// property names (which are `PutMetricAlarm`'s): what [`AlarmTarget::put`]
+    /// sends and `infra/test` compares with the synthesized template.
+    pub fn properties(&self, alarm: &AlarmDefinition) -> AlarmProperties {
+        let period = alarm.period_seconds as i32;
+        let metric_of = |metric: &MetricRef| {
+            let id = self.metric(metric);
+            MetricProperties {
+                namespace: id.namespace,
+                metric_name: id.name,
+                dimensions: id
+                    .dimensions
+                    .into_iter()
+                    .map(|(name, value)| DimensionProperty { name, value })
+                    .collect(),
+            }
+        };
+        let (single, metrics) = match &alarm.watched {
+            Watched::Metric(metric) => (Some((metric_of(metric), metric.statistic)), Vec::new()),
+            Watched::Expression { expression, using } => (
+                None,
+                using
+                    .iter()
+                    .map(|(id, metric)| QueryProperties {
+                        id: id.clone(),
+                        metric_stat: Some(MetricStatProperties {
+                            metric: metric_of(metric),
+                            period,
+                            stat: metric.statistic.name(),
+                        }),
+                        expression: None,
+                        return_data: false,
+                    })
+                    .chain(std::iter::once(QueryProperties {
+                        id: String::from("expression"),
+                        metric_stat: None,
+                        expression: Some(expression.clone()),
+                        return_data: true,
+                    }))
+                    .collect(),
+            ),
+        };
+        let statistic = single.as_ref().map(|(_, s)| *s);
+        let percentile = |s: &Statistic| matches!(s, Statistic::Percentile(_));
+        let single = single.map(|(m, _)| m);
+        AlarmProperties {
+            alarm_name: self.alarm_name(alarm),
+            alarm_description: alarm.description.clone(),
+            namespace: single.as_ref().map(|m| m.namespace.clone()),
+            metric_name: single.as_ref().map(|m| m.metric_name.clone()),
+            dimensions: single.map(|m| m.dimensions).unwrap_or_default(),
+            statistic: statistic.filter(|s| !percentile(s)).map(|s| s.name()),
+            extended_statistic: statistic.filter(percentile).map(|s| s.name()),
+            period: statistic.map(|_| period),
+            metrics,
+            threshold: alarm.threshold,
+            evaluation_periods: alarm.evaluation_periods as i32,
+            datapoints_to_alarm: alarm.datapoints_to_alarm as i32,
+            comparison_operator: format!("{:?}", alarm.comparison),
+            treat_missing_data: alarm.treat_missing_data.as_str().to_owned(),
+        }
+    }
+
     /// Puts `alarm` with `PutMetricAlarm` through `client`, as the stage's
     /// stack creates it; its name.
     pub async fn put(
@@ -459,83 +522,155 @@ impl AlarmTarget {
         String,
         aws_sdk_cloudwatch::error::SdkError<aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmError>,
     > {
-        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat};
-        let metric_of = |metric: &MetricRef| {
-            let id = self.metric(metric);
-            Metric::builder()
-                .namespace(id.namespace)
-                .metric_name(id.name)
-                .set_dimensions(Some(
-                    id.dimensions
-                        .into_iter()
-                        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                        .collect(),
-                ))
-                .build()
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        let p = self.properties(alarm);
+        let dimensions = |dimensions: &[DimensionProperty]| {
+            Some(
+                dimensions
+                    .iter()
+                    .map(|d| Dimension::builder().name(&d.name).value(&d.value).build())
+                    .collect(),
+            )
         };
-        let name = self.alarm_name(alarm);
-        let comparison = match alarm.comparison {
-            Comparison::GreaterThanOrEqualToThreshold => ComparisonOperator::GreaterThanOrEqualToThreshold,
-            Comparison::GreaterThanThreshold => ComparisonOperator::GreaterThanThreshold,
-            Comparison::LessThanThreshold => ComparisonOperator::LessThanThreshold,
-            Comparison::LessThanOrEqualToThreshold => ComparisonOperator::LessThanOrEqualToThreshold,
-        };
-        let mut put = client
-            .put_metric_alarm()
-            .alarm_name(&name)
-            .alarm_description(&alarm.description)
-            .evaluation_periods(alarm.evaluation_periods as i32)
-            .datapoints_to_alarm(alarm.datapoints_to_alarm as i32)
-            .threshold(alarm.threshold)
-            .comparison_operator(comparison)
-            .treat_missing_data(alarm.treat_missing_data.as_str());
-        let period = alarm.period_seconds as i32;
-        match &alarm.watched {
-            Watched::Metric(metric) => {
-                let id = self.metric(metric);
-                put = put
-                    .namespace(id.namespace)
-                    .metric_name(id.name)
-                    .set_dimensions(Some(
-                        id.dimensions
-                            .into_iter()
-                            .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                            .collect(),
-                    ))
-                    .period(period);
-                put = match metric.statistic {
-                    Statistic::Percentile(_) => put.extended_statistic(metric.statistic.name()),
-                    other => put.statistic(other.name().as_str().into()),
-                };
-            }
-            Watched::Expression { expression, using } => {
-                for (id, metric) in using {
-                    put = put.metrics(
-                        MetricDataQuery::builder()
-                            .id(id)
-                            .metric_stat(
-                                MetricStat::builder()
-                                    .metric(metric_of(metric))
-                                    .period(period)
-                                    .stat(metric.statistic.name())
+        let metrics = p
+            .metrics
+            .iter()
+            .map(|q| {
+                MetricDataQuery::builder()
+                    .id(&q.id)
+                    .set_metric_stat(q.metric_stat.as_ref().map(|stat| {
+                        MetricStat::builder()
+                            .metric(
+                                Metric::builder()
+                                    .namespace(&stat.metric.namespace)
+                                    .metric_name(&stat.metric.metric_name)
+                                    .set_dimensions(dimensions(&stat.metric.dimensions))
                                     .build(),
                             )
-                            .return_data(false)
-                            .build(),
-                    );
-                }
-                put = put.metrics(
-                    MetricDataQuery::builder()
-                        .id("expression")
-                        .expression(expression)
-                        .label(&alarm.description)
-                        .return_data(true)
-                        .build(),
-                );
-            }
-        }
-        put.send().await.map(|_| name)
+                            .period(stat.period)
+                            .stat(&stat.stat)
+                            .build()
+                    }))
+                    .set_expression(q.expression.clone())
+                    .return_data(q.return_data)
+                    .build()
+            })
+            .collect();
+        client
+            .put_metric_alarm()
+            .alarm_name(&p.alarm_name)
+            .alarm_description(&p.alarm_description)
+            .set_namespace(p.namespace.clone())
+            .set_metric_name(p.metric_name.clone())
+            .set_dimensions(if p.dimensions.is_empty() {
+                None
+            } else {
+                dimensions(&p.dimensions)
+            })
+            .set_statistic(p.statistic.as_deref().map(Into::into))
+            .set_extended_statistic(p.extended_statistic.clone())
+            .set_period(p.period)
+            .set_metrics(if p.metrics.is_empty() { None } else { Some(metrics) })
+            .threshold(p.threshold)
+            .evaluation_periods(p.evaluation_periods)
+            .datapoints_to_alarm(p.datapoints_to_alarm)
+            .comparison_operator(p.comparison_operator.as_str().into())
+            .treat_missing_data(&p.treat_missing_data)
+            .send()
+            .await
+            .map(|_| p.alarm_name)
     }
+}
+
+/// `{Name, Value}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DimensionProperty {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A metric: namespace, name, dimensions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricProperties {
+    /// The namespace.
+    pub namespace: String,
+    /// The name.
+    pub metric_name: String,
+    /// The dimensions.
+    pub dimensions: Vec<DimensionProperty>,
+}
+
+/// A metric with its period and statistic, in an expression's query.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricStatProperties {
+    /// The metric.
+    pub metric: MetricProperties,
+    /// Seconds.
+    pub period: i32,
+    /// `Sum`, `p99`, …
+    pub stat: String,
+}
+
+/// One query of a metric-math alarm.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryProperties {
+    /// The id the expression names it by.
+    pub id: String,
+    /// A metric, or …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_stat: Option<MetricStatProperties>,
+    /// … the expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// Whether this is the alarm's value.
+    pub return_data: bool,
+}
+
+/// An alarm in `AWS::CloudWatch::Alarm`'s (and `PutMetricAlarm`'s) terms.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AlarmProperties {
+    /// The name.
+    pub alarm_name: String,
+    /// The description.
+    pub alarm_description: String,
+    /// One metric's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// One metric's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_name: Option<String>,
+    /// One metric's dimensions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<DimensionProperty>,
+    /// One metric's statistic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<String>,
+    /// One metric's percentile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_statistic: Option<String>,
+    /// One metric's period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<i32>,
+    /// An expression's queries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<QueryProperties>,
+    /// The threshold.
+    pub threshold: f64,
+    /// N.
+    pub evaluation_periods: i32,
+    /// M.
+    pub datapoints_to_alarm: i32,
+    /// The comparison.
+    pub comparison_operator: String,
+    /// The missing-data mode.
+    pub treat_missing_data: String,
 }
 
 #[cfg(test)]
