@@ -100,6 +100,12 @@ export function loadRollbackAlarms(file: string = path.resolve(__dirname, '..', 
       throw new AlarmSpecError(`${key}: expected a positive integer, got ${JSON.stringify(spec[key])}`);
     }
   }
+  if (![10, 20, 30].includes(spec.periodSeconds) && spec.periodSeconds % 60 !== 0) {
+    throw new AlarmSpecError('periodSeconds: expected 10, 20, 30 or a multiple of 60');
+  }
+  if (spec.evaluationPeriods * spec.periodSeconds > 86_400) {
+    throw new AlarmSpecError('evaluationPeriods: expected evaluationPeriods × periodSeconds of at most one day');
+  }
   if (spec.datapointsToAlarm > spec.evaluationPeriods) {
     throw new AlarmSpecError(`datapointsToAlarm: expected at most evaluationPeriods (${spec.evaluationPeriods})`);
   }
@@ -136,7 +142,7 @@ export function loadRollbackAlarms(file: string = path.resolve(__dirname, '..', 
       throw new AlarmSpecError(`${where}.threshold: expected a number or {"stage": "p99DurationMs"}`);
     }
   }
-  const watches5xx = spec.alarms.some((alarm) => [alarm.metric, ...Object.values(alarm.using ?? {})]
+  const watches5xx = spec.alarms.some((alarm) => [alarm.metric, ...Object.values(alarm.expression ? alarm.using ?? {} : {})]
     .some((metric) => metric?.source === 'api' && metric.name === SERVER_ERRORS));
   if (!watches5xx) {
     throw new AlarmSpecError(`alarms: none watches the API's ${SERVER_ERRORS} metric, so a release answering 5xx would never be rolled back (Lambda counts those invocations as successes)`);

@@ -36,13 +36,23 @@ use tokio::sync::Mutex;
 use crate::Error;
 pub use alarm::Clock;
 use alarm::{MetricAlarm, MetricStat, Query};
-use alarms::{Comparison, Statistic, TreatMissingData};
+use alarms::{Comparison, Statistic, TreatMissingData, valid_period};
 use evaluate::AlarmState;
 use store::{MetricId, Store};
 use wire::Refusal;
 
 /// The path prefix of every operation.
 const SERVICE_PATH: &str = "/service/GraniteServiceVersion20100801/operation";
+
+/// The latest time a query may name (2200-01-01), in epoch seconds.
+const MAX_EPOCH_SECONDS: f64 = 7_258_118_400.0;
+
+/// CloudWatch's longest evaluation window: `EvaluationPeriods` × `Period`
+/// at most one day for periods under an hour, seven days otherwise.
+fn evaluation_window_ok(evaluation_periods: u32, period_seconds: u32) -> bool {
+    let limit = if period_seconds < 3600 { 86_400 } else { 604_800 };
+    u64::from(evaluation_periods) * u64::from(period_seconds) <= limit
+}
 
 /// The region and account alarm ARNs are made with.
 const ARN_PREFIX: &str = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:";
@@ -172,6 +182,26 @@ fn parse_statistic(text: &str, member: &str) -> Result<Statistic, Refusal> {
     })
 }
 
+/// The metrics of `queries` (those with a `MetricStat`) by id; a bad one is
+/// named by its member path under `list`.
+fn metric_stats(queries: &[wire::MetricDataQuery], list: &str) -> Result<BTreeMap<String, MetricStat>, Refusal> {
+    let mut metrics = BTreeMap::new();
+    for (i, query) in queries.iter().enumerate() {
+        if let Some(stat) = &query.metric_stat {
+            let member = format!("{list}.member.{}.MetricStat", i + 1);
+            metrics.insert(
+                query.id.clone(),
+                MetricStat {
+                    metric: metric_id(&stat.metric, &format!("{member}.Metric"))?,
+                    statistic: parse_statistic(&stat.stat, &format!("{member}.Stat"))?,
+                    period_seconds: positive(stat.period, &format!("{member}.Period"))?,
+                },
+            );
+        }
+    }
+    Ok(metrics)
+}
+
 fn query_of(input: &wire::PutMetricAlarmInput) -> Result<Query, Refusal> {
     if input.metrics.is_empty() {
         let statistic = match (&input.statistic, &input.extended_statistic) {
@@ -204,20 +234,7 @@ fn query_of(input: &wire::PutMetricAlarmInput) -> Result<Query, Refusal> {
     let [result] = returned[..] else {
         return Err(invalid("Metrics", "exactly one query with ReturnData true"));
     };
-    let mut metrics = BTreeMap::new();
-    for (i, query) in input.metrics.iter().enumerate() {
-        if let Some(stat) = &query.metric_stat {
-            let member = format!("Metrics.member.{}.MetricStat", i + 1);
-            metrics.insert(
-                query.id.clone(),
-                MetricStat {
-                    metric: metric_id(&stat.metric, &format!("{member}.Metric"))?,
-                    statistic: parse_statistic(&stat.stat, &format!("{member}.Stat"))?,
-                    period_seconds: positive(stat.period, &format!("{member}.Period"))?,
-                },
-            );
-        }
-    }
+    let mut metrics = metric_stats(&input.metrics, "Metrics")?;
     let periods: std::collections::BTreeSet<u32> = metrics.values().map(|m| m.period_seconds).collect();
     if periods.len() > 1 {
         return Err(invalid(
@@ -266,7 +283,20 @@ async fn put_metric_alarm(shared: &Shared, body: &[u8]) -> Result<Response, Refu
     if m > n {
         return Err(invalid("DatapointsToAlarm", "at most EvaluationPeriods"));
     }
+    let period = query.period_seconds();
+    if !valid_period(period) {
+        return Err(invalid("Period", "10, 20, 30 or a multiple of 60 seconds"));
+    }
+    if !evaluation_window_ok(n, period) {
+        return Err(invalid(
+            "EvaluationPeriods",
+            "EvaluationPeriods × Period of at most one day (seven days for periods of an hour or more)",
+        ));
+    }
     let threshold = required(input.threshold, "Threshold")?;
+    if !threshold.is_finite() {
+        return Err(invalid("Threshold", "a finite number"));
+    }
     let comparison = match required(input.comparison_operator.clone(), "ComparisonOperator")?.as_str() {
         "GreaterThanOrEqualToThreshold" => Comparison::GreaterThanOrEqualToThreshold,
         "GreaterThanThreshold" => Comparison::GreaterThanThreshold,
@@ -437,7 +467,12 @@ fn get_metric_data(shared: &Shared, body: &[u8]) -> Result<Response, Refusal> {
     let input: wire::GetMetricDataInput = decode(body)?;
     let seconds = |t: Option<wire::Timestamp>, member: &str| -> Result<SystemTime, Refusal> {
         let t = required(t, member)?.0;
-        Ok(UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0)))
+        // Between 1970 and 2200: beyond, nothing was ever published, and
+        // the arithmetic below stays within range.
+        if !(0.0..=MAX_EPOCH_SECONDS).contains(&t) {
+            return Err(invalid(member, "a time between 1970 and 2200"));
+        }
+        Ok(UNIX_EPOCH + Duration::from_secs_f64(t))
     };
     let (start, end) = (
         seconds(input.start_time, "StartTime")?,
@@ -447,20 +482,7 @@ fn get_metric_data(shared: &Shared, body: &[u8]) -> Result<Response, Refusal> {
         return Err(invalid("EndTime", "a time after StartTime"));
     }
     let clock = &shared.clock;
-    let mut metrics = BTreeMap::new();
-    for (i, query) in input.metric_data_queries.iter().enumerate() {
-        if let Some(stat) = &query.metric_stat {
-            let member = format!("MetricDataQueries.member.{}.MetricStat", i + 1);
-            metrics.insert(
-                query.id.clone(),
-                MetricStat {
-                    metric: metric_id(&stat.metric, &format!("{member}.Metric"))?,
-                    statistic: parse_statistic(&stat.stat, &format!("{member}.Stat"))?,
-                    period_seconds: positive(stat.period, &format!("{member}.Period"))?,
-                },
-            );
-        }
-    }
+    let metrics = metric_stats(&input.metric_data_queries, "MetricDataQueries")?;
     let mut results = Vec::new();
     for query in input
         .metric_data_queries
@@ -481,7 +503,11 @@ fn get_metric_data(shared: &Shared, body: &[u8]) -> Result<Response, Refusal> {
                 ));
             }
         };
-        let period = i64::from(query.period.map_or(built.period_seconds(), |p| p.max(1) as u32));
+        let period = query.period.map_or(built.period_seconds(), |p| p.max(1) as u32);
+        if !valid_period(period) {
+            return Err(invalid("Period", "10, 20, 30 or a multiple of 60 seconds"));
+        }
+        let period = i64::from(period);
         let (from, to) = (clock.scaled(start) as i64, clock.scaled(end) as i64);
         let first = from.div_euclid(period) * period;
         let starts: Vec<i64> = (0..10_000)

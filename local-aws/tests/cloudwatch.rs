@@ -223,6 +223,68 @@ async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
     let shown = aws_sdk_cloudwatch::error::DisplayErrorContext(&bad_math).to_string();
     assert!(shown.contains("metric math"), "{shown}");
 
+    // Found by the attack on issue 17: what hung the endpoint or panicked a
+    // handler is refused, naming the member.
+    let refused = |err: String, member: &str| assert!(err.contains(member), "{member}: {err}");
+    let endless = client
+        .put_metric_alarm()
+        .alarm_name("endless")
+        .namespace("N")
+        .metric_name("M")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(i32::MAX)
+        .datapoints_to_alarm(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap_err();
+    refused(
+        aws_sdk_cloudwatch::error::DisplayErrorContext(&endless).to_string(),
+        "EvaluationPeriods",
+    );
+    let odd_period = client
+        .put_metric_alarm()
+        .alarm_name("odd")
+        .namespace("N")
+        .metric_name("M")
+        .statistic(Statistic::Sum)
+        .period(45)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap_err();
+    refused(
+        aws_sdk_cloudwatch::error::DisplayErrorContext(&odd_period).to_string(),
+        "Period",
+    );
+    let far = client
+        .get_metric_data()
+        .metric_data_queries(
+            MetricDataQuery::builder()
+                .id("q")
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(Metric::builder().namespace("N").metric_name("M").build())
+                        .period(60)
+                        .stat("Sum")
+                        .build(),
+                )
+                .build(),
+        )
+        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(i64::MAX / 4))
+        .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(i64::MAX / 2))
+        .send()
+        .await
+        .unwrap_err();
+    refused(
+        aws_sdk_cloudwatch::error::DisplayErrorContext(&far).to_string(),
+        "StartTime",
+    );
+
     client
         .delete_alarms()
         .alarm_names("set-me")

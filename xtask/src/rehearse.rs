@@ -32,7 +32,7 @@ use aws_sdk_codedeploy::types::{
     LifecycleEventStatus, RevisionLocation, RevisionLocationType,
 };
 use local_aws::apigateway::{ApiGateway, Integration};
-use local_aws::cloudwatch::alarms::{AlarmTarget, Definition, StageThresholds};
+use local_aws::cloudwatch::alarms::{AlarmTarget, Definition, MetricRef, Source, StageThresholds, Watched};
 use local_aws::cloudwatch::evaluate::AlarmState;
 use local_aws::cloudwatch::store::Store;
 use local_aws::cloudwatch::{Clock, CloudWatch};
@@ -137,6 +137,19 @@ pub enum Unsettled {
         "version 1, which carries no fault, answered {0} requests with 5xx: the local stack was overloaded or went down (or the baseline is broken), so this says nothing about version 2; try a lower --rate or --speed"
     )]
     VersionOneFailed(usize),
+    /// Version 1, which carries no fault, was slower than the latency alarm
+    /// allows: the machine was saturated, and the alarm judged it.
+    #[error(
+        "version 1, which carries no fault, had a p99 latency of {} ms, over the stage's {} ms: the local stack was saturated, so the latency alarm judged the machine, not version 2; try a lower --rate",
+        .p99.as_millis(),
+        .threshold.as_millis()
+    )]
+    VersionOneSlow {
+        /// Version 1's p99 latency.
+        p99: Duration,
+        /// The stage's threshold.
+        threshold: Duration,
+    },
     /// The deployment succeeded while version 2 answered 5xx.
     #[error(
         "the deployment succeeded while version 2 answered {0} requests with 5xx: the rollback alarms did not stop it"
@@ -177,6 +190,12 @@ impl Outcome {
         let two = self.per_version.get("2").cloned().unwrap_or_default();
         if one.failed > 0 {
             return Err(Unsettled::VersionOneFailed(one.failed));
+        }
+        if one.p99 > self.p99_threshold {
+            return Err(Unsettled::VersionOneSlow {
+                p99: one.p99,
+                threshold: self.p99_threshold,
+            });
         }
         if !self.unwired.is_empty() {
             return Err(Unsettled::Unwired(self.unwired.clone()));
@@ -271,6 +290,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     stage_settings(&args.stage)?;
+    if let Some(fault) = args
+        .faults
+        .iter()
+        .find(|f| f.through.as_deref().is_some_and(|alias| alias != "live"))
+    {
+        bail!(
+            "--fault {fault}: the rehearsal deploys through the alias live, so @live is the only alias a fault can name"
+        );
+    }
     let services = local_aws::registry::load()?;
     let Some(registered) = services.iter().find(|s| s.name == args.service) else {
         bail!(
@@ -644,26 +672,34 @@ async fn rehearse(
         }
     }
     // The wiring check: every alarm reads metrics something emitted.
+    // A business metric (the service's EMF) may come only from a scheduled
+    // function or a rare event the rehearsal does not run: it is named, not
+    // held against the outcome; Lambda's and the stage's always flow here.
     let emitted = store.metrics();
-    let unwired: Vec<String> = definitions
-        .iter()
-        .flat_map(|alarm| {
-            target
-                .metrics(alarm)
-                .into_iter()
-                .filter(|m| !emitted.contains(m))
-                .map(|m| {
-                    format!(
-                        "{} watches {} {} {:?}",
-                        target.alarm_name(alarm),
-                        m.namespace,
-                        m.name,
-                        m.dimensions
-                    )
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut unwired = Vec::new();
+    for alarm in &definitions {
+        let refs: Vec<&MetricRef> = match &alarm.watched {
+            Watched::Metric(metric) => vec![metric],
+            Watched::Expression { using, .. } => using.values().collect(),
+        };
+        for metric in refs {
+            let id = target.metric(metric);
+            if emitted.contains(&id) {
+                continue;
+            }
+            let line = format!(
+                "{} watches {} {} {:?}",
+                target.alarm_name(alarm),
+                id.namespace,
+                id.name,
+                id.dimensions
+            );
+            match metric.source {
+                Source::Service => println!("\nNot exercised here (nothing in the rehearsal emitted it): {line}"),
+                Source::Api | Source::Alias => unwired.push(line),
+            }
+        }
+    }
     if fired.is_empty() {
         println!("\nNo rollback alarm fired.");
     } else {
@@ -1012,6 +1048,12 @@ mod tests {
         assert!(
             matches!(unwired.kind(), Err(Unsettled::Unwired(_))),
             "an alarm that could never fire settles nothing"
+        );
+        let mut saturated = outcome(Stopped, true, true, (12, 0));
+        saturated.per_version.get_mut("1").unwrap().p99 = Duration::from_millis(1400);
+        assert!(
+            matches!(saturated.kind(), Err(Unsettled::VersionOneSlow { .. })),
+            "a slow version 1 settles nothing"
         );
     }
 

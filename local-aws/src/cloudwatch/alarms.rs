@@ -19,6 +19,12 @@ use crate::registry::Service;
 /// not watch it is refused.
 pub const SERVER_ERRORS: &str = "5XXError";
 
+/// Whether CloudWatch takes `period_seconds` as an alarm's period: 10, 20,
+/// 30 or a multiple of 60 seconds.
+pub fn valid_period(period_seconds: u32) -> bool {
+    matches!(period_seconds, 10 | 20 | 30) || (period_seconds > 0 && period_seconds.is_multiple_of(60))
+}
+
 /// Where a metric comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -304,6 +310,18 @@ impl Definition {
                 return Err(invalid(field.to_owned(), "expected a positive integer"));
             }
         }
+        if !valid_period(file.period_seconds) {
+            return Err(invalid(
+                String::from("periodSeconds"),
+                "expected 10, 20, 30 or a multiple of 60",
+            ));
+        }
+        if u64::from(file.evaluation_periods) * u64::from(file.period_seconds) > 86_400 {
+            return Err(invalid(
+                String::from("evaluationPeriods"),
+                "expected evaluationPeriods × periodSeconds of at most one day",
+            ));
+        }
         if file.datapoints_to_alarm > file.evaluation_periods {
             return Err(invalid(
                 String::from("datapointsToAlarm"),
@@ -438,14 +456,6 @@ impl AlarmTarget {
                 ],
             ),
             Source::Service => MetricId::new(&self.namespace, &metric.name, &[("service", &self.service)]),
-        }
-    }
-
-    /// Every metric `alarm` reads.
-    pub fn metrics(&self, alarm: &AlarmDefinition) -> Vec<crate::cloudwatch::store::MetricId> {
-        match &alarm.watched {
-            Watched::Metric(metric) => vec![self.metric(metric)],
-            Watched::Expression { using, .. } => using.values().map(|m| self.metric(m)).collect(),
         }
     }
 

@@ -125,10 +125,18 @@ pub enum Expr {
     Fill(Box<Expr>, Box<Expr>),
 }
 
+/// CloudWatch's limit on an expression's length.
+pub const MAX_EXPRESSION: usize = 2048;
+
+/// The deepest nesting (parentheses, unary minus, `^`, function calls)
+/// parsed: deeper is refused before the recursion could exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     tokens: Vec<(usize, Token)>,
     at: usize,
     end: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -196,6 +204,16 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, MathError> {
+        self.depth += 1;
+        let parsed = self.unary_within();
+        self.depth -= 1;
+        parsed
+    }
+
+    fn unary_within(&mut self) -> Result<Expr, MathError> {
+        if self.depth > MAX_DEPTH {
+            return self.fail(&format!("nested more than {MAX_DEPTH} deep"));
+        }
         if self.eat(&Token::Op("-")) {
             return Ok(Expr::Negate(Box::new(self.unary()?)));
         }
@@ -250,10 +268,18 @@ impl Parser {
 
 /// Parses `text`.
 pub fn parse(text: &str) -> Result<Expr, MathError> {
+    let end = text.chars().count();
+    if end > MAX_EXPRESSION {
+        return Err(MathError {
+            at: MAX_EXPRESSION,
+            message: format!("longer than {MAX_EXPRESSION} characters"),
+        });
+    }
     let mut parser = Parser {
         tokens: tokens(text)?,
         at: 0,
-        end: text.chars().count(),
+        end,
+        depth: 0,
     };
     let expr = parser.or()?;
     if parser.at != parser.tokens.len() {
@@ -478,5 +504,17 @@ mod tests {
             assert_eq!(err.at, at, "{text}: {err}");
         }
         assert_eq!(parse("m1 + m2 * 3").unwrap().ids(), ["m1", "m2"]);
+        // Found by the attack on issue 17: deep nesting overflowed the stack.
+        for deep in [
+            "(".repeat(300) + "m1" + &")".repeat(300),
+            "-".repeat(1000) + "m1",
+            "m1^".repeat(500) + "m1",
+        ] {
+            let err = parse(&deep).unwrap_err();
+            assert!(err.message.contains("deep") || err.message.contains("longer"), "{err}");
+        }
+        assert!(parse(&"m1+".repeat(700)).unwrap_err().message.contains("longer"));
+        let wide = vec!["m1"; 500].join("+");
+        assert_eq!(parse(&wide).unwrap().ids().len(), 500, "a long flat sum is fine");
     }
 }
