@@ -172,7 +172,7 @@ pub async fn run(_: Args) -> anyhow::Result<ExitCode> {
                 "rehearsals",
                 if passed {
                     Ok(String::from(
-                        "the good release shipped; the bad one was stopped before any customer saw it",
+                        "the good release shipped; the one answering 500 was stopped before any customer saw it; the one the hooks passed was rolled back by its 5xx alarm",
                     ))
                 } else {
                     Err(String::from("a rehearsal did not end as expected (see above)"))
