@@ -167,6 +167,24 @@ async fn an_alarm_put_through_the_sdk_is_described_as_put_and_evaluated_on_the_f
     assert_eq!(results[0].timestamps().len(), 1);
 }
 
+/// `PutMetricAlarm` of `name` on metric `N`/`M` by `Sum`, 60 s, `> 1`, N = 1:
+/// each refusal case changes one member.
+fn sum_alarm(
+    client: &aws_sdk_cloudwatch::Client,
+    name: &str,
+) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+    client
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("N")
+        .metric_name("M")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+}
+
 #[tokio::test]
 async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
     let (_cloudwatch, client, _) = endpoint().await;
@@ -196,15 +214,8 @@ async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
         missing.as_service_error().is_some_and(|e| e.is_resource_not_found()),
         "{missing:?}"
     );
-    let incomplete = client
-        .put_metric_alarm()
-        .alarm_name("no-threshold")
-        .namespace("N")
-        .metric_name("M")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+    let incomplete = sum_alarm(&client, "no-threshold")
+        .set_threshold(None)
         .send()
         .await
         .unwrap_err();
@@ -226,17 +237,8 @@ async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
     // Found by the attack on issue 17: what hung the endpoint or panicked a
     // handler is refused, naming the member.
     let refused = |err: String, member: &str| assert!(err.contains(member), "{member}: {err}");
-    let endless = client
-        .put_metric_alarm()
-        .alarm_name("endless")
-        .namespace("N")
-        .metric_name("M")
-        .statistic(Statistic::Sum)
-        .period(60)
+    let endless = sum_alarm(&client, "endless")
         .evaluation_periods(i32::MAX)
-        .datapoints_to_alarm(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
         .send()
         .await
         .unwrap_err();
@@ -244,19 +246,7 @@ async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
         aws_sdk_cloudwatch::error::DisplayErrorContext(&endless).to_string(),
         "EvaluationPeriods",
     );
-    let odd_period = client
-        .put_metric_alarm()
-        .alarm_name("odd")
-        .namespace("N")
-        .metric_name("M")
-        .statistic(Statistic::Sum)
-        .period(45)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .unwrap_err();
+    let odd_period = sum_alarm(&client, "odd").period(45).send().await.unwrap_err();
     refused(
         aws_sdk_cloudwatch::error::DisplayErrorContext(&odd_period).to_string(),
         "Period",
