@@ -50,6 +50,14 @@ fn main() {
                 })
                 .unwrap_or_default()
         };
+        // Lambda's default when the registry names none.
+        let timeout = package
+            .get("metadata")
+            .and_then(|m| m.get("lambda"))
+            .and_then(|l| l.get("deploy"))
+            .and_then(|d| d.get("timeout"))
+            .and_then(|t| t.as_integer())
+            .unwrap_or(3);
         let scopes = service
             .get("scopes")
             .and_then(|s| s.as_table())
@@ -57,7 +65,7 @@ fn main() {
             .unwrap_or_default();
         let _ = writeln!(
             services,
-            "    BundledService {{ function: {name:?}, collection_file: {:?}, collection: include_str!({:?}), before: &[{}], after: &[{}], scopes: &[{scopes}] }},",
+            "    BundledService {{ function: {name:?}, collection_file: {:?}, collection: include_str!({:?}), before: &[{}], after: &[{}], scopes: &[{scopes}], timeout_seconds: {timeout} }},",
             file.file_name().unwrap().to_string_lossy(),
             abs(&file),
             folders("before_traffic"),

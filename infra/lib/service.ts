@@ -410,9 +410,10 @@ export class FintechService extends Construct {
     dashboard.addWidgets(
       graph('Throttles', [this.alias.metricThrottles({ period: minute, statistic: 'Sum' })]),
       graph('Cold starts', [this.businessMetric(props, 'ColdStart', { function_name: name })]),
-      graph('Traffic hooks: verdicts / failed verdicts', [
+      graph('Traffic hooks: verdicts / failed / undelivered', [
         this.businessMetric(props, 'HookFailed').with({ statistic: 'SampleCount', label: 'verdicts' }),
         this.businessMetric(props, 'HookFailed').with({ label: 'failed verdicts' }),
+        this.businessMetric(props, 'HookVerdictUndelivered').with({ label: 'undelivered verdicts' }),
       ]),
       graph('Traffic hooks: failed checks / duration', [
         this.businessMetric(props, 'HookChecksFailed'),

@@ -11,7 +11,12 @@
 //!
 //! Faults for the traffic hooks' tests, from the environment: `ECHO_HEALTH_STATUS`
 //! (the status `/health` answers), `ECHO_HEALTH_DELAY_MS` (how long it waits
-//! first), `ECHO_HEALTH_PANIC=1` (it panics: a function error on Lambda).
+//! first), `ECHO_FIRST_HEALTH_DELAY_MS` (how much longer the first `/health`
+//! of the process waits: a cold start paid by the first request, since the
+//! local Lambda endpoint starts a version when it is published),
+//! `ECHO_HEALTH_PANIC=1` (it panics: a function error on Lambda),
+//! `ECHO_HEALTH_NO_VERSION=1` (the body leaves out `function_version`, as a
+//! service not built on `shared::http` would).
 
 use axum::Router;
 use axum::extract::Path;
@@ -20,10 +25,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::json;
 
+/// Whether a `/health` request has been answered by this process.
+static ANSWERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 async fn health() -> Response {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if let Some(ms) = var("ECHO_HEALTH_DELAY_MS").and_then(|v| v.parse().ok()) {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    let millis = |name: &str| var(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let first = !ANSWERED.swap(true, std::sync::atomic::Ordering::SeqCst);
+    let delay = millis("ECHO_HEALTH_DELAY_MS") + if first { millis("ECHO_FIRST_HEALTH_DELAY_MS") } else { 0 };
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     if var("ECHO_HEALTH_PANIC").is_some() {
         panic!("echo_lambda: ECHO_HEALTH_PANIC is set");
@@ -31,11 +42,16 @@ async fn health() -> Response {
     let code = var("ECHO_HEALTH_STATUS")
         .and_then(|v| v.parse().ok())
         .and_then(|c| StatusCode::from_u16(c).ok());
-    let body = json!({
+    let mut body = json!({
         "service": FUNCTION.name,
         "version": FUNCTION.version,
         "function_version": var("AWS_LAMBDA_FUNCTION_VERSION"),
     });
+    if var("ECHO_HEALTH_NO_VERSION").is_some()
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.remove("function_version");
+    }
     (code.unwrap_or(StatusCode::OK), axum::Json(body)).into_response()
 }
 

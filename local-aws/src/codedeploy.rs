@@ -78,6 +78,10 @@ pub enum Fault {
     Throttle,
     /// `InternalFailure`, HTTP 500.
     ServerError,
+    /// No answer for this long, then `InternalFailure` (the request was
+    /// never processed: an endpoint that hangs, as behind a stuck load
+    /// balancer). A caller without a per-attempt timeout waits it out.
+    Stall(Duration),
 }
 
 /// A deployment's status.
@@ -409,16 +413,24 @@ fn ok(body: Value) -> Response {
         .into_response()
 }
 
-fn fault_response(fault: Fault) -> Response {
+async fn fault_response(fault: Fault) -> Response {
     match fault {
         Fault::Throttle => Refusal::new("ThrottlingException", "Rate exceeded").into_response(),
-        Fault::ServerError => Refusal {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            kind: "InternalFailure",
-            message: String::from("An internal error occurred"),
+        Fault::ServerError => internal_failure(),
+        Fault::Stall(period) => {
+            tokio::time::sleep(period).await;
+            internal_failure()
         }
-        .into_response(),
     }
+}
+
+fn internal_failure() -> Response {
+    Refusal {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        kind: "InternalFailure",
+        message: String::from("An internal error occurred"),
+    }
+    .into_response()
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -443,7 +455,8 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     };
     if let Some(fault) = injected {
         inner.calls.push((operation.to_owned(), false));
-        return fault_response(fault);
+        drop(inner);
+        return fault_response(fault).await;
     }
     let result = dispatch(&shared, &mut inner, operation, &body);
     inner.calls.push((operation.to_owned(), result.is_ok()));

@@ -227,7 +227,8 @@ pub fn from_raw<T: DeserializeOwned>(prefix: &str, raw: &BTreeMap<String, RawVal
 }
 
 /// Configuration that is reloaded after `max_age`, keeping the last good value
-/// when a reload fails.
+/// when a reload fails; one that could not be loaded at init is loaded on
+/// first use and re-read on every use until it loads.
 pub struct Refreshing<T> {
     ssm: aws_sdk_ssm::Client,
     prefix: String,
@@ -244,14 +245,23 @@ impl<T: DeserializeOwned> Refreshing<T> {
         }
     }
 
-    /// The current configuration; a failed reload logs a warning and keeps the old one.
-    pub async fn get(&self) -> Arc<T> {
+    /// Configuration not loaded yet (init could not read it): the first
+    /// [`Refreshing::get`] loads it, and each call retries until one succeeds.
+    pub fn unloaded(ssm: aws_sdk_ssm::Client, prefix: String, max_age: Duration) -> Self {
+        Self {
+            ssm,
+            prefix,
+            cache: Cached::new(Some(max_age)),
+        }
+    }
+
+    /// The current configuration. A failed reload logs a warning and keeps
+    /// the values loaded before; the error is returned only when nothing
+    /// was ever loaded.
+    pub async fn get(&self) -> Result<Arc<T>, ConfigError> {
         let fetch = || load::<T>(&self.ssm, &self.prefix);
         let warn = |err: &ConfigError| tracing::warn!(error = %err, "config reload failed, keeping the loaded values");
-        match self.cache.get(fetch, |_| true, warn).await {
-            Ok(value) => value,
-            Err(err) => unreachable!("a loaded value is always kept: {err}"),
-        }
+        self.cache.get(fetch, |_| true, warn).await
     }
 }
 

@@ -122,19 +122,43 @@ async fn refreshing_config_reloads_after_max_age_and_keeps_the_last_good_values(
     );
     local_aws::seed::put_parameter(&ssm, &name, "20", false).await.unwrap();
     assert_eq!(
-        refreshing.get().await.page_size,
+        refreshing.get().await.unwrap().page_size,
         10,
         "young values are served without a call"
     );
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    assert_eq!(refreshing.get().await.page_size, 20, "reloaded after max age");
+    assert_eq!(refreshing.get().await.unwrap().page_size, 20, "reloaded after max age");
     local_aws::seed::put_parameter(&ssm, &name, "not a number", false)
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     assert_eq!(
-        refreshing.get().await.page_size,
+        refreshing.get().await.unwrap().page_size,
         20,
         "an invalid reload keeps the last good values"
+    );
+}
+
+/// Issue 18: configuration init could not read is read again on each use
+/// until it loads, so one bad moment at a cold start is not kept for the
+/// sandbox's life.
+#[tokio::test]
+async fn unloaded_config_is_read_on_each_use_until_it_loads() {
+    let (ssm, prefix) = clients().await;
+    let name = format!("{prefix}page_size");
+    local_aws::seed::put_parameter(&ssm, &name, "not a number", false)
+        .await
+        .unwrap();
+    let refreshing =
+        config::Refreshing::<Small>::unloaded(ssm.clone(), prefix.clone(), std::time::Duration::from_secs(300));
+    let err = refreshing.get().await.unwrap_err();
+    assert!(err.to_string().contains("page_size"), "{err}");
+    local_aws::seed::put_parameter(&ssm, &name, "30", false).await.unwrap();
+    assert_eq!(refreshing.get().await.unwrap().page_size, 30, "read again and loaded");
+    local_aws::seed::put_parameter(&ssm, &name, "40", false).await.unwrap();
+    assert_eq!(
+        refreshing.get().await.unwrap().page_size,
+        30,
+        "once loaded, kept until max age"
     );
 }

@@ -50,6 +50,7 @@ pub async fn run(runs: usize) -> anyhow::Result<ExitCode> {
             url_variable: String::from("echo_url"),
             live_url: None,
             variables: Vec::new(),
+            function_timeout: Duration::from_secs(3),
         },
     );
     let gate = Gate {

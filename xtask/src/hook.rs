@@ -74,7 +74,10 @@ async fn hook(stack: &Stack, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let sdk = stack.sdk_config().await;
     let deployment = local_deployment();
-    let mut gate = traffic_gate::lambda::gate(phase, &sdk, &deployment).await;
+    let mut gate = traffic_gate::lambda::Hook::load(phase, &sdk, Ok(deployment))
+        .await
+        .gate()
+        .await;
     gate.clients = stand_in_clients(&codedeploy, &invoke).await;
     // The checks reach the other services at their local URLs.
     for other in stack.services.iter().filter(|r| r.service.name != args.service) {

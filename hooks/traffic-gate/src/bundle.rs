@@ -23,6 +23,8 @@ pub struct BundledService {
     pub after: &'static [&'static str],
     /// The names of the scopes of its resource server (`read`, `service`).
     pub scopes: &'static [&'static str],
+    /// Its function's deployed timeout in seconds.
+    pub timeout_seconds: u64,
 }
 
 include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -90,6 +92,7 @@ pub fn plans(stage: &str, live_urls: &[(String, String)]) -> Result<(Plans, Scop
                     .filter(|(f, _)| f != service.function)
                     .map(|(f, url)| (format!("{f}_url"), serde_json::Value::String(url.clone())))
                     .collect(),
+                function_timeout: std::time::Duration::from_secs(service.timeout_seconds),
             },
         );
         for name in service.scopes {
@@ -114,6 +117,16 @@ mod tests {
         for function in ["accounts", "payments"] {
             let plan = plans.get(function).unwrap_or_else(|| panic!("{function} bundled"));
             assert_eq!(plan.url_variable, format!("{function}_url"));
+            let registered = local_aws::registry::load()
+                .unwrap()
+                .into_iter()
+                .find(|s| s.name == function)
+                .and_then(|s| s.deploy.timeout);
+            assert_eq!(
+                Some(plan.function_timeout.as_secs()),
+                registered,
+                "{function}: the deployed timeout from the registry"
+            );
             assert!(
                 plan.before_folders.contains(&String::from("pre-traffic")),
                 "{:?}",

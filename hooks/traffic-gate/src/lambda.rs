@@ -3,6 +3,13 @@
 //! deadline. Init never fails hard — a hook that does not start leaves the
 //! deployment waiting for an hour — so bad configuration or a missing secret
 //! is logged and the checks then fail, which CodeDeploy hears as `Failed`.
+//!
+//! What init could not read is read again: the configuration (SSM) and the
+//! hooks' client secret (Secrets Manager) are fetched concurrently at init
+//! and, when that fails, on each invocation until they load; once loaded
+//! they are re-read after [`REREAD_AFTER`], as the services re-read theirs
+//! (`shared::config::Refreshing`, `shared::secrets::SecretStore`). A
+//! transient error at a cold start costs one retry, not a rollback.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +20,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
+
+use shared::credentials::{ClientCredentials, TokenSource};
+use shared::secrets::SecretStore;
 
 use crate::credentials::Credentials;
 use crate::plan::{MetricsSink, Plans};
@@ -29,6 +39,11 @@ pub struct HookConfig {
     pub deadline_margin_ms: u64,
     /// Per request of the checks.
     pub request_timeout_ms: u64,
+    /// How long the target's first `/health` answer may take, cold start
+    /// included; 0: the function's own deployed timeout.
+    pub cold_start_allowance_ms: u64,
+    /// Each CodeDeploy call's attempt is given up after this and retried.
+    pub call_timeout_ms: u64,
     /// `rest` (API Gateway REST, payload 1.0) or `http` (HTTP API, payload 2.0).
     pub payload_format: String,
     /// The REST API stage name put in the events.
@@ -48,6 +63,8 @@ impl Default for HookConfig {
             smoke_budget_ms: 1500,
             deadline_margin_ms: 3000,
             request_timeout_ms: 10_000,
+            cold_start_allowance_ms: 0,
+            call_timeout_ms: 2000,
             payload_format: String::from("rest"),
             api_stage: String::from("live"),
             live_urls: BTreeMap::new(),
@@ -61,6 +78,9 @@ impl HookConfig {
     pub fn settings(&self, metrics: Option<MetricsSink>) -> Settings {
         Settings {
             smoke_budget: Duration::from_millis(self.smoke_budget_ms),
+            cold_start_allowance: (self.cold_start_allowance_ms > 0)
+                .then(|| Duration::from_millis(self.cold_start_allowance_ms)),
+            call_timeout: Duration::from_millis(self.call_timeout_ms.max(1)),
             deadline_margin: Duration::from_millis(self.deadline_margin_ms),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             payload: match self.payload_format.as_str() {
@@ -77,53 +97,154 @@ impl HookConfig {
 /// Where the hook's configuration lives.
 pub const CONFIG_NAME: &str = "traffic-gate";
 
-/// How long the hooks' client secret is kept before it is read again (a
-/// rotated secret is picked up within this).
-const CLIENT_SECRET_TTL: Duration = Duration::from_secs(300);
+/// How long the configuration and the hooks' client secret are kept before
+/// they are read again (a rotated secret or changed setting is picked up
+/// within this).
+pub const REREAD_AFTER: Duration = Duration::from_secs(300);
 
-/// Builds the gate for `phase`: configuration from SSM, plans from the
-/// bundle for the deployment's stage, the hooks' client from Secrets Manager.
-pub async fn gate(phase: Phase, sdk: &aws_config::SdkConfig, deployment: &shared::naming::Deployment) -> Gate {
-    let ssm = shared::aws::ssm(sdk);
-    let prefix = deployment.config_prefix(CONFIG_NAME);
-    let config: HookConfig = match shared::config::load(&ssm, &prefix).await {
-        Ok(config) => config,
-        Err(err) => {
-            tracing::error!(error = %err, "hook configuration unusable; using the defaults and the CONFIG_* overrides");
-            shared::config::from_raw(&prefix, &shared::config::overrides()).unwrap_or_else(|err| {
-                tracing::error!(error = %err, "the CONFIG_* overrides are unusable too; using the defaults");
-                HookConfig::default()
-            })
+/// What a hook keeps between invocations: its clients, its configuration and
+/// its client secret (each re-read after [`REREAD_AFTER`], or on the next
+/// invocation when init could not read it), and the gate built from the
+/// configuration last seen.
+pub struct Hook {
+    phase: Phase,
+    clients: Clients,
+    /// What the hook reads, or why its own environment names no deployment.
+    sources: Result<Sources, String>,
+    http: reqwest::Client,
+    /// The gate for the configuration value it was built from.
+    built: tokio::sync::Mutex<Option<(Arc<HookConfig>, Gate)>>,
+}
+
+/// Where a hook of one deployment reads its configuration and its client.
+struct Sources {
+    deployment: shared::naming::Deployment,
+    config: shared::config::Refreshing<HookConfig>,
+    secret: Arc<SecretStore<ClientCredentials>>,
+}
+
+impl Hook {
+    /// The hook of `deployment` (or of none, for the reason given): reads
+    /// its configuration and client secret concurrently; what cannot be
+    /// read now is read again when an event comes.
+    pub async fn load(
+        phase: Phase,
+        sdk: &aws_config::SdkConfig,
+        deployment: Result<shared::naming::Deployment, String>,
+    ) -> Self {
+        let sources = match deployment {
+            Ok(deployment) => Ok(Sources::load(sdk, deployment).await),
+            Err(reason) => Err(reason),
+        };
+        Self {
+            phase,
+            clients: Clients::new(sdk),
+            sources,
+            http: reqwest::Client::new(),
+            built: tokio::sync::Mutex::new(None),
         }
-    };
-    let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
-    let (plans, scopes) = match crate::bundle::plans(&deployment.stage, &live_urls) {
-        Ok(bundled) => bundled,
-        Err(err) => return unusable(phase, sdk, format!("the bundled checks are unusable: {err}")),
-    };
-    let secrets_client = shared::aws::secrets_manager(sdk);
-    let credentials = credentials(&config, &secrets_client, deployment, scopes).await;
-    Gate {
-        phase,
-        plans,
-        settings: config.settings(Some(metrics(phase))),
-        clients: Clients::new(sdk),
-        credentials,
-        unusable: None,
+    }
+
+    /// The gate for the next event: built again when the configuration
+    /// changed (or could not be read, when its defaults and `CONFIG_*`
+    /// overrides are used for this event).
+    pub async fn gate(&self) -> Gate {
+        let sources = match &self.sources {
+            Ok(sources) => sources,
+            Err(reason) => return self.unusable(reason.clone()),
+        };
+        let config = match sources.config.get().await {
+            Ok(config) => config,
+            Err(err) => {
+                tracing::error!(error = %err, "hook configuration unreadable; using the defaults and the CONFIG_* overrides for this event");
+                let prefix = sources.deployment.config_prefix(CONFIG_NAME);
+                Arc::new(
+                    shared::config::from_raw(&prefix, &shared::config::overrides()).unwrap_or_else(|err| {
+                        tracing::error!(error = %err, "the CONFIG_* overrides are unusable too; using the defaults");
+                        HookConfig::default()
+                    }),
+                )
+            }
+        };
+        let mut built = self.built.lock().await;
+        if let Some((seen, gate)) = built.as_ref()
+            && Arc::ptr_eq(seen, &config)
+        {
+            return gate.clone();
+        }
+        let gate = self.build(&sources.deployment, &config, &sources.secret);
+        *built = Some((config, gate.clone()));
+        gate
+    }
+
+    /// The gate for `config`: plans from the bundle for the deployment's
+    /// stage, the hooks' client from `secret`.
+    fn build(
+        &self,
+        deployment: &shared::naming::Deployment,
+        config: &HookConfig,
+        secret: &Arc<SecretStore<ClientCredentials>>,
+    ) -> Gate {
+        let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
+        let (plans, scopes) = match crate::bundle::plans(&deployment.stage, &live_urls) {
+            Ok(bundled) => bundled,
+            Err(err) => return self.unusable(format!("the bundled checks are unusable: {err}")),
+        };
+        Gate {
+            phase: self.phase,
+            plans,
+            settings: config.settings(Some(metrics(self.phase))),
+            clients: self.clients.clone(),
+            credentials: credentials(config, deployment, secret, scopes, &self.http),
+            unusable: None,
+        }
+    }
+
+    /// A gate that can check nothing, for `reason`: each verdict is `Failed`
+    /// with it, reported to CodeDeploy like any other.
+    fn unusable(&self, reason: String) -> Gate {
+        tracing::error!(%reason, "the hook can check nothing; every verdict will be Failed");
+        Gate {
+            phase: self.phase,
+            plans: Plans::default(),
+            settings: HookConfig::default().settings(Some(metrics(self.phase))),
+            clients: self.clients.clone(),
+            credentials: Credentials::Unusable(reason.clone()),
+            unusable: Some(reason),
+        }
     }
 }
 
-/// A gate that can check nothing, for `reason`: each verdict is `Failed`
-/// with it, reported to CodeDeploy like any other.
-fn unusable(phase: Phase, sdk: &aws_config::SdkConfig, reason: String) -> Gate {
-    tracing::error!(%reason, "the hook can check nothing; every verdict will be Failed");
-    Gate {
-        phase,
-        plans: Plans::default(),
-        settings: HookConfig::default().settings(Some(metrics(phase))),
-        clients: Clients::new(sdk),
-        credentials: Credentials::Unusable(reason.clone()),
-        unusable: Some(reason),
+impl Sources {
+    /// Fetches both at once; either failing is logged and read again later.
+    async fn load(sdk: &aws_config::SdkConfig, deployment: shared::naming::Deployment) -> Self {
+        let ssm = shared::aws::ssm(sdk);
+        let secrets = shared::aws::secrets_manager(sdk);
+        let prefix = deployment.config_prefix(CONFIG_NAME);
+        let id = deployment.secret_name(&crate::credentials::client_secret());
+        let (config, secret) = tokio::join!(
+            shared::config::load::<HookConfig>(&ssm, &prefix),
+            shared::secrets::fetch::<ClientCredentials>(&secrets, &id)
+        );
+        let config = match config {
+            Ok(config) => shared::config::Refreshing::new(ssm, prefix, config, REREAD_AFTER),
+            Err(err) => {
+                tracing::error!(error = %err, "hook configuration unreadable at init; reading it again at the next event");
+                shared::config::Refreshing::unloaded(ssm, prefix, REREAD_AFTER)
+            }
+        };
+        let secret = match secret {
+            Ok(value) => SecretStore::with_value(secrets, id, REREAD_AFTER, value),
+            Err(err) => {
+                tracing::error!(secret = %id, error = %err, "the hooks' client secret unreadable at init; reading it again at the next event");
+                SecretStore::new(secrets, id, REREAD_AFTER)
+            }
+        };
+        Self {
+            deployment,
+            config,
+            secret: Arc::new(secret),
+        }
     }
 }
 
@@ -135,14 +256,15 @@ fn metrics(phase: Phase) -> MetricsSink {
     ))
 }
 
-/// The hooks' client from Secrets Manager and the token endpoint from the
-/// configuration, for tokens with the bundled services' `scopes`; what is
-/// missing makes the credential check fail.
-async fn credentials(
+/// The hooks' client (`secret`) and the token endpoint from the
+/// configuration, for tokens with the bundled services' `scopes`; without
+/// an endpoint the credential check fails, saying where to set it.
+fn credentials(
     config: &HookConfig,
-    secrets: &aws_sdk_secretsmanager::Client,
     deployment: &shared::naming::Deployment,
+    secret: &Arc<SecretStore<ClientCredentials>>,
     scopes: crate::bundle::Scopes,
+    http: &reqwest::Client,
 ) -> Credentials {
     if config.token_url.is_empty() {
         let reason = format!(
@@ -152,34 +274,17 @@ async fn credentials(
         tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");
         return Credentials::Unusable(reason);
     }
-    let id = deployment.secret_name(&crate::credentials::client_secret());
-    match shared::secrets::fetch::<shared::credentials::ClientCredentials>(secrets, &id).await {
-        Ok(client) => {
-            let client = Arc::new(shared::secrets::SecretStore::with_value(
-                secrets.clone(),
-                id,
-                CLIENT_SECRET_TTL,
-                client,
-            ));
-            let http = reqwest::Client::new();
-            let source = |scopes| {
-                Arc::new(shared::credentials::TokenSource::new(
-                    &config.token_url,
-                    client.clone(),
-                    scopes,
-                    http.clone(),
-                ))
-            };
-            Credentials::ClientCredentials {
-                customer: source(scopes.customer),
-                service: source(scopes.service),
-            }
-        }
-        Err(err) => {
-            let reason = format!("the hooks' client secret {id} is unusable: {err}");
-            tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");
-            Credentials::Unusable(reason)
-        }
+    let source = |scopes| {
+        Arc::new(TokenSource::new(
+            &config.token_url,
+            secret.clone(),
+            scopes,
+            http.clone(),
+        ))
+    };
+    Credentials::ClientCredentials {
+        customer: source(scopes.customer),
+        service: source(scopes.service),
     }
 }
 
@@ -189,14 +294,12 @@ pub async fn run(phase: Phase, info: &'static shared::ServiceInfo) -> Result<(),
     let sdk = shared::aws::sdk_config().await;
     // Init never fails: a hook that cannot start its checks still answers
     // every event with a reported Failed verdict saying why.
-    let gate = match shared::naming::Deployment::from_env() {
-        Ok(deployment) => gate(phase, &sdk, &deployment).await,
-        Err(missing) => unusable(phase, &sdk, format!("the hook's own environment: {missing}")),
-    };
-    let gate = Arc::new(gate);
+    let deployment =
+        shared::naming::Deployment::from_env().map_err(|missing| format!("the hook's own environment: {missing}"));
+    let hook = Arc::new(Hook::load(phase, &sdk, deployment).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let gate = gate.clone();
-        async move { invoke(&gate, event).await }
+        let hook = hook.clone();
+        async move { invoke(&hook.gate().await, event).await }
     }))
     .await
 }
@@ -230,5 +333,14 @@ async fn invoke(gate: &Gate, event: LambdaEvent<Value>) -> Result<Value, lambda_
     if !report.verdict {
         span.record("otel.status_code", "error");
     }
-    Ok(json!({"verdict": if report.verdict { "Succeeded" } else { "Failed" }, "reason": report.reason}))
+    let verdict = if report.verdict { "Succeeded" } else { "Failed" };
+    if let Some(error) = report.undelivered() {
+        return Err(crate::GateError::Undelivered {
+            deployment_id: parsed.deployment_id.clone(),
+            verdict,
+            error: error.to_owned(),
+        }
+        .into());
+    }
+    Ok(json!({"verdict": verdict, "reason": report.reason}))
 }

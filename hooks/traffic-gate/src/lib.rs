@@ -9,9 +9,15 @@
 //! traffic, by Lambda Invoke with the version as qualifier) or the live path
 //! (after traffic), and reports `Succeeded` only when all passed ([`verdict`]).
 //! It always answers: checks still running near the deadline, a panic in the
-//! checks, a missing plan all become `Failed`; CodeDeploy's throttling and
-//! 5xx are retried inside the deadline; an already-completed hook is left as
-//! it is. The [`report`] goes to the JSON log and EMF metrics.
+//! checks, a missing plan all become `Failed`; CodeDeploy's throttling, 5xx
+//! and stalled calls (each attempt has its own timeout) are retried inside
+//! the deadline, and the checks stop early enough for a whole last attempt;
+//! an already-completed hook is left as it is. A verdict that still could
+//! not be delivered ends the invocation with a function error
+//! ([`GateError::Undelivered`]), so Lambda's retries of CodeDeploy's
+//! asynchronous invocation run the hook again, and is counted
+//! (`HookVerdictUndelivered`). The [`report`] goes to the JSON log and EMF
+//! metrics.
 
 pub mod bundle;
 pub mod checks;
@@ -40,6 +46,18 @@ pub enum GateError {
         reason: String,
         /// The payload as received.
         raw: String,
+    },
+    /// The verdict could not be delivered before the deadline: a function
+    /// error, so Lambda invokes the hook again (CodeDeploy invokes hooks
+    /// asynchronously) instead of the deployment waiting out the hook timeout.
+    #[error("the {verdict} verdict for deployment {deployment_id} was not delivered: {error}")]
+    Undelivered {
+        /// The deployment.
+        deployment_id: String,
+        /// `Succeeded` or `Failed`.
+        verdict: &'static str,
+        /// CodeDeploy's last answer, or why there was none.
+        error: String,
     },
 }
 
@@ -117,10 +135,14 @@ impl Gate {
         .await
     }
 
+    /// When the checks are cut off: the margin before the deadline, and
+    /// never less than one whole attempt to report the verdict.
     fn checks_until(&self, deadline: Instant) -> Instant {
-        deadline
-            .checked_sub(self.settings.deadline_margin)
-            .unwrap_or_else(Instant::now)
+        let reserve = self
+            .settings
+            .deadline_margin
+            .max(self.settings.call_timeout + verdict::LAST_CALL);
+        deadline.checked_sub(reserve).unwrap_or_else(Instant::now)
     }
 
     /// Runs `checks` under the guard and reports the verdict: checks still
@@ -144,11 +166,20 @@ impl Gate {
                 abort.abort();
                 report.fail(format!(
                     "checks still running {} ms before the function's deadline",
-                    self.settings.deadline_margin.as_millis()
+                    deadline.saturating_duration_since(checks_until).as_millis()
                 ));
             }
         }
-        report.reported = Some(verdict::report(&self.clients.codedeploy, event, report.verdict, deadline).await);
+        report.reported = Some(
+            verdict::report(
+                &self.clients.codedeploy,
+                event,
+                report.verdict,
+                deadline,
+                self.settings.call_timeout,
+            )
+            .await,
+        );
         report.duration = started.elapsed();
         report.emit(&self.settings);
         report

@@ -49,6 +49,10 @@ pub struct Plan {
     pub live_url: Option<String>,
     /// Variables added to the environment (e.g. the URLs of the other services).
     pub variables: Vec<(String, serde_json::Value)>,
+    /// The function's deployed timeout (`[package.metadata.lambda.deploy]
+    /// timeout`): how long its first answer, cold start included, may take
+    /// unless [`Settings::cold_start_allowance`] says otherwise.
+    pub function_timeout: Duration,
 }
 
 impl Plan {
@@ -87,8 +91,17 @@ impl Plans {
 /// Budgets and margins.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `/health` must answer within this.
+    /// A warm `/health` must answer within this.
     pub smoke_budget: Duration,
+    /// How long the target's first `/health` answer may take, its cold
+    /// start included; `None`: the function's own timeout
+    /// ([`Plan::function_timeout`]). A first answer slower than
+    /// `smoke_budget` but within this is a cold start, and a second, warm
+    /// answer is then held to `smoke_budget`.
+    pub cold_start_allowance: Option<Duration>,
+    /// Each CodeDeploy call's attempt is given up after this (and retried
+    /// while the budget lasts), so one stalled call cannot eat the budget.
+    pub call_timeout: Duration,
     /// Checks still running this long before the function's deadline are cut off and reported `Failed`.
     pub deadline_margin: Duration,
     /// Per request of the checks.
@@ -103,6 +116,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             smoke_budget: Duration::from_millis(1500),
+            cold_start_allowance: None,
+            call_timeout: Duration::from_secs(2),
             deadline_margin: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             payload: PayloadFormat::RestV1 {

@@ -2,6 +2,7 @@
 //! and how it reached CodeDeploy — one JSON log line, plus EMF metrics
 //! (`HookFailed`: 1 for a `Failed` verdict, 0 for `Succeeded`, so its sum
 //! counts failed verdicts and its sample count all verdicts;
+//! `HookVerdictUndelivered`: 1 when CodeDeploy never accepted the verdict;
 //! `HookChecksFailed`, `HookDurationMs`) with the service as dimension.
 
 use std::time::Duration;
@@ -95,6 +96,14 @@ impl Report {
         self.reason = Some(reason);
     }
 
+    /// CodeDeploy's last answer when the verdict was not delivered.
+    pub fn undelivered(&self) -> Option<&str> {
+        match &self.reported {
+            Some(Reported::NotReported { error }) => Some(error),
+            _ => None,
+        }
+    }
+
     /// Writes the JSON log line and the EMF metrics.
     pub fn emit(&self, settings: &Settings) {
         let json = serde_json::to_string(self).unwrap_or_default();
@@ -110,6 +119,11 @@ impl Report {
             let failed = self.checks.iter().filter(|c| !c.passed).count()
                 + usize::from(!self.verdict && self.checks.iter().all(|c| c.passed));
             metrics.add("HookFailed", Unit::Count, f64::from(u8::from(!self.verdict)));
+            metrics.add(
+                "HookVerdictUndelivered",
+                Unit::Count,
+                f64::from(u8::from(self.undelivered().is_some())),
+            );
             metrics.add("HookChecksFailed", Unit::Count, failed as f64);
             metrics.add("HookDurationMs", Unit::Milliseconds, self.duration.as_millis() as f64);
             metrics.with(|m| m.add_metadata("phase", self.phase.as_str()));
@@ -171,7 +185,17 @@ mod tests {
                 .iter()
                 .map(|m| m["Name"].as_str().unwrap())
                 .collect();
-            assert_eq!(names, ["HookFailed", "HookChecksFailed", "HookDurationMs"], "{emf}");
+            assert_eq!(
+                names,
+                [
+                    "HookFailed",
+                    "HookVerdictUndelivered",
+                    "HookChecksFailed",
+                    "HookDurationMs"
+                ],
+                "{emf}"
+            );
+            assert_eq!(emf["HookVerdictUndelivered"].as_f64(), Some(0.0), "{emf}");
         }
     }
 }

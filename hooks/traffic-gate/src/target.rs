@@ -1,7 +1,9 @@
 //! Finding what a deployment deploys: `ListDeploymentTargets`, then
-//! `GetDeploymentTarget` → `lambdaTarget.lambdaFunctionInfo`.
+//! `GetDeploymentTarget` → `lambdaTarget.lambdaFunctionInfo`. Each call's
+//! attempt has its own timeout; a stalled call is retried like a throttled one.
 
-use std::time::Instant;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 /// The function and versions of a Lambda deployment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -16,15 +18,17 @@ pub struct Target {
     pub target_version: String,
 }
 
-/// Looks the target up, retrying throttling and 5xx until `until`.
+/// Looks the target up, retrying throttling, 5xx and attempts that took
+/// longer than `attempt_timeout` until `until`.
 pub async fn lookup(
     client: &aws_sdk_codedeploy::Client,
     deployment_id: &str,
     until: Instant,
+    attempt_timeout: Duration,
 ) -> Result<Target, String> {
     let mut attempt = 0;
     loop {
-        match once(client, deployment_id).await {
+        match once(client, deployment_id, until, attempt_timeout).await {
             Ok(target) => return Ok(target),
             Err((message, true)) if crate::backoff(attempt, until).await => {
                 tracing::warn!(error = %message, attempt, "target lookup failed; retrying");
@@ -47,26 +51,57 @@ where
     )
 }
 
+/// `call` given at most `attempt_timeout`, and never past `until`; running
+/// out of time is worth retrying.
+async fn bounded<T, E>(
+    operation: &str,
+    call: impl Future<Output = Result<T, E>>,
+    until: Instant,
+    attempt_timeout: Duration,
+    classify: impl FnOnce(&E) -> (String, bool),
+) -> Result<T, (String, bool)> {
+    let limit = attempt_timeout.min(until.saturating_duration_since(Instant::now()));
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(|e| classify(&e)),
+        Err(_) => Err((
+            format!("CodeDeploy {operation} gave no answer within {} ms", limit.as_millis()),
+            true,
+        )),
+    }
+}
+
 /// One attempt; the error says whether it is worth retrying.
-async fn once(client: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Result<Target, (String, bool)> {
-    let listed = client
-        .list_deployment_targets()
-        .deployment_id(deployment_id)
-        .send()
-        .await
-        .map_err(|e| classify(&e))?;
+async fn once(
+    client: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    until: Instant,
+    attempt_timeout: Duration,
+) -> Result<Target, (String, bool)> {
+    let listed = bounded(
+        "ListDeploymentTargets",
+        client.list_deployment_targets().deployment_id(deployment_id).send(),
+        until,
+        attempt_timeout,
+        classify,
+    )
+    .await?;
     let target_id = listed
         .target_ids()
         .first()
         .cloned()
         .ok_or_else(|| (format!("deployment {deployment_id} has no targets"), false))?;
-    let got = client
-        .get_deployment_target()
-        .deployment_id(deployment_id)
-        .target_id(&target_id)
-        .send()
-        .await
-        .map_err(|e| classify(&e))?;
+    let got = bounded(
+        "GetDeploymentTarget",
+        client
+            .get_deployment_target()
+            .deployment_id(deployment_id)
+            .target_id(&target_id)
+            .send(),
+        until,
+        attempt_timeout,
+        classify,
+    )
+    .await?;
     let info = got
         .deployment_target()
         .and_then(|t| t.lambda_target())

@@ -26,22 +26,29 @@ pub enum Reported {
     },
 }
 
-/// Time kept free before the deadline for the last attempt to finish.
-const LAST_CALL: Duration = Duration::from_millis(250);
+/// Time kept free before the deadline for the invocation to return once
+/// the last call has ended.
+pub const LAST_CALL: Duration = Duration::from_millis(250);
 
-/// Sends `passed` as `Succeeded` or `Failed` for `event`.
+/// Sends `passed` as `Succeeded` or `Failed` for `event`. Each attempt is
+/// given up after `attempt_timeout` (a stalled call is retried like a
+/// throttled one), and an attempt starts only when it can run its whole
+/// `attempt_timeout` and still end [`LAST_CALL`] before `deadline`.
 pub async fn report(
     client: &aws_sdk_codedeploy::Client,
     event: &HookEvent,
     passed: bool,
     deadline: Instant,
+    attempt_timeout: Duration,
 ) -> Reported {
     let status = if passed {
         LifecycleEventStatus::Succeeded
     } else {
         LifecycleEventStatus::Failed
     };
-    let until = deadline.checked_sub(LAST_CALL).unwrap_or(deadline);
+    let last_start = deadline
+        .checked_sub(LAST_CALL + attempt_timeout)
+        .unwrap_or_else(Instant::now);
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
@@ -51,17 +58,16 @@ pub async fn report(
             .lifecycle_event_hook_execution_id(&event.lifecycle_event_hook_execution_id)
             .status(status.clone())
             .send();
-        let result = match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), call).await {
-            Ok(result) => result,
-            Err(_) => {
-                return Reported::NotReported {
-                    error: String::from("no answer from CodeDeploy before the deadline"),
-                };
-            }
-        };
-        match result {
-            Ok(_) => return Reported::Accepted { attempts: attempt },
-            Err(err) => {
+        // Never past the deadline, even when the checks left less than a
+        // whole attempt (an invocation shorter than the margins).
+        let limit = attempt_timeout.min(
+            deadline
+                .checked_sub(LAST_CALL)
+                .map_or(Duration::ZERO, |end| end.saturating_duration_since(Instant::now())),
+        );
+        let message = match tokio::time::timeout(limit, call).await {
+            Ok(Ok(_)) => return Reported::Accepted { attempts: attempt },
+            Ok(Err(err)) => {
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_lifecycle_event_already_completed_exception())
@@ -69,11 +75,18 @@ pub async fn report(
                     return Reported::AlreadyCompleted;
                 }
                 let message = aws_sdk_codedeploy::error::DisplayErrorContext(&err).to_string();
-                if !shared::aws::is_transient(&err) || !crate::backoff(attempt - 1, until).await {
+                if !shared::aws::is_transient(&err) {
                     return Reported::NotReported { error: message };
                 }
-                tracing::warn!(error = %message, attempt, "reporting the verdict failed; retrying");
+                message
             }
+            Err(_) => format!("CodeDeploy gave no answer within {} ms", limit.as_millis()),
+        };
+        if !crate::backoff(attempt - 1, last_start).await {
+            return Reported::NotReported {
+                error: format!("{message} (attempt {attempt}, no time left for another)"),
+            };
         }
+        tracing::warn!(error = %message, attempt, "reporting the verdict failed; retrying");
     }
 }

@@ -50,8 +50,12 @@ fn plan(before: &[&str]) -> Plan {
         url_variable: String::from("echo_url"),
         live_url: None,
         variables: Vec::new(),
+        function_timeout: ECHO_TIMEOUT,
     }
 }
+
+/// The echo function's deployed timeout: the default cold-start allowance.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// CodeDeploy deploying `echo` 1 → 2, version 2 running with `env`, checked with `plan`.
 async fn stage(phase: Phase, env: &[(&str, &str)], plan: Plan, settings: Settings) -> Stage {
@@ -257,6 +261,127 @@ async fn codedeploy_failing_past_the_deadline_is_given_up_in_time() {
         .filter(|(op, _)| op == "PutLifecycleEventHookExecutionStatus")
         .count();
     assert!(attempts >= 3, "retried with backoff: {attempts} attempts");
+}
+
+/// Issue 18: a CodeDeploy call that hangs is given up after the per-attempt
+/// timeout and retried, so one stalled call does not eat the hook's budget:
+/// the target lookup and the verdict each meet one stall and still finish
+/// long before the stall would have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_codedeploy_call_is_given_up_and_retried() {
+    let quick = Settings {
+        call_timeout: Duration::from_millis(800),
+        ..settings()
+    };
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), quick).await;
+    let stall = Fault::Stall(Duration::from_secs(60));
+    for operation in ["ListDeploymentTargets", "PutLifecycleEventHookExecutionStatus"] {
+        stage.codedeploy.fail_next(operation, 1, stall).await;
+    }
+    let started = Instant::now();
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(report.verdict, "{report:?}");
+    assert_eq!(statuses, ["Succeeded"]);
+    assert_eq!(report.reported, Some(Reported::Accepted { attempts: 2 }));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the stalls were cut short: {:?}",
+        started.elapsed()
+    );
+    let calls = stage.codedeploy.calls().await;
+    assert_eq!(
+        calls.iter().filter(|(op, _)| op == "ListDeploymentTargets").count(),
+        2,
+        "the stalled lookup was retried: {calls:?}"
+    );
+}
+
+/// Issue 18: the verdict's last attempt starts early enough to end before
+/// the deadline even when every attempt stalls; the hook then says the
+/// verdict was not delivered (the function turns that into a function error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verdict_stalled_until_the_deadline_is_undelivered_in_time() {
+    let quick = Settings {
+        call_timeout: Duration::from_millis(1500),
+        ..settings()
+    };
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), quick).await;
+    stage
+        .codedeploy
+        .fail_for(
+            "PutLifecycleEventHookExecutionStatus",
+            Duration::from_secs(60),
+            Fault::Stall(Duration::from_secs(60)),
+        )
+        .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(8)).await;
+    assert!(statuses.is_empty());
+    let error = report.undelivered().unwrap_or_else(|| panic!("{:?}", report.reported));
+    assert!(error.contains("no answer within"), "{error}");
+}
+
+/// Issue 18: a first answer slower than the smoke budget is the target's
+/// cold start when it comes within the allowance (by default the function's
+/// timeout); a warm answer is then held to the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_within_the_allowance_succeeds() {
+    let stage = stage(
+        Phase::BeforeAllowTraffic,
+        &[("ECHO_FIRST_HEALTH_DELAY_MS", "2200")],
+        plan(&["pre-traffic"]),
+        settings(),
+    )
+    .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(report.verdict, "{report:?}");
+    assert_eq!(statuses, ["Succeeded"]);
+    let smoke = report.checks.iter().find(|c| c.name == "smoke").expect("smoke check");
+    assert!(smoke.detail.contains("cold start, allowance 3000 ms"), "{smoke:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_beyond_the_allowance_fails_saying_so() {
+    let strict = Settings {
+        cold_start_allowance: Some(Duration::from_millis(1800)),
+        ..settings()
+    };
+    let stage = stage(
+        Phase::BeforeAllowTraffic,
+        &[("ECHO_FIRST_HEALTH_DELAY_MS", "4000")],
+        plan(&["pre-traffic"]),
+        strict,
+    )
+    .await;
+    let (report, statuses) = run(&stage, Duration::from_secs(20)).await;
+    assert!(!report.verdict);
+    assert_eq!(statuses, ["Failed"]);
+    let reason = report.reason.unwrap_or_default();
+    assert!(
+        reason.contains("no first answer within the 1800 ms cold-start allowance"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_slow_when_warm_fails_even_after_a_cold_start() {
+    fails_with(
+        &[("ECHO_HEALTH_DELAY_MS", "1700")],
+        &["pre-traffic"],
+        "warm, over the 1500 ms budget",
+    )
+    .await;
+}
+
+/// Issue 18: the version contract. A `/health` that does not say which
+/// version answered fails, naming the field and where it comes from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_not_reporting_its_version_fails_naming_the_contract() {
+    fails_with(
+        &[("ECHO_HEALTH_NO_VERSION", "1")],
+        &["pre-traffic"],
+        "/health does not report function_version",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

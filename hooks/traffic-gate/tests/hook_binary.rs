@@ -247,3 +247,148 @@ async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &st
     );
     docs
 }
+
+/// A hook process for deployment `id` of accounts, as the first test runs
+/// it: its client in Secrets Manager at `secrets_endpoint`, its token
+/// endpoint from the configuration's override (SSM being down).
+async fn seeded_hook_env(
+    codedeploy: &CodeDeploy,
+    lambda: &LambdaInvoke,
+    secrets_endpoint: &str,
+) -> Vec<(String, String)> {
+    let sdk = local_aws::test_sdk_config().await;
+    let app = local_aws::unique("hook");
+    let deployment = shared::naming::Deployment::new(&app, "local");
+    let services = local_aws::registry::load().unwrap();
+    let identity = local_aws::identity::seed(&sdk, &local_aws::test_endpoint(), &deployment, &services)
+        .await
+        .unwrap();
+    let mut env = hook_env(codedeploy, lambda);
+    env.extend(pairs(&[
+        ("APP_NAME", app.as_str()),
+        ("STAGE", "local"),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_endpoint),
+        (
+            shared::config::override_var("token_url").as_str(),
+            identity.token_url.as_str(),
+        ),
+        ("CONFIG_DEADLINE_MARGIN_MS", "2000"),
+    ]));
+    env
+}
+
+/// Issue 18: a verdict CodeDeploy does not accept before the deadline ends
+/// the invocation with a function error and a `HookVerdictUndelivered`
+/// metric, so Lambda's retry of the asynchronous invocation runs the hook
+/// again — and that one delivers the verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undelivered_verdict_is_a_function_error_and_the_retry_delivers_it() {
+    let echo = local_aws::process::build_example("echo_lambda").await.unwrap();
+    let codedeploy = deploying_accounts("d-UNDELIVERED").await;
+    let lambda = LambdaInvoke::start().await.unwrap();
+    lambda.publish("accounts", "2", &echo, &[]).await.unwrap();
+    let env = seeded_hook_env(&codedeploy, &lambda, &local_aws::test_endpoint()).await;
+    let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
+    lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
+    lambda.set_timeout("before-allow-traffic", Duration::from_secs(8)).await;
+    lambda
+        .set_async_retry_delays(vec![Duration::from_secs(5), Duration::from_secs(5)])
+        .await;
+    codedeploy
+        .fail_for(
+            "PutLifecycleEventHookExecutionStatus",
+            Duration::from_secs(10),
+            local_aws::codedeploy::Fault::ServerError,
+        )
+        .await;
+    let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
+    let event = json!({"DeploymentId": "d-UNDELIVERED", "LifecycleEventHookExecutionId": "hook-1"});
+    let accepted = client
+        .invoke()
+        .function_name("before-allow-traffic")
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status_code(), 202);
+    let mut statuses = Vec::new();
+    for _ in 0..120 {
+        statuses = codedeploy.statuses("d-UNDELIVERED", "hook-1").await;
+        if !statuses.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(statuses, ["Failed"], "the retry delivered the verdict");
+    let endings: Vec<_> = lambda
+        .invocations()
+        .await
+        .into_iter()
+        .filter(|i| i.function == "before-allow-traffic")
+        .map(|i| i.ending)
+        .collect();
+    use local_aws::lambda::metrics::Ending;
+    assert_eq!(
+        endings.first(),
+        Some(&Ending::FunctionError),
+        "the undelivered verdict was a function error: {endings:?}"
+    );
+    assert_eq!(endings.last(), Some(&Ending::Answered), "{endings:?}");
+    let undelivered: Vec<f64> = lambda
+        .logs("before-allow-traffic")
+        .await
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|doc| doc["HookVerdictUndelivered"].as_f64())
+        .collect();
+    assert_eq!(
+        undelivered.first(),
+        Some(&1.0),
+        "the first invocation counted it: {undelivered:?}"
+    );
+    assert_eq!(undelivered.last(), Some(&0.0), "{undelivered:?}");
+}
+
+/// Issue 18: the hooks' client secret unreadable at init (Secrets Manager
+/// failing while the sandbox starts) is read again at the event, so the
+/// checks run with the hooks' token instead of failing a healthy release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_unreadable_at_init_is_read_again_at_the_event() {
+    use local_aws::faults::{Fault, FaultProxy, Match, Rule};
+    let echo = local_aws::process::build_example("echo_lambda").await.unwrap();
+    let codedeploy = deploying_accounts("d-SECRET").await;
+    let lambda = LambdaInvoke::start().await.unwrap();
+    lambda.publish("accounts", "2", &echo, &[]).await.unwrap();
+    let proxy = FaultProxy::start(&local_aws::test_endpoint()).await.unwrap();
+    proxy
+        .set(vec![Rule {
+            only: Match::Target(String::from("secretsmanager.")),
+            fault: Fault::Status(500),
+            percent: 100,
+        }])
+        .await;
+    let env = seeded_hook_env(&codedeploy, &lambda, proxy.url()).await;
+    let hook = Path::new(env!("CARGO_BIN_EXE_before-allow-traffic"));
+    lambda.publish("before-allow-traffic", "1", hook, &env).await.unwrap();
+    assert!(proxy.injected() > 0, "Secrets Manager failed during init");
+    proxy.clear().await;
+    let client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
+    let event = json!({"DeploymentId": "d-SECRET", "LifecycleEventHookExecutionId": "hook-1"});
+    let output = client
+        .invoke()
+        .function_name("before-allow-traffic")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.function_error(), None);
+    let answer: Value = serde_json::from_slice(output.payload().unwrap().as_ref()).unwrap();
+    // The accounts "version" is echo_lambda: the collection fails, but only
+    // after the credential check passed with a token for the hooks' client.
+    assert!(
+        answer["reason"].as_str().unwrap_or_default().starts_with("collection:"),
+        "the credential check passed: {answer}"
+    );
+    assert_eq!(codedeploy.statuses("d-SECRET", "hook-1").await, ["Failed"]);
+}
