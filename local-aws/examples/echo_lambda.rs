@@ -15,8 +15,9 @@
 //! of the process waits: a cold start paid by the first request, since the
 //! local Lambda endpoint starts a version when it is published),
 //! `ECHO_HEALTH_PANIC=1` (it panics: a function error on Lambda),
-//! `ECHO_HEALTH_NO_VERSION=1` (the body leaves out `function_version`, as a
-//! service not built on `shared::http` would).
+//! `ECHO_HEALTH_FUNCTION_VERSION` (the JSON value reported as
+//! `function_version` instead of the running version, e.g. `2` as a number;
+//! `-` leaves the field out, as a service not built on `shared::http` would).
 
 use axum::Router;
 use axum::extract::Path;
@@ -47,10 +48,13 @@ async fn health() -> Response {
         "version": FUNCTION.version,
         "function_version": var("AWS_LAMBDA_FUNCTION_VERSION"),
     });
-    if var("ECHO_HEALTH_NO_VERSION").is_some()
+    if let Some(reported) = var("ECHO_HEALTH_FUNCTION_VERSION")
         && let Some(fields) = body.as_object_mut()
     {
-        fields.remove("function_version");
+        match serde_json::from_str(&reported) {
+            Ok(value) => fields.insert(String::from("function_version"), value),
+            Err(_) => fields.remove("function_version"),
+        };
     }
     (code.unwrap_or(StatusCode::OK), axum::Json(body)).into_response()
 }

@@ -174,6 +174,11 @@ pub enum AuthError {
     /// client-credentials token of one of the deployment's machine clients.
     #[error("the token carries a service scope but is not a machine token of this deployment's services")]
     NotAService,
+    /// A machine client's own token (client credentials: no user named) of a
+    /// client that is none of the deployment's services: it stands for no
+    /// customer, whatever scopes the pool gave it.
+    #[error("the token is a machine client's that is no service of this deployment; a customer's token names a user")]
+    NotACustomer,
     /// A service that names no customer (no `X-On-Behalf-Of`) without the
     /// back-office scope (the one named): acting for no one is back-office work.
     #[error("a service acting for no one needs scope {0}; name the customer it acts for in X-On-Behalf-Of")]
@@ -649,6 +654,12 @@ impl Gate {
                 }),
                 (false, _, None) => Err(AuthError::ForNoOne(self.back_office_scope.clone())),
             };
+        }
+        // A client-credentials token is a customer only for the deployment's
+        // own machine clients (the traffic hooks, as the customer of the
+        // test accounts they open); any other client is no one's.
+        if token.machine && !self.verifier.settings().service_client_ids.contains(&token.client_id) {
+            return Err(AuthError::NotACustomer);
         }
         match access {
             // Only a service may name a customer.

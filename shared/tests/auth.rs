@@ -15,6 +15,9 @@ async fn verifier(issuer: &Issuer) -> Verifier {
     Verifier::load(issuer.settings(), reqwest::Client::new()).await
 }
 
+/// A machine client of the pool that no service of the deployment owns.
+const STRAY: &str = "stray-machine-client";
+
 fn claims() -> Value {
     cognito_claims("3f1e-customer", &["accounts/read", "payments/write"])
 }
@@ -256,7 +259,11 @@ async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_d
     use tower::ServiceExt;
 
     let issuer = Issuer::start().await.unwrap();
-    let verifier = std::sync::Arc::new(verifier(&issuer).await);
+    // A second machine client of the pool whose tokens the API accepts but
+    // which is none of the deployment's services.
+    let mut settings = issuer.settings();
+    settings.client_ids.push(String::from(STRAY));
+    let verifier = std::sync::Arc::new(Verifier::load(settings, reqwest::Client::new()).await);
     let service = shared::ServiceInfo::new("ledger", "0");
     let who = |principal: Principal| async move {
         match principal {
@@ -326,6 +333,10 @@ async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_d
         fields.remove("token_use");
     }
     let no_use = sign("signing", "signing", &no_use);
+    let mut stray = machine_claims(&["ledger/read"]);
+    stray["sub"] = json!(STRAY);
+    stray["client_id"] = json!(STRAY);
+    let stray = sign("signing", "signing", &stray);
     // (case, path, token, X-On-Behalf-Of, status, challenge, in the body)
     type Case<'a> = (
         &'a str,
@@ -345,6 +356,27 @@ async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_d
             200,
             None,
             "customer ada",
+        ),
+        // Client credentials with a customer's scope: the deployment's own
+        // machine client is the customer of what it opens (the traffic
+        // hooks' test accounts); another client is no one (issue 15, F5).
+        (
+            "the deployment's machine client with a customer scope",
+            "/read",
+            machine(&["ledger/read"]),
+            None,
+            200,
+            None,
+            "customer services-machine-client",
+        ),
+        (
+            "another machine client with a customer scope",
+            "/read",
+            stray,
+            None,
+            401,
+            None,
+            "no service of this deployment",
         ),
         (
             "a customer without it",

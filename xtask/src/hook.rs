@@ -74,9 +74,10 @@ async fn hook(stack: &Stack, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let sdk = stack.sdk_config().await;
     let deployment = local_deployment();
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut gate = traffic_gate::lambda::Hook::load(phase, &sdk, Ok(deployment))
         .await
-        .gate()
+        .gate(deadline)
         .await;
     gate.clients = stand_in_clients(&codedeploy, &invoke).await;
     // The checks reach the other services at their local URLs.
@@ -90,9 +91,7 @@ async fn hook(stack: &Stack, args: &Args) -> anyhow::Result<ExitCode> {
     let event = traffic_gate::parse_event(
         &serde_json::json!({"DeploymentId": "d-LOCAL", "LifecycleEventHookExecutionId": "local-hook-execution"}),
     )?;
-    let report = gate
-        .handle(&event, Instant::now() + Duration::from_secs(args.timeout))
-        .await;
+    let report = gate.handle(&event, deadline).await;
     println!("{}", serde_json::to_string_pretty(&report).context("report")?);
     let statuses = codedeploy.statuses("d-LOCAL", "local-hook-execution").await;
     println!(

@@ -278,7 +278,12 @@ impl Smoke {
             )
         };
         let (warm, _) = health(transport, base, target, warm_limit).await.map_err(|e| match e {
-            Health::Late(_) => over(warm_limit),
+            Health::Late(e) => format!(
+                "/health gave no warm answer within {} ms (budget {} ms, after a {} ms first answer): {e}",
+                warm_limit.as_millis(),
+                self.budget.as_millis(),
+                first.as_millis()
+            ),
             Health::Wrong(e) => e,
         })?;
         if warm > self.budget {
@@ -332,14 +337,25 @@ async fn health(
     }
     let health: Value =
         serde_json::from_str(&response.body).map_err(|e| Health::Wrong(format!("/health body is not JSON: {e}")))?;
-    let Some(version) = health.get("function_version").and_then(Value::as_str) else {
+    let version = match health.get("function_version") {
+        Some(Value::String(version)) => version.as_str(),
+        Some(other @ (Value::Number(_) | Value::Bool(_))) => {
+            return Err(Health::Wrong(format!(
+                "/health reports function_version as {other}, not as a string; the version contract \
+                 (hooks/README.md) wants Lambda's AWS_LAMBDA_FUNCTION_VERSION as it is, {:?}",
+                target.target_version
+            )));
+        }
+        _ => "",
+    };
+    if version.is_empty() {
         return Err(Health::Wrong(format!(
             "/health does not report function_version, so the hook cannot tell which version answered; \
              a service reports it by serving shared::http's health route (the version contract, hooks/README.md); \
              expected the target version {:?}",
             target.target_version
         )));
-    };
+    }
     if version != target.target_version {
         return Err(Health::Wrong(format!(
             "/health reports version {version:?}, expected the target version {:?}",

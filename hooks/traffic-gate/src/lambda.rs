@@ -73,23 +73,54 @@ impl Default for HookConfig {
     }
 }
 
+/// The accepted range of each duration setting, in ms: (key, value, least, most).
+type Range = (&'static str, u64, u64, u64);
+
 impl HookConfig {
-    /// The gate's settings from this configuration.
-    pub fn settings(&self, metrics: Option<MetricsSink>) -> Settings {
-        Settings {
-            smoke_budget: Duration::from_millis(self.smoke_budget_ms),
-            cold_start_allowance: (self.cold_start_allowance_ms > 0)
-                .then(|| Duration::from_millis(self.cold_start_allowance_ms)),
-            call_timeout: Duration::from_millis(self.call_timeout_ms.max(1)),
-            deadline_margin: Duration::from_millis(self.deadline_margin_ms),
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
-            payload: match self.payload_format.as_str() {
-                "http" => PayloadFormat::HttpV2,
-                _ => PayloadFormat::RestV1 {
-                    stage: self.api_stage.clone(),
-                },
-            },
-            metrics,
+    /// The gate's settings from this configuration, or every value out of
+    /// its range named with the range expected.
+    pub fn settings(&self, metrics: Option<MetricsSink>) -> Result<Settings, String> {
+        // Lambda's longest timeout, 15 minutes, bounds every wait.
+        const LAMBDA_MAX_MS: u64 = 900_000;
+        let ranges: [Range; 5] = [
+            ("smoke_budget_ms", self.smoke_budget_ms, 50, LAMBDA_MAX_MS),
+            (
+                "cold_start_allowance_ms",
+                self.cold_start_allowance_ms,
+                0,
+                LAMBDA_MAX_MS,
+            ),
+            ("call_timeout_ms", self.call_timeout_ms, 100, 60_000),
+            ("deadline_margin_ms", self.deadline_margin_ms, 0, LAMBDA_MAX_MS),
+            ("request_timeout_ms", self.request_timeout_ms, 1, LAMBDA_MAX_MS),
+        ];
+        let mut problems: Vec<String> = ranges
+            .iter()
+            .filter(|(_, value, least, most)| value < least || value > most)
+            .map(|(key, value, least, most)| format!("{key} = {value}: expected {least} to {most}"))
+            .collect();
+        let payload = match self.payload_format.as_str() {
+            "http" => Some(PayloadFormat::HttpV2),
+            "rest" => Some(PayloadFormat::RestV1 {
+                stage: self.api_stage.clone(),
+            }),
+            other => {
+                problems.push(format!("payload_format = {other:?}: expected \"rest\" or \"http\""));
+                None
+            }
+        };
+        match payload {
+            Some(payload) if problems.is_empty() => Ok(Settings {
+                smoke_budget: Duration::from_millis(self.smoke_budget_ms),
+                cold_start_allowance: (self.cold_start_allowance_ms > 0)
+                    .then(|| Duration::from_millis(self.cold_start_allowance_ms)),
+                call_timeout: Duration::from_millis(self.call_timeout_ms),
+                deadline_margin: Duration::from_millis(self.deadline_margin_ms),
+                request_timeout: Duration::from_millis(self.request_timeout_ms),
+                payload,
+                metrics,
+            }),
+            _ => Err(problems.join("; ")),
         }
     }
 }
@@ -101,6 +132,11 @@ pub const CONFIG_NAME: &str = "traffic-gate";
 /// they are read again (a rotated secret or changed setting is picked up
 /// within this).
 pub const REREAD_AFTER: Duration = Duration::from_secs(300);
+
+/// The longest a read of the configuration or the client secret may take at
+/// init (a quarter of the time left, at most, at an event), so a stalled
+/// SSM or Secrets Manager costs a bounded wait, never the verdict.
+pub const READ_LIMIT: Duration = Duration::from_secs(3);
 
 /// What a hook keeps between invocations: its clients, its configuration and
 /// its client secret (each re-read after [`REREAD_AFTER`], or on the next
@@ -145,46 +181,66 @@ impl Hook {
         }
     }
 
-    /// The gate for the next event: built again when the configuration
-    /// changed (or could not be read, when its defaults and `CONFIG_*`
-    /// overrides are used for this event).
-    pub async fn gate(&self) -> Gate {
+    /// The gate for an event due by `deadline`: built again when the
+    /// configuration changed. Configuration that cannot be read in time
+    /// (SSM down or stalled, and nothing loaded before) leaves the defaults
+    /// and the `CONFIG_*` overrides for this event, and says so wherever a
+    /// missing value fails a check; invalid configuration fails every check,
+    /// naming the keys.
+    pub async fn gate(&self, deadline: Instant) -> Gate {
         let sources = match &self.sources {
             Ok(sources) => sources,
             Err(reason) => return self.unusable(reason.clone()),
         };
-        let config = match sources.config.get().await {
-            Ok(config) => config,
-            Err(err) => {
-                tracing::error!(error = %err, "hook configuration unreadable; using the defaults and the CONFIG_* overrides for this event");
-                let prefix = sources.deployment.config_prefix(CONFIG_NAME);
-                Arc::new(
-                    shared::config::from_raw(&prefix, &shared::config::overrides()).unwrap_or_else(|err| {
-                        tracing::error!(error = %err, "the CONFIG_* overrides are unusable too; using the defaults");
-                        HookConfig::default()
-                    }),
-                )
+        let prefix = sources.deployment.config_prefix(CONFIG_NAME);
+        let budget = READ_LIMIT.min(deadline.saturating_duration_since(Instant::now()) / 4);
+        let unreadable = match tokio::time::timeout(budget, sources.config.get()).await {
+            Ok(Ok(config)) => {
+                let mut built = self.built.lock().await;
+                if let Some((seen, gate)) = built.as_ref()
+                    && Arc::ptr_eq(seen, &config)
+                {
+                    return gate.clone();
+                }
+                let gate = self.build(&sources.deployment, &config, &sources.secret, None);
+                *built = Some((config, gate.clone()));
+                return gate;
             }
+            Ok(Err(err @ shared::config::ConfigError::Invalid { .. })) => {
+                return self.unusable(format!("configuration: {err}"));
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!(
+                "reading SSM parameters under {prefix}: no answer within {} ms",
+                budget.as_millis()
+            ),
         };
-        let mut built = self.built.lock().await;
-        if let Some((seen, gate)) = built.as_ref()
-            && Arc::ptr_eq(seen, &config)
-        {
-            return gate.clone();
+        tracing::error!(error = %unreadable, "hook configuration unreadable; using the defaults and the CONFIG_* overrides for this event");
+        match shared::config::from_raw::<HookConfig>(&prefix, &shared::config::overrides()) {
+            Ok(config) => self.build(&sources.deployment, &config, &sources.secret, Some(&unreadable)),
+            Err(err) => self.unusable(format!("configuration: {err}")),
         }
-        let gate = self.build(&sources.deployment, &config, &sources.secret);
-        *built = Some((config, gate.clone()));
-        gate
     }
 
     /// The gate for `config`: plans from the bundle for the deployment's
-    /// stage, the hooks' client from `secret`.
+    /// stage, the hooks' client from `secret`; `unreadable` says why the
+    /// configuration is only the defaults and overrides.
     fn build(
         &self,
         deployment: &shared::naming::Deployment,
         config: &HookConfig,
         secret: &Arc<SecretStore<ClientCredentials>>,
+        unreadable: Option<&str>,
     ) -> Gate {
+        let settings = match config.settings(Some(metrics(self.phase))) {
+            Ok(settings) => settings,
+            Err(problems) => {
+                return self.unusable(format!(
+                    "configuration under {} is invalid: {problems}",
+                    deployment.config_prefix(CONFIG_NAME)
+                ));
+            }
+        };
         let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
         let (plans, scopes) = match crate::bundle::plans(&deployment.stage, &live_urls) {
             Ok(bundled) => bundled,
@@ -193,9 +249,9 @@ impl Hook {
         Gate {
             phase: self.phase,
             plans,
-            settings: config.settings(Some(metrics(self.phase))),
+            settings,
             clients: self.clients.clone(),
-            credentials: credentials(config, deployment, secret, scopes, &self.http),
+            credentials: credentials(config, deployment, secret, scopes, &self.http, unreadable),
             unusable: None,
         }
     }
@@ -207,7 +263,10 @@ impl Hook {
         Gate {
             phase: self.phase,
             plans: Plans::default(),
-            settings: HookConfig::default().settings(Some(metrics(self.phase))),
+            settings: Settings {
+                metrics: Some(metrics(self.phase)),
+                ..Settings::default()
+            },
             clients: self.clients.clone(),
             credentials: Credentials::Unusable(reason.clone()),
             unusable: Some(reason),
@@ -222,18 +281,21 @@ impl Sources {
         let secrets = shared::aws::secrets_manager(sdk);
         let prefix = deployment.config_prefix(CONFIG_NAME);
         let id = deployment.secret_name(&crate::credentials::client_secret());
+        // Bounded: a stalled SSM or Secrets Manager must not hold init past
+        // Lambda's init limit (10 s); what is not read now is read later.
         let (config, secret) = tokio::join!(
-            shared::config::load::<HookConfig>(&ssm, &prefix),
-            shared::secrets::fetch::<ClientCredentials>(&secrets, &id)
+            tokio::time::timeout(READ_LIMIT, shared::config::load::<HookConfig>(&ssm, &prefix)),
+            tokio::time::timeout(READ_LIMIT, shared::secrets::fetch::<ClientCredentials>(&secrets, &id))
         );
-        let config = match config {
+        let late = |_| format!("no answer within {} ms", READ_LIMIT.as_millis());
+        let config = match config.map_err(late).and_then(|read| read.map_err(|e| e.to_string())) {
             Ok(config) => shared::config::Refreshing::new(ssm, prefix, config, REREAD_AFTER),
             Err(err) => {
                 tracing::error!(error = %err, "hook configuration unreadable at init; reading it again at the next event");
                 shared::config::Refreshing::unloaded(ssm, prefix, REREAD_AFTER)
             }
         };
-        let secret = match secret {
+        let secret = match secret.map_err(late).and_then(|read| read.map_err(|e| e.to_string())) {
             Ok(value) => SecretStore::with_value(secrets, id, REREAD_AFTER, value),
             Err(err) => {
                 tracing::error!(secret = %id, error = %err, "the hooks' client secret unreadable at init; reading it again at the next event");
@@ -265,12 +327,14 @@ fn credentials(
     secret: &Arc<SecretStore<ClientCredentials>>,
     scopes: crate::bundle::Scopes,
     http: &reqwest::Client,
+    unreadable: Option<&str>,
 ) -> Credentials {
     if config.token_url.is_empty() {
-        let reason = format!(
-            "no token endpoint: set token_url under {}",
-            deployment.config_prefix(CONFIG_NAME)
-        );
+        let prefix = deployment.config_prefix(CONFIG_NAME);
+        let reason = match unreadable {
+            Some(why) => format!("configuration unreadable, so no token endpoint (token_url under {prefix}): {why}"),
+            None => format!("no token endpoint: set token_url under {prefix}"),
+        };
         tracing::error!(%reason, "the hooks have no identity; checks that need a token will fail");
         return Credentials::Unusable(reason);
     }
@@ -299,12 +363,12 @@ pub async fn run(phase: Phase, info: &'static shared::ServiceInfo) -> Result<(),
     let hook = Arc::new(Hook::load(phase, &sdk, deployment).await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let hook = hook.clone();
-        async move { invoke(&hook.gate().await, event).await }
+        async move { invoke(&hook, event).await }
     }))
     .await
 }
 
-async fn invoke(gate: &Gate, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+async fn invoke(hook: &Hook, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
     let remaining = event
         .context
         .deadline()
@@ -318,14 +382,16 @@ async fn invoke(gate: &Gate, event: LambdaEvent<Value>) -> Result<Value, lambda_
     // collection requests nest under it.
     let span = tracing::info_span!(
         "hook",
-        otel.name = gate.phase.as_str(),
+        otel.name = hook.phase.as_str(),
         otel.status_code = tracing::field::Empty,
-        annotation.phase = gate.phase.as_str(),
+        annotation.phase = hook.phase.as_str(),
         annotation.deployment_id = parsed.deployment_id.as_str(),
         annotation.verdict = tracing::field::Empty,
     );
     shared::xray::adopt(&span, event.context.xray_trace_id.as_deref());
-    let report = gate.handle(&parsed, deadline).instrument(span.clone()).await;
+    let report = async { hook.gate(deadline).await.handle(&parsed, deadline).await }
+        .instrument(span.clone())
+        .await;
     span.record(
         "annotation.verdict",
         if report.verdict { "Succeeded" } else { "Failed" },

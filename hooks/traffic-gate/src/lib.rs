@@ -135,14 +135,17 @@ impl Gate {
         .await
     }
 
-    /// When the checks are cut off: the margin before the deadline, and
+    /// The time kept before the deadline for reporting: the margin, and
     /// never less than one whole attempt to report the verdict.
-    fn checks_until(&self, deadline: Instant) -> Instant {
-        let reserve = self
-            .settings
+    fn reserve(&self) -> Duration {
+        self.settings
             .deadline_margin
-            .max(self.settings.call_timeout + verdict::LAST_CALL);
-        deadline.checked_sub(reserve).unwrap_or_else(Instant::now)
+            .max(self.settings.call_timeout + verdict::LAST_CALL)
+    }
+
+    /// When the checks are cut off: [`Gate::reserve`] before the deadline.
+    fn checks_until(&self, deadline: Instant) -> Instant {
+        deadline.checked_sub(self.reserve()).unwrap_or_else(Instant::now)
     }
 
     /// Runs `checks` under the guard and reports the verdict: checks still
@@ -156,6 +159,16 @@ impl Gate {
         let mut report = Report::new(self.phase, event);
         // The checks run in their own task: a panic there is a JoinError here,
         // never a lost verdict. They stay in this span (the hook's trace).
+        let left = deadline.saturating_duration_since(started);
+        if left <= self.reserve() {
+            report.fail(format!(
+                "the hook had {} ms before its deadline, no more than the {} ms it keeps for reporting the verdict \
+                 (deadline_margin_ms, call_timeout_ms): give the hook function a longer timeout",
+                left.as_millis(),
+                self.reserve().as_millis()
+            ));
+            return self.deliver(event, deadline, report, started).await;
+        }
         let task = tokio::spawn(tracing::Instrument::in_current_span(checks));
         let abort = task.abort_handle();
         match tokio::time::timeout(checks_until.saturating_duration_since(Instant::now()), task).await {
@@ -166,10 +179,15 @@ impl Gate {
                 abort.abort();
                 report.fail(format!(
                     "checks still running {} ms before the function's deadline",
-                    deadline.saturating_duration_since(checks_until).as_millis()
+                    self.reserve().as_millis()
                 ));
             }
         }
+        self.deliver(event, deadline, report, started).await
+    }
+
+    /// Reports `report`'s verdict and emits the report.
+    async fn deliver(&self, event: &HookEvent, deadline: Instant, mut report: Report, started: Instant) -> Report {
         report.reported = Some(
             verdict::report(
                 &self.clients.codedeploy,
@@ -193,6 +211,14 @@ fn panic_message(join: tokio::task::JoinError) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| String::from("(no message)"))
+}
+
+/// The time limit of CodeDeploy attempt `attempt` (1-based): `base`,
+/// doubling with each retry up to 8 × `base`, so an endpoint that is slow
+/// but working is eventually waited for, while a stalled one costs `base`
+/// the first time.
+pub(crate) fn attempt_limit(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(3))
 }
 
 /// Exponential backoff from 100 ms, doubling to at most 2 s, never past `until`.

@@ -18,8 +18,9 @@ pub struct Target {
     pub target_version: String,
 }
 
-/// Looks the target up, retrying throttling, 5xx and attempts that took
-/// longer than `attempt_timeout` until `until`.
+/// Looks the target up, retrying throttling, 5xx and attempts that ran out
+/// of time until `until`; the first attempt's calls get `attempt_timeout`
+/// each, later ones more (see `attempt_limit`).
 pub async fn lookup(
     client: &aws_sdk_codedeploy::Client,
     deployment_id: &str,
@@ -28,7 +29,8 @@ pub async fn lookup(
 ) -> Result<Target, String> {
     let mut attempt = 0;
     loop {
-        match once(client, deployment_id, until, attempt_timeout).await {
+        let limit = crate::attempt_limit(attempt_timeout, attempt + 1);
+        match once(client, deployment_id, until, limit).await {
             Ok(target) => return Ok(target),
             Err((message, true)) if crate::backoff(attempt, until).await => {
                 tracing::warn!(error = %message, attempt, "target lookup failed; retrying");

@@ -30,10 +30,12 @@ pub enum Reported {
 /// the last call has ended.
 pub const LAST_CALL: Duration = Duration::from_millis(250);
 
-/// Sends `passed` as `Succeeded` or `Failed` for `event`. Each attempt is
-/// given up after `attempt_timeout` (a stalled call is retried like a
-/// throttled one), and an attempt starts only when it can run its whole
-/// `attempt_timeout` and still end [`LAST_CALL`] before `deadline`.
+/// Sends `passed` as `Succeeded` or `Failed` for `event`. Each attempt has
+/// a time limit, `attempt_timeout` the first time and growing with each
+/// retry (a stalled call is retried like a throttled one; a slow one is
+/// waited for longer); a retry starts only when at least `attempt_timeout`
+/// is left before [`LAST_CALL`] ahead of `deadline`, and no attempt runs
+/// past that.
 pub async fn report(
     client: &aws_sdk_codedeploy::Client,
     event: &HookEvent,
@@ -46,25 +48,18 @@ pub async fn report(
     } else {
         LifecycleEventStatus::Failed
     };
-    let last_start = deadline
-        .checked_sub(LAST_CALL + attempt_timeout)
-        .unwrap_or_else(Instant::now);
+    let end = deadline.checked_sub(LAST_CALL).unwrap_or_else(Instant::now);
+    let last_start = end.checked_sub(attempt_timeout).unwrap_or_else(Instant::now);
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
+        let limit = crate::attempt_limit(attempt_timeout, attempt).min(end.saturating_duration_since(Instant::now()));
         let call = client
             .put_lifecycle_event_hook_execution_status()
             .deployment_id(&event.deployment_id)
             .lifecycle_event_hook_execution_id(&event.lifecycle_event_hook_execution_id)
             .status(status.clone())
             .send();
-        // Never past the deadline, even when the checks left less than a
-        // whole attempt (an invocation shorter than the margins).
-        let limit = attempt_timeout.min(
-            deadline
-                .checked_sub(LAST_CALL)
-                .map_or(Duration::ZERO, |end| end.saturating_duration_since(Instant::now())),
-        );
         let message = match tokio::time::timeout(limit, call).await {
             Ok(Ok(_)) => return Reported::Accepted { attempts: attempt },
             Ok(Err(err)) => {

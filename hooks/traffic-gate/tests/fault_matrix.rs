@@ -377,11 +377,35 @@ async fn a_target_slow_when_warm_fails_even_after_a_cold_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_not_reporting_its_version_fails_naming_the_contract() {
     fails_with(
-        &[("ECHO_HEALTH_NO_VERSION", "1")],
+        &[("ECHO_HEALTH_FUNCTION_VERSION", "-")],
         &["pre-traffic"],
         "/health does not report function_version",
     )
     .await;
+    fails_with(
+        &[("ECHO_HEALTH_FUNCTION_VERSION", "2")],
+        &["pre-traffic"],
+        "/health reports function_version as 2, not as a string",
+    )
+    .await;
+}
+
+/// Found by the attack on issue 18: a CodeDeploy that answers, but slower
+/// than the per-attempt timeout, is waited for longer at each retry; a
+/// healthy release ships, delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codedeploy_slower_than_the_call_timeout_is_waited_for() {
+    use local_aws::faults::{Fault as ProxyFault, FaultProxy, Rule};
+    let mut stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let slow = FaultProxy::start(stage.codedeploy.endpoint()).await.unwrap();
+    slow.set(vec![Rule::always(ProxyFault::Stall(Duration::from_millis(1300)))])
+        .await;
+    stage.gate.settings.call_timeout = Duration::from_millis(1000);
+    stage.gate.clients.codedeploy = Clients::new(&local_aws::sdk_config_at(slow.url()).await).codedeploy;
+    let (report, statuses) = run(&stage, Duration::from_secs(30)).await;
+    assert!(report.verdict, "{report:?}");
+    assert_eq!(statuses, ["Succeeded"]);
+    assert!(report.undelivered().is_none(), "{:?}", report.reported);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

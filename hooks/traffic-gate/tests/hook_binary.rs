@@ -223,6 +223,12 @@ async fn assert_traced(daemon: &local_aws::xray::Daemon, root: &str, caller: &st
         .collect();
     for call in &sdk_calls {
         assert_eq!(call["aws"]["region"], "us-east-1", "{call}");
+        // SSM is unreachable here: the hook's read of its configuration at
+        // the event is traced as a fault with its cause, and has no request id.
+        if call["aws"]["operation"] == "GetParametersByPath" {
+            assert_eq!(call["fault"], true, "{call}");
+            continue;
+        }
         assert!(
             call["aws"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
             "{call}"

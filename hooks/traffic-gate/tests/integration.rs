@@ -4,3 +4,4 @@
 
 mod fault_matrix;
 mod hook_binary;
+mod hook_config;
