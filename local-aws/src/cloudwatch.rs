@@ -402,28 +402,90 @@ fn describe(alarm: &MetricAlarm) -> wire::MetricAlarmOut {
     }
 }
 
+/// `DescribeAlarms` as the API reference defines it: `AlarmNames` (at most
+/// 100) or `AlarmNamePrefix`, not both; `StateValue` one of the three
+/// states; `AlarmTypes` (metric alarms only when absent; this stand-in holds
+/// no other kind); pages of `MaxRecords` (1 to 100, 50 by default) in name
+/// order, continued by the `NextToken` of the previous page.
 async fn describe_alarms(shared: &Shared, body: &[u8]) -> Result<Response, Refusal> {
     let input: wire::DescribeAlarmsInput = decode(body)?;
+    if input.alarm_names.len() > 100 {
+        return Err(invalid("AlarmNames", "at most 100 names"));
+    }
+    if !input.alarm_names.is_empty() && input.alarm_name_prefix.is_some() {
+        return Err(Refusal::client(
+            "InvalidParameterCombination",
+            String::from("AlarmNamePrefix cannot be specified with AlarmNames"),
+        ));
+    }
+    if let Some(state) = &input.state_value
+        && !["OK", "ALARM", "INSUFFICIENT_DATA"].contains(&state.as_str())
+    {
+        return Err(invalid("StateValue", "OK, ALARM or INSUFFICIENT_DATA"));
+    }
+    if let Some(kind) = input
+        .alarm_types
+        .iter()
+        .find(|t| !["MetricAlarm", "CompositeAlarm", "LogAlarm"].contains(&t.as_str()))
+    {
+        return Err(invalid(
+            "AlarmTypes",
+            &format!("MetricAlarm, CompositeAlarm or LogAlarm, not {kind:?}"),
+        ));
+    }
+    let page = match input.max_records {
+        None => 50,
+        Some(n @ 1..=100) => n as usize,
+        Some(_) => return Err(invalid("MaxRecords", "1 to 100")),
+    };
+    let metric_alarms = input.alarm_types.is_empty() || input.alarm_types.iter().any(|t| t == "MetricAlarm");
     let now = SystemTime::now();
     let mut alarms = shared.alarms.lock().await;
-    let found: Vec<wire::MetricAlarmOut> = alarms
-        .values_mut()
-        .filter(|a| input.alarm_names.is_empty() || input.alarm_names.contains(&a.name))
-        .filter(|a| {
+    let mut names: Vec<String> = alarms
+        .keys()
+        .filter(|_| metric_alarms)
+        .filter(|name| input.alarm_names.is_empty() || input.alarm_names.contains(name))
+        .filter(|name| {
             input
                 .alarm_name_prefix
                 .as_ref()
-                .is_none_or(|p| a.name.starts_with(p.as_str()))
+                .is_none_or(|p| name.starts_with(p.as_str()))
         })
-        .map(|alarm| {
-            alarm.advance(&shared.store, &shared.clock, now);
-            describe(alarm)
-        })
-        .filter(|a| input.state_value.as_ref().is_none_or(|s| &a.state_value == s))
+        .cloned()
         .collect();
+    names.sort();
+    let mut found = Vec::new();
+    for name in &names {
+        if let Some(alarm) = alarms.get_mut(name) {
+            alarm.advance(&shared.store, &shared.clock, now);
+            let described = describe(alarm);
+            if input.state_value.as_ref().is_none_or(|s| &described.state_value == s) {
+                found.push(described);
+            }
+        }
+    }
+    // The token is the name of the last alarm a page held: the next page
+    // starts after it, whatever was added or removed in between.
+    let start = match input.next_token.as_deref() {
+        None => 0,
+        Some("") => return Err(Refusal::client("InvalidNextToken", String::from("The token is empty."))),
+        Some(token) => found
+            .iter()
+            .position(|a| a.alarm_name.as_str() > token)
+            .unwrap_or(found.len()),
+    };
+    let rest = found.split_off(start);
+    let more = rest.len() > page;
+    let metric_alarms: Vec<wire::MetricAlarmOut> = rest.into_iter().take(page).collect();
+    let next_token = more
+        .then(|| metric_alarms.last().map(|a| a.alarm_name.clone()))
+        .flatten();
     Ok(wire::cbor(
         StatusCode::OK,
-        &wire::DescribeAlarmsOutput { metric_alarms: found },
+        &wire::DescribeAlarmsOutput {
+            metric_alarms,
+            next_token,
+        },
     ))
 }
 
@@ -491,11 +553,21 @@ fn get_metric_data(shared: &Shared, body: &[u8]) -> Result<Response, Refusal> {
     {
         let built = match (&query.metric_stat, &query.expression) {
             (Some(_), None) => Query::Metric(metrics[&query.id].clone()),
-            (None, Some(text)) => Query::Math {
-                text: text.clone(),
-                expression: math::parse(text).map_err(|err| invalid("Expression", &err.to_string()))?,
-                metrics: metrics.clone(),
-            },
+            (None, Some(text)) => {
+                let expression = math::parse(text).map_err(|err| invalid("Expression", &err.to_string()))?;
+                // As an alarm's math: every id must name a MetricStat query.
+                if let Some(unknown) = expression.ids().into_iter().find(|id| !metrics.contains_key(*id)) {
+                    return Err(invalid(
+                        "Expression",
+                        &format!("ids of MetricStat queries in MetricDataQueries, not {unknown}"),
+                    ));
+                }
+                Query::Math {
+                    text: text.clone(),
+                    expression,
+                    metrics: metrics.clone(),
+                }
+            }
             _ => {
                 return Err(invalid(
                     "MetricDataQueries",

@@ -274,6 +274,18 @@ async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
         aws_sdk_cloudwatch::error::DisplayErrorContext(&far).to_string(),
         "StartTime",
     );
+    let unknown_id = client
+        .get_metric_data()
+        .metric_data_queries(MetricDataQuery::builder().id("e").expression("m9 * 100").build())
+        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(1_700_000_000))
+        .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(1_700_000_600))
+        .send()
+        .await
+        .unwrap_err();
+    refused(
+        aws_sdk_cloudwatch::error::DisplayErrorContext(&unknown_id).to_string(),
+        "not m9",
+    );
 
     client
         .delete_alarms()
@@ -290,4 +302,80 @@ async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
             .metric_alarms()
             .is_empty()
     );
+}
+
+/// `DescribeAlarms` as the API reference defines its members: pages of
+/// `MaxRecords` in name order that the SDK's own paginator follows to the
+/// end, `AlarmTypes` (metric alarms only when absent), and refusals for a
+/// state that is none of the three, a page size outside 1–100, and names
+/// together with a prefix (issue 17, found in review).
+#[tokio::test]
+async fn describe_alarms_pages_filters_and_refuses_as_documented() {
+    use aws_sdk_cloudwatch::types::AlarmType;
+    let (_cloudwatch, client, _) = endpoint().await;
+    for name in ["g", "c", "e", "a", "f", "b", "d"] {
+        put_rate_alarm(&client, &format!("page-{name}")).await;
+    }
+    put_rate_alarm(&client, "other").await;
+    let pages: Vec<_> = client
+        .describe_alarms()
+        .alarm_name_prefix("page-")
+        .max_records(3)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("every page");
+    let sizes: Vec<usize> = pages.iter().map(|p| p.metric_alarms().len()).collect();
+    assert_eq!(sizes, [3, 3, 1]);
+    let names: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| p.metric_alarms())
+        .filter_map(|a| a.alarm_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["page-a", "page-b", "page-c", "page-d", "page-e", "page-f", "page-g"]
+    );
+    assert_eq!(pages.last().and_then(|p| p.next_token()), None);
+
+    let composite = client
+        .describe_alarms()
+        .alarm_types(AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .expect("composite alarms");
+    assert!(composite.metric_alarms().is_empty(), "{composite:?}");
+    let metric = client
+        .describe_alarms()
+        .alarm_types(AlarmType::MetricAlarm)
+        .send()
+        .await
+        .expect("metric alarms");
+    assert_eq!(metric.metric_alarms().len(), 8);
+
+    let code = |err: aws_sdk_cloudwatch::error::SdkError<_, _>| {
+        use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+        let err: aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsError = err.into_service_error();
+        err.code().unwrap_or_default().to_owned()
+    };
+    let bogus_state = client
+        .describe_alarms()
+        .state_value(StateValue::from("BOGUS"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(bogus_state), "InvalidParameterValue");
+    for records in [0, 101] {
+        let refused = client.describe_alarms().max_records(records).send().await.unwrap_err();
+        assert_eq!(code(refused), "InvalidParameterValue", "MaxRecords {records}");
+    }
+    let both = client
+        .describe_alarms()
+        .alarm_names("other")
+        .alarm_name_prefix("page-")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(both), "InvalidParameterCombination");
 }

@@ -7,11 +7,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, RwLock};
 
-/// A cached value with the instant it was fetched.
+/// A cached value and when it is next refreshed.
 struct Entry<T> {
     value: Arc<T>,
-    fetched: Instant,
+    /// `None`: never (no `max_age`).
+    refresh_at: Option<Instant>,
 }
+
+/// After a failed refresh the stale value is served this long (or for
+/// `max_age`, if shorter) before the next try, so an outage costs one
+/// failed fetch per this interval rather than one per caller.
+const RETRY_STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// Holds the last good value; refreshes it after `max_age` with at most one
 /// fetch in flight, and keeps serving it when a refresh fails in a way the
@@ -36,7 +42,7 @@ impl<T> Cached<T> {
     pub(crate) fn with_value(value: T, max_age: Option<Duration>) -> Self {
         let entry = Entry {
             value: Arc::new(value),
-            fetched: Instant::now(),
+            refresh_at: max_age.map(|max| Instant::now() + max),
         };
         Self {
             entry: RwLock::new(Some(entry)),
@@ -47,7 +53,7 @@ impl<T> Cached<T> {
 
     fn fresh(&self, entry: &Option<Entry<T>>) -> Option<Arc<T>> {
         let entry = entry.as_ref()?;
-        let young = self.max_age.is_none_or(|max| entry.fetched.elapsed() < max);
+        let young = entry.refresh_at.is_none_or(|at| Instant::now() < at);
         young.then(|| entry.value.clone())
     }
 
@@ -77,13 +83,14 @@ impl<T> Cached<T> {
                 let value = Arc::new(value);
                 *self.entry.write().await = Some(Entry {
                     value: value.clone(),
-                    fetched: Instant::now(),
+                    refresh_at: self.max_age.map(|max| Instant::now() + max),
                 });
                 Ok(value)
             }
-            Err(err) => match &*self.entry.read().await {
+            Err(err) => match &mut *self.entry.write().await {
                 Some(stale) if serve_stale(&err) => {
                     on_stale(&err);
+                    stale.refresh_at = self.max_age.map(|max| Instant::now() + max.min(RETRY_STALE_AFTER));
                     Ok(stale.value.clone())
                 }
                 _ => Err(err),
@@ -117,6 +124,22 @@ mod tests {
             .get(|| async { Err::<i32, &str>("gone") }, |_| false, |_| {})
             .await;
         assert_eq!(refused.unwrap_err(), "gone");
+    }
+
+    /// Found in review of issue 18: during an outage each caller fetched
+    /// again; a failed refresh now waits before the next try.
+    #[tokio::test]
+    async fn a_failed_refresh_is_tried_again_only_after_a_while() {
+        let max_age = Duration::from_millis(50);
+        let cache = Cached::with_value(1, Some(max_age));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let stale = cache.get(|| async { Err::<i32, &str>("down") }, |_| true, |_| {}).await;
+        assert_eq!(*stale.unwrap(), 1);
+        let again = cache.get(|| async { Ok::<i32, &str>(2) }, |_| true, |_| {}).await;
+        assert_eq!(*again.unwrap(), 1, "not fetched again at once");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let later = cache.get(|| async { Ok::<i32, &str>(2) }, |_| true, |_| {}).await;
+        assert_eq!(*later.unwrap(), 2);
     }
 
     #[tokio::test]

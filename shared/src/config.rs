@@ -256,12 +256,31 @@ impl<T: DeserializeOwned> Refreshing<T> {
     }
 
     /// The current configuration. A failed reload logs a warning and keeps
-    /// the values loaded before; the error is returned only when nothing
-    /// was ever loaded.
+    /// the values loaded before (trying again after a while); the error is
+    /// returned only when nothing was ever loaded.
     pub async fn get(&self) -> Result<Arc<T>, ConfigError> {
-        let fetch = || load::<T>(&self.ssm, &self.prefix);
+        self.read(load::<T>(&self.ssm, &self.prefix)).await
+    }
+
+    /// [`Refreshing::get`] with a read that takes longer than `limit`
+    /// counted as failed (so the values loaded before are kept).
+    pub async fn get_within(&self, limit: Duration) -> Result<Arc<T>, ConfigError> {
+        let load = async {
+            tokio::time::timeout(limit, load::<T>(&self.ssm, &self.prefix))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ConfigError::Ssm {
+                        prefix: self.prefix.clone(),
+                        message: format!("no answer within {} ms", limit.as_millis()),
+                    })
+                })
+        };
+        self.read(load).await
+    }
+
+    async fn read(&self, load: impl Future<Output = Result<T, ConfigError>>) -> Result<Arc<T>, ConfigError> {
         let warn = |err: &ConfigError| tracing::warn!(error = %err, "config reload failed, keeping the loaded values");
-        self.cache.get(fetch, |_| true, warn).await
+        self.cache.get(|| load, |_| true, warn).await
     }
 }
 

@@ -166,7 +166,7 @@ impl TokenSource {
             {
                 return Ok(current.token.clone());
             }
-            let fresh = self.fetch().await?;
+            let fresh = self.fetch(budget).await?;
             let token = fresh.token.clone();
             *issued = Some(fresh);
             Ok(token)
@@ -188,12 +188,15 @@ impl TokenSource {
         }
     }
 
-    async fn fetch(&self) -> Result<Issued, TokenError> {
+    /// A new token within `budget`: at most half of it for reading the
+    /// client's secret (a stalled Secrets Manager then serves the cached
+    /// secret, or fails naming the secret), the rest for the token endpoint.
+    async fn fetch(&self, budget: Duration) -> Result<Issued, TokenError> {
         let url = &self.token_url;
         if !is_private(url) {
             return Err(TokenError::Insecure { url: url.clone() });
         }
-        let client = self.client.get().await.map_err(TokenError::Client)?;
+        let client = self.client.get_within(budget / 2).await.map_err(TokenError::Client)?;
         let client = client.expose();
         let mut form = vec![("grant_type", String::from("client_credentials"))];
         if !self.scopes.is_empty() {

@@ -165,10 +165,32 @@ impl<T: DeserializeOwned> SecretStore<T> {
     /// The current value: cached while younger than the TTL, refetched after,
     /// and the stale value when the refetch fails transiently.
     pub async fn get(&self) -> Result<Arc<Secret<T>>, SecretError> {
+        self.read(fetch(&self.client, &self.id)).await
+    }
+
+    /// [`SecretStore::get`] with a read that takes longer than `limit`
+    /// counted as a transient failure (so a cached value is served).
+    pub async fn get_within(&self, limit: Duration) -> Result<Arc<Secret<T>>, SecretError> {
+        let read = async {
+            tokio::time::timeout(limit, fetch(&self.client, &self.id))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SecretError::Fetch {
+                        id: self.id.clone(),
+                        message: format!("no answer from Secrets Manager within {} ms", limit.as_millis()),
+                        transient: true,
+                    })
+                })
+        };
+        self.read(read).await
+    }
+
+    async fn read(
+        &self,
+        read: impl Future<Output = Result<Secret<T>, SecretError>>,
+    ) -> Result<Arc<Secret<T>>, SecretError> {
         let warn = |err: &SecretError| tracing::warn!(secret = %self.id, error = %err, "secret refresh failed, serving the cached value");
-        self.cache
-            .get(|| fetch(&self.client, &self.id), SecretError::is_transient, warn)
-            .await
+        self.cache.get(|| read, SecretError::is_transient, warn).await
     }
 }
 

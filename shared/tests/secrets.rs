@@ -104,3 +104,34 @@ async fn a_transient_error_with_nothing_cached_is_an_error() {
     let err = store.get().await.unwrap_err();
     assert!(err.is_transient(), "{err}");
 }
+
+/// Found in review of issue 18: a refresh that stalls is a transient
+/// failure once it outlasts the caller's limit, so the cached value is
+/// served in time (and the error, with nothing cached, names the secret).
+#[tokio::test]
+async fn a_stalled_refresh_serves_the_cached_value_within_the_limit() {
+    use local_aws::faults::{Fault, FaultProxy, Rule};
+    let proxy = FaultProxy::start(&local_aws::test_endpoint()).await.unwrap();
+    proxy
+        .set(vec![Rule::always(Fault::Stall(Duration::from_secs(60)))])
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&local_aws::sdk_config_at(proxy.url()).await);
+    let cached = shared::secrets::Secret::new(ApiKey {
+        api_key: String::from("cached"),
+    });
+    let store = SecretStore::with_value(client.clone(), "svc-stalled", Duration::ZERO, cached);
+    let started = std::time::Instant::now();
+    let got = store.get_within(Duration::from_millis(300)).await.unwrap();
+    assert_eq!(got.expose().api_key, "cached");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let empty = SecretStore::<ApiKey>::new(client, "svc-stalled", Duration::ZERO);
+    let err = empty
+        .get_within(Duration::from_millis(300))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("svc-stalled") && err.contains("no answer from Secrets Manager"),
+        "{err}"
+    );
+}

@@ -2,6 +2,8 @@
 //! decryption, nested keys, environment overrides, and one error for every
 //! missing or invalid key.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use shared::config::{self, ConfigError, ProblemKind};
 
@@ -161,4 +163,27 @@ async fn unloaded_config_is_read_on_each_use_until_it_loads() {
         30,
         "once loaded, kept until max age"
     );
+}
+
+/// Found in review of issue 18: a reload that stalls (SSM accepting the
+/// connection and never answering) is a failed reload when it outlasts the
+/// caller's limit, so the values loaded before are served in time.
+#[tokio::test]
+async fn a_stalled_reload_keeps_the_loaded_values_within_the_limit() {
+    use local_aws::faults::{Fault, FaultProxy, Rule};
+    let (ssm, prefix) = clients().await;
+    local_aws::seed::put_parameter(&ssm, &format!("{prefix}page_size"), "10", false)
+        .await
+        .unwrap();
+    let initial: Small = config::load(&ssm, &prefix).await.unwrap();
+    let proxy = FaultProxy::start(&local_aws::test_endpoint()).await.unwrap();
+    proxy
+        .set(vec![Rule::always(Fault::Stall(Duration::from_secs(60)))])
+        .await;
+    let stalled = aws_sdk_ssm::Client::new(&local_aws::sdk_config_at(proxy.url()).await);
+    let refreshing = config::Refreshing::new(stalled, prefix, initial, Duration::ZERO);
+    let started = std::time::Instant::now();
+    let got = refreshing.get_within(Duration::from_millis(300)).await.unwrap();
+    assert_eq!(got.page_size, 10);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }

@@ -30,7 +30,7 @@ use crate::{Clients, Gate, Phase, Settings};
 
 /// The hooks' configuration, under `/{app}/{stage}/traffic-gate/` in SSM
 /// (each key overridable with `CONFIG_<KEY>`); every key has a default.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct HookConfig {
     /// `/health` must answer within this.
@@ -92,13 +92,19 @@ impl HookConfig {
             ),
             ("call_timeout_ms", self.call_timeout_ms, 100, 60_000),
             ("deadline_margin_ms", self.deadline_margin_ms, 0, LAMBDA_MAX_MS),
-            ("request_timeout_ms", self.request_timeout_ms, 1, LAMBDA_MAX_MS),
+            ("request_timeout_ms", self.request_timeout_ms, 100, LAMBDA_MAX_MS),
         ];
         let mut problems: Vec<String> = ranges
             .iter()
             .filter(|(_, value, least, most)| value < least || value > most)
             .map(|(key, value, least, most)| format!("{key} = {value}: expected {least} to {most}"))
             .collect();
+        if self.cold_start_allowance_ms != 0 && self.cold_start_allowance_ms < self.smoke_budget_ms {
+            problems.push(format!(
+                "cold_start_allowance_ms = {}: expected 0 (the function's timeout) or at least smoke_budget_ms ({})",
+                self.cold_start_allowance_ms, self.smoke_budget_ms
+            ));
+        }
         let payload = match self.payload_format.as_str() {
             "http" => Some(PayloadFormat::HttpV2),
             "rest" => Some(PayloadFormat::RestV1 {
@@ -182,78 +188,88 @@ impl Hook {
     }
 
     /// The gate for an event due by `deadline`: built again when the
-    /// configuration changed. Configuration that cannot be read in time
-    /// (SSM down or stalled, and nothing loaded before) leaves the defaults
-    /// and the `CONFIG_*` overrides for this event, and says so wherever a
-    /// missing value fails a check; invalid configuration fails every check,
-    /// naming the keys.
+    /// configuration changed. A read slower than its share of the time is a
+    /// failed read, and a failed read keeps the values loaded before. When
+    /// nothing ever loaded, the event runs on the defaults and the
+    /// `CONFIG_*` overrides and says so wherever a missing value fails a
+    /// check. Invalid configuration keeps the last good gate, or with none
+    /// fails every check naming the keys.
     pub async fn gate(&self, deadline: Instant) -> Gate {
         let sources = match &self.sources {
             Ok(sources) => sources,
             Err(reason) => return self.unusable(reason.clone()),
         };
-        let prefix = sources.deployment.config_prefix(CONFIG_NAME);
         let budget = READ_LIMIT.min(deadline.saturating_duration_since(Instant::now()) / 4);
-        let unreadable = match tokio::time::timeout(budget, sources.config.get()).await {
-            Ok(Ok(config)) => {
-                let mut built = self.built.lock().await;
-                if let Some((seen, gate)) = built.as_ref()
-                    && Arc::ptr_eq(seen, &config)
-                {
-                    return gate.clone();
-                }
-                let gate = self.build(&sources.deployment, &config, &sources.secret, None);
-                *built = Some((config, gate.clone()));
-                return gate;
-            }
-            Ok(Err(err @ shared::config::ConfigError::Invalid { .. })) => {
+        let unreadable = match sources.config.get_within(budget).await {
+            Ok(config) => return self.gate_for(config, sources).await,
+            Err(err @ shared::config::ConfigError::Invalid { .. }) => {
                 return self.unusable(format!("configuration: {err}"));
             }
-            Ok(Err(err)) => err.to_string(),
-            Err(_) => format!(
-                "reading SSM parameters under {prefix}: no answer within {} ms",
-                budget.as_millis()
-            ),
+            Err(err) => err.to_string(),
         };
         tracing::error!(error = %unreadable, "hook configuration unreadable; using the defaults and the CONFIG_* overrides for this event");
+        let prefix = sources.deployment.config_prefix(CONFIG_NAME);
         match shared::config::from_raw::<HookConfig>(&prefix, &shared::config::overrides()) {
-            Ok(config) => self.build(&sources.deployment, &config, &sources.secret, Some(&unreadable)),
+            Ok(config) => self
+                .build(&sources.deployment, &config, &sources.secret, Some(&unreadable))
+                .unwrap_or_else(|reason| self.unusable(reason)),
             Err(err) => self.unusable(format!("configuration: {err}")),
+        }
+    }
+
+    /// The gate for `config`: the one built before when the values are the
+    /// same (its tokens kept), else a new one; when `config` is invalid, the
+    /// last good gate (with a warning), or with none an unusable one.
+    async fn gate_for(&self, config: Arc<HookConfig>, sources: &Sources) -> Gate {
+        let mut built = self.built.lock().await;
+        if let Some((seen, gate)) = built.as_ref()
+            && **seen == *config
+        {
+            return gate.clone();
+        }
+        match self.build(&sources.deployment, &config, &sources.secret, None) {
+            Ok(gate) => {
+                *built = Some((config, gate.clone()));
+                gate
+            }
+            Err(reason) => match built.as_ref() {
+                Some((_, last_good)) => {
+                    tracing::warn!(%reason, "new hook configuration refused; keeping the last good one");
+                    last_good.clone()
+                }
+                None => self.unusable(reason),
+            },
         }
     }
 
     /// The gate for `config`: plans from the bundle for the deployment's
     /// stage, the hooks' client from `secret`; `unreadable` says why the
-    /// configuration is only the defaults and overrides.
+    /// configuration is only the defaults and overrides. The error says
+    /// what makes `config` unusable.
     fn build(
         &self,
         deployment: &shared::naming::Deployment,
         config: &HookConfig,
         secret: &Arc<SecretStore<ClientCredentials>>,
         unreadable: Option<&str>,
-    ) -> Gate {
-        let settings = match config.settings(Some(metrics(self.phase))) {
-            Ok(settings) => settings,
-            Err(problems) => {
-                return self.unusable(format!(
-                    "configuration under {} is invalid: {problems}",
-                    deployment.config_prefix(CONFIG_NAME)
-                ));
-            }
-        };
+    ) -> Result<Gate, String> {
+        let settings = config.settings(Some(metrics(self.phase))).map_err(|problems| {
+            format!(
+                "configuration under {} is invalid: {problems}",
+                deployment.config_prefix(CONFIG_NAME)
+            )
+        })?;
         let live_urls: Vec<(String, String)> = config.live_urls.clone().into_iter().collect();
-        let (plans, scopes) = match crate::bundle::plans(&deployment.stage, &live_urls) {
-            Ok(bundled) => bundled,
-            Err(err) => return self.unusable(format!("the bundled checks are unusable: {err}")),
-        };
-        Gate {
+        let (plans, scopes) = crate::bundle::plans(&deployment.stage, &live_urls)
+            .map_err(|err| format!("the bundled checks are unusable: {err}"))?;
+        Ok(Gate {
             phase: self.phase,
             plans,
             settings,
             clients: self.clients.clone(),
             credentials: credentials(config, deployment, secret, scopes, &self.http, unreadable),
             unusable: None,
-        }
+        })
     }
 
     /// A gate that can check nothing, for `reason`: each verdict is `Failed`

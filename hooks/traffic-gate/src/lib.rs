@@ -213,12 +213,14 @@ fn panic_message(join: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| String::from("(no message)"))
 }
 
-/// The time limit of CodeDeploy attempt `attempt` (1-based): `base`,
-/// doubling with each retry up to 8 × `base`, so an endpoint that is slow
-/// but working is eventually waited for, while a stalled one costs `base`
-/// the first time.
-pub(crate) fn attempt_limit(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1 << attempt.saturating_sub(1).min(3))
+/// The time limit of CodeDeploy attempt `attempt` (1-based) with `left`
+/// before the calls must end: `base`, doubling with each retry up to 8 ×
+/// `base`, so an endpoint that is slow but working is eventually waited
+/// for while a stalled one costs `base` the first time — and everything
+/// `left` when no whole `base` attempt would fit after this one.
+pub(crate) fn attempt_limit(base: Duration, attempt: u32, left: Duration) -> Duration {
+    let grown = base.saturating_mul(1 << attempt.saturating_sub(1).min(3));
+    if left.saturating_sub(grown) < base { left } else { grown }
 }
 
 /// Exponential backoff from 100 ms, doubling to at most 2 s, never past `until`.

@@ -29,7 +29,11 @@ pub async fn lookup(
 ) -> Result<Target, String> {
     let mut attempt = 0;
     loop {
-        let limit = crate::attempt_limit(attempt_timeout, attempt + 1);
+        let limit = crate::attempt_limit(
+            attempt_timeout,
+            attempt + 1,
+            until.saturating_duration_since(Instant::now()),
+        );
         match once(client, deployment_id, until, limit).await {
             Ok(target) => return Ok(target),
             Err((message, true)) if crate::backoff(attempt, until).await => {

@@ -33,9 +33,9 @@ pub const LAST_CALL: Duration = Duration::from_millis(250);
 /// Sends `passed` as `Succeeded` or `Failed` for `event`. Each attempt has
 /// a time limit, `attempt_timeout` the first time and growing with each
 /// retry (a stalled call is retried like a throttled one; a slow one is
-/// waited for longer); a retry starts only when at least `attempt_timeout`
-/// is left before [`LAST_CALL`] ahead of `deadline`, and no attempt runs
-/// past that.
+/// waited for longer; the last one that fits gets all the time left); a
+/// retry starts only when at least `attempt_timeout` is left before
+/// [`LAST_CALL`] ahead of `deadline`, and no attempt runs past that.
 pub async fn report(
     client: &aws_sdk_codedeploy::Client,
     event: &HookEvent,
@@ -53,7 +53,7 @@ pub async fn report(
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
-        let limit = crate::attempt_limit(attempt_timeout, attempt).min(end.saturating_duration_since(Instant::now()));
+        let limit = crate::attempt_limit(attempt_timeout, attempt, end.saturating_duration_since(Instant::now()));
         let call = client
             .put_lifecycle_event_hook_execution_status()
             .deployment_id(&event.deployment_id)

@@ -336,7 +336,8 @@ async fn a_cold_start_within_the_allowance_succeeds() {
     assert!(report.verdict, "{report:?}");
     assert_eq!(statuses, ["Succeeded"]);
     let smoke = report.checks.iter().find(|c| c.name == "smoke").expect("smoke check");
-    assert!(smoke.detail.contains("cold start, allowance 3000 ms"), "{smoke:?}");
+    // The allowance: the function's timeout plus Lambda's 10 s init limit.
+    assert!(smoke.detail.contains("cold start, allowance 13000 ms"), "{smoke:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,8 +434,21 @@ async fn panicking_checks_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_still_running_at_the_deadline_fail_before_it() {
+    let stage = stage(Phase::BeforeAllowTraffic, &[], plan(&["pre-traffic"]), settings()).await;
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let report = stage.gate.conclude(&event(), deadline, std::future::pending()).await;
+    assert!(Instant::now() <= deadline);
+    assert_eq!(stage.codedeploy.statuses(DEPLOYMENT, HOOK).await, ["Failed"]);
+    let reason = report.reason.unwrap_or_default();
+    assert!(reason.contains("before the function's deadline"), "{reason}");
+}
+
+/// Found in review of issue 18: a `/health` that outlasts the checks' time
+/// fails as the smoke check, keeping what was found (target and service),
+/// instead of as checks cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_check_outlasting_the_checks_fails_as_the_smoke_check() {
     let slow = Settings {
-        request_timeout: Duration::from_secs(30),
         smoke_budget: Duration::from_secs(30),
         ..settings()
     };
@@ -445,14 +459,15 @@ async fn checks_still_running_at_the_deadline_fail_before_it() {
         slow,
     )
     .await;
-    let (report, statuses) = run(&stage, Duration::from_secs(4)).await;
+    let (report, statuses) = run(&stage, Duration::from_secs(5)).await;
     assert_eq!(statuses, ["Failed"]);
+    let reason = report.reason.clone().unwrap_or_default();
     assert!(
-        report
-            .reason
-            .unwrap_or_default()
-            .contains("before the function's deadline")
+        reason.starts_with("smoke: /health gave no first answer in the") && reason.contains("ms the checks had left"),
+        "{reason}"
     );
+    assert_eq!(report.service.as_deref(), Some("echo"), "{report:?}");
+    assert!(report.target.is_some(), "{report:?}");
 }
 
 #[test]

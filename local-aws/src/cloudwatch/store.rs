@@ -72,6 +72,8 @@ pub enum EmfError {
 const MAX_METRICS: usize = 100;
 const MAX_DIMENSIONS: usize = 30;
 const MAX_VALUES: usize = 100;
+/// The largest CloudWatch Logs event: 256 KB.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// The metrics in one log line: none for a line that is not EMF (no JSON
 /// object with `_aws`), an error for one whose `_aws` is invalid.
@@ -83,6 +85,11 @@ pub fn emf(line: &str) -> Result<Vec<(MetricId, Sample)>, EmfError> {
         return Ok(Vec::new());
     };
     let invalid = |what: &str| EmfError::Invalid(what.to_owned());
+    if line.len() > MAX_EVENT_BYTES {
+        return Err(invalid(
+            "the log event is over 256 KB, the limit of a CloudWatch Logs event",
+        ));
+    }
     let timestamp = aws
         .get("Timestamp")
         .and_then(Value::as_u64)
@@ -99,6 +106,13 @@ pub fn emf(line: &str) -> Result<Vec<(MetricId, Sample)>, EmfError> {
             .and_then(Value::as_str)
             .filter(|n| (1..=1024).contains(&n.len()))
             .ok_or_else(|| invalid("Namespace must be 1 to 1024 characters"))?;
+        // CloudWatch keeps `AWS/` namespaces for AWS's own metrics: a
+        // function cannot publish into (and so fake) AWS/ApiGateway or AWS/Lambda.
+        if namespace.starts_with("AWS/") {
+            return Err(invalid(
+                "Namespace must not begin with AWS/ (reserved for AWS services)",
+            ));
+        }
         let sets = directive
             .get("Dimensions")
             .and_then(Value::as_array)
@@ -119,7 +133,8 @@ pub fn emf(line: &str) -> Result<Vec<(MetricId, Sample)>, EmfError> {
             for key in keys {
                 let key = key
                     .as_str()
-                    .ok_or_else(|| invalid("a dimension name must be a string"))?;
+                    .filter(|k| (1..=250).contains(&k.len()))
+                    .ok_or_else(|| invalid("a dimension name must be a string of 1 to 250 characters"))?;
                 let value = root
                     .get(key)
                     .and_then(Value::as_str)
@@ -313,6 +328,29 @@ mod tests {
                 }
             )]
         );
+    }
+
+    /// The specification's limits around a document (issue 17, found in
+    /// review): an event over 256 KB, an `AWS/` namespace (a function would
+    /// otherwise fake API Gateway's 5xx metric and trip a rollback alarm),
+    /// a dimension name over 250 characters — each invalid, no metric.
+    #[test]
+    fn oversized_events_reserved_namespaces_and_long_dimension_names_are_invalid() {
+        let document = |namespace: &str, key: &str, padding: usize| {
+            format!(
+                r#"{{"_aws":{{"Timestamp":1000,"CloudWatchMetrics":[{{"Namespace":"{namespace}","Dimensions":[["{key}"]],"Metrics":[{{"Name":"5XXError"}}]}}]}},"{key}":"accounts","5XXError":1,"pad":"{}"}}"#,
+                "x".repeat(padding)
+            )
+        };
+        assert_eq!(emf(&document("Fintech", "ApiName", 0)).unwrap().len(), 1);
+        for (line, why) in [
+            (document("Fintech", "ApiName", MAX_EVENT_BYTES), "256 KB"),
+            (document("AWS/ApiGateway", "ApiName", 0), "AWS/"),
+            (document("Fintech", &"k".repeat(251), 0), "250"),
+        ] {
+            let err = emf(&line).unwrap_err().to_string();
+            assert!(err.contains(why), "{why}: {err}");
+        }
     }
 
     #[test]

@@ -145,6 +145,16 @@ pub struct DescribeAlarmsInput {
     /// Only alarms in this state.
     #[serde(default)]
     pub state_value: Option<String>,
+    /// Which kinds of alarm (`MetricAlarm`, `CompositeAlarm`, `LogAlarm`);
+    /// none: metric alarms only.
+    #[serde(default)]
+    pub alarm_types: Vec<String>,
+    /// At most this many alarms per page (1 to 100; 50 when absent).
+    #[serde(default)]
+    pub max_records: Option<i64>,
+    /// Where the previous page ended.
+    #[serde(default)]
+    pub next_token: Option<String>,
 }
 
 /// `MetricAlarm` in `DescribeAlarmsOutput`.
@@ -206,6 +216,9 @@ pub struct MetricAlarmOut {
 pub struct DescribeAlarmsOutput {
     /// The metric alarms.
     pub metric_alarms: Vec<MetricAlarmOut>,
+    /// Where the next page starts, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 /// `SetAlarmStateInput`.
