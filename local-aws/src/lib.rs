@@ -37,6 +37,7 @@ pub mod process;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;
+pub mod tables;
 pub mod xray;
 
 pub use moto::Moto;

@@ -163,6 +163,19 @@ pub fn load() -> Result<Vec<Service>, Error> {
                 .map_err(|e| Error::Registry(format!("{}: [package.metadata.lambda.deploy]: {e}", package.name)))?,
             None => DeploySpec::default(),
         };
+        // Every table may hold the traffic hooks' synthetic items, which
+        // expire by this attribute (shared::synthetic).
+        if let Some((table, _)) = spec
+            .tables
+            .iter()
+            .find(|(_, t)| t.ttl_attribute.as_deref() != Some(shared::synthetic::EXPIRATION))
+        {
+            return Err(Error::Registry(format!(
+                "{}: [package.metadata.service.tables.{table}]: set ttl_attribute = \"{}\": the traffic hooks' synthetic items expire by it",
+                package.name,
+                shared::synthetic::EXPIRATION
+            )));
+        }
         services.push(Service {
             name: package.name.to_string(),
             dir,

@@ -42,6 +42,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::ServiceInfo;
 use crate::http::Problem;
+use crate::synthetic::Records;
 
 /// The header a service of this deployment sets to act for a customer.
 pub const ON_BEHALF_OF_HEADER: HeaderName = HeaderName::from_static("x-on-behalf-of");
@@ -179,6 +180,11 @@ pub enum AuthError {
     /// customer, whatever scopes the pool gave it.
     #[error("the token is a machine client's that is no service of this deployment; a customer's token names a user")]
     NotACustomer,
+    /// A user's token (not a client-credentials one) whose subject is the id
+    /// of one of the deployment's machine clients, the reserved owners of
+    /// synthetic records (see [`crate::synthetic`]).
+    #[error("the token's subject is reserved for the deployment's own machine clients")]
+    ReservedSubject,
     /// A service that names no customer (no `X-On-Behalf-Of`) without the
     /// back-office scope (the one named): acting for no one is back-office work.
     #[error("a service acting for no one needs scope {0}; name the customer it acts for in X-On-Behalf-Of")]
@@ -288,6 +294,8 @@ pub enum Principal {
         client_id: String,
         /// The customer it acts for.
         on_behalf_of: String,
+        /// Synthetic when that customer is one of the deployment's machine clients.
+        records: Records,
     },
     /// The back office (a machine client's token with the API's back-office
     /// scope): acting as the customer it names, if it names one.
@@ -296,10 +304,25 @@ pub enum Principal {
         client_id: String,
         /// The customer it acts for, if any.
         on_behalf_of: Option<String>,
+        /// Synthetic when it names one of the deployment's machine clients;
+        /// acting for no one, it works on customers' records only.
+        records: Records,
     },
 }
 
 impl Principal {
+    /// Whose records the request reads and writes (see [`crate::synthetic`]):
+    /// synthetic when the customer it acts for is one of the deployment's
+    /// machine clients (the traffic hooks as the owner of their test
+    /// records), customers' otherwise, and for the back office acting for no one.
+    pub fn records(&self) -> Records {
+        match self {
+            Principal::Customer(customer) if customer.machine => Records::Synthetic,
+            Principal::Customer(_) => Records::Customers,
+            Principal::Service { records, .. } | Principal::BackOffice { records, .. } => *records,
+        }
+    }
+
     /// The customer whose data the request may touch: `None` for the back
     /// office acting for no one, which is not limited to one owner.
     pub fn acting_for(&self) -> Option<&str> {
@@ -622,6 +645,11 @@ impl Gate {
         }
     }
 
+    /// Whether `id` is one of the deployment's machine clients.
+    fn is_machine_client(&self, id: &str) -> bool {
+        self.verifier.settings().service_client_ids.iter().any(|c| c == id)
+    }
+
     /// Who `presented` (the bearer token) is, for `access`; `headers` are
     /// read for `X-On-Behalf-Of` only once the token is verified, so no
     /// stranger learns their rules.
@@ -637,20 +665,26 @@ impl Gate {
         if back_office || token.scopes.contains(&self.service_scope) {
             // Defence in depth: the pool grants these scopes to machine
             // clients only, and only their own tokens make a service.
-            let machine = self.verifier.settings().service_client_ids.contains(&token.client_id) && token.machine;
+            let machine = self.is_machine_client(&token.client_id) && token.machine;
             if !machine {
                 return Err(AuthError::NotAService);
             }
             let client_id = token.client_id;
+            let records = match &on_behalf_of {
+                Some(customer) if self.is_machine_client(customer) => Records::Synthetic,
+                _ => Records::Customers,
+            };
             return match (back_office, access, on_behalf_of) {
                 (true, _, on_behalf_of) => Ok(Principal::BackOffice {
                     client_id,
                     on_behalf_of,
+                    records,
                 }),
                 (false, Access::BackOffice, _) => Err(AuthError::Scope(self.back_office_scope.clone())),
                 (false, _, Some(on_behalf_of)) => Ok(Principal::Service {
                     client_id,
                     on_behalf_of,
+                    records,
                 }),
                 (false, _, None) => Err(AuthError::ForNoOne(self.back_office_scope.clone())),
             };
@@ -658,8 +692,13 @@ impl Gate {
         // A client-credentials token is a customer only for the deployment's
         // own machine clients (the traffic hooks, as the customer of the
         // test accounts they open); any other client is no one's.
-        if token.machine && !self.verifier.settings().service_client_ids.contains(&token.client_id) {
+        if token.machine && !self.is_machine_client(&token.client_id) {
             return Err(AuthError::NotACustomer);
+        }
+        // The machine clients' ids are the reserved owners of synthetic
+        // records: a user's token naming one would read and write them.
+        if !token.machine && self.is_machine_client(&token.subject) {
+            return Err(AuthError::ReservedSubject);
         }
         match access {
             // Only a service may name a customer.

@@ -45,6 +45,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::http::{Deadline, Disposition, Problem};
+use crate::synthetic::Records;
 
 /// The request header carrying the key.
 pub const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
@@ -179,13 +180,15 @@ impl Idempotency {
     }
 
     /// Claims `key` for a request with `fingerprint`, or says why not.
-    /// `deadline` bounds the claim (the invocation's deadline when known).
+    /// `deadline` bounds the claim (the invocation's deadline when known);
+    /// the record of a request for synthetic `records` is marked as such.
     pub async fn claim(
         &self,
         scope: &str,
         key: &str,
         fingerprint: &str,
         deadline: Option<Duration>,
+        records: Records,
     ) -> Result<Claim, IdempotencyError> {
         let id = self.record_id(scope, key);
         let now = now();
@@ -209,9 +212,13 @@ impl Idempotency {
             .expression_attribute_values(":now_ms", n(now.as_millis()))
             .expression_attribute_values(":inprogress", s("INPROGRESS"))
             .expression_attribute_values(":pending", s("PENDING"))
-            .expression_attribute_values(":fingerprint", s(fingerprint))
-            .send()
-            .await;
+            .expression_attribute_values(":fingerprint", s(fingerprint));
+        // A synthetic request's record is marked; it expires with the others.
+        let put = match records {
+            Records::Synthetic => put.item(crate::synthetic::MARKER, AttributeValue::Bool(true)),
+            Records::Customers => put,
+        };
+        let put = put.send().await;
         match put {
             Ok(_) => return Ok(Claim::Acquired { token }),
             Err(err)
@@ -462,7 +469,12 @@ pub async fn middleware(State(store): State<Arc<Idempotency>>, req: Request, nex
         parts.uri.path(),
     );
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), canonical.as_ref(), &bytes);
-    let token = match store.claim(&scope, &key, &print, deadline).await {
+    let records = parts
+        .extensions
+        .get::<crate::auth::Principal>()
+        .map(crate::auth::Principal::records)
+        .unwrap_or_default();
+    let token = match store.claim(&scope, &key, &print, deadline, records).await {
         Ok(Claim::Acquired { token }) => token,
         Ok(Claim::Completed(stored)) => return replay(stored),
         Ok(Claim::InProgress) => {
@@ -564,6 +576,7 @@ fn replay(stored: StoredResponse) -> Response {
 mod tests {
     use super::fingerprint;
     use crate::auth::Principal;
+    use crate::synthetic::Records;
 
     /// Found by the attack on issue 15: the back office acting for no one
     /// shared its keys with a customer named `-` (the old placeholder), so
@@ -573,12 +586,14 @@ mod tests {
         let no_one = Principal::BackOffice {
             client_id: String::from("hooks"),
             on_behalf_of: None,
+            records: Records::Customers,
         };
         let scope = super::key_scope(Some(&no_one), "POST", "/payments");
         for subject in ["-", "(no", "one)", "no-one"] {
             let customer = Principal::Service {
                 client_id: String::from("hooks"),
                 on_behalf_of: String::from(subject),
+                records: Records::Customers,
             };
             assert_ne!(
                 super::key_scope(Some(&customer), "POST", "/payments"),

@@ -19,6 +19,8 @@
 //! - [`idempotency`]: idempotent handlers with payment APIs' semantics, persisted in DynamoDB.
 //! - [`dynamo`]: what every DynamoDB store repeats (errors naming the
 //!   operation and attribute, timestamps).
+//! - [`synthetic`]: the records the deployment's own checks write, marked,
+//!   expiring, and kept apart from customers'.
 //! - [`runtime`]: one call that serves a router on Lambda or on a local port.
 //!
 //! A service's `main` is wiring only: config and the issuer's signing keys
@@ -63,6 +65,7 @@ pub mod money;
 pub mod naming;
 pub mod runtime;
 pub mod secrets;
+pub mod synthetic;
 pub mod telemetry;
 pub mod xray;
 

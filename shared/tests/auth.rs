@@ -266,22 +266,26 @@ async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_d
     let verifier = std::sync::Arc::new(Verifier::load(settings, reqwest::Client::new()).await);
     let service = shared::ServiceInfo::new("ledger", "0");
     let who = |principal: Principal| async move {
-        match principal {
+        let records = format!("{:?} records", principal.records());
+        let who = match principal {
             Principal::Customer(c) => format!("customer {}", c.subject),
             Principal::Service {
                 client_id,
                 on_behalf_of,
+                ..
             } => format!("service {client_id} for {on_behalf_of}"),
             Principal::BackOffice {
                 client_id,
                 on_behalf_of,
+                ..
             } => {
                 format!(
                     "back office {client_id} for {}",
                     on_behalf_of.as_deref().unwrap_or("no one")
                 )
             }
-        }
+        };
+        format!("{who}: {records}")
     };
     let gate = Gate::new(verifier, &service);
     assert_eq!(
@@ -367,7 +371,45 @@ async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_d
             None,
             200,
             None,
-            "customer services-machine-client",
+            "customer services-machine-client: Synthetic records",
+        ),
+        (
+            "a customer's records are customers'",
+            "/read",
+            token("ada", &["ledger/read"]),
+            None,
+            200,
+            None,
+            "customer ada: Customers records",
+        ),
+        // The machine clients' ids are the reserved owners of synthetic
+        // records: no user may be one of them.
+        (
+            "a user whose subject is a machine client's id",
+            "/read",
+            token("services-machine-client", &["ledger/read"]),
+            None,
+            401,
+            None,
+            "reserved for the deployment's own machine clients",
+        ),
+        (
+            "a service for the deployment's machine client",
+            "/read",
+            machine(&["ledger/service"]),
+            Some("services-machine-client"),
+            200,
+            None,
+            "for services-machine-client: Synthetic records",
+        ),
+        (
+            "the back office for the deployment's machine client",
+            "/post",
+            machine(&["ledger/back-office"]),
+            Some("services-machine-client"),
+            200,
+            None,
+            "for services-machine-client: Synthetic records",
         ),
         (
             "another machine client with a customer scope",
@@ -448,7 +490,7 @@ async fn the_machine_scopes_make_a_service_or_the_back_office_and_nothing_else_d
             None,
             200,
             None,
-            "for no one",
+            "for no one: Customers records",
         ),
         (
             "the back office for a customer",

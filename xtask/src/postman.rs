@@ -1,6 +1,10 @@
 //! `cargo xtask postman`: every service's Postman collection under real
 //! newman against the local stack (`cargo xtask dev`'s processes), then
 //! under our runner (`hooks/collection-runner`), which must agree with newman.
+//! Both run with the traffic hooks' own tokens, as the hooks do, so every
+//! item they write to the stage's tables must be synthetic data (marked, with
+//! a time to live, `shared::synthetic`): the tables are read before and
+//! after, and any other write fails the run.
 
 use std::process::ExitCode;
 
@@ -56,6 +60,9 @@ pub async fn run_collections(
         .await
         .context("a token for the hooks' client from the local user pool")?;
     vars.push(format!("{}={token}", traffic_gate::credentials::TOKEN_VARIABLE));
+    let services: Vec<_> = stack.services.iter().map(|r| r.service.clone()).collect();
+    let (sdk, deployment) = (stack.sdk_config().await, crate::stack::local_deployment());
+    let before = local_aws::tables::read(&sdk, &deployment, &services).await?;
     let mut all_passed = true;
     for running in &stack.services {
         let Some(postman) = &running.service.spec.postman else {
@@ -97,6 +104,28 @@ pub async fn run_collections(
         )?;
         let _ = std::fs::remove_file(&report);
         all_passed &= same_as_newman(&collection, &root, &vars, folders, &theirs, status.success()).await?;
+    }
+    let written = local_aws::tables::read(&sdk, &deployment, &services)
+        .await?
+        .written_since(&before);
+    if written.unmarked.is_empty() {
+        eprintln!(
+            "postman: all {} items the collections wrote are synthetic data (marked, expiring)",
+            written.items
+        );
+    } else {
+        eprintln!(
+            "postman: the collections wrote {} items that are not synthetic data:",
+            written.unmarked.len()
+        );
+        for finding in &written.unmarked {
+            eprintln!("  {finding}");
+        }
+        all_passed = false;
+    }
+    if written.items == 0 {
+        eprintln!("postman: the collections wrote nothing to the stage's tables: nothing was checked");
+        all_passed = false;
     }
     Ok(all_passed)
 }

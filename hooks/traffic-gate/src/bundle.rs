@@ -160,6 +160,53 @@ mod tests {
         );
     }
 
+    /// The hooks' service token is the back office's: acting for no one it
+    /// could touch any customer's account. Every request of the folders the
+    /// hooks run that sends it names the owner it acts for, so the back
+    /// office works on the collection's own (synthetic) accounts only.
+    #[test]
+    fn every_back_office_request_of_the_hooks_names_the_owner_it_acts_for() {
+        use collection_runner::collection::{Item, RequestSpec};
+        fn check(items: &[Item], service: &str, path: &str, checked: &mut usize) {
+            for item in items {
+                let here = format!("{path}/{}", item.name);
+                if let Some(children) = &item.item {
+                    check(children, service, &here, checked);
+                }
+                let Some(RequestSpec::Full(request)) = &item.request else {
+                    continue;
+                };
+                let token = request.auth.as_ref().and_then(|a| a.param("token")).unwrap_or_default();
+                if token != format!("{{{{{}}}}}", crate::credentials::SERVICE_TOKEN_VARIABLE) {
+                    continue;
+                }
+                let on_behalf_of = request
+                    .header
+                    .enabled()
+                    .into_iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(shared::auth::ON_BEHALF_OF_HEADER.as_str()));
+                assert!(
+                    on_behalf_of.is_some_and(|(_, value)| !value.trim().is_empty()),
+                    "{service}: {here} sends the service token without X-On-Behalf-Of"
+                );
+                *checked += 1;
+            }
+        }
+        let (plans, _) = plans("local", &[]).unwrap();
+        let mut checked = 0;
+        for function in ["accounts", "payments"] {
+            let plan = plans.get(function).unwrap();
+            let folders: Vec<&String> = plan.before_folders.iter().chain(&plan.after_folders).collect();
+            for folder in plan.collection.item.iter().filter(|i| folders.contains(&&i.name)) {
+                check(std::slice::from_ref(folder), function, "", &mut checked);
+            }
+        }
+        assert!(
+            checked >= 4,
+            "only {checked} back-office requests found: is the token variable renamed?"
+        );
+    }
+
     #[test]
     fn live_urls_apply_and_unknown_stages_are_refused() {
         let (prod, _) = plans(

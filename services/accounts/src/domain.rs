@@ -2,6 +2,8 @@
 //! No AWS types here.
 
 use serde::Serialize;
+use shared::auth::Principal;
+pub use shared::synthetic::Records;
 
 /// An account's id (a UUID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -72,6 +74,42 @@ pub struct Account {
     pub balance_minor: u64,
     /// When it was opened (RFC 3339).
     pub created_at: String,
+    /// Customers' or synthetic (opened by the deployment's own checks):
+    /// money never moves between the two.
+    #[serde(skip)]
+    pub records: Records,
+}
+
+/// Whose accounts a request may see and change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// One owner's; `None` for the back office acting for no one.
+    pub owner: Option<&'a str>,
+    /// Customers' or synthetic records (see [`shared::synthetic`]).
+    pub records: Records,
+}
+
+impl<'a> Scope<'a> {
+    /// Every customer's accounts, and no synthetic one.
+    pub const CUSTOMERS: Scope<'static> = Scope {
+        owner: None,
+        records: Records::Customers,
+    };
+
+    /// The accounts `principal` may touch.
+    pub fn of(principal: &'a Principal) -> Self {
+        Self {
+            owner: principal.acting_for(),
+            records: principal.records(),
+        }
+    }
+
+    /// Whether `account` is in this scope: of these records, and the
+    /// owner's when one is named. An account outside it is, to the caller,
+    /// no account.
+    pub fn sees(&self, account: &Account) -> bool {
+        account.records == self.records && self.owner.is_none_or(|owner| owner == account.owner)
+    }
 }
 
 /// Which way money moves.
@@ -108,6 +146,8 @@ impl Direction {
 pub struct NewAccount {
     /// The subject opening it, who will own it.
     pub owner: String,
+    /// Synthetic when the owner is one of the deployment's machine clients.
+    pub records: Records,
     /// The name it is held in (trimmed, 1 to 200 characters).
     pub holder: String,
     /// Its currency.
@@ -115,14 +155,15 @@ pub struct NewAccount {
 }
 
 impl NewAccount {
-    /// Validates the fields of an open request by `owner`.
-    pub fn parse(owner: &str, holder: &str, currency: &str) -> Result<Self, DomainError> {
+    /// Validates the fields of an open request by `owner`, whose accounts are `records`.
+    pub fn parse(owner: &str, records: Records, holder: &str, currency: &str) -> Result<Self, DomainError> {
         let holder = holder.trim();
         if holder.is_empty() || holder.chars().count() > 200 {
             return Err(DomainError::invalid("holder", "expected 1 to 200 characters"));
         }
         Ok(Self {
             owner: owner.to_owned(),
+            records,
             holder: holder.to_owned(),
             currency: self::currency("currency", currency)?,
         })
@@ -246,6 +287,9 @@ pub struct Transfer {
     pub state: TransferState,
     /// When it was recorded (RFC 3339).
     pub created_at: String,
+    /// Customers' or synthetic, as both its accounts are.
+    #[serde(skip)]
+    pub records: Records,
 }
 
 /// What became of a transfer's reference.
@@ -439,9 +483,9 @@ mod tests {
 
     #[test]
     fn holders_are_trimmed_and_bounded() {
-        let new = NewAccount::parse("sub-1", "  Ada  ", "GBP").unwrap();
+        let new = NewAccount::parse("sub-1", Records::Customers, "  Ada  ", "GBP").unwrap();
         assert_eq!((new.owner.as_str(), new.holder.as_str()), ("sub-1", "Ada"));
-        assert!(NewAccount::parse("sub-1", "   ", "GBP").is_err());
-        assert!(NewAccount::parse("sub-1", &"x".repeat(201), "GBP").is_err());
+        assert!(NewAccount::parse("sub-1", Records::Customers, "   ", "GBP").is_err());
+        assert!(NewAccount::parse("sub-1", Records::Customers, &"x".repeat(201), "GBP").is_err());
     }
 }

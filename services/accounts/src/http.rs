@@ -19,7 +19,10 @@
 //! one that does not exist. A service of the deployment (`accounts/service`,
 //! payments) acts only for the customer it names in `X-On-Behalf-Of`, on
 //! the customers' routes; the back office (`accounts/back-office`) also acts
-//! for no one, on any account, and alone posts credits, debits and voids.
+//! for no one, on any customer's account, and alone posts credits, debits
+//! and voids. The accounts of the deployment's own machine clients (the
+//! traffic hooks' test accounts) are synthetic ([`shared::synthetic`]):
+//! marked, expiring, and to everyone else as if they did not exist.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -34,7 +37,7 @@ use shared::metrics::{InvocationMetrics, Unit};
 
 use crate::AppState;
 use crate::domain::{
-    Account, AccountId, Direction, DomainError, NewAccount, NewTransfer, Posting, Transaction, Transfer,
+    Account, AccountId, Direction, DomainError, NewAccount, NewTransfer, Posting, Scope, Transaction, Transfer,
 };
 use crate::store::{Applied, StoreError};
 
@@ -140,8 +143,13 @@ async fn open(
     metrics: axum::Extension<InvocationMetrics>,
     Json(body): Json<OpenRequest>,
 ) -> Result<Response, Problem> {
-    let new =
-        NewAccount::parse(principal.customer("an account")?, &body.holder, &body.currency).map_err(domain_problem)?;
+    let new = NewAccount::parse(
+        principal.customer("an account")?,
+        principal.records(),
+        &body.holder,
+        &body.currency,
+    )
+    .map_err(domain_problem)?;
     let account = state.store.open(new).await.map_err(problem)?;
     metrics.add("AccountsOpened", Unit::Count, 1.0);
     let location = format!("/accounts/{}", account.id);
@@ -156,7 +164,7 @@ async fn account(
     let id = account_id(&id)?;
     state
         .store
-        .get_owned(id, principal.acting_for())
+        .get_owned(id, Scope::of(&principal))
         .await
         .map(axum::Json)
         .map_err(problem)
@@ -205,18 +213,18 @@ async fn debit(
     post_money(state, principal, id, metrics, body, Direction::Debit).await
 }
 
-/// A service acting for a customer (`X-On-Behalf-Of`) touches only that
-/// customer's accounts: another's answers as one that does not exist.
-/// An account's owner never changes, so the check holds for the write after it.
+/// The back office acting for a customer (`X-On-Behalf-Of`) touches only
+/// that customer's accounts, and acting for no one only customers' accounts
+/// (never a synthetic one): any other answers as one that does not exist.
+/// An account's owner and records never change, so the check holds for the
+/// write after it (whose condition checks the records again).
 async fn owned(state: &AppState, principal: &Principal, id: AccountId) -> Result<(), Problem> {
-    if principal.acting_for().is_some() {
-        state
-            .store
-            .get_owned(id, principal.acting_for())
-            .await
-            .map_err(problem)?;
-    }
-    Ok(())
+    state
+        .store
+        .get_owned(id, Scope::of(principal))
+        .await
+        .map(|_| ())
+        .map_err(problem)
 }
 
 async fn post_money(
@@ -237,7 +245,11 @@ async fn post_money(
         state.config.max_amount_minor,
     )
     .map_err(domain_problem)?;
-    let (transaction, applied) = state.store.post(id, &posting).await.map_err(problem)?;
+    let (transaction, applied) = state
+        .store
+        .post(id, &posting, principal.records())
+        .await
+        .map_err(problem)?;
     let balance_minor = state.store.get(id).await.map_err(problem)?.balance_minor;
     let name = match (direction, applied) {
         (_, Applied::Replayed) => "PostingsReplayed",
@@ -308,9 +320,13 @@ async fn transfer(
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<TransferRequest>,
 ) -> Result<Response, Problem> {
-    let owner = principal.customer("a transfer")?;
+    principal.customer("a transfer")?;
     let new = body.validate(state.config.max_amount_minor)?;
-    let (transfer, applied) = state.store.transfer(&new, Some(owner)).await.map_err(problem)?;
+    let (transfer, applied) = state
+        .store
+        .transfer(&new, Scope::of(&principal))
+        .await
+        .map_err(problem)?;
     metrics.add(
         match applied {
             Applied::New => "Transfers",
@@ -339,7 +355,7 @@ async fn get_transfer(
     let reference = crate::domain::reference(&reference).map_err(domain_problem)?;
     state
         .store
-        .get_transfer_owned(&reference, principal.acting_for())
+        .get_transfer_owned(&reference, Scope::of(&principal))
         .await
         .map(axum::Json)
         .map_err(problem)
@@ -351,9 +367,13 @@ async fn cancel_transfer(
     axum::Extension(metrics): axum::Extension<InvocationMetrics>,
     Json(body): Json<TransferRequest>,
 ) -> Result<axum::Json<Transfer>, Problem> {
-    let owner = principal.customer("a transfer's cancellation")?;
+    principal.customer("a transfer's cancellation")?;
     let new = body.validate(state.config.max_amount_minor)?;
-    let transfer = state.store.cancel_transfer(&new, Some(owner)).await.map_err(problem)?;
+    let transfer = state
+        .store
+        .cancel_transfer(&new, Scope::of(&principal))
+        .await
+        .map_err(problem)?;
     metrics.add("TransferCancellations", Unit::Count, 1.0);
     Ok(axum::Json(transfer))
 }
@@ -389,7 +409,11 @@ async fn void(
     let id = account_id(&id)?;
     owned(&state, &principal, id).await?;
     let reference = crate::domain::reference(&body.reference).map_err(domain_problem)?;
-    let voided = state.store.void(id, &reference).await.map_err(problem)?;
+    let voided = state
+        .store
+        .void(id, &reference, principal.records())
+        .await
+        .map_err(problem)?;
     let balance_minor = state.store.get(id).await.map_err(problem)?.balance_minor;
     metrics.add("Voids", Unit::Count, 1.0);
     let (outcome, reversal) = match voided {
@@ -424,7 +448,7 @@ async fn transactions(
     let id = account_id(&id)?;
     let page = state
         .store
-        .transactions(id, principal.acting_for(), query.limit, query.cursor.as_deref())
+        .transactions(id, Scope::of(&principal), query.limit, query.cursor.as_deref())
         .await
         .map_err(problem)?;
     Ok(axum::Json(page).into_response())

@@ -219,6 +219,7 @@ mod tests {
             currency: eur(),
             balance_minor,
             created_at: String::new(),
+            records: crate::domain::Records::Customers,
         }
     }
 
@@ -244,6 +245,7 @@ mod tests {
             currency: eur(),
             state,
             created_at: String::new(),
+            records: crate::domain::Records::Customers,
         }
     }
 

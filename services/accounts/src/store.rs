@@ -21,6 +21,11 @@
 //! The store enforces the ledger's invariants itself (see [`crate::ledger`]):
 //! whatever a caller sends, a transfer has both legs or none, a leg of a
 //! transfer is never voided alone, and a reference applies once.
+//!
+//! Synthetic records (the deployment's own checks', [`shared::synthetic`])
+//! carry the marker and the table's time to live on every item, and every
+//! balance update is conditioned on the account being of the caller's
+//! records: money never moves between a synthetic account and a customer's.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,12 +33,13 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use shared::dynamo::{Failure, Item, Malformed, failure, now};
 
 use crate::domain::{
-    Account, AccountId, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, NewTransfer, Origin, Posting,
-    Transaction, Transfer, TransferState,
+    Account, AccountId, Direction, DomainError, MAX_BALANCE_MINOR, NewAccount, NewTransfer, Origin, Posting, Records,
+    Scope, Transaction, Transfer, TransferState,
 };
 use crate::ledger::Snapshot;
 
@@ -137,6 +143,7 @@ impl Stored<'_> {
             currency: self.0.currency("currency")?,
             balance_minor: self.0.number("balance")?,
             created_at: self.0.string("created_at")?,
+            records: Records::of(self.0.0),
         })
     }
 
@@ -174,6 +181,7 @@ impl Stored<'_> {
             currency: self.0.currency("currency")?,
             state,
             created_at: self.0.string("created_at")?,
+            records: Records::of(self.0.0),
         })
     }
 
@@ -188,7 +196,8 @@ impl Stored<'_> {
 }
 
 /// The conditional balance change of one posting: debits never below zero,
-/// credits never past [`MAX_BALANCE_MINOR`], both only in the account's currency.
+/// credits never past [`MAX_BALANCE_MINOR`], both only in the account's
+/// currency and on an account of `records` (and `owner`'s, when given).
 fn balance_update(
     table: &str,
     account: AccountId,
@@ -196,6 +205,7 @@ fn balance_update(
     amount: u64,
     currency: &str,
     owner: Option<&str>,
+    records: Records,
 ) -> Result<TransactWriteItem, Malformed> {
     let (expression, condition) = match direction {
         Direction::Debit => ("SET balance = balance - :amount", "balance >= :amount"),
@@ -208,7 +218,8 @@ fn balance_update(
         .key("sk", s("ACCOUNT"))
         .update_expression(expression)
         .condition_expression(format!(
-            "attribute_exists(pk) AND currency = :currency AND {condition}{owned}"
+            "attribute_exists(pk) AND {} AND currency = :currency AND {condition}{owned}",
+            records.condition()
         ))
         .expression_attribute_values(":amount", n(amount))
         .expression_attribute_values(":currency", s(currency));
@@ -225,10 +236,18 @@ fn balance_update(
         .build())
 }
 
+/// `put` with the attributes of `records` (see [`Records::attributes`]).
+fn marked(put: PutBuilder, records: Records) -> PutBuilder {
+    records
+        .attributes()
+        .into_iter()
+        .fold(put, |put, (name, value)| put.item(name, value))
+}
+
 /// The transaction item and the reference claim of one posting.
-fn posting_items(table: &str, tx: &Transaction) -> Result<[TransactWriteItem; 2], Malformed> {
-    let common = |put: aws_sdk_dynamodb::types::builders::PutBuilder| {
-        let put = put
+fn posting_items(table: &str, tx: &Transaction, records: Records) -> Result<[TransactWriteItem; 2], Malformed> {
+    let common = |put: PutBuilder| {
+        let put = marked(put, records)
             .table_name(table)
             .item("pk", pk(tx.account_id))
             .item("tx_id", s(tx.id.to_string()))
@@ -282,7 +301,7 @@ impl Store {
         }
     }
 
-    /// Opens an account with a zero balance.
+    /// Opens an account with a zero balance (marked when synthetic).
     pub async fn open(&self, new: NewAccount) -> Result<Account, StoreError> {
         let account = Account {
             id: AccountId::new(),
@@ -291,11 +310,13 @@ impl Store {
             currency: new.currency,
             balance_minor: 0,
             created_at: now(),
+            records: new.records,
         };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", pk(account.id))
+        let mut put = self.client.put_item().table_name(&self.table);
+        for (name, value) in account.records.attributes() {
+            put = put.item(name, value);
+        }
+        put.item("pk", pk(account.id))
             .item("sk", s("ACCOUNT"))
             .item("owner", s(&account.owner))
             .item("holder", s(&account.holder))
@@ -309,17 +330,17 @@ impl Store {
         Ok(account)
     }
 
-    /// Reads an account (strongly consistent).
+    /// Reads an account, whoever's (strongly consistent).
     pub async fn get(&self, id: AccountId) -> Result<Account, StoreError> {
-        self.get_owned(id, None).await
+        self.find(id).await?.ok_or_else(|| DomainError::NotFound(id).into())
     }
 
-    /// Reads an account for `owner`: another owner's account is not found,
-    /// exactly as one that does not exist (nothing tells them apart).
-    /// `None` reads any account (a service acting for no one).
-    pub async fn get_owned(&self, id: AccountId, owner: Option<&str>) -> Result<Account, StoreError> {
+    /// Reads an account in `scope`: another owner's account, or one of the
+    /// other records, is not found, exactly as one that does not exist
+    /// (nothing tells them apart).
+    pub async fn get_owned(&self, id: AccountId, scope: Scope<'_>) -> Result<Account, StoreError> {
         match self.find(id).await? {
-            Some(account) if owner.is_none_or(|o| o == account.owner) => Ok(account),
+            Some(account) if scope.sees(&account) => Ok(account),
             _ => Err(DomainError::NotFound(id).into()),
         }
     }
@@ -370,9 +391,15 @@ impl Store {
         Err(StoreError::Busy(busy))
     }
 
-    /// Posts an external credit or debit atomically: the transaction, and
-    /// whether it is a replay of an earlier posting with the same reference.
-    pub async fn post(&self, id: AccountId, posting: &Posting) -> Result<(Transaction, Applied), StoreError> {
+    /// Posts an external credit or debit atomically on an account of
+    /// `records`: the transaction, and whether it is a replay of an earlier
+    /// posting with the same reference.
+    pub async fn post(
+        &self,
+        id: AccountId,
+        posting: &Posting,
+        records: Records,
+    ) -> Result<(Transaction, Applied), StoreError> {
         let tx = Transaction {
             id: uuid::Uuid::now_v7(),
             account_id: id,
@@ -390,8 +417,9 @@ impl Store {
             tx.amount_minor,
             tx.currency.as_str(),
             None,
+            records,
         )?;
-        let [transaction, reference] = posting_items(&self.table, &tx)?;
+        let [transaction, reference] = posting_items(&self.table, &tx, records)?;
         let request = self
             .client
             .transact_write_items()
@@ -401,17 +429,19 @@ impl Store {
             Attempt::Cancelled(why) if why.failed(2) => {
                 self.replay(id, posting).await.map(|tx| (tx, Applied::Replayed))
             }
-            Attempt::Cancelled(_) => Err(self.explain_refusal(id, posting).await),
+            Attempt::Cancelled(_) => Err(self.explain_refusal(id, posting, records).await),
         }
     }
 
     /// Moves money between two accounts of this ledger in one transaction:
     /// the debit, the credit, and the transfer record claimed by its
     /// reference. Replaying a reference returns the first transfer; a
-    /// cancelled reference never applies. With an `owner`, the payer must be
-    /// theirs (a condition of the debit): another owner's account is refused
-    /// exactly as one that does not exist.
-    pub async fn transfer(&self, new: &NewTransfer, owner: Option<&str>) -> Result<(Transfer, Applied), StoreError> {
+    /// cancelled reference never applies. Both accounts must be of the
+    /// scope's records, and with an owner the payer must be theirs
+    /// (conditions of the legs): another owner's account, or one of the
+    /// other records, is refused exactly as one that does not exist.
+    pub async fn transfer(&self, new: &NewTransfer, scope: Scope<'_>) -> Result<(Transfer, Applied), StoreError> {
+        let (owner, records) = (scope.owner, scope.records);
         let created_at = now();
         let leg = |account_id, direction| Transaction {
             id: uuid::Uuid::now_v7(),
@@ -440,10 +470,11 @@ impl Store {
                 credit: credit.id,
             },
             created_at,
+            records,
         };
         let currency = new.currency.as_str();
-        let [debit_tx, debit_ref] = posting_items(&self.table, &debit)?;
-        let [credit_tx, credit_ref] = posting_items(&self.table, &credit)?;
+        let [debit_tx, debit_ref] = posting_items(&self.table, &debit, records)?;
+        let [credit_tx, credit_ref] = posting_items(&self.table, &credit, records)?;
         let request = self.client.transact_write_items().set_transact_items(Some(vec![
             balance_update(
                 &self.table,
@@ -452,6 +483,7 @@ impl Store {
                 new.amount_minor,
                 currency,
                 owner,
+                records,
             )?,
             balance_update(
                 &self.table,
@@ -460,6 +492,7 @@ impl Store {
                 new.amount_minor,
                 currency,
                 None,
+                records,
             )?,
             TransactWriteItem::builder().put(self.transfer_put(&transfer)?).build(),
             debit_tx,
@@ -471,7 +504,7 @@ impl Store {
             Attempt::Written => Ok((transfer, Applied::New)),
             Attempt::Cancelled(why) if why.failed(2) => {
                 // Whose reference it is says nothing to anyone but the payer's owner.
-                if owner.is_some() && self.get_owned(new.from_account, owner).await.is_err() {
+                if owner.is_some() && self.get_owned(new.from_account, scope).await.is_err() {
                     return Err(DomainError::UnknownParty { field: "from_account" }.into());
                 }
                 let earlier = self.get_transfer(&new.reference).await?;
@@ -481,13 +514,13 @@ impl Store {
                     TransferState::Applied { .. } => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
                 }
             }
-            Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new, owner).await),
+            Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new, scope).await),
             Attempt::Cancelled(_) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
         }
     }
 
     fn transfer_put(&self, transfer: &Transfer) -> Result<Put, Malformed> {
-        let put = Put::builder()
+        let put = marked(Put::builder(), transfer.records)
             .table_name(&self.table)
             .item("pk", transfer_pk(&transfer.reference))
             .item("sk", s("TRANSFER"))
@@ -508,11 +541,14 @@ impl Store {
         put.build().map_err(build_error)
     }
 
-    /// The transfer with `reference`, for `owner` when given: theirs when
-    /// they own its payer or its payee, else not found.
-    pub async fn get_transfer_owned(&self, reference: &str, owner: Option<&str>) -> Result<Transfer, StoreError> {
+    /// The transfer with `reference` in `scope`: of its records, and with an
+    /// owner theirs when they own its payer or its payee; else not found.
+    pub async fn get_transfer_owned(&self, reference: &str, scope: Scope<'_>) -> Result<Transfer, StoreError> {
         let transfer = self.get_transfer(reference).await?;
-        let Some(owner) = owner else { return Ok(transfer) };
+        if transfer.records != scope.records {
+            return Err(DomainError::NoTransfer(reference.to_owned()).into());
+        }
+        let Some(owner) = scope.owner else { return Ok(transfer) };
         let (payer, payee) = tokio::try_join!(self.find(transfer.from_account), self.find(transfer.to_account))?;
         let theirs = [payer, payee].into_iter().flatten().any(|a| a.owner == owner);
         if theirs {
@@ -543,10 +579,10 @@ impl Store {
     /// Cancels the transfer `new.reference` unless it applied: afterwards it
     /// never will. Returns the transfer as it stands: `Cancelled` (nothing
     /// moved) or `Applied` (it had). Safe to repeat. A reference that applied
-    /// to a different movement is a conflict. With an `owner`, only the
-    /// payer's owner may cancel.
-    pub async fn cancel_transfer(&self, new: &NewTransfer, owner: Option<&str>) -> Result<Transfer, StoreError> {
-        if owner.is_some() && self.get_owned(new.from_account, owner).await.is_err() {
+    /// to a different movement is a conflict. With an owner in `scope`,
+    /// only the payer's owner may cancel; the cancellation is of the scope's records.
+    pub async fn cancel_transfer(&self, new: &NewTransfer, scope: Scope<'_>) -> Result<Transfer, StoreError> {
+        if scope.owner.is_some() && self.get_owned(new.from_account, scope).await.is_err() {
             return Err(DomainError::UnknownParty { field: "from_account" }.into());
         }
         let cancelled = Transfer {
@@ -557,6 +593,7 @@ impl Store {
             currency: new.currency.clone(),
             state: TransferState::Cancelled,
             created_at: now(),
+            records: scope.records,
         };
         let put = self.transfer_put(&cancelled)?;
         let written = self
@@ -631,13 +668,15 @@ impl Store {
     /// or, when there is none, claims the reference so that a posting still
     /// on its way (a request that timed out at the caller) can never apply.
     /// A leg of a transfer is refused: the ledger never reverses one leg
-    /// alone. Safe to repeat: the reversal has its own reference.
-    pub async fn void(&self, id: AccountId, reference: &str) -> Result<Voided, StoreError> {
-        let account = self.get(id).await?;
-        let claimed = self
-            .client
-            .put_item()
-            .table_name(&self.table)
+    /// alone. Safe to repeat: the reversal has its own reference. An
+    /// account of the other `records` is not found.
+    pub async fn void(&self, id: AccountId, reference: &str, records: Records) -> Result<Voided, StoreError> {
+        let account = self.get_owned(id, Scope { owner: None, records }).await?;
+        let mut claim = self.client.put_item().table_name(&self.table);
+        for (name, value) in records.attributes() {
+            claim = claim.item(name, value);
+        }
+        let claimed = claim
             .item("pk", pk(id))
             .item("sk", s(format!("REF#{reference}")))
             .item("direction", s(VOID))
@@ -673,12 +712,14 @@ impl Store {
             currency: account.currency,
             reference: reversal_reference(reference),
         };
-        self.post(id, &reversal).await.map(|(tx, _)| Voided::Reversed(tx))
+        self.post(id, &reversal, records)
+            .await
+            .map(|(tx, _)| Voided::Reversed(tx))
     }
 
     /// Why the balance condition of an external posting failed, read after the fact.
-    async fn explain_refusal(&self, id: AccountId, posting: &Posting) -> StoreError {
-        match self.get(id).await {
+    async fn explain_refusal(&self, id: AccountId, posting: &Posting, records: Records) -> StoreError {
+        match self.get_owned(id, Scope { owner: None, records }).await {
             Err(err) => err,
             Ok(account) if account.currency != posting.currency => DomainError::CurrencyMismatch {
                 account: account.currency.as_str().to_owned(),
@@ -700,13 +741,15 @@ impl Store {
     /// fact. What does not depend on balances comes first, so the answer is
     /// the same whatever the balances: a missing payer, a missing payee, the
     /// payer's currency, the payee's, then the payer's funds and the payee's limit.
-    async fn explain_parties(&self, new: &NewTransfer, owner: Option<&str>) -> StoreError {
+    async fn explain_parties(&self, new: &NewTransfer, scope: Scope<'_>) -> StoreError {
         let (payer, payee) = match tokio::try_join!(self.find(new.from_account), self.find(new.to_account)) {
             Ok(parties) => parties,
             Err(err) => return err,
         };
-        // Someone else's payer account is, to this caller, no account.
-        let payer = payer.filter(|p| owner.is_none_or(|o| o == p.owner));
+        // Someone else's payer account is, to this caller, no account; so
+        // is a payee of the other records.
+        let payer = payer.filter(|p| scope.sees(p));
+        let payee = payee.filter(|p| p.records == scope.records);
         let currency = |field, account: &Account| DomainError::PartyCurrency {
             field,
             account: account.currency.as_str().to_owned(),
@@ -726,15 +769,15 @@ impl Store {
         refusal.into()
     }
 
-    /// One page of an account's transactions, newest first (for `owner`, see [`Store::get_owned`]).
+    /// One page of an account's transactions, newest first (for `scope`, see [`Store::get_owned`]).
     pub async fn transactions(
         &self,
         id: AccountId,
-        owner: Option<&str>,
+        scope: Scope<'_>,
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.get_owned(id, owner).await?;
+        self.get_owned(id, scope).await?;
         let limit = limit.unwrap_or(self.page_size).clamp(1, self.page_size);
         let mut query = self
             .client
@@ -768,9 +811,11 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// Every account, transaction and transfer in the table, read with a
-    /// consistent scan: what [`crate::ledger::audit`] checks. A full read of
-    /// the table, for reconciliation, not for a request path.
+    /// Every customers' account, transaction and transfer in the table, read
+    /// with a consistent scan: what [`crate::ledger::audit`] checks. Synthetic
+    /// items are left out: time to live deletes them one by one, in no
+    /// order, so they need not balance. A full read of the table, for
+    /// reconciliation, not for a request path.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut snapshot = Snapshot::default();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
@@ -785,6 +830,9 @@ impl Store {
                 .await
                 .map_err(failure("Scan"))?;
             for item in output.items() {
+                if Records::of(item).is_synthetic() {
+                    continue;
+                }
                 let stored = Stored(Item(item));
                 let (pk, sk) = (stored.0.string("pk")?, stored.0.string("sk")?);
                 if pk.starts_with("TRANSFER#") {

@@ -8,5 +8,6 @@ mod lambda_events;
 mod pact_provider;
 mod redaction;
 mod security;
+mod synthetic;
 mod transfers;
 mod validation;

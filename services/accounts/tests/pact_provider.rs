@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use accounts::domain::{Direction, NewAccount, NewTransfer, Posting};
+use accounts::domain::{Direction, NewAccount, NewTransfer, Posting, Records, Scope};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -52,10 +52,12 @@ impl ProviderStateExecutor for States {
         let open = |owner: String, currency: String, balance: u64| {
             let store = self.store.clone();
             async move {
-                let account = store.open(NewAccount::parse(&owner, "Pact", &currency)?).await?;
+                let account = store
+                    .open(NewAccount::parse(&owner, Records::Customers, "Pact", &currency)?)
+                    .await?;
                 if balance > 0 {
                     let seed = Posting::parse(Direction::Credit, balance, &currency, "pact-seed", u64::MAX)?;
-                    store.post(account.id, &seed).await?;
+                    store.post(account.id, &seed, Records::Customers).await?;
                 }
                 anyhow::Ok(account.id.to_string())
             }
@@ -79,7 +81,7 @@ impl ProviderStateExecutor for States {
                     &text("reference", ""),
                     u64::MAX,
                 )?;
-                self.store.transfer(&transfer, None).await?;
+                self.store.transfer(&transfer, Scope::CUSTOMERS).await?;
                 payee
             }
             other => anyhow::bail!("unknown provider state {other:?}"),

@@ -144,7 +144,11 @@ async fn create(
         );
     }
     let payment = Payment::new(PaymentId(key.resource_id()), owner, &request, OffsetDateTime::now_utc());
-    let current = match state.store.create(&payment, key.fingerprint()).await? {
+    let current = match state
+        .store
+        .create(&payment, key.fingerprint(), principal.records())
+        .await?
+    {
         Created::New(current) => current,
         Created::Existing(current)
             if current.payment.owner == owner
@@ -175,10 +179,14 @@ async fn payment(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Payment>, Problem> {
     let id = PaymentId::parse(&id).map_err(|e| Problem::invalid_field(e.field, e.message).before_work())?;
-    let payment = state.store.get(id).await?.payment;
-    // Another customer's payment is not found, exactly as one that does not exist.
-    if principal.acting_for().is_some_and(|owner| owner != payment.owner) {
+    let current = state.store.get(id).await?;
+    // Another customer's payment, or one of the other records, is not
+    // found, exactly as one that does not exist.
+    let theirs = principal
+        .acting_for()
+        .is_none_or(|owner| owner == current.payment.owner);
+    if !theirs || current.records != principal.records() {
         return Err(StoreError::NotFound(id).into());
     }
-    Ok(axum::Json(payment))
+    Ok(axum::Json(current.payment))
 }

@@ -9,6 +9,10 @@
 //! may be made, epoch milliseconds zero-padded so they sort as text): the
 //! keys of the sparse index `open` the sweeper reads. A final payment drops
 //! both, and leaves the index.
+//!
+//! A synthetic payment (made by the deployment's own checks,
+//! [`shared::synthetic`]) carries the marker and `expiration`, the table's
+//! time to live.
 
 use std::collections::HashMap;
 
@@ -18,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::{Payment, PaymentId, Status};
+use shared::synthetic::Records;
 
 /// The sparse index of payments that are not final.
 pub const OPEN_INDEX: &str = "open";
@@ -55,6 +60,8 @@ pub struct Versioned {
     pub version: u64,
     /// The fingerprint of the request that created it.
     pub fingerprint: String,
+    /// Customers' or synthetic.
+    pub records: Records,
 }
 
 /// What creating a payment found.
@@ -78,6 +85,12 @@ struct Record {
     sweep: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     due: Option<String>,
+    /// [`shared::synthetic::MARKER`]: present on synthetic payments only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    synthetic: Option<bool>,
+    /// [`shared::synthetic::EXPIRATION`], the time to live of a synthetic payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expiration: Option<u64>,
 }
 
 fn pk(id: PaymentId) -> String {
@@ -96,8 +109,9 @@ fn due(at: OffsetDateTime) -> String {
 }
 
 impl Record {
-    fn new(payment: &Payment, version: u64, fingerprint: &str) -> Self {
+    fn new(payment: &Payment, version: u64, fingerprint: &str, records: Records) -> Self {
         let open = !payment.status.is_final();
+        let synthetic = records.is_synthetic();
         Self {
             pk: pk(payment.id),
             status: payment.status,
@@ -106,6 +120,8 @@ impl Record {
             payment: payment.clone(),
             sweep: open.then(|| shard(payment.id)),
             due: open.then(|| due(payment.next_attempt_at.unwrap_or(payment.updated_at))),
+            synthetic: synthetic.then_some(true),
+            expiration: synthetic.then(|| shared::synthetic::expiration(std::time::SystemTime::now())),
         }
     }
 
@@ -114,6 +130,11 @@ impl Record {
             payment: self.payment,
             version: self.version,
             fingerprint: self.fingerprint,
+            records: if self.synthetic.is_some() {
+                Records::Synthetic
+            } else {
+                Records::Customers
+            },
         }
     }
 }
@@ -154,10 +175,10 @@ impl Store {
         }
     }
 
-    /// Records a new payment created by a request with `fingerprint`, or
-    /// returns the one that exists with its id.
-    pub async fn create(&self, payment: &Payment, fingerprint: &str) -> Result<Created, StoreError> {
-        let record = Record::new(payment, 1, fingerprint);
+    /// Records a new payment of `records` created by a request with
+    /// `fingerprint`, or returns the one that exists with its id.
+    pub async fn create(&self, payment: &Payment, fingerprint: &str, records: Records) -> Result<Created, StoreError> {
+        let record = Record::new(payment, 1, fingerprint, records);
         match self.put(&record, None).await {
             Ok(()) => Ok(Created::New(record.versioned())),
             Err(PutError::Condition) => self.get(payment.id).await.map(Created::Existing),
@@ -168,7 +189,7 @@ impl Store {
     /// Writes the payment if it is still at version `expected`; returns it
     /// at its new version.
     pub async fn save(&self, payment: &Payment, current: &Versioned) -> Result<Versioned, StoreError> {
-        let record = Record::new(payment, current.version + 1, &current.fingerprint);
+        let record = Record::new(payment, current.version + 1, &current.fingerprint, current.records);
         match self.put(&record, Some(current.version)).await {
             Ok(()) => Ok(record.versioned()),
             Err(PutError::Condition) => Err(StoreError::Conflict(payment.id)),
@@ -286,13 +307,20 @@ mod tests {
             &policy,
         );
         let failed = next(&unknown, Outcome::Cancelled, t, &policy);
-        for payment in [open, unknown, failed] {
-            let record = Record::new(&payment, 3, "fp");
+        for (payment, records) in [
+            (open, Records::Customers),
+            (unknown, Records::Synthetic),
+            (failed, Records::Synthetic),
+        ] {
+            let record = Record::new(&payment, 3, "fp", records);
             assert_eq!(record.sweep.is_some(), !payment.status.is_final());
             let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record).unwrap();
+            assert_eq!(Records::of(&item), records);
+            assert_eq!(item.contains_key(shared::synthetic::EXPIRATION), records.is_synthetic());
             let back: Record = serde_dynamo::from_item(item).unwrap();
             assert_eq!(back.payment, payment);
             assert_eq!((back.version, back.fingerprint.as_str()), (3, "fp"));
+            assert_eq!(back.versioned().records, records);
         }
     }
 }

@@ -8,4 +8,5 @@ mod idempotency;
 mod model;
 mod pact_consumer;
 mod security;
+mod synthetic;
 mod xray;

@@ -105,12 +105,15 @@ async fn payments_and_accounts_share_one_trace_with_their_sdk_calls_and_faults()
         async move {
             use accounts::domain::{Direction, NewAccount, Posting};
             let account = store
-                .open(NewAccount::parse(&owner, "Traced", "EUR").unwrap())
+                .open(NewAccount::parse(&owner, accounts::domain::Records::Customers, "Traced", "EUR").unwrap())
                 .await
                 .unwrap();
             if balance > 0 {
                 let seed = Posting::parse(Direction::Credit, balance, "EUR", "seed", u64::MAX).unwrap();
-                store.post(account.id, &seed).await.unwrap();
+                store
+                    .post(account.id, &seed, accounts::domain::Records::Customers)
+                    .await
+                    .unwrap();
             }
             account.id.to_string()
         }

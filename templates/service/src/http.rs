@@ -92,7 +92,7 @@ async fn create(
     .map_err(domain_problem)?;
     let record = state
         .store
-        .create(RecordId(key.resource_id()), new)
+        .create(RecordId(key.resource_id()), new, principal.records())
         .await
         .map_err(problem)?;
     metrics.add("{{project-name | pascal_case}}Created", Unit::Count, 1.0);
@@ -108,7 +108,7 @@ async fn record(
     let id = RecordId::parse(&id).map_err(domain_problem)?;
     state
         .store
-        .get(id, principal.acting_for())
+        .get(id, principal.acting_for(), principal.records())
         .await
         .map(axum::Json)
         .map_err(problem)

@@ -2,11 +2,14 @@
 //! record id). A record is written once, with a condition that no item has
 //! its key, and read strongly consistent. Its id comes from the request's
 //! Idempotency-Key, so a request run again (after a crash or a 5xx) finds
-//! the record the first run wrote instead of writing a second.
+//! the record the first run wrote instead of writing a second. A synthetic
+//! record (the traffic hooks', [`shared::synthetic`]) carries the marker and
+//! the table's time to live, and is no one else's to read.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::dynamo::{Failure, Item, Malformed, failure, now};
+use shared::synthetic::Records;
 
 use crate::domain::{DomainError, NewRecord, Record, RecordId};
 
@@ -58,8 +61,8 @@ impl Store {
         }
     }
 
-    /// Writes a new record under `id`, or returns the one already there.
-    pub async fn create(&self, id: RecordId, new: NewRecord) -> Result<Record, StoreError> {
+    /// Writes a new record of `records` under `id`, or returns the one already there.
+    pub async fn create(&self, id: RecordId, new: NewRecord, records: Records) -> Result<Record, StoreError> {
         let record = Record {
             id,
             owner: new.owner,
@@ -68,10 +71,11 @@ impl Store {
             limit_minor: new.limit_minor,
             created_at: now(),
         };
-        let written = self
-            .client
-            .put_item()
-            .table_name(&self.table)
+        let mut put = self.client.put_item().table_name(&self.table);
+        for (name, value) in records.attributes() {
+            put = put.item(name, value);
+        }
+        let written = put
             .item(KEY, s(&record.id.to_string()))
             .item("owner", s(&record.owner))
             .item("holder", s(&record.holder))
@@ -89,17 +93,17 @@ impl Store {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                self.get(id, Some(&record.owner)).await
+                self.get(id, Some(&record.owner), records).await
             }
             Err(err) => Err(failure("PutItem")(err).into()),
         }
     }
 
-    /// Reads a record (strongly consistent).
-    /// Another owner's record is not found, exactly as one that does not
-    /// exist (nothing tells them apart); `None` reads any record (a service
-    /// acting for no one).
-    pub async fn get(&self, id: RecordId, owner: Option<&str>) -> Result<Record, StoreError> {
+    /// Reads a record of `records` (strongly consistent).
+    /// Another owner's record, or one of the other records, is not found,
+    /// exactly as one that does not exist (nothing tells them apart); `None`
+    /// reads any owner's (a service acting for no one).
+    pub async fn get(&self, id: RecordId, owner: Option<&str>, records: Records) -> Result<Record, StoreError> {
         let output = self
             .client
             .get_item()
@@ -112,7 +116,7 @@ impl Store {
         match output.item {
             Some(item) => {
                 let record = record(&Item(&item), id)?;
-                if owner.is_none_or(|o| o == record.owner) {
+                if owner.is_none_or(|o| o == record.owner) && Records::of(&item) == records {
                     Ok(record)
                 } else {
                     Err(DomainError::NotFound(id).into())

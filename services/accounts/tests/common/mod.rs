@@ -118,7 +118,12 @@ impl Fixture {
     pub async fn snapshot(&self, id: &str) -> (u64, usize) {
         let id = accounts::domain::AccountId::parse(id).unwrap();
         let account = self.state.store.get(id).await.unwrap();
-        let page = self.state.store.transactions(id, None, Some(1000), None).await.unwrap();
+        let page = self
+            .state
+            .store
+            .transactions(id, accounts::domain::Scope::CUSTOMERS, Some(1000), None)
+            .await
+            .unwrap();
         (account.balance_minor, page.items.len())
     }
 }

@@ -206,12 +206,23 @@ impl Stack {
         use accounts::domain::{Direction, NewAccount, Posting};
         let store = &self.accounts.store;
         let account = store
-            .open(NewAccount::parse(&self.customer.subject, "Test", currency).unwrap())
+            .open(
+                NewAccount::parse(
+                    &self.customer.subject,
+                    accounts::domain::Records::Customers,
+                    "Test",
+                    currency,
+                )
+                .unwrap(),
+            )
             .await
             .unwrap();
         if balance > 0 {
             let posting = Posting::parse(Direction::Credit, balance, currency, "seed", u64::MAX).unwrap();
-            store.post(account.id, &posting).await.unwrap();
+            store
+                .post(account.id, &posting, accounts::domain::Records::Customers)
+                .await
+                .unwrap();
         }
         account.id.to_string()
     }
@@ -227,7 +238,7 @@ impl Stack {
         let page = self
             .accounts
             .store
-            .transactions(id, None, Some(1000), None)
+            .transactions(id, accounts::domain::Scope::CUSTOMERS, Some(1000), None)
             .await
             .unwrap();
         let mut out: Vec<_> = page
