@@ -345,6 +345,11 @@ impl Store {
         }
     }
 
+    /// Whether account `id` exists and is `owner`'s, whichever its records.
+    async fn owned_by(&self, id: AccountId, owner: &str) -> Result<bool, StoreError> {
+        Ok(self.find(id).await?.is_some_and(|account| account.owner == owner))
+    }
+
     async fn find(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         let output = self
             .client
@@ -503,15 +508,24 @@ impl Store {
         match self.transact(request, new.from_account).await? {
             Attempt::Written => Ok((transfer, Applied::New)),
             Attempt::Cancelled(why) if why.failed(2) => {
-                // Whose reference it is says nothing to anyone but the payer's owner.
-                if owner.is_some() && self.get_owned(new.from_account, scope).await.is_err() {
+                // Whose reference it is says nothing to anyone but the payer's
+                // owner. Judged by the stored payer's owner, not by the
+                // caller's records today: a replay of a transfer that applied
+                // must find it, even if the payer was written before records
+                // were told apart or its owner's classification changed.
+                if let Some(owner) = owner
+                    && !self.owned_by(new.from_account, owner).await?
+                {
                     return Err(DomainError::UnknownParty { field: "from_account" }.into());
                 }
                 let earlier = self.get_transfer(&new.reference).await?;
+                // Only the movement the reference was used for learns what
+                // became of it: another body, even a cancellation someone
+                // else claimed the reference with, is a conflict.
                 match earlier.state {
+                    _ if !new.same_as(&earlier) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
                     TransferState::Cancelled => Err(DomainError::TransferCancelled(new.reference.clone()).into()),
-                    TransferState::Applied { .. } if new.same_as(&earlier) => Ok((earlier, Applied::Replayed)),
-                    TransferState::Applied { .. } => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
+                    TransferState::Applied { .. } => Ok((earlier, Applied::Replayed)),
                 }
             }
             Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new, scope).await),
@@ -582,7 +596,10 @@ impl Store {
     /// to a different movement is a conflict. With an owner in `scope`,
     /// only the payer's owner may cancel; the cancellation is of the scope's records.
     pub async fn cancel_transfer(&self, new: &NewTransfer, scope: Scope<'_>) -> Result<Transfer, StoreError> {
-        if scope.owner.is_some() && self.get_owned(new.from_account, scope).await.is_err() {
+        // As for a replay: by the stored payer's owner, whatever its records.
+        if let Some(owner) = scope.owner
+            && !self.owned_by(new.from_account, owner).await?
+        {
             return Err(DomainError::UnknownParty { field: "from_account" }.into());
         }
         let cancelled = Transfer {

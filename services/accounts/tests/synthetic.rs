@@ -241,3 +241,102 @@ async fn the_back_office_naming_a_customer_never_reaches_the_hooks_accounts() {
     assert_eq!(credit.status, 404, "{}", credit.raw);
     assert_eq!(balance(&f, &test).await, 0);
 }
+
+/// Found by the attack: a synthetic cancellation claiming a reference a
+/// customer later uses must not tell that customer what became of it (nor
+/// of any other owner's transfer): the customer hears a conflict, as for
+/// any reference used before, and nothing moves.
+#[tokio::test]
+async fn a_reference_claimed_by_the_hooks_tells_a_customer_nothing() {
+    let f = common::fixture().await;
+    let hooks = hooks(&f).await;
+    let test = hooks.open(&f).await;
+    let customers = f.account_with("EUR", 1000).await;
+    let reference = format!("squat-{}", uuid::Uuid::new_v4());
+    let body = |from: &str, to: &str| {
+        format!(
+            r#"{{"from_account":"{from}","to_account":"{to}","amount_minor":50,"currency":"EUR","reference":"{reference}"}}"#
+        )
+    };
+    let cancelled = f
+        .call_with(
+            "POST",
+            "/transfers/cancellations",
+            Some(&body(&test, &customers)),
+            &hooks.customer,
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.raw);
+    let other = f.account_with("EUR", 0).await;
+    let refused = f
+        .call_with(
+            "POST",
+            "/transfers",
+            Some(&body(&customers, &other)),
+            &f.customer.access_token,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.raw);
+    assert_eq!(
+        refused.body["type"], "urn:problem:reference-conflict",
+        "{}",
+        refused.raw
+    );
+    let read = f
+        .call_with(
+            "GET",
+            &format!("/transfers/{reference}"),
+            None,
+            &f.customer.access_token,
+            &[],
+        )
+        .await;
+    assert_eq!(read.status, 404, "{}", read.raw);
+    assert_eq!(balance(&f, &customers).await, 1000);
+}
+
+/// Found by the attack: the hooks' records written before records were
+/// told apart (unmarked, owned by the hooks' client) must still replay: a
+/// payment in flight when this version shipped retries its transfer, which
+/// had applied, and must hear that it did — not that no money moved.
+#[tokio::test]
+async fn a_transfer_that_applied_replays_for_its_payer_whatever_its_records() {
+    use accounts::domain::{Direction, NewAccount, NewTransfer, Posting, Records, Scope};
+    let f = common::fixture().await;
+    let hooks = hooks(&f).await;
+    let store = &f.state.store;
+    let unmarked = |_: ()| async {
+        store
+            .open(NewAccount::parse(&hooks.subject, Records::Customers, "Old hook", "EUR").unwrap())
+            .await
+            .unwrap()
+            .id
+    };
+    let (payer, payee) = (unmarked(()).await, unmarked(()).await);
+    let funding = Posting::parse(Direction::Credit, 1000, "EUR", "old-funding", u64::MAX).unwrap();
+    store.post(payer, &funding, Records::Customers).await.unwrap();
+    let reference = format!("pay-{}", uuid::Uuid::new_v4());
+    let (from, to) = (payer.to_string(), payee.to_string());
+    let new = NewTransfer::parse(&from, &to, 300, "EUR", &reference, u64::MAX).unwrap();
+    let before = Scope {
+        owner: Some(&hooks.subject),
+        records: Records::Customers,
+    };
+    store.transfer(&new, before).await.unwrap();
+    let body = format!(
+        r#"{{"from_account":"{from}","to_account":"{to}","amount_minor":300,"currency":"EUR","reference":"{reference}"}}"#
+    );
+    let replayed = f
+        .call_with("POST", "/transfers", Some(&body), &hooks.customer, &[])
+        .await;
+    assert_eq!(replayed.status, 200, "{}", replayed.raw);
+    assert_eq!(replayed.body["replayed"], true, "{}", replayed.raw);
+    let cancelled = f
+        .call_with("POST", "/transfers/cancellations", Some(&body), &hooks.customer, &[])
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.raw);
+    assert_eq!(cancelled.body["state"], "applied", "{}", cancelled.raw);
+    assert_eq!((balance(&f, &from).await, balance(&f, &to).await), (700, 300));
+}

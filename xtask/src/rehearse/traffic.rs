@@ -46,8 +46,11 @@ impl Traffic {
     /// The traffic of `service` on `stack`: its registry's traffic folders,
     /// the stage's local environment, `<service>_url` through the API stage
     /// at `stage_url`, the other services where they run, a customer's token
-    /// as `access_token` and the hooks' service token as `service_token`
-    /// (the back office: credits a customer's account, as in the checks).
+    /// as `access_token` and the hooks' service token as `service_token`:
+    /// the local pool's only back-office client stands in for the stage's
+    /// back office, crediting the customer's account as a deposit would
+    /// (acting for that customer, `X-On-Behalf-Of`). The hooks never run
+    /// these folders on a stage: theirs write synthetic data only.
     pub async fn new(stack: &Stack, service: &str, stage_url: &str, customer_token: &str) -> anyhow::Result<Self> {
         let running = stack
             .services
