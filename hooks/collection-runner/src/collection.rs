@@ -476,12 +476,18 @@ impl ProtocolProfileBehavior {
 /// An environment or globals file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VariableFile {
+    /// Its id, kept by exports.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Its name (`pm.environment.name`).
     #[serde(default)]
     pub name: Option<String>,
     /// The variables.
     #[serde(default)]
     pub values: Vec<Variable>,
+    /// Every other key (exports keep the `_`-prefixed ones).
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
 }
 
 /// Loads a collection file.

@@ -8,8 +8,10 @@
 //! a [`transport::Transport`] sends → [`report`] renders the results.
 
 pub mod auth;
+pub mod cli;
 pub mod collection;
 pub mod dynamic;
+pub mod export;
 pub mod report;
 pub mod request;
 pub mod runner;

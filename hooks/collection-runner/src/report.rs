@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::request::Prepared;
 use crate::sandbox::{ConsoleLine, ScriptOutput, ScriptResponse};
+use crate::variables::Scope;
 
 /// One assertion (`pm.test`) result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -148,6 +149,16 @@ impl Execution {
     }
 }
 
+/// Which symbols the CLI report uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Symbols {
+    /// newman's default (✓, →, box drawing).
+    #[default]
+    Unicode,
+    /// newman's `--disable-unicode` set (`Pass`, `Root`, `-` and `|`).
+    PlainText,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -163,6 +174,15 @@ pub struct Summary {
     pub bailed: bool,
     /// Wall time.
     pub duration: Duration,
+    /// The environment as the run left it (`--export-environment`).
+    #[serde(skip)]
+    pub environment: Scope,
+    /// The globals as the run left them (`--export-globals`).
+    #[serde(skip)]
+    pub globals: Scope,
+    /// The collection's variables as the run left them (`--export-collection`).
+    #[serde(skip)]
+    pub collection_variables: Scope,
 }
 
 impl Summary {
@@ -175,6 +195,9 @@ impl Summary {
             run_failures: Vec::new(),
             bailed: false,
             duration: Duration::ZERO,
+            environment: Scope::default(),
+            globals: Scope::default(),
+            collection_variables: Scope::default(),
         }
     }
 
@@ -196,6 +219,13 @@ impl Summary {
     /// Sets the wall time.
     pub fn finish(&mut self, duration: Duration) {
         self.duration = duration;
+    }
+
+    /// Keeps the scopes as the run left them.
+    pub fn keep_scopes(&mut self, environment: Scope, globals: Scope, collection_variables: Scope) {
+        self.environment = environment;
+        self.globals = globals;
+        self.collection_variables = collection_variables;
     }
 
     /// Every failure, in order.
@@ -303,6 +333,29 @@ impl Summary {
 
     /// The readable report newman's `cli` reporter prints.
     pub fn to_cli(&self) -> String {
+        self.to_cli_with(Symbols::Unicode)
+    }
+
+    /// [`Summary::to_cli`] with `symbols` (`--disable-unicode`: newman's plain-text set).
+    pub fn to_cli_with(&self, symbols: Symbols) -> String {
+        let (root, ok, console) = match symbols {
+            Symbols::Unicode => ("→", "✓ ", "┊"),
+            Symbols::PlainText => ("Root", "Pass", "|"),
+        };
+        let (top, head, bottom, side) = match symbols {
+            Symbols::Unicode => (
+                "┌─────────────────────────┬──────────┬──────────┐",
+                "│                         │ executed │   failed │",
+                "└─────────────────────────┴──────────┴──────────┘",
+                "│",
+            ),
+            Symbols::PlainText => (
+                "---------------------------------------------------",
+                "|                         | executed |   failed |",
+                "---------------------------------------------------",
+                "|",
+            ),
+        };
         let mut out = format!("{}\n", self.collection);
         let mut iteration = usize::MAX;
         let mut failure_number = 0;
@@ -311,7 +364,7 @@ impl Summary {
                 iteration = e.iteration;
                 let _ = writeln!(out, "\nIteration {}/{}", iteration + 1, self.iterations);
             }
-            let _ = writeln!(out, "\n→ {}", e.name);
+            let _ = writeln!(out, "\n{root} {}", e.name);
             if let Some((method, url)) = &e.request {
                 let _ = match &e.response {
                     Some(r) => writeln!(
@@ -323,7 +376,7 @@ impl Summary {
                 };
             }
             for line in &e.console {
-                let _ = writeln!(out, "  ┊ {}", line.message);
+                let _ = writeln!(out, "  {console} {}", line.message);
             }
             for a in &e.assertions {
                 if a.skipped {
@@ -332,7 +385,7 @@ impl Summary {
                     failure_number += 1;
                     let _ = writeln!(out, "  {failure_number}. {}", a.assertion);
                 } else {
-                    let _ = writeln!(out, "  ✓  {}", a.assertion);
+                    let _ = writeln!(out, "  {ok} {}", a.assertion);
                 }
             }
             for f in e.failures.iter().filter(|f| f.at != "assertion") {
@@ -341,8 +394,8 @@ impl Summary {
             }
         }
         let c = self.counts();
-        let _ = writeln!(out, "\n┌─────────────────────────┬──────────┬──────────┐");
-        let _ = writeln!(out, "│                         │ executed │   failed │");
+        let _ = writeln!(out, "\n{top}");
+        let _ = writeln!(out, "{head}");
         for (label, total, failed) in [
             ("iterations", self.iterations, 0),
             ("requests", c.requests, c.failed_requests),
@@ -350,9 +403,9 @@ impl Summary {
             ("prerequest-scripts", c.prerequest_scripts, c.failed_prerequest_scripts),
             ("assertions", c.assertions, c.failed_assertions),
         ] {
-            let _ = writeln!(out, "│ {label:>23} │ {total:>8} │ {failed:>8} │");
+            let _ = writeln!(out, "{side} {label:>23} {side} {total:>8} {side} {failed:>8} {side}");
         }
-        let _ = writeln!(out, "└─────────────────────────┴──────────┴──────────┘");
+        let _ = writeln!(out, "{bottom}");
         let _ = writeln!(out, "total run duration: {}ms", self.duration.as_millis());
         let failures: Vec<_> = self.failures().collect();
         if !failures.is_empty() || !self.run_failures.is_empty() {

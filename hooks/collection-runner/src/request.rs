@@ -2,7 +2,7 @@
 //! variables resolved, headers, body and auth (inherited collection → folder
 //! → request, stopped by `noauth`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -205,13 +205,60 @@ pub struct Prepared {
     pub payload: Payload,
 }
 
+/// Where body files are read from (newman's `SecureFS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    /// Relative paths resolve against it (`--working-dir`).
+    pub dir: &'a Path,
+    /// Whether files outside it may be read (newman's default; off with
+    /// `--no-insecure-file-read`).
+    pub outside: bool,
+}
+
+/// newman's message for a file outside the working directory when that is refused.
+pub const OUTSIDE_WORKING_DIR: &str = "PPERM: insecure file access outside working directory";
+
+impl Files<'_> {
+    /// The path `src` names, resolved as Node's `path.resolve(dir, src)` does
+    /// (lexically: `..` and `.` removed), or an error when it is outside the
+    /// working directory and that is refused.
+    fn resolve(&self, src: &str) -> Result<PathBuf, BuildError> {
+        let normal = |path: &Path| {
+            let mut out = PathBuf::new();
+            for part in path.components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => out.push(other),
+                }
+            }
+            out
+        };
+        let base = if self.dir.is_absolute() {
+            self.dir.to_owned()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(self.dir)
+        };
+        let (base, path) = (normal(&base), normal(&base.join(src)));
+        if !self.outside && !path.starts_with(&base) {
+            return Err(BuildError::File {
+                path: path.display().to_string(),
+                message: String::from(OUTSIDE_WORKING_DIR),
+            });
+        }
+        Ok(path)
+    }
+}
+
 /// Resolves the (possibly script-modified) request against `layers` and applies `auth`.
 pub fn prepare(
     request: &ScriptRequest,
     original: Option<&Request>,
     auth: Option<&Auth>,
     layers: &[&Scope],
-    working_dir: &Path,
+    files: Files<'_>,
 ) -> Result<Prepared, BuildError> {
     let r = |s: &str| resolve(s, layers);
     let mut url = r(&request.url);
@@ -221,7 +268,7 @@ pub fn prepare(
     let headers: Vec<(String, String)> = request.headers.iter().map(|h| (r(&h.key), r(&h.value))).collect();
     let body = original.and_then(|o| o.body.as_ref()).filter(|b| !b.disabled);
     let payload = match body {
-        Some(body) => payload(body, request.body.as_ref(), &r, working_dir)?,
+        Some(body) => payload(body, request.body.as_ref(), &r, files)?,
         None => Payload::None,
     };
     let mut prepared = Prepared {
@@ -236,8 +283,8 @@ pub fn prepare(
     Ok(prepared)
 }
 
-fn read_file(working_dir: &Path, src: &str) -> Result<Vec<u8>, BuildError> {
-    let path = working_dir.join(src);
+fn read_file(files: Files<'_>, src: &str) -> Result<Vec<u8>, BuildError> {
+    let path = files.resolve(src)?;
     std::fs::read(&path).map_err(|e| BuildError::File {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -248,7 +295,7 @@ fn payload(
     body: &Body,
     script_body: Option<&Value>,
     r: &dyn Fn(&str) -> String,
-    working_dir: &Path,
+    files: Files<'_>,
 ) -> Result<Payload, BuildError> {
     let raw = script_body
         .and_then(|b| b.get("raw"))
@@ -297,7 +344,7 @@ fn payload(
                         .unwrap_or_default();
                     FormValue::File {
                         name,
-                        data: read_file(working_dir, &src)?,
+                        data: read_file(files, &src)?,
                     }
                 } else {
                     FormValue::Text(r(&field.text()))
@@ -313,7 +360,7 @@ fn payload(
         Some("file") => {
             let src = body.file.as_ref().and_then(|f| f.src.clone()).unwrap_or_default();
             Payload::Bytes {
-                data: read_file(working_dir, &src)?,
+                data: read_file(files, &src)?,
                 content_type: None,
             }
         }

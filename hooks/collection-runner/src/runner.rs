@@ -42,6 +42,22 @@ pub struct Options {
     pub globals: Scope,
     /// Where body files are found (`--working-dir`).
     pub working_dir: PathBuf,
+    /// Whether body files outside the working directory may be read
+    /// (newman's default; `--no-insecure-file-read` turns it off).
+    pub insecure_file_read: bool,
+    /// Whether redirects are followed where the collection does not say
+    /// (`--ignore-redirects` turns it off).
+    pub follow_redirects: bool,
+}
+
+impl Options {
+    /// Where body files are read from.
+    pub fn files(&self) -> crate::request::Files<'_> {
+        crate::request::Files {
+            dir: &self.working_dir,
+            outside: self.insecure_file_read,
+        }
+    }
 }
 
 impl Default for Options {
@@ -59,6 +75,8 @@ impl Default for Options {
             environment_name: None,
             globals: Scope::default(),
             working_dir: PathBuf::from("."),
+            insecure_file_read: true,
+            follow_redirects: true,
         }
     }
 }
@@ -150,7 +168,16 @@ pub async fn run(
         },
     };
     let started = Instant::now();
-    let collection_behavior = collection.protocol_profile_behavior.clone().unwrap_or_default();
+    // The run's own default (`--ignore-redirects`) under whatever the collection says.
+    let defaults = ProtocolProfileBehavior {
+        follow_redirects: Some(options.follow_redirects),
+        ..ProtocolProfileBehavior::default()
+    };
+    let collection_behavior = collection
+        .protocol_profile_behavior
+        .clone()
+        .unwrap_or_default()
+        .over(&defaults);
     'iterations: for iteration in 0..iterations {
         state.scopes.data = options
             .data
@@ -206,6 +233,12 @@ pub async fn run(
         }
     }
     summary.finish(started.elapsed());
+    let scopes = state.scopes;
+    summary.keep_scopes(
+        Scope::from_pairs(scopes.environment),
+        Scope::from_pairs(scopes.globals),
+        Scope::from_pairs(scopes.collection),
+    );
     Ok(summary)
 }
 
@@ -280,7 +313,7 @@ async fn run_item(
         .over(collection_behavior);
     let layers = state.layers();
     let refs: Vec<&Scope> = layers.iter().collect();
-    let prepared = match prepare(&request, original, auth, &refs, &options.working_dir) {
+    let prepared = match prepare(&request, original, auth, &refs, options.files()) {
         Ok(prepared) => prepared,
         Err(err) => {
             execution.request_error(err.to_string());
@@ -486,7 +519,7 @@ async fn send_from_script(
         item.method = Some(String::from("GET"));
     }
     let request = script_request(&RequestSpec::Full(Box::new(item.clone())), "", "");
-    let prepared = prepare(&request, Some(&item), None, &[], &options.working_dir).map_err(|e| e.to_string())?;
+    let prepared = prepare(&request, Some(&item), None, &[], options.files()).map_err(|e| e.to_string())?;
     transport
         .send(&prepared, &ProtocolProfileBehavior::default(), options.timeout_request)
         .await

@@ -46,23 +46,82 @@ pub struct Http {
     insecure_always: bool,
 }
 
+/// A run's TLS settings (`-k`, `--ssl-client-cert`/`--ssl-client-key`, `--ssl-extra-ca-certs`).
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// No certificate checks for any request.
+    pub insecure: bool,
+    /// A client certificate and its unencrypted private key, PEM, sent to every server that asks.
+    pub identity: Option<Vec<u8>>,
+    /// CA certificates (PEM) trusted besides the built-in roots.
+    pub extra_roots: Option<Vec<u8>>,
+}
+
+/// A TLS setting could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The client certificate or key is not PEM this runner can read.
+    #[error("--ssl-client-cert/--ssl-client-key: {0}")]
+    Identity(#[source] reqwest::Error),
+    /// The extra CA file holds no readable PEM certificate.
+    #[error("--ssl-extra-ca-certs: {0}")]
+    Roots(#[source] reqwest::Error),
+    /// The HTTP client could not be built with them.
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
 impl Http {
     /// A transport; `insecure` turns off certificate checks for every request (`--insecure`).
     pub fn new(insecure: bool) -> Self {
+        let tls = Tls {
+            insecure,
+            ..Tls::default()
+        };
+        Self::with_tls(&tls)
+            .unwrap_or_else(|_| Self::from_clients(reqwest::Client::default(), reqwest::Client::default(), insecure))
+    }
+
+    /// A transport with `tls`.
+    pub fn with_tls(tls: &Tls) -> Result<Self, TlsError> {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let identity = tls
+            .identity
+            .as_deref()
+            .map(reqwest::Identity::from_pem)
+            .transpose()
+            .map_err(TlsError::Identity)?;
+        let roots = tls
+            .extra_roots
+            .as_deref()
+            .map(reqwest::Certificate::from_pem_bundle)
+            .transpose()
+            .map_err(TlsError::Roots)?
+            .unwrap_or_default();
         let client = |accept_invalid: bool| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .cookie_provider(jar.clone())
-                .danger_accept_invalid_certs(accept_invalid)
-                .build()
-                .unwrap_or_default()
+                .danger_accept_invalid_certs(accept_invalid);
+            if let Some(identity) = &identity {
+                builder = builder.identity(identity.clone());
+            }
+            for root in &roots {
+                builder = builder.add_root_certificate(root.clone());
+            }
+            builder.build().map_err(TlsError::Client)
         };
+        let mut http = Self::from_clients(client(false)?, client(true)?, tls.insecure);
+        http.jar = jar;
+        Ok(http)
+    }
+
+    fn from_clients(verifying: reqwest::Client, insecure: reqwest::Client, insecure_always: bool) -> Self {
         Self {
-            verifying: client(false),
-            insecure: client(true),
-            jar,
-            insecure_always: insecure,
+            jar: std::sync::Arc::new(reqwest::cookie::Jar::default()),
+            verifying,
+            insecure,
+            insecure_always,
         }
     }
 }
