@@ -426,6 +426,7 @@ mod tests {
                 data: body.as_bytes().to_vec(),
                 content_type: None,
             },
+            warnings: Vec::new(),
         }
     }
 

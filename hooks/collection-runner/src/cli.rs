@@ -80,7 +80,7 @@ pub struct RunArgs {
     /// Write the globals as the run left them.
     #[arg(long = "export-globals")]
     pub export_globals: Option<PathBuf>,
-    /// Write the collection with its variables as the run left them.
+    /// Write the collection as newman does (as loaded).
     #[arg(long = "export-collection")]
     pub export_collection: Option<PathBuf>,
     /// Postman API key: accepted; collections are read from files only.
@@ -457,7 +457,7 @@ async fn run(args: RunArgs, reporter_options: ReporterOptions) -> anyhow::Result
         (
             &args.export_collection,
             Export::Collection,
-            export::collection_file(&raw_collection, &summary.collection_variables, &at),
+            export::collection_file(&raw_collection, &at),
         ),
     ] {
         if let Some(path) = path {

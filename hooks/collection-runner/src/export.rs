@@ -14,14 +14,14 @@
 //! newline. A path that is a directory gets
 //! `newman-<item>-<timestamp>0.json` inside it; missing directories are made.
 //!
-//! The collection is written as loaded, with `variable` as the run left it
-//! and the same three `_postman_*` fields and `name: "collection"`; newman
-//! also rewrites every URL into its object form and adds generated ids,
-//! which this does not.
+//! The collection is written as loaded (its variables too: newman does not
+//! write what the run set), with the same three `_postman_*` fields and
+//! `name: "collection"`; newman also rewrites every URL into its object form
+//! and adds generated ids, which this does not.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::collection::VariableFile;
 use crate::variables::Scope;
@@ -210,26 +210,23 @@ pub fn scope_file(export: Export, input: Option<&VariableFile>, now: &Scope, at:
     Node::Object(content)
 }
 
-/// The collection file: `raw` as loaded, with its variables as the run left them.
-pub fn collection_file(raw: &Value, now: &Scope, at: &str) -> Node {
+/// The collection file: `raw` as loaded. newman writes the collection's
+/// variables as they were loaded, not as the run left them (those live in
+/// the run's own scope), each as `{type, value, key}`.
+pub fn collection_file(raw: &Value, at: &str) -> Node {
     let object = raw.as_object().cloned().unwrap_or_default();
     let loaded: Vec<crate::collection::Variable> = object
         .get("variable")
         .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
-    let input = VariableFile {
-        id: None,
-        name: None,
-        values: loaded,
-        rest: Map::new(),
-    };
+    let variables = loaded.iter().map(|v| variable(&v.key, &v.value, v.disabled)).collect();
     let mut content: Vec<(String, Node)> = object
         .into_iter()
         .filter(|(k, _)| k != "variable")
         .map(|(k, v)| (k, Node::Value(v)))
         .collect();
-    content.push((String::from("variable"), values(Some(&input), now)));
+    content.push((String::from("variable"), Node::Array(variables)));
     if !content.iter().any(|(k, _)| k == "name") {
         content.push((String::from("name"), Node::text("collection")));
     }
@@ -295,7 +292,7 @@ mod tests {
                 var("gone", json!("g"), false),
                 var("off", json!("o"), true),
             ],
-            rest: Map::from_iter([
+            rest: serde_json::Map::from_iter([
                 (String::from("_postman_variable_scope"), json!("environment")),
                 (String::from("other"), json!(1)),
             ]),

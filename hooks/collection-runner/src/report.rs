@@ -126,6 +126,10 @@ impl Execution {
     /// Records the request sent.
     pub fn request(&mut self, request: &Prepared) {
         self.request = Some((request.method.clone(), request.url.clone()));
+        self.console.extend(request.warnings.iter().map(|message| ConsoleLine {
+            level: String::from("warn"),
+            message: message.clone(),
+        }));
     }
 
     /// Records the response.
@@ -180,9 +184,6 @@ pub struct Summary {
     /// The globals as the run left them (`--export-globals`).
     #[serde(skip)]
     pub globals: Scope,
-    /// The collection's variables as the run left them (`--export-collection`).
-    #[serde(skip)]
-    pub collection_variables: Scope,
 }
 
 impl Summary {
@@ -197,7 +198,6 @@ impl Summary {
             duration: Duration::ZERO,
             environment: Scope::default(),
             globals: Scope::default(),
-            collection_variables: Scope::default(),
         }
     }
 
@@ -222,10 +222,9 @@ impl Summary {
     }
 
     /// Keeps the scopes as the run left them.
-    pub fn keep_scopes(&mut self, environment: Scope, globals: Scope, collection_variables: Scope) {
+    pub fn keep_scopes(&mut self, environment: Scope, globals: Scope) {
         self.environment = environment;
         self.globals = globals;
-        self.collection_variables = collection_variables;
     }
 
     /// Every failure, in order.

@@ -203,6 +203,9 @@ pub struct Prepared {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub payload: Payload,
+    /// What postman-runtime warns about on the console while building it
+    /// (a body file it could not read: the request goes without it).
+    pub warnings: Vec<String>,
 }
 
 /// Where body files are read from (newman's `SecureFS`).
@@ -267,8 +270,9 @@ pub fn prepare(
     }
     let headers: Vec<(String, String)> = request.headers.iter().map(|h| (r(&h.key), r(&h.value))).collect();
     let body = original.and_then(|o| o.body.as_ref()).filter(|b| !b.disabled);
+    let mut warnings = Vec::new();
     let payload = match body {
-        Some(body) => payload(body, request.body.as_ref(), &r, files)?,
+        Some(body) => payload(body, request.body.as_ref(), &r, files, &mut warnings)?,
         None => Payload::None,
     };
     let mut prepared = Prepared {
@@ -276,6 +280,7 @@ pub fn prepare(
         url,
         headers,
         payload,
+        warnings,
     };
     if let Some(auth) = auth {
         crate::auth::apply(&crate::auth::Params::new(auth, &r), &mut prepared)?;
@@ -283,12 +288,13 @@ pub fn prepare(
     Ok(prepared)
 }
 
-fn read_file(files: Files<'_>, src: &str) -> Result<Vec<u8>, BuildError> {
-    let path = files.resolve(src)?;
-    std::fs::read(&path).map_err(|e| BuildError::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+/// A body file's bytes; the error is the message postman-runtime puts after its warning's prefix.
+fn read_file(files: Files<'_>, src: &str) -> Result<Vec<u8>, String> {
+    let path = files.resolve(src).map_err(|e| match e {
+        BuildError::File { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn payload(
@@ -296,6 +302,7 @@ fn payload(
     script_body: Option<&Value>,
     r: &dyn Fn(&str) -> String,
     files: Files<'_>,
+    warnings: &mut Vec<String>,
 ) -> Result<Payload, BuildError> {
     let raw = script_body
         .and_then(|b| b.get("raw"))
@@ -342,9 +349,13 @@ fn payload(
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    FormValue::File {
-                        name,
-                        data: read_file(files, &src)?,
+                    match read_file(files, &src) {
+                        Ok(data) => FormValue::File { name, data },
+                        // postman-runtime warns and leaves the field out.
+                        Err(message) => {
+                            warnings.push(format!("Form param `{}`, file load error: {message}", field.key));
+                            continue;
+                        }
                     }
                 } else {
                     FormValue::Text(r(&field.text()))
@@ -359,9 +370,16 @@ fn payload(
         }
         Some("file") => {
             let src = body.file.as_ref().and_then(|f| f.src.clone()).unwrap_or_default();
-            Payload::Bytes {
-                data: read_file(files, &src)?,
-                content_type: None,
+            match read_file(files, &src) {
+                Ok(data) => Payload::Bytes {
+                    data,
+                    content_type: None,
+                },
+                // postman-runtime warns and sends the request without a body.
+                Err(message) => {
+                    warnings.push(format!("Binary file load error: {message}"));
+                    Payload::None
+                }
             }
         }
         Some("graphql") => {

@@ -234,11 +234,7 @@ pub async fn run(
     }
     summary.finish(started.elapsed());
     let scopes = state.scopes;
-    summary.keep_scopes(
-        Scope::from_pairs(scopes.environment),
-        Scope::from_pairs(scopes.globals),
-        Scope::from_pairs(scopes.collection),
-    );
+    summary.keep_scopes(Scope::from_pairs(scopes.environment), Scope::from_pairs(scopes.globals));
     Ok(summary)
 }
 

@@ -6,3 +6,4 @@ mod assertions;
 mod differential;
 mod lambda_transport;
 mod loader_properties;
+mod newman_cli;

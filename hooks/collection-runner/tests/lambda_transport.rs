@@ -70,6 +70,7 @@ async fn function_errors_and_unknown_functions_are_request_errors() {
         url: String::from("https://api.example.test/panic"),
         headers: Vec::new(),
         payload: collection_runner::request::Payload::None,
+        warnings: Vec::new(),
     };
     let behavior = Default::default();
     let panics = LambdaInvoke::new(lambda.clone(), "echo", None, PayloadFormat::HttpV2);
@@ -110,6 +111,7 @@ async fn split_invokes_the_function_and_sends_other_urls_over_http() {
         url,
         headers: Vec::new(),
         payload: collection_runner::request::Payload::None,
+        warnings: Vec::new(),
     };
     let behavior = Default::default();
     let host = |body: &str| {

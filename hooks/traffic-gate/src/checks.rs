@@ -344,6 +344,7 @@ async fn health(
         url: format!("{base}/health"),
         headers: vec![(String::from("accept"), String::from("application/json"))],
         payload: Payload::None,
+        warnings: Vec::new(),
     };
     let started = Instant::now();
     let response = transport
