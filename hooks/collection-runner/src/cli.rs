@@ -46,48 +46,53 @@ pub enum Command {
 
 /// `newman run <collection> [options]`, every option newman 6.2 has.
 #[derive(clap::Args, Debug)]
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// The collection file.
+    #[arg(value_parser = path)]
     pub collection: PathBuf,
+    /// More arguments after the collection: ignored, as newman ignores them.
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
     /// Environment file.
-    #[arg(short = 'e', long)]
+    #[arg(short = 'e', long, value_parser = path, allow_hyphen_values = true)]
     pub environment: Option<PathBuf>,
     /// Globals file.
-    #[arg(short = 'g', long)]
+    #[arg(short = 'g', long, value_parser = path, allow_hyphen_values = true)]
     pub globals: Option<PathBuf>,
     /// Reporters: `cli`, `json`, `junit` (comma-separated; others are
     /// reported as not found and skipped, as newman does).
-    #[arg(short = 'r', long, default_value = "cli", value_delimiter = ',')]
+    #[arg(short = 'r', long, default_value = "cli", value_delimiter = ',', action = ArgAction::Set)]
     pub reporters: Vec<String>,
     /// Number of iterations (a positive integer).
-    #[arg(short = 'n', long = "iteration-count", value_parser = positive)]
+    #[arg(short = 'n', long = "iteration-count", value_parser = positive, allow_hyphen_values = true)]
     pub iteration_count: Option<u64>,
     /// Iteration data file (JSON or CSV).
-    #[arg(short = 'd', long = "iteration-data")]
+    #[arg(short = 'd', long = "iteration-data", value_parser = path, allow_hyphen_values = true)]
     pub iteration_data: Option<PathBuf>,
     /// Run only this folder or request (repeatable).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub folder: Vec<String>,
     /// Global variable `key=value` (repeatable).
-    #[arg(long = "global-var")]
+    #[arg(long = "global-var", allow_hyphen_values = true)]
     pub global_var: Vec<String>,
     /// Environment variable `key=value` (repeatable).
-    #[arg(long = "env-var")]
+    #[arg(long = "env-var", allow_hyphen_values = true)]
     pub env_var: Vec<String>,
     /// Write the environment as the run left it.
-    #[arg(long = "export-environment")]
+    #[arg(long = "export-environment", value_parser = path, allow_hyphen_values = true)]
     pub export_environment: Option<PathBuf>,
     /// Write the globals as the run left them.
-    #[arg(long = "export-globals")]
+    #[arg(long = "export-globals", value_parser = path, allow_hyphen_values = true)]
     pub export_globals: Option<PathBuf>,
     /// Write the collection as newman does (as loaded).
-    #[arg(long = "export-collection")]
+    #[arg(long = "export-collection", value_parser = path, allow_hyphen_values = true)]
     pub export_collection: Option<PathBuf>,
     /// Postman API key: accepted; collections are read from files only.
-    #[arg(long = "postman-api-key")]
+    #[arg(long = "postman-api-key", allow_hyphen_values = true)]
     pub postman_api_key: Option<String>,
     /// Stop at the first failure; modifiers `failure` (the same) and
-    /// `folder` (a `--folder` that is not found fails the run; it always does here).
+    /// `folder` (the first request or script error ends the run as an error).
     #[arg(long, num_args = 0..=1, value_delimiter = ',')]
     pub bail: Option<Vec<String>>,
     /// Do not follow redirects, unless the collection says to.
@@ -103,7 +108,7 @@ pub struct RunArgs {
     #[arg(long = "disable-unicode")]
     pub disable_unicode: bool,
     /// `auto`, `on` or `off` (the report has no colours either way).
-    #[arg(long, value_parser = color, default_value = "auto")]
+    #[arg(long, value_parser = color, default_value = "auto", allow_hyphen_values = true)]
     pub color: String,
     /// Milliseconds between requests (a positive integer).
     #[arg(long = "delay-request", num_args = 0..=1, value_parser = positive)]
@@ -118,7 +123,7 @@ pub struct RunArgs {
     #[arg(long = "timeout-script", num_args = 0..=1, value_parser = positive)]
     pub timeout_script: Option<Option<u64>>,
     /// Directory body files are read from (default: the current one).
-    #[arg(long = "working-dir")]
+    #[arg(long = "working-dir", value_parser = path, allow_hyphen_values = true)]
     pub working_dir: Option<PathBuf>,
     /// Refuse body files outside the working directory.
     #[arg(long = "no-insecure-file-read")]
@@ -127,29 +132,40 @@ pub struct RunArgs {
     #[arg(short = 'k', long)]
     pub insecure: bool,
     /// Client certificates by URL (JSON): refused with a clear error.
-    #[arg(long = "ssl-client-cert-list")]
+    #[arg(long = "ssl-client-cert-list", value_parser = path, allow_hyphen_values = true)]
     pub ssl_client_cert_list: Option<PathBuf>,
     /// Client certificate (PEM) for every request.
-    #[arg(long = "ssl-client-cert")]
+    #[arg(long = "ssl-client-cert", value_parser = path, allow_hyphen_values = true)]
     pub ssl_client_cert: Option<PathBuf>,
     /// Its private key (PEM).
-    #[arg(long = "ssl-client-key")]
+    #[arg(long = "ssl-client-key", value_parser = path, allow_hyphen_values = true)]
     pub ssl_client_key: Option<PathBuf>,
-    /// The key's passphrase: refused with a clear error (keys must be unencrypted).
-    #[arg(long = "ssl-client-passphrase")]
+    /// The key's passphrase: unused (keys must be unencrypted; an encrypted one is refused).
+    #[arg(long = "ssl-client-passphrase", allow_hyphen_values = true)]
     pub ssl_client_passphrase: Option<String>,
     /// More trusted CA certificates (PEM), besides the built-in roots.
-    #[arg(long = "ssl-extra-ca-certs")]
+    #[arg(long = "ssl-extra-ca-certs", value_parser = path, allow_hyphen_values = true)]
     pub ssl_extra_ca_certs: Option<PathBuf>,
     /// A tough-cookie jar to start from: refused with a clear error.
-    #[arg(long = "cookie-jar")]
+    #[arg(long = "cookie-jar", value_parser = path, allow_hyphen_values = true)]
     pub cookie_jar: Option<PathBuf>,
     /// Write the cookie jar after the run: refused with a clear error.
-    #[arg(long = "export-cookie-jar")]
+    #[arg(long = "export-cookie-jar", value_parser = path, allow_hyphen_values = true)]
     pub export_cookie_jar: Option<PathBuf>,
     /// Accepted; the report is the same.
     #[arg(long)]
     pub verbose: bool,
+}
+
+/// A path as given; an empty one is an option not given (see [`given`]).
+fn path(raw: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(raw))
+}
+
+/// An option's path unless it is empty (`-e "$UNSET"`): newman treats an
+/// empty value as the option not given.
+fn given(path: &Option<PathBuf>) -> Option<&Path> {
+    path.as_deref().filter(|p| !p.as_os_str().is_empty())
 }
 
 /// newman's `cast.integer`: a positive safe integer.
@@ -274,9 +290,12 @@ impl ReporterOptions {
             .or_else(|| self.own.get(reporter).and_then(|o| o.get(option)))
     }
 
-    /// A path option of `reporter`.
+    /// A path option of `reporter` (an empty one is none).
     pub fn path(&self, reporter: &str, option: &str) -> Option<PathBuf> {
-        self.get(reporter, option).and_then(Value::as_str).map(PathBuf::from)
+        self.get(reporter, option)
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
     }
 
     /// Whether a flag of `reporter` is set.
@@ -285,13 +304,15 @@ impl ReporterOptions {
     }
 }
 
-fn pairs(list: &[String], flag: &str) -> anyhow::Result<Vec<(String, Value)>> {
+/// `--env-var`/`--global-var` values as newman's `memoizeKeyVal` reads them:
+/// `key=value` split at the first `=`; a bare `key` has no value; an empty
+/// argument is no variable.
+fn pairs(list: &[String]) -> Vec<(String, Value)> {
     list.iter()
-        .map(|pair| {
-            let (key, value) = pair
-                .split_once('=')
-                .with_context(|| format!("{flag} {pair:?}: expected key=value"))?;
-            Ok((key.to_owned(), Value::String(value.to_owned())))
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) => (key.to_owned(), Value::String(value.to_owned())),
+            None => (pair.clone(), Value::Null),
         })
         .collect()
 }
@@ -301,24 +322,16 @@ fn pairs(list: &[String], flag: &str) -> anyhow::Result<Vec<(String, Value)>> {
 fn unsupported(args: &RunArgs) -> anyhow::Result<()> {
     let refused = [
         (
-            args.ssl_client_cert_list.is_some(),
+            given(&args.ssl_client_cert_list).is_some(),
             "--ssl-client-cert-list: per-URL client certificates are not supported; pass one with --ssl-client-cert and --ssl-client-key",
         ),
         (
-            args.ssl_client_passphrase.is_some(),
-            "--ssl-client-passphrase: encrypted private keys are not supported; decrypt the key (openssl pkey -in key.pem -out plain.pem)",
-        ),
-        (
-            args.cookie_jar.is_some(),
+            given(&args.cookie_jar).is_some(),
             "--cookie-jar: reading a tough-cookie jar is not supported; set the cookies in the collection (pm.cookies.jar())",
         ),
         (
-            args.export_cookie_jar.is_some(),
+            given(&args.export_cookie_jar).is_some(),
             "--export-cookie-jar: writing a tough-cookie jar is not supported",
-        ),
-        (
-            args.ssl_client_key.is_some() != args.ssl_client_cert.is_some(),
-            "--ssl-client-cert and --ssl-client-key go together",
         ),
     ];
     match refused.iter().find(|(set, _)| *set) {
@@ -333,18 +346,33 @@ fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 
 /// The TLS settings of the options.
 fn tls(args: &RunArgs) -> anyhow::Result<Tls> {
-    let identity = match (&args.ssl_client_cert, &args.ssl_client_key) {
+    let identity = match (given(&args.ssl_client_cert), given(&args.ssl_client_key)) {
         (Some(cert), Some(key)) => {
+            let key = read(key, "--ssl-client-key")?;
+            // A passphrase is only needed, and only refused, for an encrypted key.
+            if String::from_utf8_lossy(&key).contains("ENCRYPTED") {
+                anyhow::bail!(
+                    "--ssl-client-key: encrypted private keys are not supported; decrypt it (openssl pkey -in key.pem -out plain.pem) and drop --ssl-client-passphrase"
+                );
+            }
             let mut pem = read(cert, "--ssl-client-cert")?;
             pem.push(b'\n');
-            pem.extend(read(key, "--ssl-client-key")?);
+            pem.extend(key);
             Some(pem)
         }
-        _ => None,
+        (None, None) => None,
+        (cert, _) => {
+            // newman runs on without a certificate when half of it is missing.
+            let (given, missing) = if cert.is_some() {
+                ("--ssl-client-cert", "--ssl-client-key")
+            } else {
+                ("--ssl-client-key", "--ssl-client-cert")
+            };
+            eprintln!("warning: {given} without {missing}: no client certificate is sent");
+            None
+        }
     };
-    let extra_roots = args
-        .ssl_extra_ca_certs
-        .as_deref()
+    let extra_roots = given(&args.ssl_extra_ca_certs)
         .map(|path| read(path, "--ssl-extra-ca-certs"))
         .transpose()?;
     Ok(Tls {
@@ -372,11 +400,13 @@ pub async fn main(argv: Vec<String>) -> ExitCode {
     };
     let Command::Run(args) = cli.command;
     let reporter_options = ReporterOptions::parse(&argv, &args.reporters);
+    let suppress = args.suppress_exit_code;
     match run(args, reporter_options).await {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            // `-x` overrides the exit code of errors too, as newman's does.
+            if suppress { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
     }
 }
@@ -387,38 +417,46 @@ fn millis(value: Option<Option<u64>>) -> Option<Duration> {
 
 async fn run(args: RunArgs, reporter_options: ReporterOptions) -> anyhow::Result<ExitCode> {
     unsupported(&args)?;
+    if !args.extra.is_empty() {
+        eprintln!(
+            "warning: ignoring arguments after the collection: {}",
+            args.extra.join(" ")
+        );
+    }
+    let collection = collection::load_collection(&args.collection).context("could not load collection")?;
     let raw_collection: Value = collection::parse_json(&args.collection, &collection::read_text(&args.collection)?)?;
-    let collection = collection::load_collection(&args.collection)?;
     let mut options = Options::default();
-    let environment_file: Option<VariableFile> = args
-        .environment
-        .as_deref()
+    let environment_file: Option<VariableFile> = given(&args.environment)
         .map(collection::load_variables)
-        .transpose()?;
+        .transpose()
+        .context("could not load environment")?;
     if let Some(file) = &environment_file {
         options.environment = scope_of(&file.values);
         options.environment_name = file.name.clone();
     }
-    for (key, value) in pairs(&args.env_var, "--env-var")? {
+    for (key, value) in pairs(&args.env_var) {
         options.environment.set(key, value);
     }
-    let globals_file: Option<VariableFile> = args.globals.as_deref().map(collection::load_variables).transpose()?;
+    let globals_file: Option<VariableFile> = given(&args.globals)
+        .map(collection::load_variables)
+        .transpose()
+        .context("could not load globals")?;
     if let Some(file) = &globals_file {
         options.globals = scope_of(&file.values);
     }
-    for (key, value) in pairs(&args.global_var, "--global-var")? {
+    for (key, value) in pairs(&args.global_var) {
         options.globals.set(key, value);
     }
-    if let Some(path) = &args.iteration_data {
-        options.data = collection::load_data(path)?;
+    if let Some(path) = given(&args.iteration_data) {
+        options.data = collection::load_data(path).context("could not load iteration data")?;
     }
     options.iterations = args.iteration_count.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     options.folders = args.folder.clone();
-    // `--bail` alone or with `failure` stops at the first failure.
-    options.bail = args
-        .bail
-        .as_ref()
-        .is_some_and(|modifiers| modifiers.is_empty() || modifiers.iter().any(|m| m == "failure"));
+    // `--bail` alone or with `failure` stops at the first failure; with
+    // `folder`, a request or script error ends the run as an error.
+    let modifiers = args.bail.as_deref();
+    options.bail = modifiers.is_some_and(|m| m.is_empty() || m.iter().any(|m| m == "failure"));
+    options.abort_on_error = modifiers.is_some_and(|m| m.iter().any(|m| m == "folder"));
     options.delay = millis(args.delay_request).unwrap_or(Duration::ZERO);
     options.timeout = millis(args.timeout);
     options.timeout_request = millis(args.timeout_request);
@@ -426,21 +464,76 @@ async fn run(args: RunArgs, reporter_options: ReporterOptions) -> anyhow::Result
         timeout: millis(args.timeout_script).unwrap_or(Limits::default().timeout),
         ..Limits::default()
     };
-    options.working_dir = args.working_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    options.working_dir = given(&args.working_dir).map_or_else(|| PathBuf::from("."), Path::to_owned);
     options.insecure_file_read = !args.no_insecure_file_read;
     options.follow_redirects = !args.ignore_redirects;
-    if !args.folder.is_empty() && runner::count(&collection, &args.folder) == 0 {
-        anyhow::bail!(
-            "runtime~extractRunnableItems: Unable to find a folder or request: {:?}",
-            args.folder.join(", ")
-        );
+    // Every entry must name something: a typo in one of several folders
+    // must not pass by running the others.
+    match runner::missing_folders(&collection, &args.folder).as_slice() {
+        [] => {}
+        [one] if args.folder.len() == 1 => {
+            anyhow::bail!("runtime~extractRunnableItems: Unable to find a folder or request: {one:?}")
+        }
+        missing => anyhow::bail!(
+            "runtime~extractRunnableItems: Invalid entrypoint: no folder or request named {}",
+            missing.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ")
+        ),
     }
     let transport = Http::with_tls(&tls(&args)?).context("the TLS options")?;
     let summary = runner::run(&collection, &options, &transport).await?;
+    // A run error (`--bail folder`'s first request or script error, the
+    // run's `--timeout`) ends the run as newman ends it: the error, and no
+    // report or export.
+    let run_error = summary
+        .aborted
+        .as_deref()
+        .or(summary.run_failures.first().map(|f| f.message.as_str()));
+    if let Some(error) = run_error {
+        anyhow::bail!("{error}");
+    }
     let at = crate::dynamic::iso(time::OffsetDateTime::now_utc());
+    let symbols = if args.disable_unicode {
+        Symbols::PlainText
+    } else {
+        Symbols::Unicode
+    };
+    // Every report and export is written even when one cannot be; the
+    // failures are told at the end, as newman does.
+    let mut failed: Vec<String> = Vec::new();
+    let mut reporters = args.reporters.clone();
+    reporters.dedup();
+    for reporter in reporters.iter().filter(|r| !r.is_empty()) {
+        let written = match reporter.as_str() {
+            "cli" => {
+                if !args.silent && !reporter_options.flag("cli", "silent") {
+                    print!("{}", summary.to_cli_with(symbols));
+                }
+                Ok(())
+            }
+            "json" => serde_json::to_string_pretty(&summary.to_json())
+                .map_err(anyhow::Error::from)
+                .and_then(|text| {
+                    let path = reporter_options.path("json", "export");
+                    Ok(export::write(path.as_deref(), "newman-run-report.json", &text, &at).map(|_| ())?)
+                }),
+            "junit" => {
+                let path = reporter_options.path("junit", "export");
+                export::write(path.as_deref(), "newman-run-report.xml", &summary.to_junit(), &at)
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }
+            other => {
+                eprintln!("newman: could not find \"{other}\" reporter");
+                eprintln!("  ensure that the reporter is installed in the same directory as newman");
+                eprintln!("  please install reporter using npm");
+                Ok(())
+            }
+        };
+        failed.extend(written.err().map(|e| format!("{e:#}")));
+    }
     for (path, export, content) in [
         (
-            &args.export_environment,
+            given(&args.export_environment),
             Export::Environment,
             export::scope_file(
                 Export::Environment,
@@ -450,51 +543,28 @@ async fn run(args: RunArgs, reporter_options: ReporterOptions) -> anyhow::Result
             ),
         ),
         (
-            &args.export_globals,
+            given(&args.export_globals),
             Export::Globals,
             export::scope_file(Export::Globals, globals_file.as_ref(), &summary.globals, &at),
         ),
         (
-            &args.export_collection,
+            given(&args.export_collection),
             Export::Collection,
             export::collection_file(&raw_collection, &at),
         ),
     ] {
         if let Some(path) = path {
-            export::write_json(Some(path), export, &content, &at)?;
+            failed.extend(
+                export::write_json(Some(path), export, &content, &at)
+                    .err()
+                    .map(|e| e.to_string()),
+            );
         }
     }
-    let symbols = if args.disable_unicode {
-        Symbols::PlainText
-    } else {
-        Symbols::Unicode
-    };
-    for reporter in &args.reporters {
-        match reporter.as_str() {
-            "cli" => {
-                if !args.silent && !reporter_options.flag("cli", "silent") {
-                    print!("{}", summary.to_cli_with(symbols));
-                }
-            }
-            "json" => {
-                let path = reporter_options.path("json", "export");
-                let text = serde_json::to_string_pretty(&summary.to_json())?;
-                export::write(path.as_deref(), "newman-run-report.json", &text, &at)?;
-            }
-            "junit" => {
-                let path = reporter_options.path("junit", "export");
-                export::write(path.as_deref(), "newman-run-report.xml", &summary.to_junit(), &at)?;
-            }
-            other => {
-                if !args.silent {
-                    eprintln!("newman: could not find \"{other}\" reporter");
-                    eprintln!("  ensure that the reporter is installed in the same directory as newman");
-                    eprintln!("  please install reporter using npm");
-                }
-            }
-        }
+    for failure in &failed {
+        eprintln!("error: {failure}");
     }
-    Ok(if summary.passed() || args.suppress_exit_code {
+    Ok(if (summary.passed() && failed.is_empty()) || args.suppress_exit_code {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

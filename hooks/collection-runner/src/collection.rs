@@ -12,14 +12,19 @@ use crate::variables::Scope;
 /// Why a file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The file could not be read (the cause is in the message, once).
+    #[error("{path}: cannot read: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    /// A URL where a file is expected: newman fetches it, this runner reads files only.
+    #[error(
+        "{0}: loading from a URL is not supported: download it first (curl -fsSo file.json '<url>') and pass the file"
+    )]
+    Url(String),
     /// The bytes are not UTF-8 or UTF-16 text.
     #[error("{path}: not UTF-8 or UTF-16 (with BOM) text")]
     Encoding {
@@ -68,9 +73,13 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, LoadError> {
 
 /// Reads and decodes a text file.
 pub fn read_text(path: &Path) -> Result<String, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let shown = path.to_string_lossy();
+    if shown.starts_with("http://") || shown.starts_with("https://") {
+        return Err(LoadError::Url(shown.into_owned()));
+    }
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     decode(path, &bytes)
 }
@@ -492,7 +501,7 @@ pub struct VariableFile {
 
 /// Loads a collection file.
 pub fn load_collection(path: &Path) -> Result<Collection, LoadError> {
-    let text = read_text(path)?;
+    let text = unwrapped(path, read_text(path)?, "collection", "info")?;
     let value: Value = parse_json(path, &text)?;
     if value.get("info").is_none() && value.get("requests").is_some() {
         return Err(LoadError::Invalid {
@@ -506,7 +515,21 @@ pub fn load_collection(path: &Path) -> Result<Collection, LoadError> {
 
 /// Loads an environment or globals file.
 pub fn load_variables(path: &Path) -> Result<VariableFile, LoadError> {
-    parse_json(path, &read_text(path)?)
+    let text = read_text(path)?;
+    let text = unwrapped(path, text, "environment", "values")?;
+    let text = unwrapped(path, text, "globals", "values")?;
+    parse_json(path, &text)
+}
+
+/// The file's text, or the object under `wrapper` when the file is the
+/// Postman API's answer (`{"collection": {…}}`, `{"environment": {…}}`)
+/// rather than the thing itself (it has no `own` key), as newman unwraps it.
+fn unwrapped(path: &Path, text: String, wrapper: &str, own: &str) -> Result<String, LoadError> {
+    let value: Value = parse_json(path, &text)?;
+    match value.get(wrapper) {
+        Some(inner @ Value::Object(_)) if value.get(own).is_none() => Ok(inner.to_string()),
+        _ => Ok(text),
+    }
 }
 
 /// Loads iteration data: a JSON array of objects, or CSV with a header row.

@@ -249,7 +249,8 @@ pub fn write(path: Option<&Path>, default: &str, content: &str, at: &str) -> Res
     let target = match path {
         None => Path::new("newman").join(stamped()),
         Some(dir) if dir.is_dir() => dir.join(stamped()),
-        Some(file) => file.to_owned(),
+        // Node's `path.parse("out/")` is the file `out`: newman writes a file there.
+        Some(file) => PathBuf::from(file.to_string_lossy().trim_end_matches('/')),
     };
     let failed = |source| ExportError {
         path: target.clone(),

@@ -176,6 +176,8 @@ pub struct Summary {
     pub run_failures: Vec<Failure>,
     /// Stopped early by `--bail`.
     pub bailed: bool,
+    /// Ended as an error by `--bail folder`: the request or script error.
+    pub aborted: Option<String>,
     /// Wall time.
     pub duration: Duration,
     /// The environment as the run left it (`--export-environment`).
@@ -195,6 +197,7 @@ impl Summary {
             executions: Vec::new(),
             run_failures: Vec::new(),
             bailed: false,
+            aborted: None,
             duration: Duration::ZERO,
             environment: Scope::default(),
             globals: Scope::default(),

@@ -420,6 +420,36 @@ pub fn form_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// newman's SecureFS: with `--no-insecure-file-read`, a body file outside
+    /// the working directory is a warning and the request goes without it.
+    #[test]
+    fn files_outside_the_working_dir_are_refused_only_when_asked() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+        let body: Body = serde_json::from_value(json!({"mode": "file", "file": {"src": "../../Cargo.toml"}})).unwrap();
+        let inside: Body = serde_json::from_value(json!({"mode": "file", "file": {"src": "upload.txt"}})).unwrap();
+        let r = |s: &str| s.to_owned();
+        for (outside, expected) in [(true, true), (false, false)] {
+            let files = Files { dir: &dir, outside };
+            let mut warnings = Vec::new();
+            let sent = payload(&body, None, &r, files, &mut warnings).unwrap();
+            assert_eq!(
+                matches!(sent, Payload::Bytes { .. }),
+                expected,
+                "outside allowed: {outside}"
+            );
+            assert_eq!(warnings.is_empty(), expected, "{warnings:?}");
+            if !expected {
+                assert_eq!(warnings, [format!("Binary file load error: {OUTSIDE_WORKING_DIR}")]);
+            }
+            let mut none = Vec::new();
+            assert!(matches!(
+                payload(&inside, None, &r, files, &mut none).unwrap(),
+                Payload::Bytes { .. }
+            ));
+            assert!(none.is_empty());
+        }
+    }
+
     fn url(value: Value) -> String {
         url_text(&serde_json::from_value(value).unwrap())
     }

@@ -26,6 +26,8 @@ pub struct Options {
     pub folders: Vec<String>,
     /// Stop at the first failure (`--bail`).
     pub bail: bool,
+    /// End the run as an error at the first request or script error (`--bail folder`).
+    pub abort_on_error: bool,
     /// Pause between requests (`--delay-request`).
     pub delay: Duration,
     /// Time for the whole run (`--timeout`).
@@ -67,6 +69,7 @@ impl Default for Options {
             data: Vec::new(),
             folders: Vec::new(),
             bail: false,
+            abort_on_error: false,
             delay: Duration::ZERO,
             timeout: None,
             timeout_request: None,
@@ -104,17 +107,39 @@ fn flatten<'a>(items: &'a [Item], ancestors: &mut Vec<&'a Item>, out: &mut Vec<F
     }
 }
 
+/// The first item, breadth-first, named or identified `wanted` (as
+/// postman-runtime's `multipleIdOrName` lookup finds an entry point).
+fn find<'a>(items: &'a [Item], wanted: &str) -> Option<&'a Item> {
+    let mut level: Vec<&Item> = items.iter().collect();
+    while !level.is_empty() {
+        if let Some(found) = level
+            .iter()
+            .find(|item| item.name == wanted || item.id.as_deref() == Some(wanted))
+        {
+            return Some(found);
+        }
+        level = level.iter().flat_map(|item| item.item.iter().flatten()).collect();
+    }
+    None
+}
+
+/// The `--folder` entries no item answers to.
+pub fn missing_folders(collection: &Collection, folders: &[String]) -> Vec<String> {
+    folders
+        .iter()
+        .filter(|f| find(&collection.item, f).is_none())
+        .cloned()
+        .collect()
+}
+
 fn select<'a>(items: &'a [Item], folders: &[String]) -> Vec<Flat<'a>> {
     let mut all = Vec::new();
     flatten(items, &mut Vec::new(), &mut all);
     if folders.is_empty() {
         return all;
     }
-    let matches = |item: &Item| {
-        folders
-            .iter()
-            .any(|f| *f == item.name || item.id.as_deref() == Some(f.as_str()))
-    };
+    let chosen: Vec<&Item> = folders.iter().filter_map(|f| find(items, f)).collect();
+    let matches = |item: &Item| chosen.iter().any(|c| std::ptr::eq(*c, item));
     all.into_iter()
         .filter(|flat| matches(flat.item) || flat.ancestors.iter().any(|a| matches(a)))
         .collect()
@@ -185,8 +210,12 @@ pub async fn run(
             .map(|row| row.entries().to_vec())
             .unwrap_or_default();
         let mut index = 0;
-        let mut first = true;
         while index < items.len() {
+            // postman-runtime waits before every item, the first included;
+            // the run's timeout runs through the wait.
+            if !options.delay.is_zero() {
+                tokio::time::sleep(options.delay).await;
+            }
             if options.timeout.is_some_and(|t| started.elapsed() > t) {
                 summary.fail_run(format!(
                     "callback timed out after {} ms",
@@ -194,10 +223,6 @@ pub async fn run(
                 ));
                 break 'iterations;
             }
-            if !first && !options.delay.is_zero() {
-                tokio::time::sleep(options.delay).await;
-            }
-            first = false;
             let flat = &items[index];
             let outcome = run_item(
                 collection,
@@ -212,6 +237,20 @@ pub async fn run(
             )
             .await;
             let failed = outcome.execution.as_ref().is_some_and(|e| !e.failures.is_empty());
+            // `--bail folder` (postman-runtime's abortOnError): a request or
+            // script error ends the run as an error.
+            let error = outcome
+                .execution
+                .as_ref()
+                .and_then(|e| e.failures.iter().find(|f| f.at != "assertion"))
+                .map(|f| f.message.clone());
+            if let (true, Some(error)) = (options.abort_on_error, error) {
+                if let Some(execution) = outcome.execution {
+                    summary.record(execution);
+                }
+                summary.aborted = Some(error);
+                break 'iterations;
+            }
             if let Some(execution) = outcome.execution {
                 summary.record(execution);
             }

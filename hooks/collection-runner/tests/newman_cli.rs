@@ -178,12 +178,7 @@ fn run(program: &Path, fixture: &Fixture, args: &[String]) -> Output {
 }
 
 /// The options documented as not supported: refused naming the option.
-const REFUSED: &[&str] = &[
-    "ssl-client-cert-list",
-    "ssl-client-passphrase",
-    "cookie-jar",
-    "export-cookie-jar",
-];
+const REFUSED: &[&str] = &["ssl-client-cert-list", "cookie-jar", "export-cookie-jar"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_option_of_newman_run_is_accepted_as_newman_accepts_it() {
@@ -270,6 +265,164 @@ async fn bad_values_are_refused_as_newman_refuses_them() {
             );
         }
         assert!(!mine.status.success(), "ours exits 0 on {args:?}");
+    }
+}
+
+/// Command lines newman takes that a strict parser would refuse, or that
+/// must not pass silently (found by the attack on issue 19): the same exit
+/// code under both, and the same files written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_lines_written_for_newman_give_newmans_exit_code() {
+    let base = local_aws::echo::start().await;
+    let fixture = Fixture::new(&base);
+    let env = fixture.path("env.json");
+    let wrapped = fixture.path("wrapped-env.json");
+    let environment: Value = serde_json::from_str(&std::fs::read_to_string(&env).unwrap()).unwrap();
+    std::fs::write(&wrapped, json!({"environment": environment}).to_string()).unwrap();
+    let cases: Vec<(&str, Vec<String>, bool)> = vec![
+        (
+            "a repeated option: the last wins",
+            vec![
+                String::from("-e"),
+                String::from("missing.json"),
+                String::from("-e"),
+                env.clone(),
+            ],
+            true,
+        ),
+        ("arguments after the collection", vec![String::from("extra.json")], true),
+        (
+            "an empty value is no option",
+            vec![
+                String::from("-e"),
+                String::new(),
+                String::from("--env-var"),
+                String::new(),
+            ],
+            true,
+        ),
+        (
+            "a variable without a value",
+            vec![String::from("--env-var"), String::from("novalue")],
+            true,
+        ),
+        (
+            "a value that starts with a dash",
+            vec![String::from("--postman-api-key"), String::from("-abc")],
+            true,
+        ),
+        (
+            "an environment as the Postman API returns it",
+            vec![String::from("-e"), wrapped.clone()],
+            true,
+        ),
+        (
+            "one of several folders missing",
+            vec![
+                String::from("--folder"),
+                String::from("health"),
+                String::from("--folder"),
+                String::from("Nope"),
+            ],
+            false,
+        ),
+        (
+            "a missing folder under -x",
+            vec![String::from("--folder"), String::from("Nope"), String::from("-x")],
+            true,
+        ),
+        (
+            "a report path ending in / that does not exist",
+            vec![
+                String::from("-r"),
+                String::from("json"),
+                String::from("--reporter-json-export"),
+                fixture.path("report-file/"),
+            ],
+            true,
+        ),
+    ];
+    let failures = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        for (case, args, passes) in &cases {
+            let (theirs, mine) = (run(&newman(), &fixture, args), run(&ours(), &fixture, args));
+            if theirs.status.success() != *passes || mine.status.success() != *passes {
+                failures.push(format!(
+                    "{case} {args:?}: newman {:?}, ours {:?} (expected success: {passes}): {}",
+                    theirs.status.code(),
+                    mine.status.code(),
+                    String::from_utf8_lossy(&mine.stderr)
+                ));
+            }
+        }
+        // The report path ending in `/` is a file, under both.
+        assert!(
+            fixture.dir.join("report-file").is_file(),
+            "no report file written at report-file"
+        );
+        failures
+    })
+    .await
+    .unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A run error ends the run as newman ends it: exit 1, no report, nothing
+/// sent after it. `--bail folder` (postman-runtime's abortOnError) at the
+/// first request error; `--timeout` running out during `--delay-request`,
+/// which postman-runtime waits before every item, the first included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_error_ends_the_run_with_no_report() {
+    let base = local_aws::echo::start().await;
+    let fixture = Fixture::new(&base);
+    let collection = json!({
+        "info": {"name": "abort", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "item": [
+            {"name": "refused", "request": {"method": "GET", "url": "http://127.0.0.1:9/nothing"}},
+            {"name": "after", "request": {"method": "GET", "url": format!("{base}/get")},
+             "event": [{"listen": "test", "script": {"exec": ["pm.test('reached', () => {});"]}}]}
+        ]
+    });
+    let aborting = fixture.dir.join("abort.postman_collection.json");
+    std::fs::write(&aborting, collection.to_string()).unwrap();
+    let fixture = &fixture;
+    for (case, collection, options) in [
+        ("--bail folder", &aborting, ["--bail", "folder"]),
+        (
+            "--timeout through --delay-request",
+            &fixture.collection,
+            ["--delay-request", "3000"],
+        ),
+    ] {
+        for who in [newman(), ours()] {
+            let report = fixture.path("run-error-report.json");
+            let _ = std::fs::remove_file(&report);
+            let mut args: Vec<String> = options.iter().map(|o| (*o).to_owned()).collect();
+            if case.starts_with("--timeout") {
+                args.extend([String::from("--timeout"), String::from("200")]);
+            }
+            args.extend([
+                String::from("-r"),
+                String::from("cli,json"),
+                String::from("--reporter-json-export"),
+                report.clone(),
+            ]);
+            let output = std::process::Command::new(&who)
+                .current_dir(&fixture.dir)
+                .arg("run")
+                .arg(collection)
+                .args(&args)
+                .output()
+                .unwrap();
+            let name = who.display();
+            assert!(!output.status.success(), "{case}: {name} exits 0");
+            assert!(!Path::new(&report).exists(), "{case}: {name} wrote a report");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                !stdout.contains("reached") && !stdout.contains("status is 200"),
+                "{case}: {name} went on: {stdout}"
+            );
+        }
     }
 }
 
