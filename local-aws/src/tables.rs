@@ -113,6 +113,13 @@ pub async fn read(
     Ok(contents)
 }
 
+/// A time-to-live attribute's value: epoch seconds, when `attribute` holds a number.
+pub fn epoch_seconds(item: &HashMap<String, AttributeValue>, attribute: &str) -> Option<u64> {
+    item.get(attribute)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
 impl Contents {
     /// The items new or changed since `before`, and which of them lack the
     /// marks of synthetic data: [`MARKER`] `true`, and the table's
@@ -138,11 +145,7 @@ impl Contents {
                 match &table.ttl_attribute {
                     None => missing.push(String::from("a table with time to live on")),
                     Some(ttl) => {
-                        let expires = item
-                            .get(ttl)
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|n| n.parse::<u64>().ok());
-                        if expires.is_none_or(|at| at <= now) {
+                        if epoch_seconds(item, ttl).is_none_or(|at| at <= now) {
                             missing.push(format!("{ttl} (epoch seconds after now)"));
                         }
                     }

@@ -70,10 +70,7 @@ async fn scan(table: &str) -> Vec<HashMap<String, AttributeValue>> {
 
 fn assert_synthetic(item: &HashMap<String, AttributeValue>) {
     assert_eq!(item.get(MARKER), Some(&AttributeValue::Bool(true)), "{item:?}");
-    let expires: u64 = item
-        .get(EXPIRATION)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
+    let expires = local_aws::tables::epoch_seconds(item, EXPIRATION)
         .unwrap_or_else(|| panic!("no numeric {EXPIRATION}: {item:?}"));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     // A payment's item expires a week out; an idempotency record when its
