@@ -399,6 +399,11 @@ pub enum DomainError {
         /// The transfer's currency.
         transfer: String,
     },
+    /// Another owner's payee cannot receive the transfer: it holds another
+    /// currency, or the credit would take it past [`MAX_BALANCE_MINOR`].
+    /// Which, and so the payee's currency or balance, is theirs to know.
+    #[error("to_account cannot receive this transfer")]
+    PayeeCannotReceive,
     /// The transfer's reference was cancelled: it never applies.
     #[error("transfer {0} was cancelled")]
     TransferCancelled(String),

@@ -7,7 +7,7 @@
 //! | `GET /accounts/{id}` | `accounts/read` | the caller's account |
 //! | `GET /accounts/{id}/transactions?limit=&cursor=` | `accounts/read` | newest first, paged |
 //! | `POST /transfers` | `accounts/write` | `{from_account, to_account, amount_minor, currency, reference}` out of the caller's account → 201 transfer (both legs in one transaction), 200 on a replay of the reference; 422 naming the party that cannot pay or receive; 409 `transfer-cancelled` |
-//! | `GET /transfers/{reference}` | `accounts/read` | a transfer to or from the caller's accounts, applied or cancelled |
+//! | `GET /accounts/{id}/transfers/{reference}` | `accounts/read` | the transfer `reference` of the payer `id`, when the caller owns its payer or its payee; applied or cancelled |
 //! | `POST /transfers/cancellations` | `accounts/write` | the transfer's body → 200: `cancelled` (nothing moved, and nothing ever will under the reference) or `applied` (it had) |
 //! | `POST /accounts/{id}/credits` | `accounts/back-office` | `{amount_minor, currency, reference}` → 201 posting, 200 on a replay of the reference |
 //! | `POST /accounts/{id}/debits` | `accounts/back-office` | as credits; 422 `insufficient-funds` when the balance is short |
@@ -15,8 +15,9 @@
 //!
 //! Credits and debits are external movements (money entering or leaving the
 //! ledger), which no customer makes for themselves; a transfer moves money
-//! inside it. Another customer's account or transfer answers exactly as
-//! one that does not exist. A service of the deployment (`accounts/service`,
+//! inside it. A reference is the payer's: each payer has their own, and a
+//! transfer to an account claims nothing on it. Another customer's account
+//! or transfer answers exactly as one that does not exist. A service of the deployment (`accounts/service`,
 //! payments) acts only for the customer it names in `X-On-Behalf-Of`, on
 //! the customers' routes; the back office (`accounts/back-office`) also acts
 //! for no one, on any customer's account, and alone posts credits, debits
@@ -49,7 +50,11 @@ pub fn routes(state: AppState, gate: Arc<Gate>) -> Routes {
         .route("/accounts/{id}/transactions", get(transactions), Access::Scope(READ))
         .route("/transfers", post(transfer), Access::Scope(WRITE))
         .route("/transfers/cancellations", post(cancel_transfer), Access::Scope(WRITE))
-        .route("/transfers/{reference}", get(get_transfer), Access::Scope(READ))
+        .route(
+            "/accounts/{id}/transfers/{reference}",
+            get(get_transfer),
+            Access::Scope(READ),
+        )
         .route("/accounts/{id}/credits", post(credit), Access::BackOffice)
         .route("/accounts/{id}/debits", post(debit), Access::BackOffice)
         .route("/accounts/{id}/voids", post(void), Access::BackOffice)
@@ -109,6 +114,13 @@ fn domain_problem(err: DomainError) -> Problem {
         )
         .detail(detail)
         .field(field, format!("holds {account}")),
+        DomainError::PayeeCannotReceive => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payee-cannot-receive",
+            "Payee cannot receive",
+        )
+        .detail(detail)
+        .field("to_account", "cannot receive this transfer"),
         DomainError::TransferCancelled(_) => {
             Problem::new(StatusCode::CONFLICT, "transfer-cancelled", "Transfer cancelled")
                 .detail(detail)
@@ -335,7 +347,7 @@ async fn transfer(
         Unit::Count,
         1.0,
     );
-    let location = format!("/transfers/{}", transfer.reference);
+    let location = format!("/accounts/{}/transfers/{}", transfer.from_account, transfer.reference);
     Ok((
         created_or_replayed(applied),
         [(header::LOCATION, location)],
@@ -350,12 +362,13 @@ async fn transfer(
 async fn get_transfer(
     State(state): State<AppState>,
     principal: Principal,
-    Path(reference): Path<String>,
+    Path((payer, reference)): Path<(String, String)>,
 ) -> Result<axum::Json<Transfer>, Problem> {
+    let payer = account_id(&payer)?;
     let reference = crate::domain::reference(&reference).map_err(domain_problem)?;
     state
         .store
-        .get_transfer_owned(&reference, Scope::of(&principal))
+        .get_transfer_owned(payer, &reference, Scope::of(&principal))
         .await
         .map(axum::Json)
         .map_err(problem)

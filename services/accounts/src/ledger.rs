@@ -42,8 +42,10 @@ pub enum Violation {
     },
     /// An applied transfer lacks a leg, or has it more than once.
     LegCount {
-        /// The transfer.
+        /// The transfer's reference.
         transfer: String,
+        /// Its payer (a reference is the payer's).
+        payer: AccountId,
         /// Which leg.
         direction: Direction,
         /// How many postings there are of it (should be 1).
@@ -116,9 +118,32 @@ fn signed(tx: &Transaction) -> i128 {
 pub fn audit(snapshot: &Snapshot) -> Audit {
     let mut violations = Vec::new();
     let accounts: HashMap<AccountId, &Account> = snapshot.accounts.iter().map(|a| (a.id, a)).collect();
-    let transfers: HashMap<&str, &Transfer> = snapshot.transfers.iter().map(|t| (t.reference.as_str(), t)).collect();
+    // A leg belongs to the applied transfer that names it; a leg no transfer
+    // names, to the one of its reference on which its account is that leg's
+    // party (a duplicate).
+    let applied: Vec<&Transfer> = snapshot
+        .transfers
+        .iter()
+        .filter(|t| matches!(t.state, TransferState::Applied { .. }))
+        .collect();
+    let mut named: HashMap<uuid::Uuid, (usize, Direction)> = HashMap::new();
+    let mut by_party: HashMap<(&str, AccountId, Direction), usize> = HashMap::new();
+    for (index, transfer) in applied.iter().enumerate() {
+        if let TransferState::Applied { debit, credit } = transfer.state {
+            named.insert(debit, (index, Direction::Debit));
+            named.insert(credit, (index, Direction::Credit));
+        }
+        by_party.insert(
+            (transfer.reference.as_str(), transfer.from_account, Direction::Debit),
+            index,
+        );
+        by_party.insert(
+            (transfer.reference.as_str(), transfer.to_account, Direction::Credit),
+            index,
+        );
+    }
     let mut postings: HashMap<AccountId, i128> = HashMap::new();
-    let mut legs: BTreeMap<(&str, Direction), Vec<&Transaction>> = BTreeMap::new();
+    let mut legs: BTreeMap<(usize, Direction), Vec<&Transaction>> = BTreeMap::new();
     let mut external = 0i128;
     for tx in &snapshot.transactions {
         if !accounts.contains_key(&tx.account_id) {
@@ -130,39 +155,39 @@ pub fn audit(snapshot: &Snapshot) -> Audit {
         *postings.entry(tx.account_id).or_default() += signed(tx);
         match &tx.origin {
             Origin::External => external += signed(tx),
-            Origin::Transfer { transfer } => match transfers.get(transfer.as_str()) {
-                Some(t) if matches!(t.state, TransferState::Applied { .. }) => {
-                    legs.entry((t.reference.as_str(), tx.direction)).or_default().push(tx);
+            Origin::Transfer { transfer } => {
+                let owner = named.get(&tx.id).copied().or_else(|| {
+                    by_party
+                        .get(&(transfer.as_str(), tx.account_id, tx.direction))
+                        .map(|index| (*index, tx.direction))
+                });
+                match owner {
+                    Some(leg) => legs.entry(leg).or_default().push(tx),
+                    None => violations.push(Violation::OrphanLeg {
+                        transaction: tx.id,
+                        transfer: transfer.clone(),
+                    }),
                 }
-                _ => violations.push(Violation::OrphanLeg {
-                    transaction: tx.id,
-                    transfer: transfer.clone(),
-                }),
-            },
+            }
         }
     }
-    let mut applied = 0;
-    for transfer in &snapshot.transfers {
-        if !matches!(transfer.state, TransferState::Applied { .. }) {
-            continue;
-        }
-        applied += 1;
+    for (index, transfer) in applied.iter().enumerate() {
         for (direction, account) in [
             (Direction::Debit, transfer.from_account),
             (Direction::Credit, transfer.to_account),
         ] {
-            let found = legs
-                .get(&(transfer.reference.as_str(), direction))
-                .map_or(&[][..], Vec::as_slice);
+            let found = legs.get(&(index, direction)).map_or(&[][..], Vec::as_slice);
             if found.len() != 1 {
                 violations.push(Violation::LegCount {
                     transfer: transfer.reference.clone(),
+                    payer: transfer.from_account,
                     direction,
                     found: found.len(),
                 });
             }
             for leg in found {
                 if leg.account_id != account
+                    || leg.direction != direction
                     || leg.amount_minor != transfer.amount_minor
                     || leg.currency != transfer.currency
                 {
@@ -195,8 +220,8 @@ pub fn audit(snapshot: &Snapshot) -> Audit {
     Audit {
         accounts: snapshot.accounts.len(),
         transactions: snapshot.transactions.len(),
-        transfers_applied: applied,
-        transfers_cancelled: snapshot.transfers.len() - applied,
+        transfers_applied: applied.len(),
+        transfers_cancelled: snapshot.transfers.len() - applied.len(),
         balances_minor: balances,
         violations,
     }
@@ -288,6 +313,7 @@ mod tests {
         assert!(
             audit.violations.contains(&Violation::LegCount {
                 transfer: String::from("t1"),
+                payer: snapshot.accounts[0].id,
                 direction: Direction::Debit,
                 found: 0,
             }),
@@ -323,6 +349,7 @@ mod tests {
         let violations = audit(&snapshot).violations;
         assert!(violations.contains(&Violation::LegCount {
             transfer: String::from("t1"),
+            payer: snapshot.accounts[0].id,
             direction: Direction::Credit,
             found: 2,
         }));
@@ -332,6 +359,29 @@ mod tests {
                 .any(|v| matches!(v, Violation::Balance { postings_minor: 60, .. })),
             "{violations:?}"
         );
+    }
+
+    /// A reference is the payer's: two payers may each use one, and each
+    /// transfer keeps its own legs.
+    #[test]
+    fn two_payers_may_use_one_reference() {
+        let mut snapshot = sound();
+        let other = account(0);
+        let payee = snapshot.accounts[1].clone();
+        let funding = tx(&other, Direction::Credit, 5, Origin::External);
+        let debit = tx(&other, Direction::Debit, 5, leg());
+        let credit = tx(&payee, Direction::Credit, 5, leg());
+        let applied = TransferState::Applied {
+            debit: debit.id,
+            credit: credit.id,
+        };
+        snapshot.transfers.push(transfer(&other, &payee, 5, applied));
+        snapshot.transactions.extend([funding, debit, credit]);
+        snapshot.accounts[1].balance_minor += 5;
+        snapshot.accounts.push(other);
+        let audit = audit(&snapshot);
+        assert_eq!(audit.violations, []);
+        assert_eq!(audit.transfers_applied, 2);
     }
 
     #[test]

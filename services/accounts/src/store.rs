@@ -5,7 +5,19 @@
 //! | account     | `ACCOUNT#<id>`        | `ACCOUNT`        |
 //! | transaction | `ACCOUNT#<id>`        | `TX#<uuid v7>`   |
 //! | reference   | `ACCOUNT#<id>`        | `REF#<reference>`|
-//! | transfer    | `TRANSFER#<reference>`| `TRANSFER`       |
+//! | transfer    | `ACCOUNT#<payer id>`  | `TRANSFER#<reference>` |
+//!
+//! A reference is the caller's name for a movement on *their* account: a
+//! posting's is claimed on its account, a transfer's on its payer (the
+//! transfer record in the payer's partition, and the debit's claim). Nothing
+//! anyone else does can take or block a customer's reference: a transfer
+//! *to* an account claims nothing on it.
+//!
+//! Transfers written before references were the payer's sit at
+//! `TRANSFER#<reference>`/`TRANSFER` ([`legacy_transfer_key`]): they are still
+//! found for their payer, and every new transfer or cancellation is
+//! conditioned on no such record existing, so one made before an upgrade is
+//! replayed after it and a reference cancelled before it never applies.
 //!
 //! Every change of money is one `TransactWriteItems`, so it happens whole or
 //! not at all, and no read-modify-write is involved:
@@ -14,7 +26,8 @@
 //!   condition (enough funds, same currency, within the limit), the
 //!   transaction, and the reference claimed on the account;
 //! - a transfer: both balance updates with their conditions, the transfer
-//!   record claimed by its reference, both transactions and both references.
+//!   record claimed by its reference on the payer, both transactions, and
+//!   the reference claimed on the payer's account.
 //!   A payee that does not exist, holds another currency or cannot receive
 //!   fails its condition, and nothing moves.
 //!
@@ -34,7 +47,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use shared::dynamo::{Failure, Item, Malformed, failure, now};
 
 use crate::domain::{
@@ -115,8 +128,14 @@ fn pk(id: AccountId) -> AttributeValue {
     AttributeValue::S(format!("ACCOUNT#{id}"))
 }
 
-fn transfer_pk(reference: &str) -> AttributeValue {
-    AttributeValue::S(format!("TRANSFER#{reference}"))
+/// The key of the transfer `reference` of `payer`.
+fn transfer_key(payer: AccountId, reference: &str) -> [(&'static str, AttributeValue); 2] {
+    [("pk", pk(payer)), ("sk", s(format!("TRANSFER#{reference}")))]
+}
+
+/// The key transfers had when references were one namespace for every payer.
+fn legacy_transfer_key(reference: &str) -> [(&'static str, AttributeValue); 2] {
+    [("pk", s(format!("TRANSFER#{reference}"))), ("sk", s("TRANSFER"))]
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -244,36 +263,63 @@ fn marked(put: PutBuilder, records: Records) -> PutBuilder {
         .fold(put, |put, (name, value)| put.item(name, value))
 }
 
+/// The items of one posting: its transaction, and the claim of its
+/// reference on its account.
+#[derive(Clone, Copy)]
+enum PostingItem {
+    Transaction,
+    Reference,
+}
+
+/// One item of a posting.
+fn posting_item(
+    table: &str,
+    tx: &Transaction,
+    records: Records,
+    which: PostingItem,
+) -> Result<TransactWriteItem, Malformed> {
+    let sk = match which {
+        PostingItem::Transaction => format!("TX#{}", tx.id),
+        PostingItem::Reference => format!("REF#{}", tx.reference),
+    };
+    let put = marked(Put::builder(), records)
+        .table_name(table)
+        .item("pk", pk(tx.account_id))
+        .item("tx_id", s(tx.id.to_string()))
+        .item("direction", s(tx.direction.as_str()))
+        .item("amount", n(tx.amount_minor))
+        .item("currency", s(tx.currency.as_str()))
+        .item("reference", s(&tx.reference))
+        .item("created_at", s(&tx.created_at))
+        .item("sk", s(sk))
+        .condition_expression("attribute_not_exists(pk)");
+    let put = match &tx.origin {
+        Origin::External => put,
+        Origin::Transfer { transfer } => put.item("transfer", s(transfer)),
+    };
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(build_error)?)
+        .build())
+}
+
 /// The transaction item and the reference claim of one posting.
 fn posting_items(table: &str, tx: &Transaction, records: Records) -> Result<[TransactWriteItem; 2], Malformed> {
-    let common = |put: PutBuilder| {
-        let put = marked(put, records)
-            .table_name(table)
-            .item("pk", pk(tx.account_id))
-            .item("tx_id", s(tx.id.to_string()))
-            .item("direction", s(tx.direction.as_str()))
-            .item("amount", n(tx.amount_minor))
-            .item("currency", s(tx.currency.as_str()))
-            .item("reference", s(&tx.reference))
-            .item("created_at", s(&tx.created_at))
-            .condition_expression("attribute_not_exists(pk)");
-        match &tx.origin {
-            Origin::External => put,
-            Origin::Transfer { transfer } => put.item("transfer", s(transfer)),
-        }
-    };
-    let transaction = common(Put::builder())
-        .item("sk", s(format!("TX#{}", tx.id)))
-        .build()
-        .map_err(build_error)?;
-    let reference = common(Put::builder())
-        .item("sk", s(format!("REF#{}", tx.reference)))
-        .build()
-        .map_err(build_error)?;
     Ok([
-        TransactWriteItem::builder().put(transaction).build(),
-        TransactWriteItem::builder().put(reference).build(),
+        posting_item(table, tx, records, PostingItem::Transaction)?,
+        posting_item(table, tx, records, PostingItem::Reference)?,
     ])
+}
+
+/// A condition that no transfer of `reference` was recorded under its legacy key.
+fn no_legacy_transfer(table: &str, reference: &str) -> Result<TransactWriteItem, Malformed> {
+    let check = legacy_transfer_key(reference)
+        .into_iter()
+        .fold(ConditionCheck::builder(), |check, (name, value)| check.key(name, value))
+        .table_name(table)
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
 }
 
 /// Which items of a cancelled transaction failed their condition.
@@ -440,8 +486,8 @@ impl Store {
 
     /// Moves money between two accounts of this ledger in one transaction:
     /// the debit, the credit, and the transfer record claimed by its
-    /// reference. Replaying a reference returns the first transfer; a
-    /// cancelled reference never applies. Both accounts must be of the
+    /// reference on the payer. Replaying a reference returns the first
+    /// transfer; a cancelled reference never applies. Both accounts must be of the
     /// scope's records, and with an owner the payer must be theirs
     /// (conditions of the legs): another owner's account, or one of the
     /// other records, is refused exactly as one that does not exist.
@@ -479,7 +525,7 @@ impl Store {
         };
         let currency = new.currency.as_str();
         let [debit_tx, debit_ref] = posting_items(&self.table, &debit, records)?;
-        let [credit_tx, credit_ref] = posting_items(&self.table, &credit, records)?;
+        let credit_tx = posting_item(&self.table, &credit, records, PostingItem::Transaction)?;
         let request = self.client.transact_write_items().set_transact_items(Some(vec![
             balance_update(
                 &self.table,
@@ -500,14 +546,14 @@ impl Store {
                 records,
             )?,
             TransactWriteItem::builder().put(self.transfer_put(&transfer)?).build(),
+            no_legacy_transfer(&self.table, &new.reference)?,
             debit_tx,
             credit_tx,
             debit_ref,
-            credit_ref,
         ]));
         match self.transact(request, new.from_account).await? {
             Attempt::Written => Ok((transfer, Applied::New)),
-            Attempt::Cancelled(why) if why.failed(2) => {
+            Attempt::Cancelled(why) if why.failed(2) || why.failed(3) => {
                 // Whose reference it is says nothing to anyone but the payer's
                 // owner. Judged by the stored payer's owner, not by the
                 // caller's records today: a replay of a transfer that applied
@@ -518,14 +564,15 @@ impl Store {
                 {
                     return Err(DomainError::UnknownParty { field: "from_account" }.into());
                 }
-                let earlier = self.get_transfer(&new.reference).await?;
                 // Only the movement the reference was used for learns what
-                // became of it: another body, even a cancellation someone
-                // else claimed the reference with, is a conflict.
-                match earlier.state {
-                    _ if !new.same_as(&earlier) => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
-                    TransferState::Cancelled => Err(DomainError::TransferCancelled(new.reference.clone()).into()),
-                    TransferState::Applied { .. } => Ok((earlier, Applied::Replayed)),
+                // became of it: another body is a conflict, and so is a
+                // legacy transfer of another payer's under the reference.
+                match self.find_transfer(new.from_account, &new.reference).await? {
+                    Some(earlier) if new.same_as(&earlier) => match earlier.state {
+                        TransferState::Cancelled => Err(DomainError::TransferCancelled(new.reference.clone()).into()),
+                        TransferState::Applied { .. } => Ok((earlier, Applied::Replayed)),
+                    },
+                    _ => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
                 }
             }
             Attempt::Cancelled(why) if why.failed(0) || why.failed(1) => Err(self.explain_parties(new, scope).await),
@@ -534,10 +581,12 @@ impl Store {
     }
 
     fn transfer_put(&self, transfer: &Transfer) -> Result<Put, Malformed> {
-        let put = marked(Put::builder(), transfer.records)
+        let put = transfer_key(transfer.from_account, &transfer.reference)
+            .into_iter()
+            .fold(marked(Put::builder(), transfer.records), |put, (name, value)| {
+                put.item(name, value)
+            })
             .table_name(&self.table)
-            .item("pk", transfer_pk(&transfer.reference))
-            .item("sk", s("TRANSFER"))
             .item("reference", s(&transfer.reference))
             .item("from_account", s(transfer.from_account.to_string()))
             .item("to_account", s(transfer.to_account.to_string()))
@@ -555,46 +604,54 @@ impl Store {
         put.build().map_err(build_error)
     }
 
-    /// The transfer with `reference` in `scope`: of its records, and with an
-    /// owner theirs when they own its payer or its payee; else not found.
-    pub async fn get_transfer_owned(&self, reference: &str, scope: Scope<'_>) -> Result<Transfer, StoreError> {
-        let transfer = self.get_transfer(reference).await?;
+    /// The transfer `reference` of the payer `payer` in `scope`: of its
+    /// records, and with an owner theirs when they own its payer or its
+    /// payee; else not found.
+    pub async fn get_transfer_owned(
+        &self,
+        payer: AccountId,
+        reference: &str,
+        scope: Scope<'_>,
+    ) -> Result<Transfer, StoreError> {
+        let missing = || StoreError::from(DomainError::NoTransfer(reference.to_owned()));
+        let transfer = self.find_transfer(payer, reference).await?.ok_or_else(missing)?;
         if transfer.records != scope.records {
-            return Err(DomainError::NoTransfer(reference.to_owned()).into());
+            return Err(missing());
         }
         let Some(owner) = scope.owner else { return Ok(transfer) };
         let (payer, payee) = tokio::try_join!(self.find(transfer.from_account), self.find(transfer.to_account))?;
         let theirs = [payer, payee].into_iter().flatten().any(|a| a.owner == owner);
-        if theirs {
-            Ok(transfer)
-        } else {
-            Err(DomainError::NoTransfer(reference.to_owned()).into())
-        }
+        if theirs { Ok(transfer) } else { Err(missing()) }
     }
 
-    /// The transfer with `reference`.
-    pub async fn get_transfer(&self, reference: &str) -> Result<Transfer, StoreError> {
-        let output = self
-            .client
-            .get_item()
+    /// The transfer `reference` of `payer`: under its key, or under the
+    /// legacy key when that one's payer is `payer`.
+    async fn find_transfer(&self, payer: AccountId, reference: &str) -> Result<Option<Transfer>, StoreError> {
+        if let Some(transfer) = self.read_transfer(transfer_key(payer, reference)).await? {
+            return Ok(Some(transfer));
+        }
+        let legacy = self.read_transfer(legacy_transfer_key(reference)).await?;
+        Ok(legacy.filter(|transfer| transfer.from_account == payer))
+    }
+
+    async fn read_transfer(&self, key: [(&'static str, AttributeValue); 2]) -> Result<Option<Transfer>, StoreError> {
+        let output = key
+            .into_iter()
+            .fold(self.client.get_item(), |get, (name, value)| get.key(name, value))
             .table_name(&self.table)
-            .key("pk", transfer_pk(reference))
-            .key("sk", s("TRANSFER"))
             .consistent_read(true)
             .send()
             .await
             .map_err(failure("GetItem"))?;
-        match output.item {
-            Some(item) => Stored(Item(&item)).transfer(),
-            None => Err(DomainError::NoTransfer(reference.to_owned()).into()),
-        }
+        output.item.map(|item| Stored(Item(&item)).transfer()).transpose()
     }
 
-    /// Cancels the transfer `new.reference` unless it applied: afterwards it
-    /// never will. Returns the transfer as it stands: `Cancelled` (nothing
-    /// moved) or `Applied` (it had). Safe to repeat. A reference that applied
-    /// to a different movement is a conflict. With an owner in `scope`,
-    /// only the payer's owner may cancel; the cancellation is of the scope's records.
+    /// Cancels the transfer `new.reference` of `new.from_account` unless it
+    /// applied: afterwards it never will. Returns the transfer as it stands:
+    /// `Cancelled` (nothing moved) or `Applied` (it had). Safe to repeat. A
+    /// reference that applied to a different movement is a conflict. With an
+    /// owner in `scope`, only the payer's owner may cancel; the cancellation
+    /// is of the scope's records.
     pub async fn cancel_transfer(&self, new: &NewTransfer, scope: Scope<'_>) -> Result<Transfer, StoreError> {
         // As for a replay: by the stored payer's owner, whatever its records.
         if let Some(owner) = scope.owner
@@ -612,33 +669,19 @@ impl Store {
             created_at: now(),
             records: scope.records,
         };
-        let put = self.transfer_put(&cancelled)?;
-        let written = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(put.item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(cancelled),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                let existing = self.get_transfer(&new.reference).await?;
-                // Only the request that made the transfer (or the
-                // cancellation) under this reference learns what it is:
-                // anyone else's body is a conflict, and says nothing more.
-                if new.same_as(&existing) {
-                    Ok(existing)
-                } else {
-                    Err(DomainError::ReferenceConflict(new.reference.clone()).into())
-                }
-            }
-            Err(err) => Err(failure("PutItem")(err).into()),
+        let request = self.client.transact_write_items().set_transact_items(Some(vec![
+            TransactWriteItem::builder().put(self.transfer_put(&cancelled)?).build(),
+            no_legacy_transfer(&self.table, &new.reference)?,
+        ]));
+        match self.transact(request, new.from_account).await? {
+            Attempt::Written => Ok(cancelled),
+            // Only the request that made the transfer (or the cancellation)
+            // under this reference learns what it is: anyone else's body is
+            // a conflict, and says nothing more.
+            Attempt::Cancelled(_) => match self.find_transfer(new.from_account, &new.reference).await? {
+                Some(existing) if new.same_as(&existing) => Ok(existing),
+                _ => Err(DomainError::ReferenceConflict(new.reference.clone()).into()),
+            },
         }
     }
 
@@ -767,6 +810,9 @@ impl Store {
         // is a payee of the other records.
         let payer = payer.filter(|p| scope.sees(p));
         let payee = payee.filter(|p| p.records == scope.records);
+        // Why another owner's payee cannot receive (its currency, its
+        // balance) is not the payer's to learn.
+        let strangers = |payee: &Account| scope.owner.is_some_and(|owner| payee.owner != owner);
         let currency = |field, account: &Account| DomainError::PartyCurrency {
             field,
             account: account.currency.as_str().to_owned(),
@@ -776,11 +822,13 @@ impl Store {
             (None, _) => DomainError::UnknownParty { field: "from_account" },
             (_, None) => DomainError::UnknownParty { field: "to_account" },
             (Some(payer), _) if payer.currency != new.currency => currency("from_account", &payer),
+            (_, Some(payee)) if payee.currency != new.currency && strangers(&payee) => DomainError::PayeeCannotReceive,
             (_, Some(payee)) if payee.currency != new.currency => currency("to_account", &payee),
             (Some(payer), _) if payer.balance_minor < new.amount_minor => DomainError::InsufficientFunds {
                 balance_minor: payer.balance_minor,
                 amount_minor: new.amount_minor,
             },
+            (_, Some(payee)) if strangers(&payee) => DomainError::PayeeCannotReceive,
             _ => DomainError::BalanceLimit,
         };
         refusal.into()
@@ -852,7 +900,7 @@ impl Store {
                 }
                 let stored = Stored(Item(item));
                 let (pk, sk) = (stored.0.string("pk")?, stored.0.string("sk")?);
-                if pk.starts_with("TRANSFER#") {
+                if pk.starts_with("TRANSFER#") || sk.starts_with("TRANSFER#") {
                     snapshot.transfers.push(stored.transfer()?);
                     continue;
                 }

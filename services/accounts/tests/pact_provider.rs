@@ -47,7 +47,7 @@ impl ProviderStateExecutor for States {
         let text = |name: &str, default: &str| param(name).as_str().unwrap_or(default).to_owned();
         let currency = text("currency", "EUR");
         // The payer belongs to the customer payments acts for (the pact's
-        // `X-On-Behalf-Of`); the payee to someone else.
+        // `X-On-Behalf-Of`); the payee to `payee_customer`, else to someone else.
         let customer = text("customer", "pact-customer");
         let open = |owner: String, currency: String, balance: u64| {
             let store = self.store.clone();
@@ -69,7 +69,14 @@ impl ProviderStateExecutor for States {
         )
         .await?;
         let payee = match state.name.as_str() {
-            "two accounts" => open(String::from("pact-payee"), text("payee_currency", &currency), 0).await?,
+            "two accounts" => {
+                open(
+                    text("payee_customer", "pact-payee"),
+                    text("payee_currency", &currency),
+                    0,
+                )
+                .await?
+            }
             "a payer and an unknown payee" => uuid::Uuid::new_v4().to_string(),
             "two accounts with a transfer between them" => {
                 let payee = open(String::from("pact-payee"), currency.clone(), 0).await?;

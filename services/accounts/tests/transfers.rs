@@ -33,7 +33,10 @@ async fn a_transfer_moves_both_legs_once_and_replays() {
     let made = transfer(&f, &payer, &payee, 300, "t-1").await;
     assert_eq!(made.status, 201, "{}", made.raw);
     assert_eq!(made.body["transfer"]["state"], "applied");
-    assert_eq!(made.headers["location"], "/transfers/t-1");
+    assert_eq!(
+        made.headers["location"].to_str().unwrap(),
+        format!("/accounts/{payer}/transfers/t-1")
+    );
     let again = transfer(&f, &payer, &payee, 300, "t-1").await;
     assert_eq!(again.status, 200, "{}", again.raw);
     assert_eq!(again.body["replayed"], true);
@@ -42,7 +45,7 @@ async fn a_transfer_moves_both_legs_once_and_replays() {
     assert_eq!(conflict.status, 409, "{}", conflict.raw);
     assert_eq!(conflict.body["type"], "urn:problem:reference-conflict");
     assert_eq!(balances(&f, &[&payer, &payee]).await, [700, 300]);
-    let read = f.call("GET", "/transfers/t-1", None).await;
+    let read = f.call("GET", &format!("/accounts/{payer}/transfers/t-1"), None).await;
     assert_eq!(read.status, 200, "{}", read.raw);
     assert_eq!(read.body["amount_minor"], 300);
     let legs = f.call("GET", &format!("/accounts/{payee}/transactions"), None).await;
@@ -110,23 +113,32 @@ async fn a_cancelled_reference_never_applies_and_an_applied_one_cannot_be_cancel
 }
 
 /// The defect: voiding a completed payment's debit gave the payer the money
-/// back while the payee kept it. A leg of a transfer is never voided alone.
+/// back while the payee kept it. A leg of a transfer is never voided alone:
+/// the payer's is refused, and the payee's is not theirs to name (the
+/// reference is the payer's), so a void there blocks the payee's own
+/// reference and reverses nothing.
 #[tokio::test]
 async fn a_leg_of_a_transfer_cannot_be_voided() {
     let f = common::fixture().await;
     let (payer, payee) = (f.account_with("EUR", 1_000).await, f.account_with("EUR", 0).await);
     assert_eq!(transfer(&f, &payer, &payee, 400, "pay-1").await.status, 201);
-    for account in [&payer, &payee] {
-        let void = f
-            .call(
+    let void = |account: String| {
+        let f = f.clone();
+        async move {
+            f.call(
                 "POST",
                 &format!("/accounts/{account}/voids"),
                 Some(r#"{"reference":"pay-1"}"#),
             )
-            .await;
-        assert_eq!(void.status, 409, "{}", void.raw);
-        assert_eq!(void.body["type"], "urn:problem:transfer-leg");
-    }
+            .await
+        }
+    };
+    let refused = void(payer.clone()).await;
+    assert_eq!(refused.status, 409, "{}", refused.raw);
+    assert_eq!(refused.body["type"], "urn:problem:transfer-leg");
+    let blocked = void(payee.clone()).await;
+    assert_eq!(blocked.status, 200, "{}", blocked.raw);
+    assert_eq!(blocked.body["outcome"], "blocked", "{}", blocked.raw);
     // An external debit with the transfer's reference is a different posting.
     let reuse = f
         .call(
@@ -198,7 +210,9 @@ async fn bad_transfers_name_the_field_and_are_problems() {
         assert_eq!(reply.status, 422, "{body}: {}", reply.raw);
         assert_eq!(reply.body["errors"][0]["field"], field, "{body}: {}", reply.raw);
     }
-    let bad_path = f.call("GET", "/transfers/has%20space", None).await;
+    let bad_path = f
+        .call("GET", &format!("/accounts/{payer}/transfers/has%20space"), None)
+        .await;
     assert_eq!(bad_path.status, 422, "{}", bad_path.raw);
     assert_eq!(bad_path.headers["content-type"], "application/problem+json");
     assert_eq!(f.snapshot(&payer).await, (10, 1));
@@ -251,4 +265,361 @@ async fn a_callers_posting_is_never_taken_for_a_reversal() {
         "a void repeats"
     );
     assert_sound(&f).await;
+}
+
+/// As the payments service acting for `customer`.
+async fn call_as(f: &Fixture, customer: &str, method: &str, path: &str, body: Option<&str>) -> common::Reply {
+    f.call_with(method, path, body, &f.service_token, &[("x-on-behalf-of", customer)])
+        .await
+}
+
+/// An account `customer` opened, credited with `balance` by the back office.
+async fn account_of(f: &Fixture, customer: &str, currency: &str, balance: u64) -> String {
+    let body = json!({"holder": "T", "currency": currency}).to_string();
+    let opened = call_as(f, customer, "POST", "/accounts", Some(&body)).await;
+    assert_eq!(opened.status, 201, "{}", opened.raw);
+    let id = opened.body["id"].as_str().unwrap().to_owned();
+    if balance > 0 {
+        let body = json!({"amount_minor": balance, "currency": currency, "reference": "seed"}).to_string();
+        let credited = f
+            .call_with(
+                "POST",
+                &format!("/accounts/{id}/credits"),
+                Some(&body),
+                &f.back_office_token,
+                &[],
+            )
+            .await;
+        assert_eq!(credited.status, 201, "{}", credited.raw);
+    }
+    id
+}
+
+fn movement(from: &str, to: &str, amount: u64, reference: &str) -> String {
+    json!({"from_account": from, "to_account": to, "amount_minor": amount, "currency": "EUR", "reference": reference})
+        .to_string()
+}
+
+/// Found by the attack on ownership: references were one namespace for
+/// everyone, so a stranger could squat a customer's guessable reference by
+/// paying them a cent under it, or by cancelling it out of their own
+/// account. A reference is the payer's: nothing a stranger does takes it.
+#[tokio::test]
+async fn a_stranger_cannot_take_or_block_a_customers_reference() {
+    let f = common::fixture().await;
+    let (victim, stranger) = ("victim-f3", "stranger-f3");
+    let (mine, savings) = (
+        account_of(&f, victim, "EUR", 1_000).await,
+        account_of(&f, victim, "EUR", 0).await,
+    );
+    let theirs = account_of(&f, stranger, "EUR", 100).await;
+    let paid = call_as(
+        &f,
+        stranger,
+        "POST",
+        "/transfers",
+        Some(&movement(&theirs, &mine, 1, "rent-dec")),
+    )
+    .await;
+    assert_eq!(paid.status, 201, "{}", paid.raw);
+    let cancelled = call_as(
+        &f,
+        stranger,
+        "POST",
+        "/transfers/cancellations",
+        Some(&movement(&theirs, &mine, 5, "invoice-7")),
+    )
+    .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.raw);
+    assert_eq!(cancelled.body["state"], "cancelled");
+    let impersonated = call_as(
+        &f,
+        stranger,
+        "POST",
+        "/transfers/cancellations",
+        Some(&movement(&mine, &savings, 5, "invoice-8")),
+    )
+    .await;
+    assert_eq!(impersonated.status, 422, "{}", impersonated.raw);
+    assert_eq!(
+        impersonated.body["errors"][0]["field"], "from_account",
+        "{}",
+        impersonated.raw
+    );
+    for reference in ["rent-dec", "invoice-7", "invoice-8"] {
+        let made = call_as(
+            &f,
+            victim,
+            "POST",
+            "/transfers",
+            Some(&movement(&mine, &savings, 300, reference)),
+        )
+        .await;
+        assert_eq!(made.status, 201, "{reference}: {}", made.raw);
+        assert_eq!(made.body["transfer"]["state"], "applied", "{reference}: {}", made.raw);
+    }
+    assert_eq!(balances(&f, &[&mine, &savings, &theirs]).await, [101, 900, 99]);
+    // The stranger's transfer is read by its payer and its payee; the
+    // victim's own is nobody else's business.
+    let path = format!("/accounts/{theirs}/transfers/rent-dec");
+    for customer in [victim, stranger] {
+        let read = call_as(&f, customer, "GET", &path, None).await;
+        assert_eq!(read.status, 200, "{customer}: {}", read.raw);
+        assert_eq!(read.body["amount_minor"], 1, "{}", read.raw);
+    }
+    let hidden = call_as(
+        &f,
+        stranger,
+        "GET",
+        &format!("/accounts/{mine}/transfers/rent-dec"),
+        None,
+    )
+    .await;
+    let missing = call_as(
+        &f,
+        stranger,
+        "GET",
+        &format!("/accounts/{savings}/transfers/rent-dec"),
+        None,
+    )
+    .await;
+    assert_eq!((hidden.status, &hidden.body), (404, &missing.body), "{}", hidden.raw);
+    assert_sound(&f).await;
+}
+
+/// Two payers may each use one reference, even for the same payee: each
+/// transfer is its payer's, replays as its own, and is read at its payer.
+#[tokio::test]
+async fn two_payers_may_use_one_reference_for_one_payee() {
+    let f = common::fixture().await;
+    let (a, b) = (
+        account_of(&f, "payer-a", "EUR", 100).await,
+        account_of(&f, "payer-b", "EUR", 100).await,
+    );
+    let shop = account_of(&f, "shop", "EUR", 0).await;
+    for (customer, from, amount) in [("payer-a", &a, 10), ("payer-b", &b, 20)] {
+        let body = movement(from, &shop, amount, "order-1");
+        let made = call_as(&f, customer, "POST", "/transfers", Some(&body)).await;
+        assert_eq!(made.status, 201, "{customer}: {}", made.raw);
+        let again = call_as(&f, customer, "POST", "/transfers", Some(&body)).await;
+        assert_eq!(again.status, 200, "{customer}: {}", again.raw);
+        assert_eq!(
+            again.body["transfer"], made.body["transfer"],
+            "{customer}'s own transfer"
+        );
+        let read = call_as(&f, "shop", "GET", &format!("/accounts/{from}/transfers/order-1"), None).await;
+        assert_eq!(read.body["amount_minor"], amount, "{}", read.raw);
+    }
+    let other_body = call_as(
+        &f,
+        "payer-b",
+        "POST",
+        "/transfers",
+        Some(&movement(&b, &shop, 10, "order-1")),
+    )
+    .await;
+    assert_eq!(other_body.status, 409, "{}", other_body.raw);
+    assert_eq!(other_body.body["type"], "urn:problem:reference-conflict");
+    assert_eq!(balances(&f, &[&a, &b, &shop]).await, [90, 80, 30]);
+    assert_sound(&f).await;
+}
+
+/// Moves the transfer record of `reference` from its key to the key every
+/// transfer had before references were the payer's, and claims the
+/// reference on the payee as that code did: the table as an upgrade finds it.
+async fn as_written_before(f: &Fixture, payer: &str, payee: &str, reference: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&local_aws::test_sdk_config().await);
+    let table = &f.state.config.table_name;
+    let s = |value: String| AttributeValue::S(value);
+    let key = [
+        ("pk", s(format!("ACCOUNT#{payer}"))),
+        ("sk", s(format!("TRANSFER#{reference}"))),
+    ];
+    let deleted = key
+        .into_iter()
+        .fold(client.delete_item(), |delete, (name, value)| delete.key(name, value))
+        .table_name(table)
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    let mut item = deleted.attributes.expect("the transfer was recorded under its payer");
+    item.insert(String::from("pk"), s(format!("TRANSFER#{reference}")));
+    item.insert(String::from("sk"), s(String::from("TRANSFER")));
+    let applied = item["state"] == s(String::from("applied"));
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    if applied {
+        let legs = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :tx)")
+            .expression_attribute_values(":pk", s(format!("ACCOUNT#{payee}")))
+            .expression_attribute_values(":tx", s(String::from("TX#")))
+            .send()
+            .await
+            .unwrap();
+        let mut credit = legs
+            .items()
+            .iter()
+            .find(|leg| leg.get("reference") == Some(&s(reference.to_owned())))
+            .expect("the credit leg")
+            .clone();
+        credit.insert(String::from("sk"), s(format!("REF#{reference}")));
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(credit))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Transfers written before references were the payer's, found by an
+/// upgrade: one that applied replays (a payment in flight across the
+/// upgrade hears that its money moved), one that was cancelled never
+/// applies, and their references stay taken for everyone.
+#[tokio::test]
+async fn transfers_written_before_references_were_the_payers_still_hold() {
+    let f = common::fixture().await;
+    let customer = f.customer.subject.clone();
+    let (payer, payee) = (
+        account_of(&f, &customer, "EUR", 1_000).await,
+        account_of(&f, "payee-legacy", "EUR", 0).await,
+    );
+    let applied = movement(&payer, &payee, 300, "legacy-applied");
+    let cancelled = movement(&payer, &payee, 200, "legacy-cancelled");
+    assert_eq!(
+        call_as(&f, &customer, "POST", "/transfers", Some(&applied))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        call_as(&f, &customer, "POST", "/transfers/cancellations", Some(&cancelled))
+            .await
+            .status,
+        200
+    );
+    as_written_before(&f, &payer, &payee, "legacy-applied").await;
+    as_written_before(&f, &payer, &payee, "legacy-cancelled").await;
+
+    let replayed = call_as(&f, &customer, "POST", "/transfers", Some(&applied)).await;
+    assert_eq!(replayed.status, 200, "{}", replayed.raw);
+    assert_eq!(replayed.body["replayed"], true, "{}", replayed.raw);
+    let cancel = call_as(&f, &customer, "POST", "/transfers/cancellations", Some(&applied)).await;
+    assert_eq!(
+        (cancel.status, &cancel.body["state"]),
+        (200, &json!("applied")),
+        "{}",
+        cancel.raw
+    );
+    let never = call_as(&f, &customer, "POST", "/transfers", Some(&cancelled)).await;
+    assert_eq!(never.status, 409, "{}", never.raw);
+    assert_eq!(never.body["type"], "urn:problem:transfer-cancelled", "{}", never.raw);
+    let again = call_as(&f, &customer, "POST", "/transfers/cancellations", Some(&cancelled)).await;
+    assert_eq!(
+        (again.status, &again.body["state"]),
+        (200, &json!("cancelled")),
+        "{}",
+        again.raw
+    );
+    let read = call_as(
+        &f,
+        &customer,
+        "GET",
+        &format!("/accounts/{payer}/transfers/legacy-applied"),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, 200, "{}", read.raw);
+    // Another payer's use of a legacy reference is a conflict: the legacy
+    // record is everyone's, as it was.
+    let other = account_of(&f, "other-legacy", "EUR", 50).await;
+    let taken = call_as(
+        &f,
+        "other-legacy",
+        "POST",
+        "/transfers",
+        Some(&movement(&other, &payee, 5, "legacy-applied")),
+    )
+    .await;
+    assert_eq!(taken.status, 409, "{}", taken.raw);
+    assert_eq!(taken.body["type"], "urn:problem:reference-conflict", "{}", taken.raw);
+    assert_eq!(balances(&f, &[&payer, &payee, &other]).await, [700, 300, 50]);
+    assert_sound(&f).await;
+}
+
+/// Found by the attack on ownership (F4): paying another customer's account
+/// told the payer its currency, or that its balance was near the largest.
+/// Why it cannot receive is the payee's business: one refusal says only
+/// that, the same for either reason; the customer's own accounts still say
+/// which.
+#[tokio::test]
+async fn why_another_customers_account_cannot_receive_is_theirs() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let f = common::fixture().await;
+    let payer = account_of(&f, "payer-f4", "EUR", 1_000).await;
+    let dollars = account_of(&f, "payee-f4", "USD", 0).await;
+    let full = account_of(&f, "payee-f4", "EUR", 0).await;
+    let own_dollars = account_of(&f, "payer-f4", "USD", 0).await;
+    // A balance one minor unit short of the largest (no posting could put
+    // it there: the audit is not asked about this table).
+    let client = aws_sdk_dynamodb::Client::new(&local_aws::test_sdk_config().await);
+    client
+        .update_item()
+        .table_name(&f.state.config.table_name)
+        .key("pk", AttributeValue::S(format!("ACCOUNT#{full}")))
+        .key("sk", AttributeValue::S(String::from("ACCOUNT")))
+        .update_expression("SET balance = :b")
+        .expression_attribute_values(
+            ":b",
+            AttributeValue::N((accounts::domain::MAX_BALANCE_MINOR - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut refusals = Vec::new();
+    for (to, reference) in [(&dollars, "f4-currency"), (&full, "f4-limit")] {
+        let refused = call_as(
+            &f,
+            "payer-f4",
+            "POST",
+            "/transfers",
+            Some(&movement(&payer, to, 300, reference)),
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{}", refused.raw);
+        assert_eq!(
+            refused.body["type"], "urn:problem:payee-cannot-receive",
+            "{}",
+            refused.raw
+        );
+        assert_eq!(refused.body["errors"][0]["field"], "to_account", "{}", refused.raw);
+        assert!(
+            !refused.raw.contains("USD"),
+            "the payee's currency leaked: {}",
+            refused.raw
+        );
+        refusals.push(refused.body);
+    }
+    assert_eq!(refusals[0], refusals[1], "the two reasons look alike");
+    let own = call_as(
+        &f,
+        "payer-f4",
+        "POST",
+        "/transfers",
+        Some(&movement(&payer, &own_dollars, 300, "f4-own")),
+    )
+    .await;
+    assert_eq!(own.body["type"], "urn:problem:currency-mismatch", "{}", own.raw);
+    assert_eq!(own.body["errors"][0]["field"], "to_account", "{}", own.raw);
+    assert_eq!(balances(&f, &[&payer, &dollars]).await, [1_000, 0]);
 }

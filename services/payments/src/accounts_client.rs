@@ -254,6 +254,7 @@ fn read(call: Call, status: reqwest::StatusCode, body: &[u8]) -> Outcome {
         "urn:problem:unknown-account" => party(Refusal::UnknownPayer, Refusal::UnknownPayee),
         "urn:problem:currency-mismatch" => party(Refusal::PayerCurrency, Refusal::PayeeCurrency),
         "urn:problem:balance-limit" => Some(Refusal::PayeeLimit),
+        "urn:problem:payee-cannot-receive" => Some(Refusal::PayeeCannotReceive),
         "urn:problem:reference-conflict" => Some(Refusal::ReferenceConflict),
         "urn:problem:transfer-cancelled" => return Outcome::Cancelled,
         "urn:problem:busy" => return Outcome::Unknown(Cause::Busy),
@@ -381,6 +382,12 @@ mod tests {
             422,
             &problem("balance-limit", "amount_minor"),
             Outcome::Refused(Refusal::PayeeLimit),
+        );
+        check(
+            Transfer,
+            422,
+            &problem("payee-cannot-receive", "to_account"),
+            Outcome::Refused(Refusal::PayeeCannotReceive),
         );
         check(
             Transfer,

@@ -97,6 +97,9 @@ pub enum Refusal {
     PayeeCurrency,
     /// The credit would take the payee past the largest balance.
     PayeeLimit,
+    /// Another customer's payee cannot receive the payment (accounts does
+    /// not say why: the payee's currency and balance are theirs).
+    PayeeCannotReceive,
     /// The payment's reference is taken by a different movement.
     ReferenceConflict,
 }
@@ -107,7 +110,7 @@ impl Refusal {
         match self {
             Refusal::InsufficientFunds | Refusal::PayeeLimit => "amount_minor",
             Refusal::UnknownPayer | Refusal::PayerCurrency => "from_account",
-            Refusal::UnknownPayee | Refusal::PayeeCurrency => "to_account",
+            Refusal::UnknownPayee | Refusal::PayeeCurrency | Refusal::PayeeCannotReceive => "to_account",
             Refusal::ReferenceConflict => "reference",
         }
     }
@@ -122,6 +125,7 @@ impl std::fmt::Display for Refusal {
             Refusal::PayerCurrency => "the payer's account holds another currency",
             Refusal::PayeeCurrency => "the payee's account holds another currency",
             Refusal::PayeeLimit => "the payee's account cannot receive this amount",
+            Refusal::PayeeCannotReceive => "the payee's account cannot receive this payment",
             Refusal::ReferenceConflict => "the payment's ledger reference is taken",
         })
     }

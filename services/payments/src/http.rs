@@ -65,6 +65,7 @@ fn failure_type(failure: Failure) -> &'static str {
             Refusal::UnknownPayee => "unknown-payee",
             Refusal::PayerCurrency | Refusal::PayeeCurrency => "currency-mismatch",
             Refusal::PayeeLimit => "payee-limit",
+            Refusal::PayeeCannotReceive => "payee-cannot-receive",
             Refusal::ReferenceConflict => "reference-conflict",
         },
         Failure::Abandoned { .. } => "accounts-unavailable",

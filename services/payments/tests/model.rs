@@ -2,10 +2,11 @@
 //! that searches for the sequences nobody thought of.
 //!
 //! proptest-state-machine generates random sequences of what clients and the
-//! platform do — accounts opened, external credits, payments (valid, to an
-//! unknown payee, over the balance, in another currency, invalid, with keys
-//! reused with the same or another body, concurrent duplicates, a stranger
-//! paying out of someone else's account) — interleaved
+//! platform do — accounts opened by two customers, external credits,
+//! payments (valid, to the other customer's account, to an unknown payee,
+//! over the balance, in another currency, invalid, with keys reused with
+//! the same or another body, concurrent duplicates, a customer paying out
+//! of the other's account) — interleaved
 //! with faults: accounts stalled, killed and restarted, payments killed in
 //! the middle of a payment and restarted, DynamoDB throttling. The real
 //! `accounts`, `payments` and `payments-sweeper` binaries run against moto,
@@ -64,6 +65,13 @@ impl Cur {
     }
 }
 
+/// Which customer opened an account (and so owns it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whose {
+    Owner,
+    Stranger,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Payee {
     Account(usize),
@@ -83,7 +91,7 @@ enum KeyUse {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
-    Open(Cur),
+    Open(Cur, Whose),
     Credit {
         account: usize,
         amount: u64,
@@ -106,7 +114,7 @@ enum Op {
         amount: u64,
         after_ms: u64,
     },
-    /// Another customer pays out of one of the owner's accounts.
+    /// The other customer pays out of an account: theirs, or the owner's.
     PayAsStranger {
         from: usize,
         to: Payee,
@@ -129,7 +137,7 @@ enum Op {
 
 #[derive(Debug, Clone, Default)]
 struct ModelState {
-    accounts: Vec<Cur>,
+    accounts: Vec<(Cur, Whose)>,
     pays: usize,
     accounts_down: bool,
 }
@@ -145,7 +153,11 @@ impl ReferenceStateMachine for Model {
     }
 
     fn transitions(state: &ModelState) -> BoxedStrategy<Op> {
-        let open = prop_oneof![3 => Just(Cur::Eur), 1 => Just(Cur::Gbp)].prop_map(Op::Open);
+        let open = (
+            prop_oneof![3 => Just(Cur::Eur), 1 => Just(Cur::Gbp)],
+            prop_oneof![3 => Just(Whose::Owner), 1 => Just(Whose::Stranger)],
+        )
+            .prop_map(|(cur, whose)| Op::Open(cur, whose));
         let faults = prop_oneof![
             prop_oneof![Just(300u64), Just(1_200), Just(3_000)].prop_map(|ms| Op::StallAccounts { ms }),
             Just(Op::KillAccounts),
@@ -194,7 +206,7 @@ impl ReferenceStateMachine for Model {
         };
         match op {
             // The test opens accounts straight through accounts, which must be up.
-            Op::Open(_) => !state.accounts_down,
+            Op::Open(..) => !state.accounts_down,
             Op::Credit { account, .. } => exists(account),
             Op::Pay { from, to, key, .. } => {
                 exists(from) && payee(to) && (matches!(key, KeyUse::Fresh) || state.pays > 0)
@@ -208,7 +220,7 @@ impl ReferenceStateMachine for Model {
 
     fn apply(mut state: ModelState, op: &Op) -> ModelState {
         match op {
-            Op::Open(cur) => state.accounts.push(*cur),
+            Op::Open(cur, whose) => state.accounts.push((*cur, *whose)),
             Op::Pay { .. } | Op::Duplicates { .. } | Op::PayAndKillPayments { .. } | Op::PayAsStranger { .. } => {
                 state.pays += 1
             }
@@ -464,14 +476,16 @@ struct Pay {
     amount: u64,
     /// Refused before any work (an invalid amount): the key keeps nothing.
     invalid: bool,
-    /// Sent by a customer who does not own the payer's account.
+    /// Sent by the stranger (else by the owner).
     stranger: bool,
+    /// Sent by a customer who does not own the payer's account.
+    foreign: bool,
 }
 
 #[derive(Debug, Default)]
 struct Case {
     number: usize,
-    accounts: Vec<(String, Cur)>,
+    accounts: Vec<(String, Cur, Whose)>,
     credits: Vec<Credit>,
     pays: Vec<Pay>,
     /// Every payment id seen for each key.
@@ -485,18 +499,37 @@ struct Case {
 }
 
 impl Case {
-    /// A payment request under `key` with a fresh reference, as the
-    /// accounts' owner or (`stranger`) as another customer.
+    /// A payment request under `key` with a fresh reference, as the owner
+    /// or (`stranger`) as the other customer.
     fn pay(&self, key: String, from: usize, to: Payee, amount: u64, stranger: bool) -> Pay {
+        self.pay_with(
+            key,
+            self.pay_body(from, to, amount, &self.next_reference()),
+            from,
+            to,
+            amount,
+            stranger,
+        )
+    }
+
+    /// The payment request `body` under `key`.
+    fn pay_with(&self, key: String, body: Value, from: usize, to: Payee, amount: u64, stranger: bool) -> Pay {
+        let sender = if stranger { Whose::Stranger } else { Whose::Owner };
         Pay {
-            body: self.pay_body(from, to, amount, &self.next_reference()),
+            body,
             key,
             from,
             to,
             amount,
             invalid: self.invalid(from, to, amount),
             stranger,
+            foreign: self.accounts[from].2 != sender,
         }
+    }
+
+    /// Whether `to` is an account of another customer than `from`'s.
+    fn strangers(&self, from: usize, to: usize) -> bool {
+        self.accounts[from].2 != self.accounts[to].2
     }
 
     /// A payment reference no earlier request of this case used.
@@ -542,7 +575,7 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
     match answer.status {
         201 => {
             assert!(
-                !pay.invalid && !case.doomed(pay) && !pay.stranger,
+                !pay.invalid && !case.doomed(pay) && !pay.foreign,
                 "completed: {}",
                 context()
             );
@@ -554,7 +587,7 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
             assert!(status == "pending" || status == "cancelling", "{}", context());
         }
         422 if pay.invalid => assert_eq!(answer.kind(), "urn:problem:invalid-field", "{}", context()),
-        422 if pay.stranger => assert!(
+        422 if pay.foreign => assert!(
             answer.kind() == "urn:problem:unknown-payer" || answer.kind() == "urn:problem:accounts-unavailable",
             "out of someone else's account: {}",
             context()
@@ -562,6 +595,12 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
         422 => {
             let allowed: &[&str] = match pay.to {
                 Payee::Unknown => &["urn:problem:unknown-payee"],
+                // Why another customer's account cannot receive is theirs.
+                Payee::Account(to)
+                    if case.accounts[to].1 != case.accounts[pay.from].1 && case.strangers(pay.from, to) =>
+                {
+                    &["urn:problem:payee-cannot-receive"]
+                }
                 Payee::Account(to) if case.accounts[to].1 != case.accounts[pay.from].1 => {
                     &["urn:problem:currency-mismatch"]
                 }
@@ -638,24 +677,28 @@ async fn pay_at(
 async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
     let n = case.pays.len();
     match op {
-        Op::Open(cur) => {
+        Op::Open(cur, whose) => {
+            let customer = match whose {
+                Whose::Owner => &stack.owner.subject,
+                Whose::Stranger => &stack.stranger.subject,
+            };
             let answer = call(
                 &stack.http,
                 reqwest::Method::POST,
                 format!("{}/accounts", stack.accounts.url()),
                 Some(&json!({"holder": "model", "currency": cur.code()})),
                 None,
-                Auth::ServiceFor(&stack.service_token, &stack.owner.subject),
+                Auth::ServiceFor(&stack.service_token, customer),
             )
             .await
             .expect("accounts is up");
             assert_eq!(answer.status, 201, "{}", answer.raw);
             case.accounts
-                .push((answer.body["id"].as_str().unwrap().to_owned(), cur));
+                .push((answer.body["id"].as_str().unwrap().to_owned(), cur, whose));
         }
         Op::Credit { account, amount } => {
             let reference = format!("m{}-credit-{}", case.number, case.credits.len());
-            let (id, cur) = case.accounts[account].clone();
+            let (id, cur, _) = case.accounts[account].clone();
             let body = json!({"amount_minor": amount, "currency": cur.code(), "reference": reference});
             let answer = call(
                 &stack.http,
@@ -683,15 +726,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
             });
         }
         Op::Pay { from, to, amount, key } => {
-            let fresh = |key: String| Pay {
-                key,
-                body: case.pay_body(from, to, amount, &case.next_reference()),
-                from,
-                to,
-                amount,
-                invalid: case.invalid(from, to, amount),
-                stranger: false,
-            };
+            let fresh = |key: String| case.pay(key, from, to, amount, false);
             // A stranger's keys are the stranger's own: the owner reusing
             // one uses a key of their own.
             let pay = match key {
@@ -763,15 +798,7 @@ async fn apply(stack: &mut Stack, case: &mut Case, op: Op) {
                 }
             }
             stack.payments.restart().await.expect("payments starts again");
-            case.pays.push(Pay {
-                key,
-                body,
-                from,
-                to,
-                amount,
-                invalid: case.invalid(from, to, amount),
-                stranger: false,
-            });
+            case.pays.push(case.pay_with(key, body, from, to, amount, false));
         }
         Op::PayAsStranger { from, to, amount } => {
             let pay = case.pay(format!("s{}-{n}", case.number), from, to, amount, true);
@@ -858,7 +885,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
     // until accounts says what became of it.
     let mut credits = case.credits.clone();
     for credit in credits.iter_mut().filter(|c| !c.confirmed) {
-        let (id, cur) = &case.accounts[credit.account];
+        let (id, cur, _) = &case.accounts[credit.account];
         let body = json!({"amount_minor": credit.amount, "currency": cur.code(), "reference": credit.reference});
         for _ in 0..40 {
             let answer = call(
@@ -904,10 +931,10 @@ async fn settle(stack: &mut Stack, case: &Case) {
     // the one payment the key ever made. Any other body under the key is
     // refused as a reuse.
     let mut candidates: BTreeMap<&str, Vec<&Pay>> = BTreeMap::new();
-    // A stranger's payment ends refused, and moves nothing.
-    for pay in case.pays.iter().filter(|p| p.stranger && !p.invalid) {
+    // A payment out of someone else's account ends refused, and moves nothing.
+    for pay in case.pays.iter().filter(|p| p.foreign && !p.invalid) {
         let answer = loop {
-            let answer = pay_once(stack, &pay.key, &pay.body, true)
+            let answer = pay_once(stack, &pay.key, &pay.body, pay.stranger)
                 .await
                 .expect("payments answers");
             if answer.status == 201 || answer.status == 422 {
@@ -915,7 +942,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
             }
             assert!(
                 started.elapsed() < SETTLE_WITHIN,
-                "stranger's {} not final: {}",
+                "foreign {} not final: {}",
                 pay.key,
                 answer.raw
             );
@@ -927,7 +954,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
             answer.raw
         );
     }
-    for pay in case.pays.iter().filter(|p| !p.invalid && !p.stranger) {
+    for pay in case.pays.iter().filter(|p| !p.invalid && !p.foreign) {
         let bodies = candidates.entry(&pay.key).or_default();
         if !bodies.iter().any(|p| p.body == pay.body) {
             bodies.push(pay);
@@ -938,7 +965,9 @@ async fn settle(stack: &mut Stack, case: &Case) {
         let mut bound = None;
         for pay in bodies {
             let answer = loop {
-                let answer = pay_once(stack, key, &pay.body, false).await.expect("payments answers");
+                let answer = pay_once(stack, key, &pay.body, pay.stranger)
+                    .await
+                    .expect("payments answers");
                 if answer.status == 201 || answer.status == 422 {
                     break answer;
                 }
@@ -990,9 +1019,13 @@ async fn settle(stack: &mut Stack, case: &Case) {
     }
     for (id, (pay, payment)) in &payments {
         let transfer_ref = format!("pay-{}", id.replace('-', ""));
-        let transfer = get(format!("{}/transfers/{transfer_ref}", stack.accounts.url()))
-            .await
-            .expect("accounts answers");
+        let payer = &case.accounts[pay.from].0;
+        let transfer = get(format!(
+            "{}/accounts/{payer}/transfers/{transfer_ref}",
+            stack.accounts.url()
+        ))
+        .await
+        .expect("accounts answers");
         match payment["status"].as_str() {
             Some("completed") => {
                 assert_eq!(
@@ -1016,7 +1049,7 @@ async fn settle(stack: &mut Stack, case: &Case) {
             other => panic!("payment {id} is {other:?} after settling: {payment}"),
         }
     }
-    for (i, (id, _)) in case.accounts.iter().enumerate() {
+    for (i, (id, ..)) in case.accounts.iter().enumerate() {
         let account = get(format!("{}/accounts/{id}", stack.accounts.url()))
             .await
             .expect("account");

@@ -27,6 +27,8 @@ const STRANGERS_EXAMPLE: &str = "5d2e7f10-3a4b-4c5d-8e9f-a0b1c2d3e4f5";
 const PAYMENT_EXAMPLE: u128 = 0x019a_c0a3_a5e0_7b2c_8a1d_5e6f_7a8b_0000;
 /// The customer payments acts for: the provider state's payer belongs to them.
 const CUSTOMER: &str = "pact-customer";
+/// Another customer, whose account a payee may be.
+const SOMEONE_ELSE: &str = "pact-payee";
 /// Payments' own access token (its machine client's, scope
 /// `accounts/service`); the provider's verification sends a real one.
 const BEARER_EXAMPLE: &str = "Bearer payments-machine-client-access-token";
@@ -81,17 +83,18 @@ fn refused(i: &mut InteractionBuilder, status: u16, kind: &str, field: &str) {
         }));
 }
 
-fn two_accounts(i: &mut InteractionBuilder, payer_balance: u64, payee_currency: &str) {
+/// A payer of the customer's and a payee of `payee_customer`'s.
+fn two_accounts(i: &mut InteractionBuilder, payer_balance: u64, payee_currency: &str, payee_customer: &str) {
     i.given_with_params(
         "two accounts",
-        &json!({"payer_balance_minor": payer_balance, "currency": "EUR", "payee_currency": payee_currency, "customer": CUSTOMER}),
+        &json!({"payer_balance_minor": payer_balance, "currency": "EUR", "payee_currency": payee_currency, "customer": CUSTOMER, "payee_customer": payee_customer}),
     );
 }
 
 fn contract() -> PactBuilder {
     let mut pact = PactBuilder::new_v4("payments", "accounts");
     pact.interaction("a transfer the payer can make", "", |mut i| {
-        two_accounts(&mut i, 1000, "EUR");
+        two_accounts(&mut i, 1000, "EUR", SOMEONE_ELSE);
         transfer_request(&mut i, "/transfers", 300);
         i.response
             .status(201)
@@ -100,7 +103,7 @@ fn contract() -> PactBuilder {
         i
     })
     .interaction("a transfer larger than the payer's balance", "", |mut i| {
-        two_accounts(&mut i, 100, "EUR");
+        two_accounts(&mut i, 100, "EUR", SOMEONE_ELSE);
         transfer_request(&mut i, "/transfers", 5000);
         refused(&mut i, 422, "insufficient-funds", "amount_minor");
         i
@@ -114,14 +117,20 @@ fn contract() -> PactBuilder {
         refused(&mut i, 422, "unknown-account", "to_account");
         i
     })
-    .interaction("a transfer to an account in another currency", "", |mut i| {
-        two_accounts(&mut i, 1000, "USD");
+    .interaction("a transfer to the customer's own account in another currency", "", |mut i| {
+        two_accounts(&mut i, 1000, "USD", CUSTOMER);
         transfer_request(&mut i, "/transfers", 302);
         refused(&mut i, 422, "currency-mismatch", "to_account");
         i
     })
+    .interaction("a transfer to another customer's account in another currency", "", |mut i| {
+        two_accounts(&mut i, 1000, "USD", SOMEONE_ELSE);
+        transfer_request(&mut i, "/transfers", 305);
+        refused(&mut i, 422, "payee-cannot-receive", "to_account");
+        i
+    })
     .interaction("cancelling a transfer that never applied", "", |mut i| {
-        two_accounts(&mut i, 1000, "EUR");
+        two_accounts(&mut i, 1000, "EUR", SOMEONE_ELSE);
         transfer_request(&mut i, "/transfers/cancellations", 304);
         i.response
             .status(200)
@@ -130,7 +139,7 @@ fn contract() -> PactBuilder {
         i
     })
     .interaction("reading the customer's own account", "", |mut i| {
-        two_accounts(&mut i, 1000, "EUR");
+        two_accounts(&mut i, 1000, "EUR", SOMEONE_ELSE);
         read_account(&mut i, PAYER_EXAMPLE);
         i.response
             .status(200)
@@ -229,6 +238,10 @@ fn payments_calls_to_accounts_match_the_committed_contract() {
             assert_eq!(
                 accounts.transfer(&payment(302), call).await,
                 Outcome::Refused(Refusal::PayeeCurrency)
+            );
+            assert_eq!(
+                accounts.transfer(&payment(305), call).await,
+                Outcome::Refused(Refusal::PayeeCannotReceive)
             );
             assert_eq!(accounts.cancel(&payment(304), call).await, Outcome::Cancelled);
             let account = |id: &str| AccountId(id.parse().unwrap());
