@@ -35,7 +35,7 @@ use tokio::sync::Mutex;
 
 use crate::Error;
 pub use alarm::Clock;
-use alarm::{MetricAlarm, MetricStat, Query};
+use alarm::{LowSampleCount, MetricAlarm, MetricStat, Query};
 use alarms::{Comparison, Statistic, TreatMissingData, valid_period};
 use evaluate::AlarmState;
 use store::{MetricId, Store};
@@ -316,7 +316,13 @@ async fn put_metric_alarm(shared: &Shared, body: &[u8]) -> Result<Response, Refu
             ));
         }
     };
-    let alarm = MetricAlarm::new(
+    let low_sample_count = match input.evaluate_low_sample_count_percentile.as_deref() {
+        None => None,
+        Some("evaluate") => Some(LowSampleCount::Evaluate),
+        Some("ignore") => Some(LowSampleCount::Ignore),
+        Some(_) => return Err(invalid("EvaluateLowSampleCountPercentile", "evaluate or ignore")),
+    };
+    let mut alarm = MetricAlarm::new(
         name.clone(),
         input.alarm_description.clone().unwrap_or_default(),
         query,
@@ -329,6 +335,7 @@ async fn put_metric_alarm(shared: &Shared, body: &[u8]) -> Result<Response, Refu
         &shared.clock,
         SystemTime::now(),
     );
+    alarm.low_sample_count = low_sample_count;
     shared.alarms.lock().await.insert(name, alarm);
     Ok(wire::cbor(StatusCode::OK, &wire::Empty {}))
 }
@@ -397,6 +404,7 @@ fn describe(alarm: &MetricAlarm) -> wire::MetricAlarmOut {
         threshold: alarm.threshold,
         comparison_operator: format!("{:?}", alarm.comparison),
         treat_missing_data: alarm.treat_missing_data.as_str().to_owned(),
+        evaluate_low_sample_count_percentile: alarm.low_sample_count.map(|l| l.as_str().to_owned()),
         alarm_actions: alarm.alarm_actions.clone(),
         actions_enabled: true,
     }

@@ -13,7 +13,9 @@
 //!   the traffic shift by the configuration's schedule ([`config`]) through
 //!   `UpdateAlias`, the AfterAllowTraffic hook, the end. A failed or silent
 //!   hook fails the deployment; `StopDeployment` stops it, and so does any
-//!   of the group's alarms (`AlarmConfiguration`) found in `ALARM` through
+//!   of the group's alarms (`AlarmConfiguration`, or the deployment's
+//!   `overrideAlarmConfiguration`, as AWS documents for shipping a fix while
+//!   an alarm fires) found in `ALARM` through
 //!   `aws-sdk-cloudwatch`'s `DescribeAlarms` — before the first hook and
 //!   while the deployment waits; each rolls the alias back to the current
 //!   version when the rollback policy says so, as a new deployment created
@@ -178,8 +180,10 @@ struct Deployment {
     creator: &'static str,
     rollback: RollbackInfo,
     auto_rollback: AutoRollbackConfiguration,
-    /// The group's alarms when the deployment was created.
+    /// The alarms it watches: the group's when it was created, or its override.
     alarms: wire::AlarmConfiguration,
+    /// `overrideAlarmConfiguration`, as created.
+    override_alarms: Option<wire::AlarmConfiguration>,
     events: [Event; 3],
     /// Percentage of traffic on the target version.
     weight: f64,
@@ -212,6 +216,7 @@ impl Deployment {
             rollback: RollbackInfo::default(),
             auto_rollback: AutoRollbackConfiguration::default(),
             alarms: wire::AlarmConfiguration::default(),
+            override_alarms: None,
             events: [pending.clone(), pending.clone(), pending],
             weight: 0.0,
             created: SystemTime::now(),
@@ -266,6 +271,7 @@ impl Deployment {
             description: self.description.clone(),
             creator: self.creator,
             auto_rollback_configuration: self.auto_rollback.clone(),
+            override_alarm_configuration: self.override_alarms.clone(),
             rollback_info: (self.rollback != RollbackInfo::default()).then(|| self.rollback.clone()),
             deployment_style: json!({"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}),
             compute_platform: "Lambda",
@@ -598,20 +604,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
                 ));
             }
             let alarms = request.alarm_configuration.unwrap_or_default();
-            let mut names: Vec<&str> = alarms.alarms.iter().map(|a| a.name.as_str()).collect();
-            if names.len() > 10 {
-                return Err(Refusal::new(
-                    "AlarmsLimitExceededException",
-                    "The maximum number of alarms for a deployment group (10) has been exceeded.",
-                ));
-            }
-            names.sort_unstable();
-            if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty() || n.len() > 255) {
-                return Err(Refusal::new(
-                    "InvalidAlarmConfigException",
-                    "The alarm configuration is invalid: each alarm name is 1 to 255 characters and used only once.",
-                ));
-            }
+            check_alarms(&alarms)?;
             inner.groups.insert(
                 key,
                 Group {
@@ -760,6 +753,26 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
     }
 }
 
+/// An `AlarmConfiguration` CodeDeploy accepts: at most 10 alarms, each
+/// named once with 1 to 255 characters.
+fn check_alarms(alarms: &wire::AlarmConfiguration) -> Result<(), Refusal> {
+    let mut names: Vec<&str> = alarms.alarms.iter().map(|a| a.name.as_str()).collect();
+    if names.len() > 10 {
+        return Err(Refusal::new(
+            "AlarmsLimitExceededException",
+            "The maximum number of alarms for a deployment group (10) has been exceeded.",
+        ));
+    }
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty() || n.len() > 255) {
+        return Err(Refusal::new(
+            "InvalidAlarmConfigException",
+            "The alarm configuration is invalid: each alarm name is 1 to 255 characters and used only once.",
+        ));
+    }
+    Ok(())
+}
+
 fn create_deployment(shared: &Shared, inner: &mut Inner, request: wire::CreateDeployment) -> Result<Reply, Refusal> {
     if shared.engine.is_none() {
         return Err(Refusal::new(
@@ -788,6 +801,9 @@ fn create_deployment(shared: &Shared, inner: &mut Inner, request: wire::CreateDe
                 format!("No Deployment Group found for name: {group_name}"),
             )
         })?;
+    if let Some(alarms) = &request.override_alarm_configuration {
+        check_alarms(alarms)?;
+    }
     let revision = request
         .revision
         .ok_or_else(|| Refusal::new("RevisionRequiredException", "A revision must be specified."))?;
@@ -833,7 +849,8 @@ fn create_deployment(shared: &Shared, inner: &mut Inner, request: wire::CreateDe
     deployment.group = group_name;
     deployment.config_name = config_name;
     deployment.auto_rollback = request.auto_rollback_configuration.unwrap_or(group.auto_rollback);
-    deployment.alarms = group.alarms;
+    deployment.override_alarms = request.override_alarm_configuration.clone();
+    deployment.alarms = request.override_alarm_configuration.unwrap_or(group.alarms);
     deployment.description = request.description;
     deployment.revision = revision;
     inner.deployments.insert(id.clone(), deployment);

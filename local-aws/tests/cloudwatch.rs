@@ -185,6 +185,33 @@ fn sum_alarm(
         .comparison_operator(ComparisonOperator::GreaterThanThreshold)
 }
 
+/// `EvaluateLowSampleCountPercentile` is kept and described as put, and
+/// a value other than the two the API reference lists is refused, naming it.
+#[tokio::test]
+async fn low_sample_count_handling_is_kept_and_checked() {
+    let (_cloudwatch, client, _) = endpoint().await;
+    sum_alarm(&client, "p99")
+        .set_statistic(None)
+        .extended_statistic("p99")
+        .evaluate_low_sample_count_percentile("ignore")
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+    let described = client.describe_alarms().alarm_names("p99").send().await.unwrap();
+    let alarm = &described.metric_alarms()[0];
+    assert_eq!(alarm.extended_statistic(), Some("p99"));
+    assert_eq!(alarm.evaluate_low_sample_count_percentile(), Some("ignore"));
+    let refused = sum_alarm(&client, "p99-bad")
+        .set_statistic(None)
+        .extended_statistic("p99")
+        .evaluate_low_sample_count_percentile("sometimes")
+        .send()
+        .await
+        .unwrap_err();
+    let shown = aws_sdk_cloudwatch::error::DisplayErrorContext(&refused).to_string();
+    assert!(shown.contains("EvaluateLowSampleCountPercentile"), "{shown}");
+}
+
 #[tokio::test]
 async fn set_alarm_state_delete_and_the_refusals_the_sdk_matches() {
     let (_cloudwatch, client, _) = endpoint().await;

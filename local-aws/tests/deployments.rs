@@ -167,6 +167,23 @@ impl Stack {
 
     /// Deploys `echo` `from` → `to` with the hooks named; returns the deployment id.
     async fn deploy(&self, group: &str, from: &str, to: &str, before: Option<&str>, after: Option<&str>) -> String {
+        self.create(group, from, to, before, after, None).await.unwrap()
+    }
+
+    /// `CreateDeployment` of `echo` `from` → `to`, with the hooks named and
+    /// the deployment's own alarm configuration if given.
+    async fn create(
+        &self,
+        group: &str,
+        from: &str,
+        to: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        alarms: Option<aws_sdk_codedeploy::types::AlarmConfiguration>,
+    ) -> Result<
+        String,
+        aws_sdk_codedeploy::error::SdkError<aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError>,
+    > {
         let mut hooks = Vec::new();
         if let Some(before) = before {
             hooks.push(serde_json::json!({"BeforeAllowTraffic": before}));
@@ -193,11 +210,10 @@ impl Stack {
             .application_name("app")
             .deployment_group_name(group)
             .revision(revision)
+            .set_override_alarm_configuration(alarms)
             .send()
             .await
-            .unwrap()
-            .deployment_id
-            .unwrap()
+            .map(|created| created.deployment_id.unwrap())
     }
 
     /// Polls `GetDeployment` until the deployment is final (bounded).
@@ -520,6 +536,45 @@ async fn an_alarm_already_in_alarm_stops_the_deployment_before_it_starts() {
     stack.set_alarm("already", StateValue::Ok).await;
     let again = stack.deploy("g", "1", "2", Some("hook-ok"), None).await;
     assert_eq!(stack.finished(&again).await.status, Some(DeploymentStatus::Succeeded));
+}
+
+/// The fix for a failing version cannot ship while the alarm that version
+/// set off fires; the API reference's way out is a deployment whose own
+/// alarm configuration turns polling off (`overrideAlarmConfiguration`):
+/// it runs, and says so in `GetDeployment`. An override is checked as a
+/// group's configuration is.
+#[tokio::test]
+async fn an_alarm_override_ships_a_fix_while_the_alarm_fires() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    use aws_sdk_codedeploy::types::{Alarm, AlarmConfiguration};
+    let stack = stack().await;
+    stack.group_with_alarm("g", None, "firing").await;
+    stack.set_alarm("firing", StateValue::Alarm).await;
+    let off = AlarmConfiguration::builder().enabled(false).build();
+    let id = stack
+        .create("g", "1", "2", Some("hook-ok"), None, Some(off))
+        .await
+        .unwrap();
+    let info = stack.finished(&id).await;
+    assert_eq!(
+        info.status,
+        Some(DeploymentStatus::Succeeded),
+        "{:?}",
+        info.error_information
+    );
+    assert_eq!(info.override_alarm_configuration.map(|c| c.enabled), Some(false));
+    assert_eq!(stack.alias().await, (String::from("2"), HashMap::new()));
+    let eleven = (0..11).fold(AlarmConfiguration::builder().enabled(true), |config, i| {
+        config.alarms(Alarm::builder().name(format!("a{i}")).build())
+    });
+    let refused = stack
+        .create("g", "2", "1", None, None, Some(eleven.build()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AlarmsLimitExceededException")
+    );
 }
 
 /// An alarm going off mid-shift stops the deployment and the policy rolls

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, ComputePlatform, DeploymentStatus,
-    LifecycleEventStatus, RevisionLocation, RevisionLocationType,
+    AlarmConfiguration, AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, ComputePlatform,
+    DeploymentStatus, ErrorCode, LifecycleEventStatus, RevisionLocation, RevisionLocationType,
 };
 use local_aws::apigateway::{ApiGateway, Integration};
 use local_aws::cloudwatch::alarms::{AlarmTarget, Definition, MetricRef, Source, StageThresholds, Watched};
@@ -51,6 +51,10 @@ pub enum Expect {
     StoppedBeforeTraffic,
     /// Traffic shifted, then the deployment failed or stopped and was rolled back to version 1.
     RolledBack,
+    /// It could not start: one of the group's alarms was already in
+    /// `ALARM` (CodeDeploy's `ALARM_ACTIVE` before the first hook), as when
+    /// the version deployed is the one failing.
+    BlockedByAlarm,
 }
 
 /// Rehearse a blue/green deployment of one service.
@@ -79,6 +83,19 @@ pub struct Args {
     /// `origin/main`) instead of the current tree; version 2 is the current tree.
     #[arg(long, value_name = "REV")]
     pub baseline: Option<String>,
+    /// A fault on version 1, the version deployed, in `--fault`'s syntax
+    /// (repeatable): version 2 is the fix for a failing release. Version
+    /// 1's failures set off the rollback alarms before the deployment
+    /// starts, and CodeDeploy does not start one while an alarm is in
+    /// `ALARM` (`--expect blocked-by-alarm`) unless `--override-alarms`.
+    #[arg(long = "version-one-fault", value_name = "FAULT")]
+    pub version_one_faults: Vec<Injection>,
+    /// Create the deployment with its alarm polling off
+    /// (`overrideAlarmConfiguration`), as the CodeDeploy API reference
+    /// documents for shipping a fix while an alarm fires: no alarm can then
+    /// stop or roll back this deployment, only the hooks.
+    #[arg(long)]
+    pub override_alarms: bool,
 }
 
 /// What the stage served one version: requests, 5xx answers, latency.
@@ -125,6 +142,11 @@ pub struct Outcome {
     pub fired: Vec<String>,
     /// Alarms watching a metric nothing in the rehearsal emitted, with the metric.
     pub unwired: Vec<String>,
+    /// Whether the deployment was stopped by an alarm before any lifecycle event ran.
+    pub blocked: bool,
+    /// Whether version 1 carried faults (`--version-one-fault`): its
+    /// failures, and what customers saw of them, are the rehearsal's own.
+    pub version_one_faulted: bool,
 }
 
 /// Why a rehearsal's outcome is none of `--expect`'s.
@@ -184,14 +206,20 @@ impl Outcome {
     /// version 2 answered no 5xx, stayed within the stage's latency alarm
     /// and no customer saw a failed assertion (production's alarms would
     /// otherwise roll it back, or customers saw wrong answers); and nothing
-    /// counts while version 1 failed too.
+    /// counts while version 1 failed too, unless it was made to. A
+    /// deployment an alarm stopped before it started is `BlockedByAlarm`.
     pub fn kind(&self) -> Result<Expect, Unsettled> {
         let one = self.per_version.get("1").cloned().unwrap_or_default();
         let two = self.per_version.get("2").cloned().unwrap_or_default();
-        if one.failed > 0 {
+        if self.blocked && !self.shifted && two.served == 0 {
+            return Ok(Expect::BlockedByAlarm);
+        }
+        // A faulted version 1 fails by design: only version 2 is judged,
+        // and customers' failed assertions cannot be told apart by version.
+        if !self.version_one_faulted && one.failed > 0 {
             return Err(Unsettled::VersionOneFailed(one.failed));
         }
-        if one.p99 > self.p99_threshold {
+        if !self.version_one_faulted && one.p99 > self.p99_threshold {
             return Err(Unsettled::VersionOneSlow {
                 p99: one.p99,
                 threshold: self.p99_threshold,
@@ -206,7 +234,7 @@ impl Outcome {
                 p99: two.p99,
                 threshold: self.p99_threshold,
             }),
-            DeploymentStatus::Succeeded if !self.seen.failures.is_empty() => {
+            DeploymentStatus::Succeeded if !self.seen.failures.is_empty() && !self.version_one_faulted => {
                 Err(Unsettled::CustomerFailures(self.seen.failures.len()))
             }
             DeploymentStatus::Succeeded => Ok(Expect::Succeeded),
@@ -293,6 +321,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(fault) = args
         .faults
         .iter()
+        .chain(&args.version_one_faults)
         .find(|f| f.through.as_deref().is_some_and(|alias| alias != "live"))
     {
         bail!(
@@ -366,9 +395,30 @@ async fn expected(stack: &Stack, args: &Args, baseline: Option<&baseline::Baseli
     })
 }
 
-/// One of the rehearsals the demo and the tests run: a title, version 2's
-/// faults, the outcome expected.
-type Scenario = (&'static str, &'static [&'static str], Expect);
+/// One of the rehearsals the demo and the tests run.
+struct Scenario {
+    title: &'static str,
+    /// Version 2's faults.
+    faults: &'static [&'static str],
+    /// Version 1's faults.
+    version_one_faults: &'static [&'static str],
+    /// Whether the deployment overrides its group's alarms with polling off.
+    override_alarms: bool,
+    expect: Expect,
+}
+
+impl Scenario {
+    /// A rehearsal of version 2 with `faults`, version 1 healthy.
+    const fn release(title: &'static str, faults: &'static [&'static str], expect: Expect) -> Self {
+        Self {
+            title,
+            faults,
+            version_one_faults: &[],
+            override_alarms: false,
+            expect,
+        }
+    }
+}
 
 /// The rehearsals the demo ends with: the current build of accounts shipped
 /// as a good release; as a release whose every invocation answers 500,
@@ -376,13 +426,13 @@ type Scenario = (&'static str, &'static [&'static str], Expect);
 /// the hooks pass (its fault only on invocations through the alias) that
 /// answers 500 to 30 % of customers, rolled back by an alarm.
 const STANDARD: &[Scenario] = &[
-    ("a good release ships", &[], Expect::Succeeded),
-    (
+    Scenario::release("a good release ships", &[], Expect::Succeeded),
+    Scenario::release(
         "a release that answers 500 is stopped before traffic",
         &["http-500:100%"],
         Expect::StoppedBeforeTraffic,
     ),
-    (
+    Scenario::release(
         "a release that passes the hooks but answers 500 to 30% of customers is rolled back by an alarm",
         &["http-500:30%@live"],
         Expect::RolledBack,
@@ -390,35 +440,56 @@ const STANDARD: &[Scenario] = &[
 ];
 
 /// The rehearsals `cargo xtask test` adds: a release slow for half of its
-/// customers, rolled back by the latency alarm.
-const SLOW: &[Scenario] = &[(
-    "a release that takes 2 s for half of its customers is rolled back by the latency alarm",
-    &["delay:2000ms:50%@live"],
-    Expect::RolledBack,
-)];
+/// customers, rolled back by the latency alarm; and the fix for a version
+/// 1 that answers 500 to 30 % of customers, blocked by the alarm version 1
+/// set off, then shipped with the deployment's alarm polling overridden.
+const MORE: &[Scenario] = &[
+    Scenario::release(
+        "a release that takes 2 s for half of its customers is rolled back by the latency alarm",
+        &["delay:2000ms:50%@live"],
+        Expect::RolledBack,
+    ),
+    Scenario {
+        title: "the fix for a version that answers 500 to 30% of customers cannot start while the alarm that version set off fires",
+        faults: &[],
+        version_one_faults: &["http-500:30%"],
+        override_alarms: false,
+        expect: Expect::BlockedByAlarm,
+    },
+    Scenario {
+        title: "the same fix ships with the deployment's alarm polling overridden (overrideAlarmConfiguration)",
+        faults: &[],
+        version_one_faults: &["http-500:30%"],
+        override_alarms: true,
+        expect: Expect::Succeeded,
+    },
+];
 
 /// The demo's rehearsals ([`STANDARD`]); whether all ended as expected.
 pub async fn standard(stack: &Stack) -> anyhow::Result<bool> {
     scenarios(stack, STANDARD).await
 }
 
-/// Every rehearsal `cargo xtask test` runs ([`STANDARD`] and [`SLOW`]).
+/// Every rehearsal `cargo xtask test` runs ([`STANDARD`] and [`MORE`]).
 pub async fn all(stack: &Stack) -> anyhow::Result<bool> {
-    Ok(scenarios(stack, STANDARD).await? & scenarios(stack, SLOW).await?)
+    Ok(scenarios(stack, STANDARD).await? & scenarios(stack, MORE).await?)
 }
 
 async fn scenarios(stack: &Stack, list: &[Scenario]) -> anyhow::Result<bool> {
+    let parse = |faults: &[&str]| faults.iter().map(|f| f.parse()).collect::<Result<Vec<Injection>, _>>();
     let mut all = true;
-    for (title, faults, expect) in list {
-        println!("\n== rehearsal: {title}\n");
+    for scenario in list {
+        println!("\n== rehearsal: {}\n", scenario.title);
         let args = Args {
             service: String::from("accounts"),
             stage: String::from("prod"),
             speed: 60.0,
-            faults: faults.iter().map(|f| f.parse()).collect::<Result<_, _>>()?,
-            expect: *expect,
+            faults: parse(scenario.faults)?,
+            expect: scenario.expect,
             rate: 20,
             baseline: None,
+            version_one_faults: parse(scenario.version_one_faults)?,
+            override_alarms: scenario.override_alarms,
         };
         all &= expected(stack, &args, None).await?;
     }
@@ -479,8 +550,10 @@ async fn rehearse(
             .with_context(|| format!("publishing {service} version {version}"))?;
     }
     lambda.alias(service, "live", "1").await;
-    for fault in &args.faults {
-        lambda.inject(service, "2", fault.clone()).await;
+    for (version, faults) in [("1", &args.version_one_faults), ("2", &args.faults)] {
+        for fault in faults {
+            lambda.inject(service, version, fault.clone()).await;
+        }
     }
     let lambda_client = aws_sdk_lambda::Client::new(&local_aws::sdk_config_at(lambda.endpoint()).await);
     let mut engine = Engine::new(lambda_client.clone());
@@ -535,24 +608,27 @@ async fn rehearse(
         definitions.first().map_or(0, |a| a.period_seconds)
     );
 
+    let with = |version: &str, faults: &[Injection]| {
+        if faults.is_empty() {
+            String::new()
+        } else {
+            let faults: Vec<String> = faults.iter().map(ToString::to_string).collect();
+            format!("; version {version} with {}", faults.join(", "))
+        }
+    };
     println!(
-        "Rehearsing {service} 1 → 2 with {config} (stage {}), at {}× real time{}{}.",
+        "Rehearsing {service} 1 → 2 with {config} (stage {}), at {}× real time{}{}{}{}.",
         args.stage,
         args.speed,
         baseline
             .map(|b| format!("; version 1 is {service} at {} ({})", b.revision, &b.commit[..12]))
             .unwrap_or_default(),
-        if args.faults.is_empty() {
-            String::new()
+        with("1", &args.version_one_faults),
+        with("2", &args.faults),
+        if args.override_alarms {
+            "; the deployment overrides its group's alarms with polling off: no alarm can stop it"
         } else {
-            format!(
-                "; version 2 with {}",
-                args.faults
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            ""
         }
     );
     let customer = stack
@@ -571,13 +647,29 @@ async fn rehearse(
     let traffic = tokio::spawn(traffic.send(args.rate, running.clone()));
     let cloudwatch = Arc::new(cloudwatch);
     let fired = tokio::spawn(alarms_fired(cloudwatch.clone(), running.clone()));
-    // Some traffic on version 1 before the deployment starts.
+    // Some traffic on version 1 before the deployment starts; a failing
+    // version 1 until it has set off an alarm.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    if !args.version_one_faults.is_empty() {
+        let period = definitions.iter().map(|a| a.period_seconds).max().unwrap_or(60);
+        let bound = Duration::from_secs(5 * u64::from(period)).div_f64(args.speed) + Duration::from_secs(2);
+        match first_alarm(&cloudwatch, bound).await {
+            Some(alarm) => println!("Before the deployment: {alarm} is in ALARM (version 1 is failing).\n"),
+            None => println!(
+                "Before the deployment: no rollback alarm fired on version 1 within {:.1} s; deploying anyway.\n",
+                bound.as_secs_f64()
+            ),
+        }
+    }
     let id = client
         .create_deployment()
         .application_name(&application)
         .deployment_group_name(service)
         .revision(revision(service))
+        .set_override_alarm_configuration(
+            args.override_alarms
+                .then(|| AlarmConfiguration::builder().enabled(false).build()),
+        )
         .send()
         .await
         .context("CreateDeployment")?
@@ -590,14 +682,23 @@ async fn rehearse(
     running.store(false, Ordering::Relaxed);
     let seen = traffic.await.context("the customer traffic")?;
     let fired = fired.await.context("watching the alarms")?;
-    let (status, shifted, rollback_id) = watched?;
-    let rolled_back = match &rollback_id {
-        Some(rollback) => {
-            let (status, _, _) = watch(&client, rollback, started, args.speed).await?;
-            status == DeploymentStatus::Succeeded
-        }
+    let Ended {
+        status,
+        shifted,
+        rollback,
+        error,
+        started: hooks_started,
+    } = watched?;
+    let rolled_back = match &rollback {
+        Some(rollback) => watch(&client, rollback, started, args.speed).await?.status == DeploymentStatus::Succeeded,
         None => false,
     };
+    let blocked = error == Some(ErrorCode::AlarmActive) && !hooks_started;
+    if blocked {
+        println!(
+            "\nThe deployment could not start: CodeDeploy does not start a deployment while one of its group's alarms is in ALARM. To ship a fix for the version that set it off, create the deployment with its alarm polling overridden (overrideAlarmConfiguration; docs/runbook.md, \"Shipping a fix while an alarm fires\"); here: --override-alarms."
+        );
+    }
     let mut answers: BTreeMap<Option<String>, Vec<(u16, Duration)>> = BTreeMap::new();
     for served in gateway.served().await {
         answers
@@ -749,7 +850,22 @@ async fn rehearse(
         p99_threshold: stage.p99,
         fired,
         unwired,
+        blocked,
+        version_one_faulted: !args.version_one_faults.is_empty(),
     })
+}
+
+/// The first rollback alarm in `ALARM` within `bound`, polled as [`alarms_fired`] does.
+async fn first_alarm(cloudwatch: &CloudWatch, bound: Duration) -> Option<String> {
+    let waited = Instant::now();
+    while waited.elapsed() < bound {
+        let states = cloudwatch.states().await;
+        if let Some((name, _)) = states.into_iter().find(|(_, state)| *state == AlarmState::Alarm) {
+            return Some(name);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// The names of the alarms seen in `ALARM` while `running`, polled often
@@ -868,14 +984,21 @@ fn revision(service: &str) -> RevisionLocation {
         .build()
 }
 
-/// Polls the deployment until it ends, printing each change; returns its
-/// status, whether traffic shifted and the rollback deployment, if any.
-async fn watch(
-    client: &aws_sdk_codedeploy::Client,
-    id: &str,
-    started: Instant,
-    speed: f64,
-) -> anyhow::Result<(DeploymentStatus, bool, Option<String>)> {
+/// How a deployment ended, as [`watch`] saw it.
+struct Ended {
+    status: DeploymentStatus,
+    /// Whether any traffic shifted to the target version.
+    shifted: bool,
+    /// The rollback deployment, if any.
+    rollback: Option<String>,
+    /// `errorInformation.code`.
+    error: Option<ErrorCode>,
+    /// Whether any lifecycle event ran (neither pending nor skipped).
+    started: bool,
+}
+
+/// Polls the deployment until it ends, printing each change.
+async fn watch(client: &aws_sdk_codedeploy::Client, id: &str, started: Instant, speed: f64) -> anyhow::Result<Ended> {
     let stamp = || {
         let elapsed = started.elapsed();
         let deployment_time = (elapsed.as_secs_f64() * speed) as u64;
@@ -963,7 +1086,16 @@ async fn watch(
             if let Some(rollback) = &rollback {
                 println!("{}  {id} rolled back by {rollback}", stamp());
             }
-            return Ok((status, shifted, rollback));
+            let ran = seen_events
+                .values()
+                .any(|s| !matches!(s, LifecycleEventStatus::Pending | LifecycleEventStatus::Skipped));
+            return Ok(Ended {
+                status,
+                shifted,
+                rollback,
+                error: info.error_information.and_then(|e| e.code),
+                started: ran,
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -992,6 +1124,8 @@ mod tests {
             p99_threshold: Duration::from_secs(1),
             fired: Vec::new(),
             unwired: Vec::new(),
+            blocked: false,
+            version_one_faulted: false,
         }
     }
 
@@ -1054,6 +1188,33 @@ mod tests {
         assert!(
             matches!(saturated.kind(), Err(Unsettled::VersionOneSlow { .. })),
             "a slow version 1 settles nothing"
+        );
+        // The fix for a failing version 1: blocked by its alarm, or shipped
+        // with the alarms overridden; version 1's failures are the
+        // rehearsal's own, and so are what customers saw of them.
+        let mut blocked = outcome(Stopped, false, true, (0, 0));
+        blocked.per_version.get_mut("1").unwrap().failed = 9;
+        blocked.version_one_faulted = true;
+        blocked.blocked = true;
+        assert_eq!(blocked.kind(), Ok(Expect::BlockedByAlarm));
+        let mut not_blocked = outcome(Stopped, false, true, (0, 0));
+        not_blocked.version_one_faulted = true;
+        assert_eq!(
+            not_blocked.kind(),
+            Ok(Expect::StoppedBeforeTraffic),
+            "a hook stopped it"
+        );
+        let mut shipped = outcome(Succeeded, true, false, (30, 0));
+        shipped.per_version.get_mut("1").unwrap().failed = 9;
+        shipped.seen.failures.push(String::from("read it: status is 500"));
+        shipped.version_one_faulted = true;
+        assert_eq!(shipped.kind(), Ok(Expect::Succeeded));
+        let mut broken_fix = outcome(Succeeded, true, false, (30, 2));
+        broken_fix.version_one_faulted = true;
+        assert_eq!(
+            broken_fix.kind(),
+            Err(Unsettled::ServerErrors(2)),
+            "version 2 is still judged"
         );
     }
 

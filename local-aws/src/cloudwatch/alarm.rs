@@ -112,6 +112,43 @@ impl Clock {
     }
 }
 
+/// `EvaluateLowSampleCountPercentile`: what a percentile alarm does with a
+/// period holding too few samples to be statistically significant — fewer
+/// than 10/(1 − p) for p from 0.5 to 1 (1,000 for p99), 10/p below 0.5
+/// (the CloudWatch guide, "Percentile-based alarms and low data samples").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LowSampleCount {
+    /// Evaluated whatever the count (the default).
+    #[default]
+    Evaluate,
+    /// Such a period changes nothing: the state stays as it was.
+    Ignore,
+}
+
+impl LowSampleCount {
+    /// The name CloudWatch gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LowSampleCount::Evaluate => "evaluate",
+            LowSampleCount::Ignore => "ignore",
+        }
+    }
+}
+
+/// Whether `count` samples are too few for percentile `p` (in percent) to
+/// be statistically significant, by the guide's rule.
+pub fn too_few_samples(count: usize, p: f64) -> bool {
+    let fraction = p / 100.0;
+    let needed = if fraction >= 0.5 {
+        10.0 / (1.0 - fraction)
+    } else {
+        10.0 / fraction
+    };
+    // The rule's quotient in floating point (10/(1 - 0.99) is a hair over
+    // 1000): a count equal to it is enough.
+    (count as f64) < needed - 1e-6
+}
+
 /// A metric alarm and its state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricAlarm {
@@ -131,6 +168,8 @@ pub struct MetricAlarm {
     pub datapoints_to_alarm: u32,
     /// `TreatMissingData`.
     pub treat_missing_data: TreatMissingData,
+    /// `EvaluateLowSampleCountPercentile`, when given.
+    pub low_sample_count: Option<LowSampleCount>,
     /// `AlarmActions` (kept, not sent).
     pub alarm_actions: Vec<String>,
     /// Its state.
@@ -175,6 +214,7 @@ impl MetricAlarm {
             evaluation_periods,
             datapoints_to_alarm,
             treat_missing_data,
+            low_sample_count: None,
             alarm_actions,
             state: AlarmState::InsufficientData,
             state_reason: String::from("Unchecked: Initial alarm creation"),
@@ -206,6 +246,21 @@ impl MetricAlarm {
         changed
     }
 
+    /// Whether the period starting at `start` is one an alarm set to ignore
+    /// low sample counts leaves alone: a percentile of one metric over too
+    /// few samples.
+    fn too_few_to_evaluate(&self, store: &Store, clock: &Clock, start: i64) -> bool {
+        let Query::Metric(stat) = &self.query else { return false };
+        let Statistic::Percentile(p) = stat.statistic else {
+            return false;
+        };
+        if self.low_sample_count != Some(LowSampleCount::Ignore) {
+            return false;
+        }
+        let (from, to) = clock.span(start, stat.period_seconds);
+        too_few_samples(store.values(&stat.metric, from, to).len(), p)
+    }
+
     fn evaluate_at(&mut self, store: &Store, clock: &Clock, end: i64, period: i64, now: SystemTime) -> bool {
         let n = self.evaluation_periods as usize;
         let range = evaluation_range(n) as i64;
@@ -213,6 +268,9 @@ impl MetricAlarm {
             .map(|i| end - (range - i) * period)
             .filter(|s| *s >= 0)
             .collect();
+        if self.too_few_to_evaluate(store, clock, end - period) {
+            return false;
+        }
         let points = self.query.datapoints(store, clock, &starts);
         let slots: Vec<Slot> = starts
             .iter()
@@ -341,6 +399,70 @@ mod tests {
         assert_eq!(alarm.state, AlarmState::Alarm);
         assert!(alarm.advance(&store, &clock, at(301.0)));
         assert_eq!(alarm.state, AlarmState::Ok);
+    }
+
+    /// The guide's examples of the low-sample rule: fewer than 1,000
+    /// samples for p99; 10/p below the median.
+    #[test]
+    fn the_low_sample_rule_is_the_guides() {
+        assert!(too_few_samples(999, 99.0));
+        assert!(!too_few_samples(1_000, 99.0));
+        assert!(too_few_samples(99, 90.0));
+        assert!(!too_few_samples(100, 90.0));
+        assert!(too_few_samples(19, 50.0));
+        assert!(!too_few_samples(20, 50.0));
+        assert!(too_few_samples(99, 10.0));
+        assert!(!too_few_samples(100, 10.0));
+        assert!(too_few_samples(9_999, 99.9));
+    }
+
+    /// A p99 alarm set to ignore low sample counts does not move on a
+    /// period of 10 slow requests (the guide: its state does not change),
+    /// while one that evaluates them alarms; with enough samples both do.
+    #[test]
+    fn a_percentile_alarm_can_ignore_periods_with_too_few_samples() {
+        let clock = Clock {
+            origin: SystemTime::UNIX_EPOCH,
+            speed: 1.0,
+        };
+        let duration = MetricId::new("AWS/Lambda", "Duration", &[("FunctionName", "f")]);
+        let p99 = Query::Metric(MetricStat {
+            metric: duration.clone(),
+            statistic: Statistic::Percentile(99.0),
+            period_seconds: 60,
+        });
+        let second = |s: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s);
+        let slow = |count: u32, from: f64| {
+            let duration = duration.clone();
+            (0..count).map(move |i| {
+                (
+                    duration.clone(),
+                    Sample {
+                        at: second(from + f64::from(i) * 59.0 / f64::from(count)),
+                        value: 2_000.0,
+                    },
+                )
+            })
+        };
+        let store = Store::default();
+        store.put(slow(10, 60.0));
+        let mut ignoring = MetricAlarm {
+            threshold: 1_000.0,
+            low_sample_count: Some(LowSampleCount::Ignore),
+            ..alarm(p99.clone(), &clock)
+        };
+        let mut evaluating = MetricAlarm {
+            threshold: 1_000.0,
+            low_sample_count: Some(LowSampleCount::Evaluate),
+            ..alarm(p99, &clock)
+        };
+        assert!(!ignoring.advance(&store, &clock, second(121.0)));
+        assert_eq!(ignoring.state, AlarmState::InsufficientData);
+        assert!(evaluating.advance(&store, &clock, second(121.0)));
+        assert_eq!(evaluating.state, AlarmState::Alarm);
+        store.put(slow(1_000, 120.0));
+        assert!(ignoring.advance(&store, &clock, second(181.0)));
+        assert_eq!(ignoring.state, AlarmState::Alarm, "{}", ignoring.state_reason);
     }
 
     #[test]

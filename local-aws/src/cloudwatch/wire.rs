@@ -127,6 +127,9 @@ pub struct PutMetricAlarmInput {
     /// Default `missing`.
     #[serde(default)]
     pub treat_missing_data: Option<String>,
+    /// `evaluate` (the default) or `ignore`; percentile alarms only.
+    #[serde(default)]
+    pub evaluate_low_sample_count_percentile: Option<String>,
     /// Where ALARM notifications go (kept, not sent).
     #[serde(default)]
     pub alarm_actions: Vec<String>,
@@ -204,6 +207,9 @@ pub struct MetricAlarmOut {
     pub comparison_operator: String,
     /// The missing-data mode.
     pub treat_missing_data: String,
+    /// As put, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluate_low_sample_count_percentile: Option<String>,
     /// The ALARM actions.
     pub alarm_actions: Vec<String>,
     /// Always true here.

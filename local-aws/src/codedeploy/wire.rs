@@ -183,6 +183,9 @@ pub struct CreateDeployment {
     pub description: Option<String>,
     /// Overrides the group's rollback policy.
     pub auto_rollback_configuration: Option<AutoRollbackConfiguration>,
+    /// Overrides the group's alarms for this deployment: how a fix ships
+    /// while the version it replaces keeps an alarm in `ALARM`.
+    pub override_alarm_configuration: Option<AlarmConfiguration>,
 }
 
 /// `StopDeployment`'s input.
@@ -231,6 +234,9 @@ pub struct DeploymentInfo {
     pub creator: &'static str,
     /// The rollback policy in force.
     pub auto_rollback_configuration: AutoRollbackConfiguration,
+    /// The alarms this deployment watches instead of its group's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_alarm_configuration: Option<AlarmConfiguration>,
     /// Links between a deployment and its rollback.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_info: Option<RollbackInfo>,
