@@ -76,6 +76,17 @@ pub enum StoreError {
 /// The `direction` of a reference claimed by a void, not by a posting.
 const VOID: &str = "void";
 
+/// The `direction` of a reference its payer claimed by cancelling a
+/// transfer under it: nothing was posted, and the reference never will be.
+const CANCELLED: &str = "cancelled";
+
+/// When a transfer may claim its reference on its payer: the reference is
+/// free, or held only by the claim a transfer *to* the account left when
+/// references were one namespace (a credit leg's): that was never the
+/// account's own reference.
+const CLAIMABLE_BY_A_TRANSFER: &str =
+    "attribute_not_exists(pk) OR (#direction = :credit AND attribute_exists(#transfer))";
+
 /// How often a write is retried when DynamoDB reports a transaction conflict.
 const CONFLICT_RETRIES: u32 = 12;
 
@@ -291,14 +302,43 @@ fn posting_item(
         .item("currency", s(tx.currency.as_str()))
         .item("reference", s(&tx.reference))
         .item("created_at", s(&tx.created_at))
-        .item("sk", s(sk))
-        .condition_expression("attribute_not_exists(pk)");
-    let put = match &tx.origin {
-        Origin::External => put,
-        Origin::Transfer { transfer } => put.item("transfer", s(transfer)),
+        .item("sk", s(sk));
+    let put = match (&tx.origin, which) {
+        (Origin::External, _) => put.condition_expression("attribute_not_exists(pk)"),
+        (Origin::Transfer { transfer }, PostingItem::Transaction) => put
+            .item("transfer", s(transfer))
+            .condition_expression("attribute_not_exists(pk)"),
+        (Origin::Transfer { transfer }, PostingItem::Reference) => {
+            claimable_by_a_transfer(put.item("transfer", s(transfer)))
+        }
     };
     Ok(TransactWriteItem::builder()
         .put(put.build().map_err(build_error)?)
+        .build())
+}
+
+/// `put` of a transfer's reference claim on its payer, conditioned on
+/// [`CLAIMABLE_BY_A_TRANSFER`].
+fn claimable_by_a_transfer(put: PutBuilder) -> PutBuilder {
+    put.condition_expression(CLAIMABLE_BY_A_TRANSFER)
+        .expression_attribute_names("#direction", "direction")
+        .expression_attribute_names("#transfer", "transfer")
+        .expression_attribute_values(":credit", s(Direction::Credit.as_str()))
+}
+
+/// The claim a cancellation makes on its payer's account: the reference is
+/// taken, with nothing posted under it.
+fn cancellation_claim(table: &str, transfer: &Transfer) -> Result<TransactWriteItem, Malformed> {
+    let put = marked(Put::builder(), transfer.records)
+        .table_name(table)
+        .item("pk", pk(transfer.from_account))
+        .item("sk", s(format!("REF#{}", transfer.reference)))
+        .item("direction", s(CANCELLED))
+        .item("reference", s(&transfer.reference))
+        .item("transfer", s(&transfer.reference))
+        .item("created_at", s(&transfer.created_at));
+    Ok(TransactWriteItem::builder()
+        .put(claimable_by_a_transfer(put).build().map_err(build_error)?)
         .build())
 }
 
@@ -310,13 +350,15 @@ fn posting_items(table: &str, tx: &Transaction, records: Records) -> Result<[Tra
     ])
 }
 
-/// A condition that no transfer of `reference` was recorded under its legacy key.
-fn no_legacy_transfer(table: &str, reference: &str) -> Result<TransactWriteItem, Malformed> {
+/// A condition that `payer` recorded no transfer of `reference` under its
+/// legacy key (another payer's there is not this one's business).
+fn no_legacy_transfer(table: &str, payer: AccountId, reference: &str) -> Result<TransactWriteItem, Malformed> {
     let check = legacy_transfer_key(reference)
         .into_iter()
         .fold(ConditionCheck::builder(), |check, (name, value)| check.key(name, value))
         .table_name(table)
-        .condition_expression("attribute_not_exists(pk)")
+        .condition_expression("attribute_not_exists(pk) OR from_account <> :payer")
+        .expression_attribute_values(":payer", s(payer.to_string()))
         .build()
         .map_err(build_error)?;
     Ok(TransactWriteItem::builder().condition_check(check).build())
@@ -546,7 +588,7 @@ impl Store {
                 records,
             )?,
             TransactWriteItem::builder().put(self.transfer_put(&transfer)?).build(),
-            no_legacy_transfer(&self.table, &new.reference)?,
+            no_legacy_transfer(&self.table, new.from_account, &new.reference)?,
             debit_tx,
             credit_tx,
             debit_ref,
@@ -671,7 +713,8 @@ impl Store {
         };
         let request = self.client.transact_write_items().set_transact_items(Some(vec![
             TransactWriteItem::builder().put(self.transfer_put(&cancelled)?).build(),
-            no_legacy_transfer(&self.table, &new.reference)?,
+            no_legacy_transfer(&self.table, new.from_account, &new.reference)?,
+            cancellation_claim(&self.table, &cancelled)?,
         ]));
         match self.transact(request, new.from_account).await? {
             Attempt::Written => Ok(cancelled),
@@ -686,7 +729,7 @@ impl Store {
     }
 
     /// What claimed `reference` on an account: the posting's transaction, or
-    /// `None` when a void claimed it.
+    /// `None` when a void or a transfer's cancellation claimed it.
     async fn claimed(&self, id: AccountId, reference: &str) -> Result<Option<Transaction>, StoreError> {
         let output = self
             .client
@@ -701,7 +744,8 @@ impl Store {
         let item = output
             .item
             .ok_or_else(|| Malformed(String::from("claimed reference vanished")))?;
-        if Item(&item).string("direction")? == VOID {
+        let direction = Item(&item).string("direction")?;
+        if direction == VOID || direction == CANCELLED {
             return Ok(None);
         }
         Stored(Item(&item)).transaction(id).map(Some)
@@ -822,13 +866,14 @@ impl Store {
             (None, _) => DomainError::UnknownParty { field: "from_account" },
             (_, None) => DomainError::UnknownParty { field: "to_account" },
             (Some(payer), _) if payer.currency != new.currency => currency("from_account", &payer),
-            (_, Some(payee)) if payee.currency != new.currency && strangers(&payee) => DomainError::PayeeCannotReceive,
-            (_, Some(payee)) if payee.currency != new.currency => currency("to_account", &payee),
+            // The payer's own balance before anything about the payee, so
+            // that a payer who could not pay learns nothing of the payee.
             (Some(payer), _) if payer.balance_minor < new.amount_minor => DomainError::InsufficientFunds {
                 balance_minor: payer.balance_minor,
                 amount_minor: new.amount_minor,
             },
             (_, Some(payee)) if strangers(&payee) => DomainError::PayeeCannotReceive,
+            (_, Some(payee)) if payee.currency != new.currency => currency("to_account", &payee),
             _ => DomainError::BalanceLimit,
         };
         refusal.into()

@@ -485,7 +485,7 @@ async fn as_written_before(f: &Fixture, payer: &str, payee: &str, reference: &st
 /// Transfers written before references were the payer's, found by an
 /// upgrade: one that applied replays (a payment in flight across the
 /// upgrade hears that its money moved), one that was cancelled never
-/// applies, and their references stay taken for everyone.
+/// applies, and their references stay their payer's.
 #[tokio::test]
 async fn transfers_written_before_references_were_the_payers_still_hold() {
     let f = common::fixture().await;
@@ -540,10 +540,11 @@ async fn transfers_written_before_references_were_the_payers_still_hold() {
     )
     .await;
     assert_eq!(read.status, 200, "{}", read.raw);
-    // Another payer's use of a legacy reference is a conflict: the legacy
-    // record is everyone's, as it was.
+    // Found by the attack on this change: a legacy record stays its payer's.
+    // Another payer may use the reference, and so may the payee, whose
+    // account the old layout claimed it on when it was credited.
     let other = account_of(&f, "other-legacy", "EUR", 50).await;
-    let taken = call_as(
+    let theirs = call_as(
         &f,
         "other-legacy",
         "POST",
@@ -551,9 +552,17 @@ async fn transfers_written_before_references_were_the_payers_still_hold() {
         Some(&movement(&other, &payee, 5, "legacy-applied")),
     )
     .await;
-    assert_eq!(taken.status, 409, "{}", taken.raw);
-    assert_eq!(taken.body["type"], "urn:problem:reference-conflict", "{}", taken.raw);
-    assert_eq!(balances(&f, &[&payer, &payee, &other]).await, [700, 300, 50]);
+    assert_eq!(theirs.status, 201, "{}", theirs.raw);
+    let payees = call_as(
+        &f,
+        "payee-legacy",
+        "POST",
+        "/transfers",
+        Some(&movement(&payee, &other, 1, "legacy-applied")),
+    )
+    .await;
+    assert_eq!(payees.status, 201, "{}", payees.raw);
+    assert_eq!(balances(&f, &[&payer, &payee, &other]).await, [700, 304, 46]);
     assert_sound(&f).await;
 }
 
@@ -611,6 +620,20 @@ async fn why_another_customers_account_cannot_receive_is_theirs() {
         refusals.push(refused.body);
     }
     assert_eq!(refusals[0], refusals[1], "the two reasons look alike");
+    // Found by the attack: the payee's currency was judged before the
+    // payer's funds, so an empty account of one's own probed any account's
+    // currency for free. A payer who cannot pay learns nothing of the payee.
+    let empty = account_of(&f, "payer-f4", "USD", 0).await;
+    let euros = account_of(&f, "payee-f4", "EUR", 0).await;
+    for (to, reference) in [(&dollars, "f4-probe-usd"), (&euros, "f4-probe-eur")] {
+        let body = json!({"from_account": empty, "to_account": to, "amount_minor": 1, "currency": "USD", "reference": reference});
+        let probe = call_as(&f, "payer-f4", "POST", "/transfers", Some(&body.to_string())).await;
+        assert_eq!(
+            probe.body["type"], "urn:problem:insufficient-funds",
+            "{reference}: {}",
+            probe.raw
+        );
+    }
     let own = call_as(
         &f,
         "payer-f4",
@@ -622,4 +645,106 @@ async fn why_another_customers_account_cannot_receive_is_theirs() {
     assert_eq!(own.body["type"], "urn:problem:currency-mismatch", "{}", own.raw);
     assert_eq!(own.body["errors"][0]["field"], "to_account", "{}", own.raw);
     assert_eq!(balances(&f, &[&payer, &dollars]).await, [1_000, 0]);
+}
+
+/// What the version before references were the payer's sends for a
+/// transfer: both balance updates, the transfer record under the one
+/// global key, and the reference claimed on the payer and on the payee,
+/// each only if free (its legs' transaction items change no condition and
+/// are left out). Whether DynamoDB took it.
+async fn transfer_as_the_version_before(f: &Fixture, from: &str, to: &str, amount: u64, reference: &str) -> bool {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+    let client = aws_sdk_dynamodb::Client::new(&local_aws::test_sdk_config().await);
+    let table = f.state.config.table_name.as_str();
+    let s = |value: String| AttributeValue::S(value);
+    let amount = AttributeValue::N(amount.to_string());
+    let balance = |account: &str, expression: &str, condition: &str| {
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", s(format!("ACCOUNT#{account}")))
+            .key("sk", s(String::from("ACCOUNT")))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .expression_attribute_values(":amount", amount.clone())
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().update(update).build()
+    };
+    let claim = |pk: String, sk: String| {
+        let put = Put::builder()
+            .table_name(table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("reference", s(reference.to_owned()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().put(put).build()
+    };
+    client
+        .transact_write_items()
+        .transact_items(balance(from, "SET balance = balance - :amount", "balance >= :amount"))
+        .transact_items(balance(to, "SET balance = balance + :amount", "attribute_exists(pk)"))
+        .transact_items(claim(format!("TRANSFER#{reference}"), String::from("TRANSFER")))
+        .transact_items(claim(format!("ACCOUNT#{from}"), format!("REF#{reference}")))
+        .transact_items(claim(format!("ACCOUNT#{to}"), format!("REF#{reference}")))
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Found by the attack on this change: during a traffic shift (and after a
+/// rollback) the version before this one serves requests beside it. A
+/// cancellation claims its reference on the payer, which that version's
+/// transfer needs free, so a reference this version cancelled is never
+/// applied by the other. (The other way round, a transfer this version
+/// applied is unknown to that version: the runbook's "Upgrading across
+/// the payer-keyed transfers" says how to deploy this release.)
+#[tokio::test]
+async fn a_reference_cancelled_here_is_never_applied_by_the_version_before() {
+    let f = common::fixture().await;
+    let customer = f.customer.subject.clone();
+    let (payer, payee) = (
+        account_of(&f, &customer, "EUR", 1_000).await,
+        account_of(&f, "payee-before", "EUR", 0).await,
+    );
+    let cancelled = call_as(
+        &f,
+        &customer,
+        "POST",
+        "/transfers/cancellations",
+        Some(&movement(&payer, &payee, 300, "mixed-1")),
+    )
+    .await;
+    assert_eq!(cancelled.body["state"], "cancelled", "{}", cancelled.raw);
+    assert!(!transfer_as_the_version_before(&f, &payer, &payee, 300, "mixed-1").await);
+    assert_eq!(balances(&f, &[&payer, &payee]).await, [1_000, 0]);
+    // The claim is a cancellation's: the back office's void of it reverses
+    // nothing, and a transfer under it is still the cancelled one.
+    let void = f
+        .call_with(
+            "POST",
+            &format!("/accounts/{payer}/voids"),
+            Some(r#"{"reference":"mixed-1"}"#),
+            &f.back_office_token,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (void.status, &void.body["outcome"]),
+        (200, &json!("blocked")),
+        "{}",
+        void.raw
+    );
+    let again = call_as(
+        &f,
+        &customer,
+        "POST",
+        "/transfers",
+        Some(&movement(&payer, &payee, 300, "mixed-1")),
+    )
+    .await;
+    assert_eq!(again.body["type"], "urn:problem:transfer-cancelled", "{}", again.raw);
+    assert_eq!(balances(&f, &[&payer, &payee]).await, [1_000, 0]);
+    assert_sound(&f).await;
 }

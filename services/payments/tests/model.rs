@@ -595,14 +595,16 @@ fn check_pay(case: &Case, pay: &Pay, answer: &Answer, faults_possible: bool) {
         422 => {
             let allowed: &[&str] = match pay.to {
                 Payee::Unknown => &["urn:problem:unknown-payee"],
-                // Why another customer's account cannot receive is theirs.
+                // The payer's balance is judged before the payee (so a payer
+                // who cannot pay learns nothing of the payee), and why another
+                // customer's account cannot receive is theirs.
                 Payee::Account(to)
                     if case.accounts[to].1 != case.accounts[pay.from].1 && case.strangers(pay.from, to) =>
                 {
-                    &["urn:problem:payee-cannot-receive"]
+                    &["urn:problem:payee-cannot-receive", "urn:problem:insufficient-funds"]
                 }
                 Payee::Account(to) if case.accounts[to].1 != case.accounts[pay.from].1 => {
-                    &["urn:problem:currency-mismatch"]
+                    &["urn:problem:currency-mismatch", "urn:problem:insufficient-funds"]
                 }
                 Payee::Account(_) => &["urn:problem:insufficient-funds"],
             };
