@@ -754,8 +754,14 @@ fn dispatch(shared: &Shared, inner: &mut Inner, operation: &str, body: &Bytes) -
 }
 
 /// An `AlarmConfiguration` CodeDeploy accepts: at most 10 alarms, each
-/// named once with 1 to 255 characters.
+/// named once with 1 to 255 characters, and at least one when enabled.
 fn check_alarms(alarms: &wire::AlarmConfiguration) -> Result<(), Refusal> {
+    if alarms.enabled && alarms.alarms.is_empty() {
+        return Err(Refusal::new(
+            "InvalidAlarmConfigException",
+            "The alarm configuration is enabled, but the alarm list is empty.",
+        ));
+    }
     let mut names: Vec<&str> = alarms.alarms.iter().map(|a| a.name.as_str()).collect();
     if names.len() > 10 {
         return Err(Refusal::new(
@@ -764,7 +770,7 @@ fn check_alarms(alarms: &wire::AlarmConfiguration) -> Result<(), Refusal> {
         ));
     }
     names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty() || n.len() > 255) {
+    if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty() || n.chars().count() > 255) {
         return Err(Refusal::new(
             "InvalidAlarmConfigException",
             "The alarm configuration is invalid: each alarm name is 1 to 255 characters and used only once.",

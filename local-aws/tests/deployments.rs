@@ -575,6 +575,23 @@ async fn an_alarm_override_ships_a_fix_while_the_alarm_fires() {
         refused.as_service_error().and_then(|e| e.meta().code()),
         Some("AlarmsLimitExceededException")
     );
+    // Found by the attack: the API reference's InvalidAlarmConfigException
+    // for an enabled configuration with no alarm, and names counted in characters.
+    let empty = AlarmConfiguration::builder().enabled(true).build();
+    let refused = stack.create("g", "2", "1", None, None, Some(empty)).await.unwrap_err();
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidAlarmConfigException")
+    );
+    let accents = AlarmConfiguration::builder()
+        .enabled(true)
+        .alarms(Alarm::builder().name("é".repeat(255)).build())
+        .build();
+    let id = stack
+        .create("g", "2", "1", None, None, Some(accents))
+        .await
+        .expect("255 characters is a name");
+    stack.finished(&id).await;
 }
 
 /// An alarm going off mid-shift stops the deployment and the policy rolls

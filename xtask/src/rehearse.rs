@@ -147,6 +147,13 @@ pub struct Outcome {
     /// Whether version 1 carried faults (`--version-one-fault`): its
     /// failures, and what customers saw of them, are the rehearsal's own.
     pub version_one_faulted: bool,
+    /// The customers' failed assertions held against version 2: all of
+    /// them, or with a faulted version 1 those of the runs started once
+    /// version 2 served every request (a run that met version 1 may fail
+    /// on its faults, or on what they left undone).
+    pub customer_failures: usize,
+    /// The runs those are counted over.
+    pub judged_runs: usize,
 }
 
 /// Why a rehearsal's outcome is none of `--expect`'s.
@@ -192,6 +199,12 @@ pub enum Unsettled {
     /// The deployment succeeded while customers saw failed assertions.
     #[error("the deployment succeeded while customers saw {0} failed assertions or requests (above)")]
     CustomerFailures(usize),
+    /// The deployment succeeded, but no customer run met version 2 alone,
+    /// so what customers saw of it is unknown.
+    #[error(
+        "the deployment succeeded, but no customer run started once version 2 served every request, so what customers saw of it is unknown; try a higher --rate"
+    )]
+    NoRunOnTwo,
     /// The deployment ended without a rollback after traffic reached version 2.
     #[error("the deployment ended {0} after traffic reached version 2, and was not rolled back")]
     NotRolledBack(String),
@@ -234,8 +247,9 @@ impl Outcome {
                 p99: two.p99,
                 threshold: self.p99_threshold,
             }),
-            DeploymentStatus::Succeeded if !self.seen.failures.is_empty() && !self.version_one_faulted => {
-                Err(Unsettled::CustomerFailures(self.seen.failures.len()))
+            DeploymentStatus::Succeeded if self.judged_runs == 0 => Err(Unsettled::NoRunOnTwo),
+            DeploymentStatus::Succeeded if self.customer_failures > 0 => {
+                Err(Unsettled::CustomerFailures(self.customer_failures))
             }
             DeploymentStatus::Succeeded => Ok(Expect::Succeeded),
             _ if !self.shifted && two.served == 0 => Ok(Expect::StoppedBeforeTraffic),
@@ -655,8 +669,14 @@ async fn rehearse(
         let bound = Duration::from_secs(5 * u64::from(period)).div_f64(args.speed) + Duration::from_secs(2);
         match first_alarm(&cloudwatch, bound).await {
             Some(alarm) => println!("Before the deployment: {alarm} is in ALARM (version 1 is failing).\n"),
-            None => println!(
-                "Before the deployment: no rollback alarm fired on version 1 within {:.1} s; deploying anyway.\n",
+            None if args.override_alarms => println!(
+                "Before the deployment: no rollback alarm fired on version 1 within {:.1} s (the deployment does not watch them).\n",
+                bound.as_secs_f64()
+            ),
+            // Deploying anyway would let version 1's alarm, going off
+            // mid-shift, roll back a fix that did nothing wrong.
+            None => bail!(
+                "--version-one-fault: version 1 set off no rollback alarm within {:.1} s, so there is no alarm for the fix to be blocked by, and one going off mid-shift would blame version 2; use a fault an alarm sees (http-500, error, delay over the stage's p99), a higher --rate or a lower --speed",
                 bound.as_secs_f64()
             ),
         }
@@ -677,8 +697,10 @@ async fn rehearse(
         .context("CreateDeployment returned no id")?;
     let started = Instant::now();
     let watched = watch(&client, &id, started, args.speed).await;
-    // Traffic after the end shows where the alias settled.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Traffic after the end shows where the alias settled; with a faulted
+    // version 1, it is what customers are judged by (runs on version 2 alone).
+    let after = if args.version_one_faults.is_empty() { 500 } else { 2_000 };
+    tokio::time::sleep(Duration::from_millis(after)).await;
     running.store(false, Ordering::Relaxed);
     let seen = traffic.await.context("the customer traffic")?;
     let fired = fired.await.context("watching the alarms")?;
@@ -830,6 +852,20 @@ async fn rehearse(
             None => println!("Version 2 answered 5xx, and the alias never went back to version 1 alone."),
         }
     }
+    let version_one_faulted = !args.version_one_faults.is_empty();
+    let (judged_runs, customer_failures) = if version_one_faulted {
+        let alone = history
+            .iter()
+            .find(|(_, alias)| alias.function_version == "2" && alias.additional.is_none())
+            .map(|(at, _)| *at);
+        let (runs, failures) = alone.map_or((0, 0), |at| seen.since(at));
+        println!(
+            "\nVersion 1 was faulted, so customers are judged by the {runs} runs started once version 2 served every request: {failures} failed assertions or requests."
+        );
+        (runs, failures)
+    } else {
+        (seen.runs, seen.failures.len())
+    };
     let alias = lambda.get_alias(service, "live").await;
     if let Some(alias) = alias {
         println!(
@@ -851,7 +887,9 @@ async fn rehearse(
         fired,
         unwired,
         blocked,
-        version_one_faulted: !args.version_one_faults.is_empty(),
+        version_one_faulted,
+        customer_failures,
+        judged_runs,
     })
 }
 
@@ -1126,6 +1164,8 @@ mod tests {
             unwired: Vec::new(),
             blocked: false,
             version_one_faulted: false,
+            customer_failures: 0,
+            judged_runs: 10,
         }
     }
 
@@ -1138,10 +1178,7 @@ mod tests {
             Err(Unsettled::ServerErrors(1))
         );
         let mut wrong_answers = outcome(Succeeded, true, false, (30, 0));
-        wrong_answers
-            .seen
-            .failures
-            .push(String::from("read it: status is 200: expected 404"));
+        wrong_answers.customer_failures = 1;
         assert_eq!(wrong_answers.kind(), Err(Unsettled::CustomerFailures(1)));
         let mut slow = outcome(Succeeded, true, false, (30, 0));
         slow.per_version.get_mut("2").unwrap().p99 = Duration::from_millis(1200);
@@ -1209,6 +1246,15 @@ mod tests {
         shipped.seen.failures.push(String::from("read it: status is 500"));
         shipped.version_one_faulted = true;
         assert_eq!(shipped.kind(), Ok(Expect::Succeeded));
+        // Found by the attack: a faulted version 1 hid version 2's wrong
+        // answers. What the runs on version 2 alone saw still counts, and
+        // with no such run nothing is known.
+        let mut wrong_fix = shipped.clone();
+        wrong_fix.customer_failures = 3;
+        assert_eq!(wrong_fix.kind(), Err(Unsettled::CustomerFailures(3)));
+        let mut unseen = shipped.clone();
+        unseen.judged_runs = 0;
+        assert_eq!(unseen.kind(), Err(Unsettled::NoRunOnTwo));
         let mut broken_fix = outcome(Succeeded, true, false, (30, 2));
         broken_fix.version_one_faulted = true;
         assert_eq!(

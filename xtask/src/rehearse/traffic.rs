@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use collection_runner::collection::{Collection, load_collection, load_variables, scope_of};
@@ -40,6 +40,8 @@ pub struct Seen {
     pub requests: usize,
     /// Failed assertions and request errors, as `item: test: message`.
     pub failures: Vec<String>,
+    /// When each run started, and how many of the failures are its own.
+    pub per_run: Vec<(SystemTime, usize)>,
 }
 
 impl Traffic {
@@ -105,15 +107,23 @@ impl Traffic {
         while running.load(Ordering::Relaxed) {
             ticks.tick().await;
             let (traffic, http) = (self.clone(), http.clone());
-            runs.spawn(async move { runner::run(&traffic.collection, &traffic.options, http.as_ref()).await });
+            let started = SystemTime::now();
+            runs.spawn(async move {
+                (
+                    started,
+                    runner::run(&traffic.collection, &traffic.options, http.as_ref()).await,
+                )
+            });
         }
         let mut seen = Seen::default();
-        for run in runs.join_all().await {
+        for (started, run) in runs.join_all().await {
             seen.runs += 1;
+            let before = seen.failures.len();
             match run {
                 Ok(summary) => seen.absorb(&summary),
                 Err(err) => seen.failures.push(format!("the sandbox: {err}")),
             }
+            seen.per_run.push((started, seen.failures.len() - before));
         }
         seen
     }
@@ -144,6 +154,14 @@ pub fn customer_folders(service: &Service) -> anyhow::Result<(Collection, Vec<St
 }
 
 impl Seen {
+    /// The runs started at or after `since`, and their failures.
+    pub fn since(&self, since: SystemTime) -> (usize, usize) {
+        self.per_run
+            .iter()
+            .filter(|(started, _)| *started >= since)
+            .fold((0, 0), |(runs, failures), (_, failed)| (runs + 1, failures + failed))
+    }
+
     fn absorb(&mut self, summary: &Summary) {
         self.requests += summary.executions.iter().filter(|e| e.request.is_some()).count();
         for (execution, failure) in summary.failures() {
