@@ -476,7 +476,7 @@ mod tests {
                     r#"Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#,
                 ),
             }],
-            body: String::new(),
+            body: Vec::new(),
             response_time: 0,
             response_size: 0,
         };

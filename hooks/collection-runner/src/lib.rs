@@ -18,4 +18,3 @@ pub mod runner;
 pub mod sandbox;
 pub mod transport;
 pub mod variables;
-pub mod xml;

@@ -9,7 +9,7 @@ use crate::collection::{Auth, Collection, Event, Item, ProtocolProfileBehavior, 
 use crate::report::{Execution, Summary};
 use crate::request::{prepare, script_request};
 use crate::sandbox::{
-    Delivery, Limits, Sandbox, SandboxError, Scopes, ScriptError, ScriptInfo, ScriptInput, ScriptOutput, ScriptRequest,
+    Delivery, Limits, Progress, Sandbox, SandboxError, Scopes, ScriptError, ScriptInfo, ScriptInput, ScriptOutput, ScriptRequest,
 };
 use crate::transport::Transport;
 use crate::variables::Scope;
@@ -506,35 +506,35 @@ async fn run_script(
         info,
     };
     let mut failure: Option<ScriptError> = None;
-    let mut pending = match sandbox.start(&input) {
-        Ok(pending) => pending,
-        Err(err) => {
-            failure = Some(err);
-            Vec::new()
-        }
-    };
-    while !pending.is_empty() {
-        let mut deliveries = Vec::new();
-        for call in pending {
-            let delivery = match send_from_script(&call.request, transport, options).await {
-                Ok(response) => Delivery {
-                    id: call.id,
-                    response: Some(response),
-                    error: None,
-                },
-                Err(error) => Delivery {
-                    id: call.id,
-                    response: None,
-                    error: Some(error),
-                },
-            };
-            deliveries.push(delivery);
-        }
-        pending = match sandbox.deliver(&deliveries) {
-            Ok(more) => more,
+    let mut progress = sandbox.start(&input);
+    loop {
+        progress = match progress {
+            Ok(Progress::Done) => break,
             Err(err) => {
                 failure = Some(err);
-                Vec::new()
+                break;
+            }
+            Ok(Progress::Timer(due)) => {
+                tokio::time::sleep(due).await;
+                sandbox.deliver(&[])
+            }
+            Ok(Progress::Requests(calls)) => {
+                let mut deliveries = Vec::new();
+                for call in calls {
+                    deliveries.push(match send_from_script(&call.request, transport, options).await {
+                        Ok(response) => Delivery {
+                            id: call.id,
+                            response: Some(response),
+                            error: None,
+                        },
+                        Err(error) => Delivery {
+                            id: call.id,
+                            response: None,
+                            error: Some(error),
+                        },
+                    });
+                }
+                sandbox.deliver(&deliveries)
             }
         };
     }

@@ -1,23 +1,22 @@
-//! Runs prerequest and test scripts in an embedded QuickJS engine with the
-//! Postman sandbox (`sandbox/pm.js`) and a chai-compatible `expect`
-//! (`sandbox/chai.js`). One engine per run; each script gets a time budget
-//! (interrupt handler) and the engine a memory limit. A script error fails
-//! that script's tests, never the run.
+//! Runs prerequest and test scripts in an embedded QuickJS engine on
+//! postman-sandbox itself (`sandbox/postman-sandbox.js`, generated from the
+//! npm package newman installs: its pm API, legacy globals and libraries),
+//! hosted as postman-runtime hosts it (`sandbox/host.js`). One engine per
+//! run; each script gets a time budget (the sandbox's own timeout, and an
+//! interrupt handler for code that never yields) and the engine a memory
+//! limit. A script error fails that script's tests, never the run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
+use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Function, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Digest;
 
-use crate::variables::{self, Scope};
-
-const CHAI: &str = include_str!("sandbox/chai.js");
-const PM: &str = include_str!("sandbox/pm.js");
+const HOST: &str = include_str!("sandbox/host.js");
+const POSTMAN_SANDBOX: &str = include_str!("sandbox/postman-sandbox.js");
 
 /// Why the engine could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -81,12 +80,19 @@ pub struct ScriptResponse {
     pub status: String,
     /// Headers in order.
     pub headers: Vec<Header>,
-    /// Body text.
-    pub body: String,
+    /// The body's bytes, as received (scripts see them as `pm.response.stream`).
+    pub body: Vec<u8>,
     /// Milliseconds from send to the full body.
     pub response_time: u64,
     /// Body size in bytes.
     pub response_size: usize,
+}
+
+impl ScriptResponse {
+    /// The body as text (invalid UTF-8 replaced), as `pm.response.text()` reads it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
 }
 
 /// `pm.info`.
@@ -126,7 +132,7 @@ pub struct ScriptInput {
 }
 
 /// A `pm.sendRequest` waiting for its response.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct PendingRequest {
     /// Which callback gets the response.
     pub id: u64,
@@ -206,9 +212,9 @@ pub struct ScriptOutput {
 /// Limits for scripts.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Time per script, callbacks included.
+    /// Time per script, callbacks and timers included (newman's `--timeout-script`).
     pub timeout: Duration,
-    /// Memory for the engine.
+    /// Memory for the engine, postman-sandbox's libraries included.
     pub memory_bytes: usize,
 }
 
@@ -216,12 +222,227 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(5),
-            memory_bytes: 64 * 1024 * 1024,
+            memory_bytes: 256 * 1024 * 1024,
         }
     }
 }
 
-/// A QuickJS engine loaded with the sandbox.
+/// Where a started script stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// It waits on these `pm.sendRequest` calls: answer them with [`Sandbox::deliver`].
+    Requests(Vec<PendingRequest>),
+    /// It waits on a timer due in this long: call [`Sandbox::deliver`] with nothing then.
+    Timer(Duration),
+    /// It has finished: collect it with [`Sandbox::finish`].
+    Done,
+}
+
+/// What the host glue answers to `execute` and `deliver`.
+#[derive(Debug, Deserialize)]
+struct Step {
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    requests: Vec<PendingRequest>,
+    #[serde(default)]
+    wait: Option<f64>,
+    #[serde(default)]
+    stalled: bool,
+}
+
+/// What the host glue answers to `finish`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Finished {
+    tests: Vec<TestResult>,
+    console: Vec<ConsoleLine>,
+    error: Option<ScriptError>,
+    next_request: Option<NextRequest>,
+    skip_request: bool,
+    scopes: Option<ChangedScopes>,
+    request: Option<ScriptRequest>,
+}
+
+/// The scopes a script may change (iteration data is read-only).
+#[derive(Debug, Deserialize)]
+struct ChangedScopes {
+    local: Vec<(String, Value)>,
+    environment: Vec<(String, Value)>,
+    collection: Vec<(String, Value)>,
+    globals: Vec<(String, Value)>,
+}
+
+/// The `execute` message postman-runtime's event command sends the sandbox.
+#[derive(Debug, Serialize)]
+struct Execute<'a> {
+    id: String,
+    event: Event<'a>,
+    context: RuntimeContext<'a>,
+    options: ExecuteOptions<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Event<'a> {
+    listen: &'a str,
+    script: Script<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Script<'a> {
+    exec: [&'a str; 1],
+}
+
+/// `SAFE_CONTEXT_VARIABLES` of postman-runtime, in postman-collection's JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeContext<'a> {
+    #[serde(rename = "_variables")]
+    variables: VariableScope<'a>,
+    environment: VariableScope<'a>,
+    collection_variables: VariableScope<'a>,
+    globals: VariableScope<'a>,
+    data: serde_json::Map<String, Value>,
+    cookies: Vec<Cookie<'a>>,
+    request: RequestJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<ResponseJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct VariableScope<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    values: Vec<Variable<'a>>,
+}
+
+impl<'a> VariableScope<'a> {
+    fn of(pairs: &'a [(String, Value)], name: Option<&'a str>) -> Self {
+        Self {
+            name,
+            // `any` keeps each value in its JSON type, as newman keeps them.
+            values: pairs
+                .iter()
+                .map(|(key, value)| Variable {
+                    key,
+                    value,
+                    kind: "any",
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Variable<'a> {
+    key: &'a str,
+    value: &'a Value,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Cookie<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct RequestJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    url: &'a str,
+    method: &'a str,
+    header: &'a [Header],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a Value>,
+}
+
+impl<'a> From<&'a ScriptRequest> for RequestJson<'a> {
+    fn from(request: &'a ScriptRequest) -> Self {
+        Self {
+            id: request.id.as_deref(),
+            name: request.name.as_deref(),
+            url: &request.url,
+            method: &request.method,
+            header: &request.headers,
+            body: request.body.as_ref(),
+        }
+    }
+}
+
+/// A response as postman-collection's `Response` JSON: the body as the
+/// serialised Buffer (`stream`) newman hands the sandbox.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseJson<'a> {
+    code: u16,
+    status: &'a str,
+    header: &'a [Header],
+    stream: Buffer<'a>,
+    response_time: u64,
+    response_size: usize,
+}
+
+impl<'a> From<&'a ScriptResponse> for ResponseJson<'a> {
+    fn from(response: &'a ScriptResponse) -> Self {
+        Self {
+            code: response.code,
+            status: &response.status,
+            header: &response.headers,
+            stream: Buffer {
+                kind: "Buffer",
+                data: &response.body,
+            },
+            response_time: response.response_time,
+            response_size: response.response_size,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Buffer<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: &'a [u8],
+}
+
+#[derive(Debug, Serialize)]
+struct ExecuteOptions<'a> {
+    cursor: Cursor,
+    timeout: u128,
+    legacy: Legacy<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Cursor {
+    #[serde(rename = "ref")]
+    reference: String,
+    iteration: usize,
+    cycles: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Legacy<'a> {
+    #[serde(rename = "_itemId")]
+    item_id: &'a str,
+    #[serde(rename = "_itemName")]
+    item_name: &'a str,
+}
+
+/// A delivery as the host glue hands it on: the response in postman-collection's JSON.
+#[derive(Debug, Serialize)]
+struct DeliveryJson<'a> {
+    id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<ResponseJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// A QuickJS engine running postman-sandbox.
 pub struct Sandbox {
     // Dropped after the context.
     context: Context,
@@ -244,8 +465,15 @@ fn engine<E: std::fmt::Display>(err: E) -> SandboxError {
     SandboxError::Engine(err.to_string())
 }
 
+fn script_error(message: impl std::fmt::Display) -> ScriptError {
+    ScriptError {
+        name: String::from("Error"),
+        message: message.to_string(),
+    }
+}
+
 impl Sandbox {
-    /// Starts an engine with `limits`.
+    /// Starts an engine with `limits` and boots postman-sandbox in it.
     pub fn new(limits: Limits) -> Result<Self, SandboxError> {
         let runtime = Runtime::new().map_err(engine)?;
         runtime.set_memory_limit(limits.memory_bytes);
@@ -257,74 +485,72 @@ impl Sandbox {
             limit != 0 && epoch.elapsed().as_micros() as u64 > limit
         })));
         let context = Context::full(&runtime).map_err(engine)?;
-        context
-            .with(|ctx| -> rquickjs::Result<()> {
-                let globals = ctx.globals();
-                globals.set(
-                    "__host_resolve",
-                    Function::new(ctx.clone(), |template: String, layers: String| {
-                        host_resolve(&template, &layers)
-                    })?,
-                )?;
-                globals.set(
-                    "__host_digest",
-                    Function::new(ctx.clone(), |alg: String, data: String, key: String| {
-                        host_digest(&alg, &data, &key)
-                    })?,
-                )?;
-                globals.set(
-                    "__host_uuid",
-                    Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?,
-                )?;
-                globals.set(
-                    "__host_xml2json",
-                    Function::new(ctx.clone(), |xml: String| crate::xml::to_json(&xml))?,
-                )?;
-                ctx.eval::<(), _>(CHAI)?;
-                ctx.eval::<(), _>(PM)?;
-                Ok(())
-            })
-            .map_err(engine)?;
-        Ok(Self {
+        let sandbox = Self {
             context,
             _runtime: runtime,
             deadline,
             epoch,
             limits,
+        };
+        sandbox
+            .context
+            .with(|ctx| -> rquickjs::Result<()> {
+                ctx.eval::<(), _>(HOST)?;
+                // The bundle assigns undeclared globals (`require`, uvm's `bridge`), as
+                // sloppy-mode code written for a VM context does.
+                let mut sloppy = EvalOptions::default();
+                sloppy.strict = false;
+                ctx.eval_with_options::<(), _>(POSTMAN_SANDBOX, sloppy)
+            })
+            .map_err(|err| SandboxError::Engine(sandbox.thrown(err).message))?;
+        #[derive(Deserialize)]
+        struct Attached {
+            initialized: Value,
+        }
+        let attached: Attached = sandbox
+            .call("attach", None)
+            .and_then(|text| serde_json::from_str(&text).map_err(script_error))
+            .map_err(|err| SandboxError::Engine(err.message))?;
+        if attached.initialized != Value::Bool(true) {
+            return Err(SandboxError::Engine(format!(
+                "postman-sandbox did not initialize: {}",
+                attached.initialized
+            )));
+        }
+        Ok(sandbox)
+    }
+
+    /// What a failed engine call threw, as a script error.
+    fn thrown(&self, err: rquickjs::Error) -> ScriptError {
+        self.context.with(|ctx| {
+            let thrown = ctx.catch();
+            let message = thrown
+                .as_exception()
+                .and_then(|e| e.message())
+                .or_else(|| thrown.as_string().and_then(|s| s.to_string().ok()))
+                .unwrap_or_else(|| err.to_string());
+            let limit = self.deadline.load(Ordering::Relaxed);
+            if limit != 0 && self.epoch.elapsed().as_micros() as u64 > limit {
+                ScriptError {
+                    name: String::from("TimeoutError"),
+                    message: format!("script ran longer than {} ms", self.limits.timeout.as_millis()),
+                }
+            } else {
+                script_error(message)
+            }
         })
     }
 
     fn call(&self, function: &str, argument: Option<String>) -> Result<String, ScriptError> {
-        self.context.with(|ctx| {
-            let result = (|| -> rquickjs::Result<String> {
-                let f: Function = ctx.globals().get(function)?;
-                match argument {
-                    Some(arg) => f.call((arg,)),
-                    None => f.call(()),
-                }
-            })();
-            result.map_err(|err| {
-                let thrown = ctx.catch();
-                let message = thrown
-                    .as_exception()
-                    .and_then(|e| e.message())
-                    .or_else(|| thrown.as_string().and_then(|s| s.to_string().ok()))
-                    .unwrap_or_else(|| err.to_string());
-                let interrupted = self.deadline.load(Ordering::Relaxed) != 0
-                    && self.epoch.elapsed().as_micros() as u64 > self.deadline.load(Ordering::Relaxed);
-                if interrupted {
-                    ScriptError {
-                        name: String::from("TimeoutError"),
-                        message: format!("script ran longer than {} ms", self.limits.timeout.as_millis()),
-                    }
-                } else {
-                    ScriptError {
-                        name: String::from("Error"),
-                        message,
-                    }
-                }
-            })
-        })
+        let result = self.context.with(|ctx| -> rquickjs::Result<String> {
+            let host: rquickjs::Object = ctx.globals().get("__host")?;
+            let f: Function = host.get(function)?;
+            match argument {
+                Some(arg) => f.call((arg,)),
+                None => f.call(()),
+            }
+        });
+        result.map_err(|err| self.thrown(err))
     }
 
     fn arm(&self) {
@@ -332,55 +558,114 @@ impl Sandbox {
         self.deadline.store(limit.max(1), Ordering::Relaxed);
     }
 
-    /// Starts a script; returns the `pm.sendRequest` calls it made.
-    pub fn start(&self, input: &ScriptInput) -> Result<Vec<PendingRequest>, ScriptError> {
-        let json = serde_json::to_string(input).map_err(|e| ScriptError {
-            name: "Error".into(),
-            message: e.to_string(),
-        })?;
+    /// Starts a script, as postman-runtime hands one to the sandbox.
+    pub fn start(&self, input: &ScriptInput) -> Result<Progress, ScriptError> {
+        let message = Execute {
+            id: uuid::Uuid::new_v4().to_string(),
+            event: Event {
+                listen: &input.info.event_name,
+                script: Script { exec: [&input.code] },
+            },
+            context: RuntimeContext {
+                variables: VariableScope::of(&input.scopes.local, None),
+                environment: VariableScope::of(&input.scopes.environment, input.environment_name.as_deref()),
+                collection_variables: VariableScope::of(&input.scopes.collection, None),
+                globals: VariableScope::of(&input.scopes.globals, None),
+                data: input.scopes.data.iter().cloned().collect(),
+                cookies: input
+                    .cookies
+                    .iter()
+                    .map(|c| Cookie {
+                        name: &c.key,
+                        value: &c.value,
+                    })
+                    .collect(),
+                request: RequestJson::from(&input.request),
+                response: input.response.as_ref().map(ResponseJson::from),
+            },
+            options: ExecuteOptions {
+                cursor: Cursor {
+                    reference: uuid::Uuid::new_v4().to_string(),
+                    iteration: input.info.iteration,
+                    cycles: input.info.iteration_count,
+                },
+                timeout: self.limits.timeout.as_millis(),
+                legacy: Legacy {
+                    item_id: &input.info.request_id,
+                    item_name: &input.info.request_name,
+                },
+            },
+        };
+        let json = serde_json::to_string(&message).map_err(script_error)?;
         self.arm();
-        self.pending(self.call("__execute", Some(json)))
+        self.step(self.call("execute", Some(json)))
     }
 
-    /// Hands responses to the waiting callbacks; returns any new requests they made.
-    pub fn deliver(&self, deliveries: &[Delivery]) -> Result<Vec<PendingRequest>, ScriptError> {
-        let json = serde_json::to_string(deliveries).map_err(|e| ScriptError {
-            name: "Error".into(),
-            message: e.to_string(),
-        })?;
-        self.pending(self.call("__deliver", Some(json)))
-    }
-
-    fn pending(&self, out: Result<String, ScriptError>) -> Result<Vec<PendingRequest>, ScriptError> {
-        #[derive(Deserialize)]
-        struct Pending {
-            pending: Vec<PendingRequest>,
-        }
-        let text = out?;
-        serde_json::from_str::<Pending>(&text)
-            .map(|p| p.pending)
-            .map_err(|e| ScriptError {
-                name: "Error".into(),
-                message: e.to_string(),
+    /// Hands responses to the waiting callbacks (none when a timer is due)
+    /// and runs the script on.
+    pub fn deliver(&self, deliveries: &[Delivery]) -> Result<Progress, ScriptError> {
+        let deliveries: Vec<DeliveryJson<'_>> = deliveries
+            .iter()
+            .map(|d| DeliveryJson {
+                id: d.id,
+                response: d.response.as_ref().map(ResponseJson::from),
+                error: d.error.as_deref(),
             })
+            .collect();
+        let json = serde_json::to_string(&deliveries).map_err(script_error)?;
+        self.step(self.call("deliver", Some(json)))
+    }
+
+    fn step(&self, answer: Result<String, ScriptError>) -> Result<Progress, ScriptError> {
+        let step: Step = serde_json::from_str(&answer?).map_err(script_error)?;
+        if step.done {
+            Ok(Progress::Done)
+        } else if !step.requests.is_empty() {
+            Ok(Progress::Requests(step.requests))
+        } else if let Some(ms) = step.wait {
+            Ok(Progress::Timer(Duration::from_secs_f64(ms.max(0.0) / 1000.0)))
+        } else {
+            debug_assert!(step.stalled);
+            Err(script_error("the script waits on something this runner never answers"))
+        }
     }
 
     /// Ends the script and returns its results. `failure` (a timeout or an
     /// engine error from an earlier step) is reported as the script's error.
     pub fn finish(&self, input: &ScriptInput, failure: Option<ScriptError>) -> ScriptOutput {
         self.deadline.store(0, Ordering::Relaxed);
-        let finished = self.call("__finish", None).and_then(|text| {
-            serde_json::from_str::<ScriptOutput>(&text).map_err(|e| ScriptError {
-                name: "Error".into(),
-                message: e.to_string(),
-            })
-        });
+        let finished = self
+            .call("finish", None)
+            .and_then(|text| serde_json::from_str::<Finished>(&text).map_err(script_error));
         match finished {
-            Ok(mut out) => {
-                if failure.is_some() {
-                    out.error = failure;
+            Ok(out) => {
+                let scopes = match out.scopes {
+                    Some(changed) => Scopes {
+                        local: changed.local,
+                        data: input.scopes.data.clone(),
+                        environment: changed.environment,
+                        collection: changed.collection,
+                        globals: changed.globals,
+                    },
+                    None => input.scopes.clone(),
+                };
+                let request = out.request.map_or_else(
+                    || input.request.clone(),
+                    |changed| ScriptRequest {
+                        id: input.request.id.clone(),
+                        name: input.request.name.clone(),
+                        ..changed
+                    },
+                );
+                ScriptOutput {
+                    tests: out.tests,
+                    console: out.console,
+                    error: failure.or(out.error),
+                    next_request: out.next_request,
+                    skip_request: out.skip_request,
+                    scopes,
+                    request,
                 }
-                out
             }
             Err(err) => ScriptOutput {
                 tests: Vec::new(),
@@ -393,50 +678,4 @@ impl Sandbox {
             },
         }
     }
-}
-
-fn host_resolve(template: &str, layers: &str) -> String {
-    let layers: Vec<Vec<(String, Value)>> = serde_json::from_str(layers).unwrap_or_default();
-    let scopes: Vec<Scope> = layers.into_iter().map(Scope::from_pairs).collect();
-    let refs: Vec<&Scope> = scopes.iter().collect();
-    variables::resolve(template, &refs)
-}
-
-fn from_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-        .collect()
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hash (or, with a key, HMAC) of hex-encoded data, hex-encoded; `""` for an unknown algorithm.
-fn host_digest(alg: &str, data: &str, key: &str) -> String {
-    let data = from_hex(data);
-    let key = from_hex(key);
-    let keyed = !key.is_empty();
-    macro_rules! digest {
-        ($d:ty) => {
-            if keyed {
-                let mut mac =
-                    <hmac::SimpleHmac<$d> as KeyInit>::new_from_slice(&key).expect("HMAC takes any key length");
-                mac.update(&data);
-                mac.finalize().into_bytes().to_vec()
-            } else {
-                <$d as Digest>::digest(&data).to_vec()
-            }
-        };
-    }
-    let out = match alg {
-        "md5" => digest!(md5::Md5),
-        "sha1" => digest!(sha1::Sha1),
-        "sha224" => digest!(sha2::Sha224),
-        "sha256" => digest!(sha2::Sha256),
-        "sha384" => digest!(sha2::Sha384),
-        "sha512" => digest!(sha2::Sha512),
-        _ => return String::new(),
-    };
-    to_hex(&out)
 }

@@ -254,7 +254,7 @@ impl Transport for Http {
             status: status.canonical_reason().unwrap_or("").to_owned(),
             headers,
             response_size: body.len(),
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body: body.to_vec(),
             response_time: started.elapsed().as_millis() as u64,
         })
     }
@@ -478,7 +478,7 @@ pub fn proxy_response(payload: &[u8], response_time: u64) -> Result<ScriptRespon
                 value: String::from("application/json"),
             }],
             response_size: payload.len(),
-            body: String::from_utf8_lossy(payload).into_owned(),
+            body: payload.to_vec(),
             response_time,
         });
     };
@@ -541,7 +541,7 @@ pub fn proxy_response(payload: &[u8], response_time: u64) -> Result<ScriptRespon
         status,
         headers,
         response_size: bytes.len(),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: bytes.to_vec(),
         response_time,
     })
 }

@@ -101,7 +101,7 @@ fn input(code: &str) -> ScriptInput {
                     value: String::from("application/json"),
                 },
             ],
-            body: String::from(r#"{"id": "7", "balance_minor": 0, "currency": "EUR"}"#),
+            body: r#"{"id": "7", "balance_minor": 0, "currency": "EUR"}"#.as_bytes().to_vec(),
             response_time: 12,
             response_size: 48,
         }),
@@ -189,7 +189,7 @@ fn a_runaway_script_is_stopped_and_the_engine_stays_usable() {
 #[test]
 fn memory_is_bounded() {
     let limits = Limits {
-        memory_bytes: 16 * 1024 * 1024,
+        memory_bytes: 64 * 1024 * 1024,
         ..Limits::default()
     };
     let sandbox = Sandbox::new(limits).unwrap();

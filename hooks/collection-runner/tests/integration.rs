@@ -7,3 +7,4 @@ mod differential;
 mod lambda_transport;
 mod loader_properties;
 mod newman_cli;
+mod sandbox_bundle;

@@ -124,12 +124,12 @@ async fn split_invokes_the_function_and_sends_other_urls_over_http() {
         .send(&get(String::from("https://echo.lambda.invoke/echo/x")), &behavior, None)
         .await
         .unwrap();
-    assert_eq!(host(&invoked.body), "echo.lambda.invoke");
+    assert_eq!(host(&invoked.text()), "echo.lambda.invoke");
     let over_http = split
         .send(&get(format!("{url}/echo/y")), &behavior, None)
         .await
         .unwrap();
-    assert!(host(&over_http.body).starts_with("127.0.0.1:"), "{}", over_http.body);
+    assert!(host(&over_http.text()).starts_with("127.0.0.1:"), "{}", over_http.text());
     let lookalike = split
         .send(
             &get(String::from("https://echo.lambda.invoke.example/echo")),

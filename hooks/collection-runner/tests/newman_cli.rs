@@ -418,6 +418,14 @@ async fn a_run_error_ends_the_run_with_no_report() {
             assert!(!output.status.success(), "{case}: {name} exits 0");
             assert!(!Path::new(&report).exists(), "{case}: {name} wrote a report");
             let stdout = String::from_utf8_lossy(&output.stdout);
+            // Newman's own run timeout does not stop a request already waiting
+            // out its delay: on a loaded machine its callbacks can still print
+            // after the summary (seen once in a full run). The exit code and the
+            // missing report above are newman's contract; that nothing more runs
+            // is checked of ours.
+            if who == newman() && case.starts_with("--timeout") {
+                continue;
+            }
             assert!(
                 !stdout.contains("reached") && !stdout.contains("status is 200"),
                 "{case}: {name} went on: {stdout}"

@@ -363,7 +363,7 @@ async fn health(
         )));
     }
     let health: Value =
-        serde_json::from_str(&response.body).map_err(|e| Health::Wrong(format!("/health body is not JSON: {e}")))?;
+        serde_json::from_slice(&response.body).map_err(|e| Health::Wrong(format!("/health body is not JSON: {e}")))?;
     let version = match health.get("function_version") {
         Some(Value::String(version)) => version.as_str(),
         Some(other @ (Value::Number(_) | Value::Bool(_))) => {
