@@ -59,6 +59,8 @@ pub struct Execution {
     pub console: Vec<ConsoleLine>,
     /// Scripts run: (event, had an error).
     pub scripts: Vec<(String, bool)>,
+    /// Requests its scripts sent with `pm.sendRequest` (newman counts them as requests).
+    pub script_requests: usize,
 }
 
 /// A response, summarised.
@@ -88,6 +90,7 @@ impl Execution {
             failures: Vec::new(),
             console: Vec::new(),
             scripts: Vec::new(),
+            script_requests: 0,
         }
     }
 
@@ -140,6 +143,20 @@ impl Execution {
             response_time: response.response_time,
             response_size: response.response_size,
         });
+    }
+
+    /// Records a `pm.sendRequest` of its scripts: newman counts it as a
+    /// request, and one that got no response as a request failure.
+    pub fn script_request(&mut self, outcome: Result<(), String>) {
+        self.script_requests += 1;
+        if let Err(message) = outcome {
+            self.failures.push(Failure {
+                name: String::from("Error"),
+                message,
+                at: String::from("request"),
+                test: None,
+            });
+        }
     }
 
     /// Records a request that got no response.
@@ -245,8 +262,8 @@ impl Summary {
     fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.executions {
-            c.requests += usize::from(e.request.is_some());
-            c.failed_requests += usize::from(e.failures.iter().any(|f| f.at == "request"));
+            c.requests += usize::from(e.request.is_some()) + e.script_requests;
+            c.failed_requests += e.failures.iter().filter(|f| f.at == "request").count();
             for (event, errored) in &e.scripts {
                 let (total, failed) = if event == "test" {
                     (&mut c.test_scripts, &mut c.failed_test_scripts)

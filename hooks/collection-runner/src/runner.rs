@@ -9,7 +9,8 @@ use crate::collection::{Auth, Collection, Event, Item, ProtocolProfileBehavior, 
 use crate::report::{Execution, Summary};
 use crate::request::{prepare, script_request};
 use crate::sandbox::{
-    Delivery, Limits, Progress, Sandbox, SandboxError, Scopes, ScriptError, ScriptInfo, ScriptInput, ScriptOutput, ScriptRequest,
+    Delivery, Limits, Progress, Sandbox, SandboxError, Scopes, ScriptError, ScriptInfo, ScriptInput, ScriptOutput,
+    ScriptRequest,
 };
 use crate::transport::Transport;
 use crate::variables::Scope;
@@ -460,6 +461,7 @@ async fn run_event(
             transport,
             state,
             options,
+            execution,
             code,
             request.clone(),
             response.clone(),
@@ -482,6 +484,7 @@ async fn run_script(
     transport: &dyn Transport,
     state: &mut State,
     options: &Options,
+    execution: &mut Execution,
     code: String,
     request: ScriptRequest,
     response: Option<crate::sandbox::ScriptResponse>,
@@ -521,7 +524,9 @@ async fn run_script(
             Ok(Progress::Requests(calls)) => {
                 let mut deliveries = Vec::new();
                 for call in calls {
-                    deliveries.push(match send_from_script(&call.request, transport, options).await {
+                    let sent = send_from_script(&call.request, transport, options).await;
+                    execution.script_request(sent.as_ref().map(|_| ()).map_err(Clone::clone));
+                    deliveries.push(match sent {
                         Ok(response) => Delivery {
                             id: call.id,
                             response: Some(response),

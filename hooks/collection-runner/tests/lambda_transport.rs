@@ -129,7 +129,11 @@ async fn split_invokes_the_function_and_sends_other_urls_over_http() {
         .send(&get(format!("{url}/echo/y")), &behavior, None)
         .await
         .unwrap();
-    assert!(host(&over_http.text()).starts_with("127.0.0.1:"), "{}", over_http.text());
+    assert!(
+        host(&over_http.text()).starts_with("127.0.0.1:"),
+        "{}",
+        over_http.text()
+    );
     let lookalike = split
         .send(
             &get(String::from("https://echo.lambda.invoke.example/echo")),

@@ -38,6 +38,13 @@ var __host = (function (global) {
   global.clearTimeout = clearTimer;
   global.clearInterval = clearTimer;
   global.clearImmediate = clearTimer;
+  // Every V8 context has a `console` that writes to the inspector only; the
+  // libraries in the bundle (ajv's logger, for one) expect it. Scripts get
+  // postman-sandbox's own console instead.
+  var quiet = function () {};
+  global.console = ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir', 'dirxml', 'table', 'time',
+    'timeEnd', 'timeLog', 'assert', 'count', 'countReset', 'group', 'groupCollapsed', 'groupEnd', 'clear']
+    .reduce(function (c, name) { c[name] = quiet; return c; }, {});
   // What uvm's bridge client sends the host.
   global.__uvm_emit = function (text) { inbox.push(text); };
 
