@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rquickjs::context::EvalOptions;
-use rquickjs::{Context, Function, Runtime};
+use rquickjs::{Context, Ctx, Function, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 const HOST: &str = include_str!("sandbox/host.js");
-const POSTMAN_SANDBOX: &str = include_str!("sandbox/postman-sandbox.js");
+/// `sandbox/postman-sandbox.js` as QuickJS bytecode, compiled by `build.rs`.
+const POSTMAN_SANDBOX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/postman-sandbox.qjsbc"));
 
 /// Why the engine could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +236,36 @@ pub enum Progress {
     Timer(Duration),
     /// It has finished: collect it with [`Sandbox::finish`].
     Done,
+}
+
+/// Runs a global script compiled to bytecode by `build.rs`.
+#[allow(
+    unsafe_code,
+    reason = "rquickjs reads bytecode only through QuickJS's C API; these bytes are build.rs's, from the same QuickJS"
+)]
+fn run_bytecode(ctx: &Ctx<'_>, bytecode: &[u8]) -> rquickjs::Result<()> {
+    use rquickjs::qjs;
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: `raw` is the context `ctx` borrows; JS_ReadObject copies from the
+    // slice, JS_EvalFunction takes ownership of the function it is given, and
+    // its result is freed once. An exception is left for `Ctx::catch`.
+    unsafe {
+        let function = qjs::JS_ReadObject(
+            raw,
+            bytecode.as_ptr(),
+            bytecode.len() as _,
+            qjs::JS_READ_OBJ_BYTECODE as i32,
+        );
+        if qjs::JS_VALUE_GET_TAG(function) == qjs::JS_TAG_EXCEPTION {
+            return Err(rquickjs::Error::Exception);
+        }
+        let result = qjs::JS_EvalFunction(raw, function);
+        if qjs::JS_VALUE_GET_TAG(result) == qjs::JS_TAG_EXCEPTION {
+            return Err(rquickjs::Error::Exception);
+        }
+        qjs::JS_FreeValue(raw, result);
+    }
+    Ok(())
 }
 
 /// What the host glue answers to `execute` and `deliver`.
@@ -496,11 +526,7 @@ impl Sandbox {
             .context
             .with(|ctx| -> rquickjs::Result<()> {
                 ctx.eval::<(), _>(HOST)?;
-                // The bundle assigns undeclared globals (`require`, uvm's `bridge`), as
-                // sloppy-mode code written for a VM context does.
-                let mut sloppy = EvalOptions::default();
-                sloppy.strict = false;
-                ctx.eval_with_options::<(), _>(POSTMAN_SANDBOX, sloppy)
+                run_bytecode(&ctx, POSTMAN_SANDBOX)
             })
             .map_err(|err| SandboxError::Engine(sandbox.thrown(err).message))?;
         #[derive(Deserialize)]
