@@ -181,6 +181,19 @@ pub async fn run(
     transport: &dyn Transport,
 ) -> Result<Summary, SandboxError> {
     let sandbox = Sandbox::new(options.limits)?;
+    Ok(run_in(&sandbox, collection, options, transport).await)
+}
+
+/// [`run`] on a sandbox already booted (booting postman-sandbox is most of a
+/// short run's cost). What scripts leave in the sandbox's shared scope
+/// persists into the next run in it, as it does between the items of one
+/// newman run: use one sandbox per run where runs must not see each other.
+pub async fn run_in(
+    sandbox: &Sandbox,
+    collection: &Collection,
+    options: &Options,
+    transport: &dyn Transport,
+) -> Summary {
     let items = select(&collection.item, &options.folders);
     let iterations = options.iterations.unwrap_or(options.data.len().max(1));
     let mut summary = Summary::new(&collection.info.name, iterations);
@@ -228,7 +241,7 @@ pub async fn run(
             let outcome = run_item(
                 collection,
                 flat,
-                &sandbox,
+                sandbox,
                 &mut state,
                 options,
                 transport,
@@ -275,7 +288,7 @@ pub async fn run(
     summary.finish(started.elapsed());
     let scopes = state.scopes;
     summary.keep_scopes(Scope::from_pairs(scopes.environment), Scope::from_pairs(scopes.globals));
-    Ok(summary)
+    summary
 }
 
 struct ItemOutcome {

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use collection_runner::collection::{Collection, load_collection, load_variables, scope_of};
 use collection_runner::report::Summary;
 use collection_runner::runner::{self, Options};
+use collection_runner::sandbox::Sandbox;
 use collection_runner::transport::Http;
 use serde_json::Value;
 
@@ -100,19 +101,32 @@ impl Traffic {
     /// second, until `running` clears; what the customers saw.
     pub async fn send(self: Arc<Self>, rate: u32, running: Arc<AtomicBool>) -> Seen {
         let http = Arc::new(Http::new(false));
+        // Booted sandboxes, each used by one run at a time: booting
+        // postman-sandbox costs a tenth of a second of CPU, which at the
+        // traffic's rate would starve the services the rehearsal measures.
+        // The customers' runs are one synthetic customer's, so what one run's
+        // scripts leave in a sandbox's shared scope may reach the next.
+        let sandboxes: Arc<std::sync::Mutex<Vec<Sandbox>>> = Arc::default();
         let mut ticks = tokio::time::interval(Duration::from_secs(1) * self.requests_per_run as u32 / rate);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut runs = tokio::task::JoinSet::new();
         // Bounded by the deployment's end, which `running` reports.
         while running.load(Ordering::Relaxed) {
             ticks.tick().await;
-            let (traffic, http) = (self.clone(), http.clone());
+            let (traffic, http, sandboxes) = (self.clone(), http.clone(), sandboxes.clone());
             let started = SystemTime::now();
             runs.spawn(async move {
-                (
-                    started,
-                    runner::run(&traffic.collection, &traffic.options, http.as_ref()).await,
-                )
+                let idle = sandboxes.lock().expect("no run panics holding the pool").pop();
+                let sandbox = match idle {
+                    Some(sandbox) => sandbox,
+                    None => match Sandbox::new(traffic.options.limits) {
+                        Ok(sandbox) => sandbox,
+                        Err(err) => return (started, Err(err)),
+                    },
+                };
+                let summary = runner::run_in(&sandbox, &traffic.collection, &traffic.options, http.as_ref()).await;
+                sandboxes.lock().expect("no run panics holding the pool").push(sandbox);
+                (started, Ok(summary))
             });
         }
         let mut seen = Seen::default();
