@@ -25,8 +25,8 @@ pub enum LoadError {
         "{0}: loading from a URL is not supported: download it first (curl -fsSo file.json '<url>') and pass the file"
     )]
     Url(String),
-    /// The bytes are not UTF-8 or UTF-16 text.
-    #[error("{path}: not UTF-8 or UTF-16 (with BOM) text")]
+    /// The bytes start with a UTF-16 byte order mark but are not UTF-16.
+    #[error("{path}: starts with a UTF-16 byte order mark but is not UTF-16 text")]
     Encoding {
         /// The file.
         path: PathBuf,
@@ -43,7 +43,12 @@ pub enum LoadError {
     },
 }
 
-/// Decodes a file's bytes: UTF-8 (BOM optional) or UTF-16 LE/BE with BOM.
+/// Decodes a file's bytes as newman does: UTF-16 LE (or BE) after its byte
+/// order mark, UTF-8 after a UTF-8 BOM (invalid bytes replaced, as Node
+/// decodes them) or when the bytes are UTF-8, and
+/// ISO-8859-1 otherwise (newman's detector names ISO-8859-1 for such
+/// files; this decodes every such file so, where newman would read some
+/// as UTF-8 with replacement characters).
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, LoadError> {
     let utf16 = |bytes: &[u8], little: bool| {
         let units: Vec<u16> = bytes
@@ -60,14 +65,13 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, LoadError> {
         String::from_utf16(&units).map_err(|_| LoadError::Encoding { path: path.to_owned() })
     };
     match bytes {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => std::str::from_utf8(rest)
-            .map(str::to_owned)
-            .map_err(|_| LoadError::Encoding { path: path.to_owned() }),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => Ok(String::from_utf8_lossy(rest).into_owned()),
         [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
         [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
-        _ => std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| LoadError::Encoding { path: path.to_owned() }),
+        _ => {
+            Ok(std::str::from_utf8(bytes)
+                .map_or_else(|_| bytes.iter().map(|&b| char::from(b)).collect(), str::to_owned))
+        }
     }
 }
 
@@ -532,39 +536,18 @@ fn unwrapped(path: &Path, text: String, wrapper: &str, own: &str) -> Result<Stri
     }
 }
 
-/// Loads iteration data: a JSON array of objects, or CSV with a header row.
+/// Loads iteration data as newman does ([`crate::data::rows`]): JSON when
+/// the text parses as JSON, whatever the file is called, CSV otherwise.
 pub fn load_data(path: &Path) -> Result<Vec<Scope>, LoadError> {
     let text = read_text(path)?;
-    let is_json =
-        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) || text.trim_start().starts_with('[');
-    if is_json {
-        let rows: Vec<serde_json::Map<String, Value>> = parse_json(path, &text)?;
-        return Ok(rows.into_iter().map(Scope::from_pairs).collect());
-    }
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
-    let invalid = |err: csv::Error| {
-        let at = err
-            .position()
-            .map(|p| format!("line {}", p.line()))
-            .unwrap_or_else(|| String::from("the header"));
-        LoadError::Invalid {
-            path: path.to_owned(),
-            at,
-            message: err.to_string(),
-        }
-    };
-    let headers: Vec<String> = reader.headers().map_err(invalid)?.iter().map(str::to_owned).collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(invalid)?;
-        rows.push(Scope::from_pairs(
-            headers
-                .iter()
-                .cloned()
-                .zip(record.iter().map(|v| Value::String(v.to_owned()))),
-        ));
-    }
-    Ok(rows)
+    let rows = crate::data::rows(&text).map_err(|err| LoadError::Invalid {
+        path: path.to_owned(),
+        at: err
+            .line()
+            .map_or_else(|| String::from("the header row"), |line| format!("line {line}")),
+        message: err.to_string(),
+    })?;
+    Ok(rows.into_iter().map(Scope::from_pairs).collect())
 }
 
 #[cfg(test)]
@@ -593,7 +576,11 @@ mod tests {
             .chain("[]".encode_utf16().flat_map(u16::to_be_bytes))
             .collect();
         assert_eq!(decode(p, &be).unwrap(), "[]");
-        assert!(matches!(decode(p, b"\xC3\x28"), Err(LoadError::Encoding { .. })));
+        assert_eq!(decode(p, b"caf\xE9 \xC3\x28").unwrap(), "caf\u{e9} \u{c3}(");
+        assert!(matches!(
+            decode(p, b"\xFF\xFE\x00\xD8"),
+            Err(LoadError::Encoding { .. })
+        ));
     }
 
     #[test]
@@ -613,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_with_bom_quotes_and_errors() {
+    fn data_files_json_first_then_csv() {
         let (_dir, path) = temp(
             "d.csv",
             "\u{feff}name,note\n\"Smith, J\",\"said \"\"hi\"\"\"\nplain,x\n".as_bytes(),
@@ -623,13 +610,16 @@ mod tests {
         assert_eq!(rows[0].get("name"), Some(&json!("Smith, J")));
         assert_eq!(rows[0].get("note"), Some(&json!("said \"hi\"")));
         let (_dir, path) = temp("d.csv", b"a,b\n1,2\n3\n");
+        let rows = load_data(&path).unwrap();
+        assert_eq!((rows[1].get("a"), rows[1].get("b")), (Some(&json!(3)), None));
+        let (_dir, path) = temp("d.csv", b"a\n\"x\"y\n");
         let err = load_data(&path).unwrap_err().to_string();
-        assert!(err.contains("d.csv") && err.contains("line 3"), "{err}");
-        let (_dir, path) = temp("d.json", br#"[{"a": 1}, {"a": "x"}]"#);
+        assert!(
+            err.contains("d.csv") && err.contains("line 2") && err.contains("Invalid Closing Quote"),
+            "{err}"
+        );
+        let (_dir, path) = temp("d.txt", br#"[{"a": 1}, {"a": "x"}]"#);
         assert_eq!(load_data(&path).unwrap()[1].get("a"), Some(&json!("x")));
-        let (_dir, path) = temp("d.json", br#"[{"a": 1}, 7]"#);
-        let err = load_data(&path).unwrap_err().to_string();
-        assert!(err.contains("[1]"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod cli;
 pub mod collection;
+pub mod data;
 pub mod dynamic;
 pub mod export;
 pub mod report;

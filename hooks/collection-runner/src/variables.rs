@@ -52,12 +52,60 @@ pub fn to_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
-            _ => n.to_string(),
-        },
+        Value::Number(n) if n.is_f64() => js_number_text(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Number(n) => n.to_string(),
         other => other.to_string(),
     }
+}
+
+/// A number as JavaScript's `String(n)` writes it (ECMA-262
+/// Number::toString): the shortest digits that read back as `n`, plain
+/// from 1e-6 up to 1e21, exponent form (`1e+21`, `1.5e-7`) outside that;
+/// `-0` is `"0"`.
+pub fn js_number_text(n: f64) -> String {
+    if n.is_nan() {
+        return String::from("NaN");
+    }
+    if n == 0.0 {
+        return String::from("0");
+    }
+    if n.is_infinite() {
+        return String::from(if n > 0.0 { "Infinity" } else { "-Infinity" });
+    }
+    let sign = if n < 0.0 { "-" } else { "" };
+    // The fewest digits that read back as `n`; of those, the closest to `n`
+    // (ties to even), as the spec picks and exact formatting rounds.
+    let length = format!("{:e}", n.abs())
+        .split('e')
+        .next()
+        .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
+    let closest = format!("{:.*e}", length.saturating_sub(1), n.abs());
+    let (mantissa, exponent) = closest.split_once('e').unwrap_or((&closest, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = match digits.trim_end_matches('0') {
+        "" => String::from("0"),
+        trimmed => trimmed.to_owned(),
+    };
+    let k = i64::try_from(digits.len()).unwrap_or(i64::MAX);
+    let point = exponent.parse::<i64>().unwrap_or(0) + 1;
+    let body = if (k..=21).contains(&point) {
+        format!("{digits}{}", "0".repeat(usize::try_from(point - k).unwrap_or(0)))
+    } else if (1..=21).contains(&point) {
+        let (whole, fraction) = digits.split_at(usize::try_from(point).unwrap_or(0));
+        format!("{whole}.{fraction}")
+    } else if (-5..=0).contains(&point) {
+        format!("0.{}{digits}", "0".repeat(usize::try_from(-point).unwrap_or(0)))
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let e = point - 1;
+        format!("{first}{fraction}e{}{e}", if e < 0 { "" } else { "+" })
+    };
+    format!("{sign}{body}")
 }
 
 /// Resolves every `{{name}}` in `template` against `layers`, first layer first.

@@ -3,6 +3,7 @@
 //! disk (each binary links the whole SDK stack).
 
 mod assertions;
+mod data_differential;
 mod differential;
 mod lambda_transport;
 mod loader_properties;
